@@ -1,0 +1,159 @@
+"""What every CLI command shares: the data-selection flags, ``--json`` output, settings access,
+progress bars on stderr, and turning NeoErrors into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from neo.domain.errors import ConfigError
+from neo.domain.timeframe import Timeframe
+from neo.settings import NeoSettings, load_settings
+
+stderr_console = Console(stderr=True)
+
+# The same data-selection flags on every command (ARCHITECTURE.md, "CLI").
+VenueOpt = Annotated[str | None, typer.Option("--venue", help="Venue id, e.g. binance or sim.")]
+SymbolsOpt = Annotated[
+    str | None,
+    typer.Option("--symbols", help="Comma-separated ccxt symbols, e.g. BTC/USDT,ETH/USDT."),
+]
+SymbolOpt = Annotated[str | None, typer.Option("--symbol", help="One ccxt symbol, e.g. BTC/USDT.")]
+TimeframeOpt = Annotated[str, typer.Option("--timeframe", help="Bar timeframe: 1m, 5m, 1h, 1d …")]
+StartOpt = Annotated[
+    str | None, typer.Option("--start", help="Inclusive start, ISO date/time (UTC).")
+]
+EndOpt = Annotated[str | None, typer.Option("--end", help="Exclusive end, ISO date/time (UTC).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+
+
+def parse_symbols(symbols: str | None, symbol: str | None = None) -> list[str]:
+    """Symbols from ``--symbols a,b`` and/or ``--symbol a``, in order, without duplicates."""
+    names = [s.strip() for s in (symbols or "").split(",") if s.strip()]
+    if symbol:
+        names.append(symbol.strip())
+    return list(dict.fromkeys(names))
+
+
+def parse_timeframe(text: str) -> Timeframe:
+    return Timeframe.parse(text)
+
+
+def parse_time(text: str | None) -> int | None:
+    """ISO date or date-time (naive means UTC), or integer epoch ms/s, to integer ns UTC."""
+    if text is None or text == "":
+        return None
+    stripped = text.strip()
+    if stripped.isdigit():
+        value = int(stripped)
+        return value * 1_000_000 if value > 10**11 else value * 1_000_000_000
+    try:
+        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(
+            f"invalid time {text!r}: use an ISO date such as 2024-01-31 or 2024-01-31T12:00"
+        ) from exc
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def settings_of(ctx: typer.Context) -> NeoSettings:
+    """The settings the root callback built (or defaults when a command is invoked alone)."""
+    root = ctx.find_root()
+    if isinstance(root.obj, NeoSettings):
+        return root.obj
+    settings = load_settings()
+    root.obj = settings
+    return settings
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, enums, datetimes, structs… into JSON types.
+
+    Non-finite floats become ``null`` so the output is strict JSON.
+    """
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, msgspec.Struct):
+        return to_jsonable(msgspec.to_builtins(value))
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable({f: getattr(value, f) for f in value.__dataclass_fields__})
+    return str(value)
+
+
+def emit(result: Mapping[str, Any], as_json: bool, human: Callable[[], None] | None = None) -> None:
+    """Print a command's result: one JSON object on stdout, or the human rendering."""
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(result), allow_nan=False) + "\n")
+        sys.stdout.flush()
+        return
+    if human is not None:
+        human()
+        return
+    console = Console()
+    for key, value in to_jsonable(result).items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None, enabled: bool = True) -> Iterator[Any]:
+    """A rich progress bar on stderr, shown only on a terminal; yields ``advance(n)``."""
+    show = enabled and stderr_console.is_terminal
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console,
+        disable=not show,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(amount: float = 1.0) -> None:
+            progress.advance(task, amount)
+
+        yield advance

@@ -1,0 +1,87 @@
+"""The ``neo`` command: a typer app whose command groups live one per module."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from neo.cli.common import JsonOpt, emit
+from neo.domain.errors import NeoError
+from neo.logs import configure_logging, get_logger
+from neo.settings import load_settings
+
+log = get_logger("cli")
+
+
+class NeoGroup(TyperGroup):
+    """Root group: a NeoError anywhere becomes one line on stderr and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context
+        try:
+            return super().invoke(ctx)
+        except NeoError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=NeoGroup,
+    name="neo",
+    help="NEO: autonomous hybrid-AI trading, from raw market data to orders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file (default ./neo.toml).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where NEO keeps its data (./neo-data).")
+    ] = None,
+    log_json: Annotated[
+        bool | None, typer.Option("--log-json", help="Log JSON lines to stderr.")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="DEBUG, INFO …")] = None,
+) -> None:
+    settings = load_settings(config, data_dir=data_dir, log_json=log_json, log_level=log_level)
+    configure_logging(settings.log_level, settings.log_json)
+    ctx.obj = settings
+
+
+def package_version() -> str:
+    try:
+        return version("neo-trading")
+    except PackageNotFoundError:  # pragma: no cover - only when run from a bare checkout
+        return "0+unknown"
+
+
+@app.command("version")
+def version_command(as_json: JsonOpt = False) -> None:
+    """Print NEO's version."""
+    result = {"name": "neo", "version": package_version(), "python": sys.version.split()[0]}
+    emit(result, as_json, lambda: typer.echo(f"neo {result['version']}"))
+
+
+def _register_command_groups() -> None:
+    from neo.cli import data, demo, models, trading
+
+    for module in (data, models, trading, demo):
+        module.register(app)
+
+
+_register_command_groups()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,123 @@
+"""One exception tree for all of NEO.
+
+Every message says what was wrong and how to fix it. Faults worth retrying (a network hiccup, an
+exchange that is briefly down or rate-limiting) derive from :class:`RetryableError`; everything else
+is fatal for the operation that raised it, and retrying unchanged would fail the same way::
+
+    NeoError
+     ├── ConfigError                      bad settings, flags or parameters
+     ├── DataError
+     │    ├── DataFormatError             unreadable file, unknown columns, empty input
+     │    ├── DataValidationError         data that breaks a rule and cannot be quarantined
+     │    └── DataNotFoundError           nothing stored for the requested selection
+     ├── StoreError                       the historical store cannot read or write
+     ├── FeatureError                     a feature spec that cannot be built
+     ├── ModelError
+     │    ├── ModelNotFoundError
+     │    └── FeatureSpecMismatchError    a saved model meets a different feature pipeline
+     ├── StrategyError                    unknown strategy, bad parameters
+     ├── OrderError
+     │    ├── InvalidOrderError           an order that can never be valid
+     │    └── InvalidOrderTransitionError a state change the order state machine forbids
+     ├── RiskError
+     │    └── KillSwitchEngagedError      new exposure refused until an explicit reset
+     ├── ExchangeError                    a venue refused or failed (fatal)
+     └── RetryableError
+          ├── NetworkError
+          ├── ExchangeUnavailableError
+          └── RateLimitError
+"""
+
+from __future__ import annotations
+
+
+class NeoError(Exception):
+    """Base of every error NEO raises on purpose; the CLI prints its message as one line."""
+
+    exit_code: int = 1
+
+
+class ConfigError(NeoError):
+    """Settings, flags or parameters that cannot be used as given."""
+
+    exit_code = 2
+
+
+class DataError(NeoError):
+    """Market data that cannot be used."""
+
+
+class DataFormatError(DataError):
+    """A file that cannot be read as market data: unreadable, unknown columns or empty."""
+
+
+class DataValidationError(DataError):
+    """Data that breaks a validation rule where quarantining the rows is not possible."""
+
+
+class DataNotFoundError(DataError):
+    """Nothing is stored for the requested venue, symbol, timeframe or range."""
+
+
+class StoreError(NeoError):
+    """The historical store could not read or write."""
+
+
+class FeatureError(NeoError):
+    """A feature specification that cannot be built or computed."""
+
+
+class ModelError(NeoError):
+    """A model that cannot be trained, saved, loaded or used."""
+
+
+class ModelNotFoundError(ModelError):
+    """No model with the requested id is in the registry."""
+
+
+class FeatureSpecMismatchError(ModelError):
+    """A saved model was trained on a different feature pipeline than the one offered."""
+
+
+class StrategyError(NeoError):
+    """An unknown strategy or parameters it cannot accept."""
+
+
+class OrderError(NeoError):
+    """An order-related failure."""
+
+
+class InvalidOrderError(OrderError):
+    """An order whose fields can never make a valid order (e.g. a limit order without a price)."""
+
+
+class InvalidOrderTransitionError(OrderError):
+    """A status change that the order state machine forbids (e.g. filled → cancelled)."""
+
+
+class RiskError(NeoError):
+    """A failure inside the risk layer."""
+
+
+class KillSwitchEngagedError(RiskError):
+    """The kill switch is engaged: only cancels and reducing orders pass until a reset."""
+
+
+class ExchangeError(NeoError):
+    """A venue refused a request for a reason that retrying will not change."""
+
+
+class RetryableError(NeoError):
+    """A transient fault: the same call may succeed later."""
+
+
+class NetworkError(RetryableError):
+    """The network failed between NEO and a venue or server."""
+
+
+class ExchangeUnavailableError(RetryableError):
+    """The venue is down or in maintenance."""
+
+
+class RateLimitError(RetryableError):
+    """The venue asked NEO to slow down."""
