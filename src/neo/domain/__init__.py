@@ -1,6 +1,7 @@
 """The kernel every NEO layer speaks: identifiers, instruments, bars, orders, fills, positions,
 events and errors. No I/O lives here."""
 
+from neo.domain.account import AccountView
 from neo.domain.bar import OHLCV_COLUMNS, Bar, BarBatch, BoolArray, FloatArray, IntArray
 from neo.domain.enums import (
     LiquiditySide,
@@ -63,10 +64,12 @@ from neo.domain.instrument import Instrument
 from neo.domain.order import ALLOWED_TRANSITIONS, Order, next_order_id
 from neo.domain.position import Position
 from neo.domain.timeframe import Timeframe
+from neo.domain.trade import Trade
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "OHLCV_COLUMNS",
+    "AccountView",
     "AnyEvent",
     "Bar",
     "BarBatch",
@@ -126,6 +129,7 @@ __all__ = [
     "TimeInForce",
     "Timeframe",
     "TimerFired",
+    "Trade",
     "TradeId",
     "TradingMode",
     "decode_event",

@@ -253,3 +253,17 @@ def test_domain_types_are_immutable() -> None:
     assert msgspec.structs.replace(order, quantity=3.0).quantity == 3.0
     assert Side.BUY.opposite is Side.SELL and Side.SELL.sign == -1
     assert OrderStatus.ACCEPTED.is_working and not OrderStatus.NEW.is_working
+
+
+def test_round_trip_trade_pnl() -> None:
+    from neo.domain import Trade
+
+    long = Trade(instrument=BTC, quantity=2.0, entry_ts=1, exit_ts=5, entry_price=100.0,
+                 exit_price=110.0, fees=1.0)  # fmt: skip
+    assert long.is_long and long.gross_pnl == 20.0 and long.pnl == 19.0
+    assert long.return_pct == pytest.approx(19.0 / 200.0) and long.duration_ns == 4
+    short = Trade(instrument=BTC, quantity=-1.0, entry_ts=1, exit_ts=2, entry_price=100.0,
+                  exit_price=90.0)  # fmt: skip
+    assert not short.is_long and short.pnl == 10.0
+    assert Trade(instrument=BTC, quantity=1.0, entry_ts=0, exit_ts=0, entry_price=0.0,
+                 exit_price=1.0).return_pct == 0.0  # fmt: skip
