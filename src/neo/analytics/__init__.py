@@ -1,1 +1,25 @@
-"""(stage) analytics."""
+"""(8) Analytics: performance metrics of a run and its self-contained HTML report.
+
+``compute_metrics`` is pure numpy (no plotting import), so services and the engine can call it
+cheaply; ``write_report`` imports plotly only when it runs.
+"""
+
+from neo.analytics.downsample import downsample_indices
+from neo.analytics.metrics import (
+    PerformanceMetrics,
+    compute_metrics,
+    drawdown_series,
+    returns_from_equity,
+)
+from neo.analytics.report import render_report, risk_event_row, write_report
+
+__all__ = [
+    "PerformanceMetrics",
+    "compute_metrics",
+    "downsample_indices",
+    "drawdown_series",
+    "render_report",
+    "returns_from_equity",
+    "risk_event_row",
+    "write_report",
+]

@@ -1,0 +1,258 @@
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neo.analytics import compute_metrics, render_report, risk_event_row, write_report
+from neo.analytics.html import format_metric, format_time
+from neo.domain import (
+    ConfigError,
+    DataFormatError,
+    InstrumentId,
+    KillSwitchEngaged,
+    Order,
+    OrderId,
+    RiskDenied,
+    Side,
+    Trade,
+)
+
+MINUTE = 60 * 1_000_000_000
+BTC = InstrumentId("binance", "BTC/USDT")
+ETH = InstrumentId("binance", "ETH/USDT")
+EVIL = "<script>alert(1)</script>"
+
+
+def _figures(text: str) -> list[dict[str, Any]]:
+    """Every ``Plotly.newPlot(id, data, layout, …)`` call in the page, decoded."""
+    decoder = json.JSONDecoder()
+
+    def after_comma(at: int) -> int:
+        return at + len(text[at:]) - len(text[at:].lstrip().removeprefix(",").lstrip())
+
+    figures = []
+    for match in re.finditer(r"Plotly\.newPlot\(\s*", text):
+        _, at = decoder.raw_decode(text, match.end())  # the div id
+        data, at = decoder.raw_decode(text, after_comma(at))
+        layout, _ = decoder.raw_decode(text, after_comma(at))
+        figures.append({"data": data, "layout": layout})
+    return figures
+
+
+def _length(column: Any) -> int:
+    """Points in a trace column: a JSON list or plotly's base64 typed array."""
+    if isinstance(column, dict):
+        return len(base64.b64decode(column["bdata"])) // np.dtype(column["dtype"]).itemsize
+    return len(column)
+
+
+def _names(text: str) -> list[str]:
+    return [trace.get("name", "") for figure in _figures(text) for trace in figure["data"]]
+
+
+def _inputs(n: int = 200, seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    ts = np.arange(n, dtype=np.int64) * MINUTE + 1_700_000_000 * 1_000_000_000
+    equity = 10_000 * np.cumprod(1 + rng.normal(0, 0.001, n))
+    btc = 30_000 * np.cumprod(1 + rng.normal(0, 0.001, n))
+    eth = 2_000 * np.cumprod(1 + rng.normal(0, 0.001, n))
+    trades = [
+        Trade(instrument=BTC, quantity=0.5, entry_ts=int(ts[10]), exit_ts=int(ts[40]),
+              entry_price=float(btc[10]), exit_price=float(btc[40]), fees=1.0),
+        Trade(instrument=ETH, quantity=-3.0, entry_ts=int(ts[50]), exit_ts=int(ts[90]),
+              entry_price=float(eth[50]), exit_price=float(eth[90])),
+    ]  # fmt: skip
+    position = np.zeros(n)
+    position[10:40] = 0.5
+    return {
+        "ts": ts,
+        "equity": equity,
+        "metrics": compute_metrics(ts, equity, trades=trades),
+        "prices": {"BTC/USDT@binance": (ts, btc), "ETH/USDT": (ts, eth)},
+        "positions": {"BTC/USDT@binance": position, "ETH/USDT": -3.0 * (ts >= ts[50])},
+        "trades": trades,
+        "weights": {"BTC/USDT": np.full(n, 0.6), "ETH/USDT": np.full(n, 0.4)},
+        "risk_events": [
+            {"ts": int(ts[60]), "kind": "RiskDenied", "reason": EVIL},
+            {"kind": "KillSwitchEngaged", "reason": "drawdown limit 10 % hit"},
+        ],
+    }
+
+
+def test_report_is_one_self_contained_file(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "er" / "report.html"
+    written = write_report(target, title="Crossover <BTC> & co", **_inputs())
+    assert written == target and target.is_file()
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert not re.search(r"<script[^>]*\bsrc=", text), "plotly.js must be inlined, not linked"
+    assert text.count("* plotly.js v") == 1  # inlined once, shared by every figure
+    assert text.count("Plotly.newPlot(") == 6  # equity, drawdown, positions, weights, 2 prices
+    assert "Crossover &lt;BTC&gt; &amp; co" in text
+    assert "Crossover <BTC>" not in text
+    assert list(tmp_path.joinpath("deep", "er").iterdir()) == [target]  # no temp file left
+
+
+def test_metrics_table_shows_every_metric() -> None:
+    inputs = _inputs()
+    text = render_report(title="t", **inputs)
+    table = text[text.index('id="metrics"') :].split("</table>")[0]
+    for name in ("total return", "sharpe", "max drawdown", "profit factor", "trade count"):
+        assert f"<th>{name}</th>" in table
+    total = inputs["equity"][-1] / inputs["equity"][0] - 1
+    assert f"{total * 100:.2f} %" in table
+
+
+def test_trades_are_marked_over_their_price() -> None:
+    text = render_report(title="t", **_inputs())
+    markers = {
+        (figure["layout"]["title"]["text"], trace["name"]): trace
+        for figure in _figures(text)
+        for trace in figure["data"]
+        if trace["name"].startswith("trade ")
+    }
+    assert set(markers) == {
+        (f"{key}: price and trades", f"trade {leg}")
+        for key in ("BTC/USDT@binance", "ETH/USDT")
+        for leg in ("entries", "exits")
+    }
+    btc_entry = markers[("BTC/USDT@binance: price and trades", "trade entries")]
+    assert btc_entry["y"] == [pytest.approx(_inputs()["trades"][0].entry_price)]
+    assert btc_entry["marker"]["symbol"] == ["triangle-up"]  # a long entry is a buy
+    eth_exit = markers[("ETH/USDT: price and trades", "trade exits")]
+    assert eth_exit["marker"]["symbol"] == ["triangle-up"]  # a short exit is a buy too
+    assert eth_exit["hovertext"][0].startswith("exit -3 @")
+    assert 'id="trades"' in text
+
+
+def test_risk_events_are_listed_escaped_and_marked() -> None:
+    text = render_report(title="t", **_inputs())
+    table = text[text.index('id="risk-events"') :].split("</table>")[0]
+    assert "RiskDenied" in table and "KillSwitchEngaged" in table
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table
+    assert EVIL not in text
+    assert "Risk events (2)" in text
+    (marker,) = [t for t in _figures(text)[0]["data"] if t["name"] == "risk events"]
+    assert _length(marker["x"]) == 1  # only the event with a ts can be placed in time
+    assert "&lt;script&gt;" in marker["hovertext"][0]
+    assert format_time(_inputs()["ts"][60]) in table
+
+
+def test_weights_traces_only_when_given() -> None:
+    inputs = _inputs()
+    with_weights = render_report(title="t", **inputs)
+    (weights,) = [f for f in _figures(with_weights) if f["layout"]["title"]["text"] == "Weights"]
+    assert [t["name"] for t in weights["data"]] == ["BTC/USDT", "ETH/USDT"]
+    assert all(_length(t["y"]) == 200 for t in weights["data"])
+    inputs.update(weights=None, risk_events=(), trades=[], positions={})
+    bare = render_report(title="t", **inputs)
+    titles = [f["layout"]["title"]["text"] for f in _figures(bare)]
+    assert titles == [
+        "Equity", "Drawdown", "BTC/USDT@binance: price and trades", "ETH/USDT: price and trades",
+    ]  # fmt: skip
+    assert 'id="risk-events"' not in bare and 'id="trades"' not in bare
+
+
+def test_large_runs_are_downsampled_to_a_bounded_size() -> None:
+    small = render_report(title="t", **_inputs(n=6_000))
+    large = render_report(title="t", **_inputs(n=300_000))
+    assert len(large) < 10_000_000
+    # 50x the bars, nearly the same bytes: every trace is capped, not the whole series.
+    assert len(large) - len(small) < 400_000
+    for figure in _figures(large):
+        for trace in figure["data"]:
+            assert _length(trace["x"]) <= 10_000, trace["name"]
+
+
+def test_mismatched_series_are_clear_errors(tmp_path: Path) -> None:
+    inputs = _inputs()
+    inputs["positions"] = {"BTC/USDT": np.zeros(5)}
+    with pytest.raises(DataFormatError, match="one value per bar"):
+        write_report(tmp_path / "r.html", title="t", **inputs)
+    inputs = _inputs()
+    inputs["equity"] = inputs["equity"][:-1]
+    with pytest.raises(DataFormatError, match="equity"):
+        render_report(title="t", **inputs)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_existing_report_is_replaced_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "r.html"
+    target.write_text("old")
+    write_report(target, title="new one", **_inputs())
+    assert "new one" in target.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_unwritable_target_is_a_config_error_and_leaves_no_temp(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()  # a directory where the file should go
+    with pytest.raises(ConfigError, match="cannot write report"):
+        write_report(tmp_path / "taken", title="t", **_inputs())
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="choose a writable path"):
+        write_report(blocker / "r.html", title="t", **_inputs())
+
+
+def test_report_of_a_degenerate_run() -> None:
+    ts = np.array([0], dtype=np.int64)
+    equity = np.array([100.0])
+    text = render_report(
+        title="one bar", ts=ts, equity=equity, metrics=compute_metrics(ts, equity),
+        prices={}, positions={}, trades=[],
+    )  # fmt: skip
+    assert "n/a" in text and "one bar" in text
+
+
+def test_metric_formatting() -> None:
+    assert format_time(0) == "1970-01-01T00:00:00Z"
+    assert format_time(1_500_000) == "1970-01-01T00:00:00.001500Z"
+    assert format_metric("sharpe", float("nan")) == "n/a"
+    assert format_metric("total_return", 0.1234) == "12.34 %"
+    assert format_metric("trade_count", 12345) == "12,345"
+    assert format_metric("max_drawdown_duration_ns", 90 * MINUTE) == "1:30:00"
+    assert format_metric("final_equity", 123456.789) == "123,456.79"
+    assert format_metric("sharpe", 1.23456) == "1.235"
+    assert format_metric("average_trade_duration_ns", float("inf")) == "n/a"
+
+
+def test_many_trades_are_thinned_evenly_but_all_counted() -> None:
+    inputs = _inputs(n=3_000)
+    ts, btc = inputs["prices"]["BTC/USDT@binance"]
+    trades = [
+        Trade(instrument=BTC, quantity=1.0, entry_ts=int(ts[i]), exit_ts=int(ts[i + 1]),
+              entry_price=float(btc[i]), exit_price=float(btc[i + 1]))
+        for i in range(2_500)
+    ]  # fmt: skip
+    inputs["trades"] = trades
+    text = render_report(title="t", **inputs)
+    (entries,) = [t for f in _figures(text) for t in f["data"] if t["name"] == "trade entries"]
+    assert _length(entries["x"]) == 2_000  # report.MAX_TRADE_MARKERS
+    assert entries["y"][0] == pytest.approx(btc[0]) and entries["y"][-1] == pytest.approx(
+        btc[2_499]
+    )
+    assert "Trades (2,500)" in text and "First 1,000 of 2,500 trades." in text
+
+
+def test_risk_event_rows_flatten_domain_events() -> None:
+    order = Order(id=OrderId("o-1"), instrument=BTC, side=Side.BUY, quantity=2.0)
+    denied = risk_event_row(RiskDenied(ts=5, order=order, code="max_position", reason="too big"))
+    assert denied == {
+        "ts": 5, "event": "RiskDenied", "order_id": "o-1", "instrument": "BTC/USDT@binance",
+        "side": "buy", "quantity": 2.0, "code": "max_position", "reason": "too big",
+    }  # fmt: skip
+    engaged = risk_event_row(KillSwitchEngaged(ts=7, reason="daily loss"))
+    assert engaged == {"ts": 7, "event": "KillSwitchEngaged", "reason": "daily loss"}
+    inputs = _inputs()
+    inputs["risk_events"] = [denied, engaged, {"ts": 9, "cooldown_duration_ns": 90 * MINUTE}]
+    table = render_report(title="t", **inputs).split('id="risk-events"')[1].split("</table>")[0]
+    assert "<th>order_id</th>" in table and "<td>max_position</td>" in table
+    assert "<td>1970-01-01T00:00:00Z</td>" in table  # ts in ns shown as UTC time
+    assert "<td>1:30:00</td>" in table  # durations in ns shown as durations
