@@ -26,13 +26,6 @@ def test_seed_names_stay_public() -> None:
 
 # Layers still being built: strict xfail, so the marker must go the moment the layer lands.
 PENDING = {
-    "MarketDataFeed": "data layer",
-    "SimulatedMarketDataFeed": "data layer",
-    "ReplayFeed": "data layer",
-    "DataValidator": "data layer",
-    "HistoricalDataStore": "data layer",
-    "DataIngestionAPI": "data layer",
-    "get_data_ingestion_api": "data layer",
     "AutonomousTradingLoop": "engine",
     "get_autonomous_trading_loop": "engine",
 }

@@ -1,9 +1,285 @@
-"""CLI commands: data (filled in by the issue that builds this layer)."""
+"""CLI commands of the data layer: ``neo simulate``, ``neo ingest`` and ``neo data …``.
+
+Each is a thin shell over :mod:`neo.data` (the same service the REST API will use): parse the
+shared flags, call the library, print one result (``--json``: one object on stdout).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from neo.cli.common import (
+    EndOpt,
+    JsonOpt,
+    StartOpt,
+    SymbolOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    VenueOpt,
+    emit,
+    parse_symbols,
+    parse_time,
+    parse_timeframe,
+    settings_of,
+    stderr_console,
+)
+from neo.domain.errors import ConfigError
+from neo.domain.ids import InstrumentId
+
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="csv, parquet, feather or json (default: from the suffix)."),
+]
+
+data_app = typer.Typer(
+    name="data", help="Inspect, export and curate the historical store.", no_args_is_help=True
+)
+
+
+def iso(ts_ns: int | None) -> str | None:
+    """Integer ns UTC as ISO text (``None`` stays ``None``)."""
+    if ts_ns is None:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _one_symbol(symbol: str | None, symbols: str | None = None) -> str:
+    names = parse_symbols(symbols, symbol)
+    if len(names) != 1:
+        raise ConfigError("pass exactly one symbol with --symbol, e.g. --symbol BTC/USDT")
+    return names[0]
+
+
+def _instrument(ctx: typer.Context, venue: str | None, symbol: str | None) -> InstrumentId:
+    return InstrumentId(venue or settings_of(ctx).data.default_venue, _one_symbol(symbol))
+
+
+def _api(ctx: typer.Context) -> Any:
+    from neo.data.ingest import get_data_ingestion_api
+
+    return get_data_ingestion_api(settings_of(ctx))
+
+
+def simulate_command(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet).")],
+    symbols: SymbolsOpt = "BTC/USDT",
+    timeframe: TimeframeOpt = "1m",
+    bars: Annotated[int, typer.Option("--bars", help="Bars per symbol.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 7,
+    correlation: Annotated[
+        float, typer.Option("--correlation", help="Pairwise correlation of returns, [0, 1).")
+    ] = 0.5,
+    venue: VenueOpt = "sim",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a seeded synthetic dataset (regime-switching correlated random walks).
+
+    Several symbols share one file with a ``symbol`` column; ``neo ingest FILE --symbol S``
+    picks one of them.
+    """
+    from neo.data.feeds import simulate_bars, write_bars
+
+    names = parse_symbols(symbols)
+    batches = simulate_bars(
+        names, parse_timeframe(timeframe), bars, seed, venue=venue or "sim",
+        correlation=correlation,
+    )  # fmt: skip
+    rows = write_bars(list(batches.values()), out)
+    first = next(iter(batches.values()))
+    result = {
+        "path": str(out), "rows": rows, "symbols": names, "timeframe": timeframe,
+        "bars_per_symbol": bars, "seed": seed, "first_ts": iso(int(first.ts[0])),
+        "last_ts": iso(int(first.ts[-1])),
+    }  # fmt: skip
+    emit(result, as_json, lambda: typer.echo(f"wrote {rows} bars of {', '.join(names)} to {out}"))
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['instrument']} {report['timeframe']} ← {report['source']}")
+    table.add_column("result")
+    table.add_column("rows", justify="right")
+    for key in ("rows_read", "accepted", "rejected", "merged_duplicates", "warnings", "stored"):
+        table.add_row(key, str(report[key]))
+    for code, count in report["counts_by_rule"].items():
+        if count:
+            table.add_row(f"  rule {code}", str(count))
+    Console().print(table)
+
+
+def ingest_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet, feather or ccxt/freqtrade JSON.")],
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = "1m",
+    venue: VenueOpt = None,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a file and store its bars; rejected rows go to the quarantine."""
+    instrument = _instrument(ctx, venue, symbol)
+    report = _api(ctx).ingest_file(
+        file, venue=instrument.venue, symbol=instrument.symbol, timeframe=timeframe, fmt=fmt
+    )
+    payload = report.to_dict()
+    payload["first_ts"], payload["last_ts"] = iso(report.first_ts), iso(report.last_ts)
+    emit(payload, as_json, lambda: _print_report(payload))
+    if not report.ok:
+        stderr_console.print(
+            f"error: no row of {file} was accepted ({report.rejected} quarantined); "
+            "see `neo data quarantine`"
+        )
+        raise typer.Exit(code=1)
+
+
+@data_app.command("list")
+def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List stored datasets."""
+    datasets = [
+        {
+            "venue": d.venue,
+            "symbol": d.symbol,
+            "timeframe": d.timeframe,
+            "rows": d.rows,
+            "first": iso(d.first_ts),
+            "last": iso(d.last_ts),
+            "files": d.files,
+            "bytes": d.bytes,
+        }
+        for d in _api(ctx).datasets()
+    ]
+
+    def human() -> None:
+        if not datasets:
+            typer.echo("the store is empty: try `neo data ingest-samples`")
+        for d in datasets:
+            typer.echo(
+                f"{d['symbol']}@{d['venue']} {d['timeframe']}: {d['rows']} rows "
+                f"{d['first']} → {d['last']}"
+            )
+
+    emit({"datasets": datasets}, as_json, human)
+
+
+@data_app.command("stats")
+def stats_command(
+    ctx: typer.Context,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = "1m",
+    venue: VenueOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rows, span, gaps and return/volatility summary of one dataset."""
+    instrument = _instrument(ctx, venue, symbol)
+    stats = _api(ctx).stats(instrument, timeframe, parse_time(start), parse_time(end))
+    stats["first_ts"], stats["last_ts"] = iso(stats["first_ts"]), iso(stats["last_ts"])
+    emit(stats, as_json)
+
+
+@data_app.command("export")
+def export_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet).")],
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = "1m",
+    venue: VenueOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stream a stored range to CSV or Parquet (works for ranges larger than memory)."""
+    instrument = _instrument(ctx, venue, symbol)
+    result = _api(ctx).export(
+        instrument, timeframe, out, fmt=fmt, start_ns=parse_time(start), end_ns=parse_time(end)
+    )
+    payload = {"path": str(result.path), "rows": result.rows, "format": result.format}
+    emit(payload, as_json, lambda: typer.echo(f"exported {result.rows} rows to {result.path}"))
+
+
+@data_app.command("quarantine")
+def quarantine_command(
+    ctx: typer.Context,
+    symbol: SymbolOpt = None,
+    timeframe: Annotated[str | None, typer.Option("--timeframe", help="Bar timeframe.")] = None,
+    venue: VenueOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show rows rejected at ingestion, with their reasons and source."""
+    instrument = None if symbol is None else _instrument(ctx, venue, symbol)
+    frame = _api(ctx).quarantined(instrument, timeframe)
+    if venue is not None and instrument is None:
+        frame = frame[frame["venue"] == venue]
+    reasons: Counter[str] = Counter()
+    for text in frame["reasons"]:
+        reasons.update(str(text).split(","))
+    sample = [
+        {**row, "ts": iso(int(row["ts"])) if row["ts_valid"] else None}
+        for row in frame.head(max(limit, 0)).to_dict("records")
+    ]
+    result = {"rows": len(frame), "by_reason": dict(reasons), "sample": sample}
+
+    def human() -> None:
+        typer.echo(f"{len(frame)} quarantined rows; by reason: {dict(reasons)}")
+        for row in sample:
+            typer.echo(f"  {row['symbol']}@{row['venue']} {row['ts']}: {row['reasons']}")
+
+    emit(result, as_json, human)
+
+
+@data_app.command("samples")
+def samples_command(as_json: JsonOpt = False) -> None:
+    """List the real historical data shipped with NEO."""
+    from neo.data.samples import list_samples
+
+    samples = [
+        {
+            "symbol": s.symbol,
+            "venue": s.venue,
+            "timeframe": s.timeframe,
+            "rows": s.rows,
+            "first": iso(s.first_ts),
+            "last": iso(s.last_ts),
+            "path": str(s.path),
+        }
+        for s in list_samples()
+    ]
+
+    def human() -> None:
+        for s in samples:
+            typer.echo(f"{s['symbol']}@{s['venue']} {s['timeframe']}: {s['rows']} rows "
+                       f"{s['first']} → {s['last']}")  # fmt: skip
+
+    emit({"samples": samples}, as_json, human)
+
+
+@data_app.command("ingest-samples")
+def ingest_samples_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Validate and store every shipped sample (idempotent)."""
+    from neo.data.samples import ingest_samples
+
+    reports = [r.to_dict() for r in ingest_samples(_api(ctx))]
+
+    def human() -> None:
+        for r in reports:
+            typer.echo(f"{r['instrument']}: {r['accepted']} accepted, {r['rejected']} "
+                       f"quarantined, {r['stored']} new or changed")  # fmt: skip
+
+    emit({"reports": reports}, as_json, human)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("simulate")(simulate_command)
+    app.command("ingest")(ingest_command)
+    app.add_typer(data_app, name="data")

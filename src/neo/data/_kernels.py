@@ -1,0 +1,166 @@
+"""Numba kernels for the validator's sequential rules (jump reference, rolling median/MAD).
+
+They live apart so the numba compile cache (``cache=True``) is keyed on a small, stable module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from neo.domain.bar import BoolArray, FloatArray, IntArray
+
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+
+
+@njit(cache=True)
+def jump_mask(close: FloatArray, limit: float, prev_close: float, confirm: bool) -> BoolArray:
+    """Rows whose close moved more than ``limit`` from the previous accepted close.
+
+    With ``confirm``, a bar that agrees (within ``limit``) with the rejected bar just before it
+    is accepted: the price level really moved, and later bars are judged against it.
+    """
+    n = close.shape[0]
+    out = np.zeros(n, dtype=np.bool_)
+    ref = prev_close
+    last_rejected = np.nan
+    for i in range(n):
+        price = close[i]
+        if np.isnan(ref):
+            ref = price
+            continue
+        confirmed = confirm and not np.isnan(last_rejected)
+        if abs(price / ref - 1.0) <= limit or (
+            confirmed and abs(price / last_rejected - 1.0) <= limit
+        ):
+            ref = price
+            last_rejected = np.nan
+        else:
+            out[i] = True
+            last_rejected = price
+    return out
+
+
+@njit(cache=True)
+def _exact_mad(buf: FloatArray, window: int, median: float) -> float:
+    """Median absolute deviation of a sorted window by merging the two sides outwards."""
+    left = (window - 1) // 2
+    right = left + 1
+    k_hi = window // 2
+    k_lo = (window - 1) // 2
+    lo_value = 0.0
+    value = 0.0
+    for k in range(k_hi + 1):
+        take_left = right >= window or (left >= 0 and median - buf[left] <= buf[right] - median)
+        if take_left:
+            value = median - buf[left]
+            left -= 1
+        else:
+            value = buf[right] - median
+            right += 1
+        if k == k_lo:
+            lo_value = value
+    return 0.5 * (lo_value + value)
+
+
+@njit(cache=True)
+def _lower_bound(buf: FloatArray, count: int, value: float) -> int:
+    lo = 0
+    hi = count
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _replace(buf: FloatArray, count: int, old: float, value: float) -> None:
+    """Swap ``old`` for ``value`` in a sorted buffer, shifting only the rows between them."""
+    pos = _lower_bound(buf, count, old)
+    if value > old:
+        while pos + 1 < count and buf[pos + 1] < value:
+            buf[pos] = buf[pos + 1]
+            pos += 1
+    else:
+        while pos > 0 and buf[pos - 1] > value:
+            buf[pos] = buf[pos - 1]
+            pos -= 1
+    buf[pos] = value
+
+
+@njit(cache=True)
+def rolling_robust_zscore(returns: FloatArray, window: int, threshold: float) -> FloatArray:
+    """Robust z-score of each return against the ``window`` returns strictly before it.
+
+    Only scores beyond ``threshold`` are computed exactly (the rest stay NaN): a cheap count of
+    deviations below the cut proves most rows cannot be anomalies without computing their MAD.
+    The window is kept sorted, so each step costs one binary search and a short shift.
+    """
+    n = returns.shape[0]
+    z = np.full(n, np.nan)
+    buf = np.empty(window)
+    count = 0
+    need = (window + 1) // 2
+    for i in range(n):
+        value = returns[i]
+        if count == window:
+            if window % 2 == 1:
+                median = buf[window // 2]
+            else:
+                median = 0.5 * (buf[window // 2 - 1] + buf[window // 2])
+            cut = abs(value - median) / (threshold * MAD_TO_SIGMA)
+            # >= need values within cut of the median <=> the block ending at ``hi`` fits
+            hi = _lower_bound(buf, window, median + cut)
+            if cut > 0.0 and hi >= need and buf[hi - need] >= median - cut:
+                mad = _exact_mad(buf, window, median)
+                if mad > 0.0:
+                    z[i] = (value - median) / (MAD_TO_SIGMA * mad)
+            _replace(buf, window, returns[i - window], value)
+        else:
+            pos = _lower_bound(buf, count, value)
+            for j in range(count, pos, -1):
+                buf[j] = buf[j - 1]
+            buf[pos] = value
+            count += 1
+    return z
+
+
+@njit(cache=True)
+def row_flags(
+    ts: IntArray,
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    ts_valid: BoolArray,
+    origin: int,
+    step: int,
+    bits: IntArray,
+) -> npt.NDArray[np.uint16]:
+    """The per-row rules in one pass; ``bits`` holds the flag of invalid_ts, non_finite,
+    non_positive_price, negative_volume, ohlc_order and misaligned_ts, in that order."""
+    n = ts.shape[0]
+    out = np.zeros(n, dtype=np.uint16)
+    for i in range(n):
+        o, h, lo, c, v = open_[i], high[i], low[i], close[i], volume[i]
+        flag = 0
+        if not ts_valid[i]:
+            flag |= bits[0]
+        elif (ts[i] - origin) % step != 0:
+            flag |= bits[5]
+        finite = np.isfinite(o) and np.isfinite(h) and np.isfinite(lo) and np.isfinite(c)
+        if not (finite and np.isfinite(v)):
+            flag |= bits[1]
+        if o <= 0.0 or h <= 0.0 or lo <= 0.0 or c <= 0.0:
+            flag |= bits[2]
+        if v < 0.0:
+            flag |= bits[3]
+        if lo > o or lo > c or h < o or h < c or lo > h:
+            flag |= bits[4]
+        out[i] = flag
+    return out

@@ -1,0 +1,402 @@
+"""The embedded historical store: Parquet files per venue/symbol/timeframe/year, read by DuckDB.
+
+Layout under ``root``::
+
+    bars/<venue>/<symbol>/<timeframe>/<year>.parquet     columns ts (int64 ns UTC), open, high,
+                                                         low, close, volume; sorted, unique ts
+    quarantine/<venue>/<symbol>/<timeframe>/<hash>.parquet   rejected rows (see quarantine.py)
+
+Writes are upserts by timestamp, one year file at a time, each replaced atomically (temp file +
+rename), so a crash mid-write leaves the previous file intact. A write that changes nothing
+touches no file, which makes ingesting the same data twice a no-op.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neo.data.store.atomic import atomic_path, dataset_lock
+from neo.data.store.cache import LRUCache
+from neo.data.store.layout import dataset_dir, iter_dataset_dirs
+from neo.data.store.quarantine import Quarantine, QuarantineWrite
+from neo.data.validate import RawBars
+from neo.domain.bar import OHLCV_COLUMNS, BarBatch, IntArray
+from neo.domain.errors import ConfigError, DataNotFoundError, StoreError
+from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
+
+if TYPE_CHECKING:
+    from neo.settings import NeoSettings
+
+_VALUE_COLUMNS = OHLCV_COLUMNS[1:]
+_RANGE = " FROM read_parquet($files) WHERE ts >= $start AND ts < $end"
+_SELECT = "SELECT ts, open, high, low, close, volume" + _RANGE + " ORDER BY ts"
+_RESAMPLE = (
+    "SELECT (ts - $origin) // $step * $step + $origin AS ts, arg_min(open, ts) AS open, "
+    "max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, sum(volume) AS volume"
+    + _RANGE
+    + " GROUP BY 1 ORDER BY 1"
+)
+_EXPORT = (
+    "SELECT make_timestamp(ts // 1000) AS timestamp, open, high, low, close, volume"
+    + _RANGE
+    + " ORDER BY ts"
+)
+_COUNT = "SELECT count(*) AS n" + _RANGE
+_INT64 = np.iinfo(np.int64)
+# Dictionary encoding is wasted work on float prices; delta encoding shrinks regular timestamps.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": False,
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What an upsert did: rows new to the store, rows whose values changed, rows unchanged."""
+
+    instrument: InstrumentId
+    timeframe: Timeframe
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    files_written: int
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInfo:
+    venue: str
+    symbol: str
+    timeframe: str
+    rows: int
+    first_ts: int
+    last_ts: int
+    files: int
+    bytes: int
+
+    @property
+    def instrument(self) -> InstrumentId:
+        return InstrumentId(self.venue, self.symbol)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    path: Path
+    rows: int
+    format: str
+
+
+def _years(ts: IntArray) -> IntArray:
+    years: IntArray = ts.astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + 1970
+    return years
+
+
+def _year_start_ns(year: int) -> int:
+    return int(np.datetime64(f"{year:04d}-01-01", "ns").astype(np.int64))
+
+
+class HistoricalDataStore:
+    """Bars of many instruments and timeframes on local disk.
+
+    Parameters
+    ----------
+    root:
+        Store directory (``settings.data_dir / "store"`` by default, see :meth:`from_settings`).
+    cache_entries:
+        Size of the in-process LRU of read ranges (0 disables it). Entries are keyed by the
+        files' modification times, so a write by any process invalidates them.
+    """
+
+    def __init__(self, root: Path, *, cache_entries: int = 64) -> None:
+        import duckdb
+
+        self.root = Path(root)
+        self.bars_root = self.root / "bars"
+        self.quarantine = Quarantine(self.root / "quarantine")
+        self._cache: LRUCache[BarBatch] = LRUCache(cache_entries)
+        self._db = duckdb.connect(":memory:")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: NeoSettings) -> HistoricalDataStore:
+        return cls(settings.data_dir / "store", cache_entries=settings.data.store.cache_entries)
+
+    # -- writing -------------------------------------------------------------------------------
+    def write(self, batch: BarBatch, *, source: str = "") -> WriteResult:
+        """Upsert validated bars: new timestamps are inserted, stored ones replaced if different.
+
+        ``source`` is recorded for the log only. Raises StoreError if ``batch`` is not sorted
+        by strictly increasing ``ts`` (validate it first).
+        """
+        if len(batch) > 1 and not bool(np.all(np.diff(batch.ts) > 0)):
+            raise StoreError(
+                f"{batch.instrument} {batch.timeframe}: bars must be sorted with unique "
+                "timestamps; run them through DataValidator before writing"
+            )
+        directory = dataset_dir(self.bars_root, batch.instrument, batch.timeframe)
+        inserted = updated = files = 0
+        if len(batch):
+            years = _years(batch.ts)
+            bounds = np.flatnonzero(np.diff(years)) + 1
+            with dataset_lock(directory):
+                for lo, hi in zip(
+                    np.concatenate(([0], bounds)), np.concatenate((bounds, [len(batch)])),
+                    strict=True,
+                ):  # fmt: skip
+                    part = batch.slice(int(lo), int(hi))
+                    path = directory / f"{int(years[lo])}.parquet"
+                    new, changed = self._upsert_file(path, part)
+                    inserted += new
+                    updated += changed
+                    files += int(new + changed > 0)
+        return WriteResult(
+            batch.instrument, batch.timeframe, len(batch), inserted, updated,
+            len(batch) - inserted - updated, files,
+        )  # fmt: skip
+
+    def _upsert_file(self, path: Path, part: BarBatch) -> tuple[int, int]:
+        columns = {name: np.asarray(getattr(part, name)) for name in OHLCV_COLUMNS}
+        if path.exists():
+            old = _read_file(path)
+            pos = np.searchsorted(old["ts"], part.ts)
+            inside = pos < len(old["ts"])
+            match = np.zeros(len(part), dtype=np.bool_)
+            match[inside] = old["ts"][pos[inside]] == part.ts[inside]
+            differs = np.zeros(len(part), dtype=np.bool_)
+            for name in _VALUE_COLUMNS:
+                differs[match] |= old[name][pos[match]] != columns[name][match]
+            inserted, updated = int(np.count_nonzero(~match)), int(np.count_nonzero(differs))
+            if inserted == 0 and updated == 0:
+                return 0, 0
+            keep = np.ones(len(old["ts"]), dtype=np.bool_)
+            keep[pos[match]] = False
+            order = np.argsort(np.concatenate((old["ts"][keep], part.ts)), kind="stable")
+            columns = {
+                name: np.concatenate((old[name][keep], columns[name]))[order]
+                for name in OHLCV_COLUMNS
+            }
+        else:
+            inserted, updated = len(part), 0
+        _write_file(path, columns)
+        return inserted, updated
+
+    def write_quarantine(
+        self,
+        rows: RawBars,
+        reasons: Sequence[str],
+        *,
+        instrument: InstrumentId,
+        timeframe: Timeframe,
+        source: str = "",
+    ) -> QuarantineWrite:
+        """Keep rejected rows beside the data (idempotent, see :class:`Quarantine`)."""
+        return self.quarantine.write(
+            rows, reasons, instrument=instrument, timeframe=timeframe, source=source
+        )
+
+    def read_quarantine(
+        self, instrument: InstrumentId | None = None, timeframe: Timeframe | None = None
+    ) -> Any:
+        """Quarantined rows as a pandas DataFrame, optionally for one instrument/timeframe."""
+        return self.quarantine.read(instrument, timeframe)
+
+    # -- reading -------------------------------------------------------------------------------
+    def _files(
+        self,
+        instrument: InstrumentId,
+        timeframe: Timeframe,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> list[Path]:
+        directory = dataset_dir(self.bars_root, instrument, timeframe)
+        files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+        if not files:
+            known = [f"{i} {t}" for i, t, _ in iter_dataset_dirs(self.bars_root)]
+            hint = f"stored: {', '.join(known[:10])}" if known else "the store is empty"
+            raise DataNotFoundError(
+                f"no {timeframe} bars stored for {instrument} ({hint}); "
+                "ingest some with `neo ingest FILE` or `neo data ingest-samples`"
+            )
+        return [
+            f
+            for f in files
+            if (start_ns is None or _year_start_ns(int(f.stem) + 1) > start_ns)
+            and (end_ns is None or _year_start_ns(int(f.stem)) < end_ns)
+        ]
+
+    def _query(self, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            try:
+                result: dict[str, Any] = self._db.execute(sql, params).fetchnumpy()
+            except Exception as exc:  # duckdb raises its own error types for unreadable files
+                raise StoreError(f"store query failed: {exc}") from exc
+        return result
+
+    @staticmethod
+    def _params(files: list[Path], start_ns: int | None, end_ns: int | None) -> dict[str, Any]:
+        """Bound query parameters: an open bound becomes the int64 extreme."""
+        return {
+            "files": [str(f) for f in files],
+            "start": int(_INT64.min if start_ns is None else start_ns),
+            "end": int(_INT64.max if end_ns is None else end_ns),
+        }
+
+    def read(
+        self,
+        instrument: InstrumentId,
+        timeframe: Timeframe | str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> BarBatch:
+        """Bars with ``start_ns <= ts < end_ns`` (an empty batch when the range has none).
+
+        Raises DataNotFoundError when nothing at all is stored for the instrument/timeframe.
+        """
+        tf = Timeframe.parse(timeframe)
+        files = self._files(instrument, tf, start_ns, end_ns)
+        stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        key = (instrument, tf, start_ns, end_ns, stamp)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if not files:
+            return BarBatch.empty(instrument, tf)
+        batch = BarBatch.from_arrays(
+            instrument, tf, **self._query(_SELECT, self._params(files, start_ns, end_ns))
+        )
+        self._cache.put(key, batch)
+        return batch
+
+    def read_many(
+        self,
+        instruments: Sequence[InstrumentId],
+        timeframe: Timeframe | str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> dict[InstrumentId, BarBatch]:
+        """:meth:`read` for several instruments over the same range."""
+        return {iid: self.read(iid, timeframe, start_ns, end_ns) for iid in instruments}
+
+    def resample(
+        self,
+        instrument: InstrumentId,
+        source_tf: Timeframe | str,
+        target_tf: Timeframe | str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> BarBatch:
+        """Aggregate stored bars to a coarser timeframe (first open, max high, min low, last
+        close, summed volume). ``start_ns`` is floored to the target grid so the first bar is
+        whole; the last bar may be partial if the data ends inside it."""
+        source, target = Timeframe.parse(source_tf), Timeframe.parse(target_tf)
+        if target.nanos % source.nanos != 0 or target.nanos < source.nanos:
+            raise ConfigError(
+                f"cannot resample {source} bars to {target}: the target must be a whole "
+                f"multiple of the source timeframe"
+            )
+        start = None if start_ns is None else target.floor(start_ns)
+        files = self._files(instrument, source, start, end_ns)
+        if not files:
+            return BarBatch.empty(instrument, target)
+        params = self._params(files, start, end_ns)
+        params.update(origin=target.origin_ns, step=target.nanos)
+        return BarBatch.from_arrays(instrument, target, **self._query(_RESAMPLE, params))
+
+    def datasets(self) -> list[DatasetInfo]:
+        """Every stored dataset with its row count and time span (from Parquet metadata)."""
+        import pyarrow.parquet as pq
+
+        out = []
+        for iid, tf, directory in iter_dataset_dirs(self.bars_root):
+            files = sorted(directory.glob("*.parquet"))
+            if not files:
+                continue
+            rows, first, last, size = 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0
+            for file in files:
+                meta = pq.ParquetFile(file).metadata
+                rows += meta.num_rows
+                size += file.stat().st_size
+                for g in range(meta.num_row_groups):
+                    stats = meta.row_group(g).column(0).statistics
+                    if stats is not None and stats.has_min_max:
+                        first, last = min(first, stats.min), max(last, stats.max)
+            out.append(
+                DatasetInfo(
+                    iid.venue, iid.symbol, str(tf), rows, int(first), int(last), len(files), size
+                )
+            )
+        return out
+
+    def export(
+        self,
+        instrument: InstrumentId,
+        timeframe: Timeframe | str,
+        path: Path | str,
+        *,
+        fmt: str | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> ExportResult:
+        """Stream a range to CSV or Parquet without loading it into memory (DuckDB ``COPY``).
+
+        Columns: ``timestamp`` (UTC, naive ISO text in CSV), open, high, low, close, volume;
+        the file is what :func:`~neo.data.feeds.files.read_bar_file` reads back.
+        """
+        from neo.data.feeds.files import detect_format
+
+        tf = Timeframe.parse(timeframe)
+        target = Path(path)
+        kind = detect_format(target, fmt)
+        if kind not in ("csv", "parquet"):
+            raise ConfigError(f"export writes csv or parquet, not {kind}")
+        files = self._files(instrument, tf, start_ns, end_ns)
+        with atomic_path(target) as tmp:
+            if not files:
+                tmp.write_text("timestamp,open,high,low,close,volume\n" if kind == "csv" else "")
+                return ExportResult(target, 0, kind)
+            params = self._params(files, start_ns, end_ns)
+            with self._lock:
+                try:
+                    relation = self._db.sql(_EXPORT, params=params)
+                    if kind == "csv":
+                        relation.write_csv(str(tmp), header=True)
+                    else:
+                        relation.write_parquet(str(tmp))
+                except Exception as exc:  # duckdb error types
+                    raise StoreError(f"export to {target} failed: {exc}") from exc
+            rows = int(self._query(_COUNT, params)["n"][0])
+        return ExportResult(target, rows, kind)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
+        raise StoreError(f"cannot read stored file {path}: {exc}") from exc
+    return {name: table.column(name).to_numpy() for name in OHLCV_COLUMNS}
+
+
+def _write_file(path: Path, columns: dict[str, Any]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({name: pa.array(columns[name]) for name in OHLCV_COLUMNS})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)

@@ -1,0 +1,432 @@
+"""Validation of OHLCV data: every rule vectorised over whole frames, with stable rule codes.
+
+Bars are validated once, at ingestion; after that every layer trusts them (ARCHITECTURE.md). The
+validator never drops a row silently: each input row ends up *accepted*, *rejected* (with every
+reason that applies) or *merged* into an identical duplicate, so
+``accepted + rejected + merged_duplicates == rows_read`` always holds.
+
+Rules, in the order they are applied:
+
+=====================  =========  ==========================================================
+code                   effect     meaning
+=====================  =========  ==========================================================
+``unsorted``           fixed      rows out of time order; the frame is sorted (stable)
+``invalid_ts``         rejected   the timestamp is missing or unreadable
+``non_finite``         rejected   a price or the volume is NaN or infinite
+``non_positive_price`` rejected   a price is zero or negative
+``negative_volume``    rejected   volume below zero
+``ohlc_order``         rejected   not ``low <= min(open, close) <= max(open, close) <= high``
+``misaligned_ts``      rejected   the timestamp is not on the timeframe's grid
+``duplicate_identical`` merged    the same bar twice; one copy is kept
+``duplicate_conflict`` rejected   different bars with the same timestamp; all are rejected
+``price_jump``         rejected   close moved beyond the limit from the last accepted close
+``return_zscore``      warning    robust (median/MAD) z-score of the return is extreme; kept
+``gap``                reported   bars missing between accepted rows
+=====================  =========  ==========================================================
+
+Row rules see each row alone; the duplicate rule sees rows that passed them; the jump rule walks
+the rows that are left, so a bad row never becomes the reference for the next one. The jump
+limit is ``ValidationConfig.max_jump`` (10 %), looser for daily and coarser bars
+(``max_jump_by_timeframe``: 25 % for 1d), and with ``jump_confirmation`` a bar that agrees with
+the rejected bar just before it is accepted: a genuine level shift costs one quarantined bar,
+not every bar after it. The z-score of bar ``t`` uses the ``zscore_window`` returns strictly
+before ``t``; nothing here ever looks at later rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from neo.data._kernels import jump_mask, rolling_robust_zscore, row_flags
+from neo.data.config import ValidationConfig
+from neo.domain.bar import OHLCV_COLUMNS, BarBatch, BoolArray, FloatArray, IntArray
+from neo.domain.errors import DataFormatError
+from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
+
+RULES: dict[str, str] = {
+    "unsorted": "row arrived after a later timestamp; the data was sorted by time",
+    "invalid_ts": "timestamp is missing or unreadable",
+    "non_finite": "a price or the volume is NaN or infinite",
+    "non_positive_price": "a price is zero or negative",
+    "negative_volume": "volume is negative",
+    "ohlc_order": "prices break low <= open, close <= high",
+    "misaligned_ts": "timestamp is not a multiple of the timeframe",
+    "duplicate_identical": "identical duplicate bar merged into one",
+    "duplicate_conflict": "several different bars share this timestamp; all were rejected",
+    "price_jump": "close jumped beyond the limit from the previous accepted close",
+    "return_zscore": "return is an outlier by a robust rolling z-score (kept)",
+    "gap": "bars are missing between two accepted rows",
+}
+REJECT_CODES: tuple[str, ...] = (
+    "invalid_ts",
+    "non_finite",
+    "non_positive_price",
+    "negative_volume",
+    "ohlc_order",
+    "misaligned_ts",
+    "duplicate_conflict",
+    "price_jump",
+)
+_BIT = {code: np.uint16(1 << i) for i, code in enumerate(REJECT_CODES)}
+_ROW_BITS = np.array(
+    [int(_BIT[c]) for c in ("invalid_ts", "non_finite", "non_positive_price", "negative_volume",
+                            "ohlc_order", "misaligned_ts")],
+    dtype=np.int64,
+)  # fmt: skip
+TS_MISSING = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RawBars:
+    """Unvalidated OHLCV columns as read from a file: maybe unsorted, maybe broken.
+
+    ``ts_valid`` marks rows whose timestamp could be read (the others hold ``TS_MISSING``);
+    ``source_row`` is each row's position in the source, so quarantined rows can be traced.
+    """
+
+    ts: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+    ts_valid: BoolArray
+    source_row: IntArray
+
+    @classmethod
+    def from_arrays(
+        cls,
+        ts: npt.ArrayLike,
+        open: npt.ArrayLike,
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+        volume: npt.ArrayLike,
+        ts_valid: npt.ArrayLike | None = None,
+    ) -> RawBars:
+        ts_array = np.ascontiguousarray(ts, dtype=np.int64)
+        n = len(ts_array)
+        columns = [np.ascontiguousarray(c, dtype=np.float64) for c in (open, high, low, close)]
+        columns.append(np.ascontiguousarray(volume, dtype=np.float64))
+        if any(c.ndim != 1 or len(c) != n for c in columns):
+            raise DataFormatError("OHLCV columns must be one-dimensional and of equal length")
+        valid = (
+            np.ones(n, dtype=np.bool_)
+            if ts_valid is None
+            else np.ascontiguousarray(ts_valid, dtype=np.bool_)
+        )
+        o, h, lo, c, v = columns
+        return cls(ts_array, o, h, lo, c, v, valid, np.arange(n, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def take(self, index: npt.NDArray[np.intp] | BoolArray) -> RawBars:
+        return RawBars(
+            self.ts[index], self.open[index], self.high[index], self.low[index],
+            self.close[index], self.volume[index], self.ts_valid[index], self.source_row[index],
+        )  # fmt: skip
+
+
+def as_raw_bars(data: Any) -> RawBars:
+    """Accept a RawBars, a BarBatch, a pandas DataFrame or a mapping of OHLCV columns."""
+    if isinstance(data, RawBars):
+        return data
+    if isinstance(data, BarBatch):
+        return RawBars.from_arrays(data.ts, data.open, data.high, data.low, data.close, data.volume)
+    if isinstance(data, Mapping):
+        missing = [c for c in OHLCV_COLUMNS if c not in data]
+        if missing:
+            raise DataFormatError(f"columns {missing} are missing; expected {OHLCV_COLUMNS}")
+        return RawBars.from_arrays(*(data[c] for c in OHLCV_COLUMNS))
+    if hasattr(data, "columns") and hasattr(data, "index"):
+        return _raw_from_pandas(data)
+    raise DataFormatError(
+        f"cannot validate a {type(data).__name__}: pass a BarBatch, a pandas DataFrame "
+        "or a mapping with columns ts, open, high, low, close, volume"
+    )
+
+
+def _raw_from_pandas(frame: Any) -> RawBars:
+    import pandas as pd
+
+    missing = [c for c in OHLCV_COLUMNS[1:] if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"frame lacks columns {missing}; expected {OHLCV_COLUMNS}")
+    stamps = frame["ts"] if "ts" in frame.columns else pd.Series(frame.index)
+    if pd.api.types.is_integer_dtype(stamps):
+        ts = stamps.to_numpy(np.int64)
+        valid = np.ones(len(ts), dtype=np.bool_)
+    else:
+        parsed = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True, errors="coerce")).as_unit("ns")
+        valid = ~np.asarray(parsed.isna())
+        ts = np.where(valid, parsed.asi8, TS_MISSING)
+    o, h, lo, c, v = (
+        pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+        for name in OHLCV_COLUMNS[1:]
+    )
+    return RawBars.from_arrays(ts, o, h, lo, c, v, ts_valid=valid)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One warning about a kept row (or a gap between two kept rows)."""
+
+    code: str
+    ts: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Missing bars between two accepted rows: ``missing`` bars after ``after_ts``."""
+
+    after_ts: int
+    before_ts: int
+    missing: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ValidationReport:
+    """What validation decided about every row of one frame.
+
+    ``accepted`` holds the good rows sorted by ``ts``, unique; ``rejected`` holds the bad rows
+    with ``reasons[i]`` listing every rule code row ``i`` broke (comma-separated).
+    ``counts`` has one entry per rule code (see :data:`RULES`): rows affected by that rule, or
+    for ``gap`` the number of gaps.
+    """
+
+    timeframe: Timeframe
+    rows_read: int
+    accepted: RawBars
+    rejected: RawBars
+    reasons: tuple[str, ...]
+    merged_duplicates: int
+    counts: dict[str, int]
+    warnings: tuple[Issue, ...]
+    gaps: tuple[Gap, ...]
+    missing_bars: int = field(default=0)
+
+    @property
+    def n_accepted(self) -> int:
+        return len(self.accepted)
+
+    @property
+    def n_rejected(self) -> int:
+        return len(self.rejected)
+
+    def accepted_batch(self, instrument: InstrumentId) -> BarBatch:
+        a = self.accepted
+        return BarBatch.from_arrays(
+            instrument, self.timeframe, ts=a.ts, open=a.open, high=a.high, low=a.low,
+            close=a.close, volume=a.volume,
+        )  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.rows_read,
+            "accepted": self.n_accepted,
+            "rejected": self.n_rejected,
+            "merged_duplicates": self.merged_duplicates,
+            "warnings": len(self.warnings),
+            "gaps": len(self.gaps),
+            "missing_bars": self.missing_bars,
+            "counts": dict(self.counts),
+        }
+
+
+class DataValidator:
+    """Validate OHLCV frames of one timeframe (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    timeframe:
+        The bars' timeframe; fixes the timestamp grid, the gap size and the jump limit.
+    config:
+        Limits; defaults to :class:`ValidationConfig` defaults (10 % jump, looser for 1d+).
+    """
+
+    def __init__(self, timeframe: Timeframe | str, config: ValidationConfig | None = None) -> None:
+        self.timeframe = Timeframe.parse(timeframe)
+        self.config = config or ValidationConfig()
+        self.max_jump = self.config.jump_limit(str(self.timeframe))
+
+    def validate(self, data: Any, *, prev_close: float | None = None) -> ValidationReport:
+        """Validate ``data`` (BarBatch, DataFrame, mapping of columns or :class:`RawBars`).
+
+        ``prev_close`` is the last accepted close before this frame (e.g. from the store), so
+        the jump rule also holds across ingestion batches.
+        """
+        raw = as_raw_bars(data)
+        counts = dict.fromkeys(RULES, 0)
+        raw, counts["unsorted"] = _sorted(raw)
+        flags = self._row_flags(raw)
+        merged = _duplicates(raw, flags, counts)
+        candidates = np.flatnonzero((flags == 0) & ~merged)
+        jumps = jump_mask(
+            raw.close[candidates],
+            self.max_jump,
+            math.nan if prev_close is None else float(prev_close),
+            self.config.jump_confirmation,
+        )
+        flags[candidates[jumps]] |= _BIT["price_jump"]
+        for code in REJECT_CODES:
+            counts[code] = int(np.count_nonzero(flags & _BIT[code]))
+        keep = (flags == 0) & ~merged
+        accepted = raw if keep.all() else raw.take(keep)
+        rejected_index = np.flatnonzero(flags)
+        warnings = self._zscore_warnings(accepted, prev_close, counts)
+        gaps, missing = self._gaps(accepted.ts)
+        counts["gap"] = len(gaps)
+        return ValidationReport(
+            timeframe=self.timeframe,
+            rows_read=len(raw),
+            accepted=accepted,
+            rejected=raw.take(rejected_index),
+            reasons=_reasons(flags[rejected_index]),
+            merged_duplicates=int(np.count_nonzero(merged)),
+            counts=counts,
+            warnings=warnings,
+            gaps=gaps,
+            missing_bars=missing,
+        )
+
+    def _row_flags(self, raw: RawBars) -> npt.NDArray[np.uint16]:
+        tf = self.timeframe
+        flags: npt.NDArray[np.uint16] = row_flags(
+            raw.ts, raw.open, raw.high, raw.low, raw.close, raw.volume, raw.ts_valid,
+            tf.origin_ns, tf.nanos, _ROW_BITS,
+        )  # fmt: skip
+        return flags
+
+    def _zscore_warnings(
+        self, accepted: RawBars, prev_close: float | None, counts: dict[str, int]
+    ) -> tuple[Issue, ...]:
+        closes = accepted.close
+        if prev_close is not None and math.isfinite(prev_close) and prev_close > 0:
+            closes = np.concatenate(([float(prev_close)], closes))
+        offset = len(closes) - len(accepted)  # 1 when returns start at row 0
+        if len(closes) < 2:
+            return ()
+        returns = np.diff(np.log(closes))
+        z = rolling_robust_zscore(returns, self.config.zscore_window, self.config.zscore_threshold)
+        outliers = np.flatnonzero(np.abs(np.nan_to_num(z)) > self.config.zscore_threshold)
+        counts["return_zscore"] = len(outliers)
+        rows = outliers + 1 - offset
+        return tuple(
+            Issue(
+                "return_zscore",
+                int(accepted.ts[row]),
+                f"{RULES['return_zscore']}: z={z[i]:.1f}, limit {self.config.zscore_threshold}",
+            )
+            for i, row in zip(outliers, rows, strict=True)
+        )
+
+    def _gaps(self, ts: IntArray) -> tuple[tuple[Gap, ...], int]:
+        if len(ts) < 2:
+            return (), 0
+        steps = np.diff(ts) // self.timeframe.nanos - 1
+        where = np.flatnonzero(steps > 0)
+        gaps = tuple(Gap(int(ts[i]), int(ts[i + 1]), int(steps[i])) for i in where)
+        return gaps, int(steps[where].sum())
+
+
+def _sorted(raw: RawBars) -> tuple[RawBars, int]:
+    """Sort by timestamp (stable, unreadable timestamps first); count rows out of order."""
+    ts = raw.ts[raw.ts_valid] if not raw.ts_valid.all() else raw.ts
+    if len(ts) < 2:
+        return raw, 0
+    out_of_order = int(np.count_nonzero(ts[1:] < np.maximum.accumulate(ts)[:-1]))
+    if out_of_order == 0 and raw.ts_valid.all():
+        return raw, 0
+    return raw.take(np.argsort(raw.ts, kind="stable")), out_of_order
+
+
+def _duplicates(raw: RawBars, flags: npt.NDArray[np.uint16], counts: dict[str, int]) -> BoolArray:
+    """Flag conflicting duplicate groups; return the mask of identical copies to merge."""
+    merged = np.zeros(len(raw), dtype=np.bool_)
+    clean = np.flatnonzero(flags == 0)
+    ts = raw.ts[clean]
+    same = ts[1:] == ts[:-1]
+    if not same.any():
+        return merged
+    equal = same.copy()
+    for column in (raw.open, raw.high, raw.low, raw.close, raw.volume):
+        values = column[clean]
+        equal &= values[1:] == values[:-1]
+    group = np.concatenate(([0], np.cumsum(~same)))
+    conflict_groups = np.zeros(group[-1] + 1, dtype=np.bool_)
+    conflict_groups[group[1:][same & ~equal]] = True
+    in_conflict = conflict_groups[group]
+    flags[clean[in_conflict]] |= _BIT["duplicate_conflict"]
+    copies = np.concatenate(([False], same)) & ~in_conflict
+    merged[clean[copies]] = True
+    counts["duplicate_identical"] = int(np.count_nonzero(copies))
+    return merged
+
+
+def _reasons(flags: npt.NDArray[np.uint16]) -> tuple[str, ...]:
+    if len(flags) == 0:
+        return ()
+    unique, inverse = np.unique(flags, return_inverse=True)
+    texts = [",".join(c for c in REJECT_CODES if int(f) & int(_BIT[c])) for f in unique]
+    return tuple(texts[i] for i in inverse)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSeriesReport:
+    """Findings on one price series (e.g. adjusted closes): counts per rule and bad positions."""
+
+    length: int
+    counts: dict[str, int]
+    bad_positions: dict[str, tuple[int, ...]]
+
+    @property
+    def ok(self) -> bool:
+        return all(n == 0 for code, n in self.counts.items() if code != "return_zscore")
+
+
+def check_price_series(
+    prices: npt.ArrayLike,
+    *,
+    max_jump: float = 0.10,
+    config: ValidationConfig | None = None,
+) -> PriceSeriesReport:
+    """Check a single price series (no OHLC, no timestamps) for the rules that apply to it.
+
+    Codes: ``non_finite``, ``non_positive_price``, ``price_jump`` (against the previous good
+    price, with the same confirmation as bars) and ``return_zscore`` (warning).
+    """
+    cfg = config or ValidationConfig()
+    values = np.ascontiguousarray(prices, dtype=np.float64)
+    if values.ndim != 1:
+        raise DataFormatError(f"a price series must be one-dimensional, got shape {values.shape}")
+    bad_finite = ~np.isfinite(values)
+    bad_sign = (values <= 0) & ~bad_finite
+    good = np.flatnonzero(~bad_finite & ~bad_sign)
+    jumps = good[jump_mask(values[good], max_jump, math.nan, cfg.jump_confirmation)]
+    kept = np.setdiff1d(good, jumps, assume_unique=True)
+    outliers: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
+    if len(kept) > 1:
+        z = rolling_robust_zscore(
+            np.diff(np.log(values[kept])), cfg.zscore_window, cfg.zscore_threshold
+        )
+        outliers = kept[1:][np.abs(np.nan_to_num(z)) > cfg.zscore_threshold]
+    positions = {
+        "non_finite": np.flatnonzero(bad_finite),
+        "non_positive_price": np.flatnonzero(bad_sign),
+        "price_jump": jumps,
+        "return_zscore": outliers,
+    }
+    return PriceSeriesReport(
+        length=len(values),
+        counts={k: len(v) for k, v in positions.items()},
+        bad_positions={k: tuple(int(i) for i in v) for k, v in positions.items()},
+    )
