@@ -1,9 +1,357 @@
-"""CLI commands: models (filled in by the issue that builds this layer)."""
+"""CLI commands: ``neo train``, ``neo predict`` and ``neo models list``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
 import typer
+
+from neo.cli.common import (
+    EndOpt,
+    JsonOpt,
+    StartOpt,
+    SymbolOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    VenueOpt,
+    emit,
+    parse_symbols,
+    parse_time,
+    parse_timeframe,
+    settings_of,
+    stderr_console,
+)
+from neo.domain.bar import BarBatch
+from neo.domain.errors import ConfigError, DataNotFoundError, ModelError
+from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
+from neo.features.labels import LabelSpec
+from neo.features.pipeline import FeaturePipeline, pipeline_from_config
+from neo.models.registry import ModelRegistry, data_hash
+from neo.models.walkforward import WalkForwardConfig, WalkForwardResult, walk_forward
+from neo.settings import NeoSettings
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="lightgbm, logistic, ridge, random_forest or ensemble."),
+]
+LabelOpt = Annotated[
+    str | None, typer.Option("--label", help="sign, forward_return or triple_barrier.")
+]
+IntOpt = Annotated[int | None, typer.Option()]
+
+
+def registry_of(settings: NeoSettings) -> ModelRegistry:
+    """The registry under the data directory (``<data_dir>/models``)."""
+    return ModelRegistry(settings.data_dir / "models")
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat()
+
+
+def load_bars(
+    settings: NeoSettings,
+    instruments: list[InstrumentId],
+    timeframe: Timeframe,
+    start_ns: int | None,
+    end_ns: int | None,
+) -> dict[InstrumentId, BarBatch]:
+    """Bars from the historical store; an empty selection is a DataNotFoundError."""
+    from neo.data.store import HistoricalDataStore
+
+    store = HistoricalDataStore.from_settings(settings)
+    try:
+        batches = store.read_many(instruments, timeframe, start_ns, end_ns)
+    finally:
+        store.close()
+    for instrument, batch in batches.items():
+        if len(batch) == 0:
+            raise DataNotFoundError(
+                f"no {timeframe} bars stored for {instrument} in the selected range: "
+                "ingest them first (see `neo data --help`) or widen --start/--end"
+            )
+    return batches
+
+
+def _context(
+    settings: NeoSettings,
+    pipeline: FeaturePipeline,
+    venue: str,
+    timeframe: Timeframe,
+    window: tuple[int | None, int | None],
+) -> dict[str, BarBatch] | None:
+    if not pipeline.markets:
+        return None
+    ids = {m: InstrumentId.parse(m, default_venue=venue) for m in pipeline.markets}
+    bars = load_bars(settings, list(ids.values()), timeframe, *window)
+    return {market: bars[iid] for market, iid in ids.items()}
+
+
+def label_spec_of(settings: NeoSettings, label: str | None, horizon: int | None) -> LabelSpec:
+    cfg = settings.models
+    try:
+        return LabelSpec(
+            kind=(label or cfg.label),  # type: ignore[arg-type]
+            horizon=horizon or cfg.horizon,
+            dead_zone=cfg.dead_zone,
+            take_profit=cfg.take_profit,
+            stop_loss=cfg.stop_loss,
+        )
+    except msgspec.ValidationError as exc:  # pragma: no cover - __post_init__ raises first
+        raise ConfigError(str(exc)) from exc
+
+
+def write_predictions(result: WalkForwardResult, path: Path) -> int:
+    """Write ``ts, symbol, prediction`` rows as CSV or Parquet (by suffix); returns rows."""
+    frame = result.predictions_frame()
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ConfigError(f"--predictions-out {path}: use a .csv or .parquet file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return len(frame)
+
+
+def _metadata(
+    result: WalkForwardResult,
+    pipeline: FeaturePipeline,
+    label_spec: LabelSpec,
+    config: WalkForwardConfig,
+    batches: Mapping[InstrumentId, BarBatch],
+    timeframe: Timeframe,
+) -> dict[str, Any]:
+    return {
+        "features": pipeline.to_config(),
+        "feature_hash": pipeline.spec_hash(),
+        "label": msgspec.to_builtins(label_spec),
+        "walk_forward": msgspec.to_builtins(config),
+        "params": result.params,
+        "instruments": [str(i) for i in sorted(batches)],
+        "timeframe": str(timeframe),
+        "markets": pipeline.markets,
+        "training_window": result.training_window,
+        "data_hash": data_hash(batches[i] for i in sorted(batches)),
+        "folds": result.folds,
+        "overall": result.overall,
+        "baselines": result.baselines,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4f}"
+
+
+def _render_train(result: Mapping[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"walk-forward {result['model']} ({result['task']}), out of sample")
+    keys = ["n", *(k for k in result["overall"] if k != "n")]
+    for column in ["", *keys]:
+        table.add_column(column)
+
+    def row(name: str, values: Mapping[str, Any]) -> None:
+        table.add_row(name, *(_cell(values.get(k)) for k in keys))
+
+    folds = result["folds"]
+    shown = folds if len(folds) <= 12 else [*folds[:3], None, *folds[-3:]]
+    for fold in shown:
+        if fold is None:
+            table.add_row(f"… {len(folds) - 6} more folds (--json lists all)")
+        else:
+            row(f"fold {fold['fold']}", fold)
+    table.add_section()
+    row("overall", result["overall"])
+    for name, values in result["baselines"].items():
+        row(f"baseline: {name}", values)
+    console = Console()
+    console.print(table)
+    console.print(f"model id: [bold]{result['model_id']}[/bold]")
+
+
+def _walk_config(settings: NeoSettings, overrides: Mapping[str, Any]) -> WalkForwardConfig:
+    cfg = settings.models
+    values: dict[str, Any] = {
+        "train_window": cfg.train_window,
+        "expanding": cfg.expanding,
+        "retrain_every": cfg.retrain_every,
+        "purge": cfg.purge,
+        "embargo": cfg.embargo,
+        "min_train_samples": cfg.min_train_samples,
+        "search_trials": cfg.search_trials,
+        "seed": cfg.seed,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return WalkForwardConfig(**values)
+
+
+def run_train(
+    settings: NeoSettings,
+    instruments: list[InstrumentId],
+    timeframe: Timeframe,
+    window: tuple[int | None, int | None],
+    model_name: str,
+    label_spec: LabelSpec,
+    config: WalkForwardConfig,
+    predictions_out: Path | None = None,
+) -> dict[str, Any]:
+    """Walk-forward train, save the live model, return what ``neo train`` prints."""
+    pipeline = pipeline_from_config(settings.features)
+    batches = load_bars(settings, instruments, timeframe, *window)
+    context = _context(settings, pipeline, instruments[0].venue, timeframe, window)
+    params = settings.models.params.get(model_name, {})
+    stderr_console.print(f"training {model_name} walk-forward on {len(instruments)} instrument(s)")
+    result = walk_forward(
+        pipeline, batches, label_spec, model_name, config, params=params, context=context
+    )
+    if result.final_model is None:  # pragma: no cover - walk_forward fits it by default
+        raise ModelError("walk-forward produced no model")
+    meta = _metadata(result, pipeline, label_spec, config, batches, timeframe)
+    model_id = registry_of(settings).save(result.final_model, meta)
+    rows = write_predictions(result, predictions_out) if predictions_out else None
+    return {
+        "model_id": model_id,
+        "model": model_name,
+        "task": result.task,
+        "label": msgspec.to_builtins(label_spec),
+        "instruments": [str(i) for i in instruments],
+        "timeframe": str(timeframe),
+        "bars": {str(i): len(b) for i, b in batches.items()},
+        "folds": result.folds,
+        "overall": result.overall,
+        "baselines": result.baselines,
+        "training_window": result.training_window,
+        "predictions_out": str(predictions_out) if predictions_out else None,
+        "predictions_rows": rows,
+    }
+
+
+def run_predict(
+    settings: NeoSettings, model_id: str, symbol: str, venue: str | None
+) -> dict[str, Any]:
+    """The latest prediction of a saved model for one symbol."""
+    registry = registry_of(settings)
+    pipeline = registry.pipeline(model_id)
+    model, meta = registry.load_with_metadata(model_id, pipeline)
+    timeframe = Timeframe.parse(meta["timeframe"])
+    instrument = InstrumentId.parse(symbol, default_venue=venue or settings.data.default_venue)
+    batch = load_bars(settings, [instrument], timeframe, None, None)[instrument]
+    context = _context(settings, pipeline, instrument.venue, timeframe, (None, None))
+    frame = pipeline.compute(batch, context=context)
+    row = frame.values[-1]
+    if not np.isfinite(row).all():
+        raise DataNotFoundError(
+            f"{instrument} has {len(batch)} {timeframe} bars but the features need more than "
+            f"{pipeline.lookback}: ingest more history"
+        )
+    prediction = float(model.predict(row)[0])
+    last_ts = int(batch.ts[-1])
+    return {
+        "model_id": model_id,
+        "instrument": str(instrument),
+        "timeframe": str(timeframe),
+        "bar_ts": _iso(last_ts),
+        "decided_at": _iso(last_ts + timeframe.nanos),
+        "task": meta.get("task"),
+        "prediction": prediction,
+        "meaning": "P(forward return > 0)"
+        if meta.get("task") == "classification"
+        else "forecast forward return",
+    }
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``train``, ``predict`` and the ``models`` group to the root app."""
+    models_app = typer.Typer(help="Trained models in the registry.", no_args_is_help=True)
+
+    @app.command("train")
+    def train_command(
+        ctx: typer.Context,
+        venue: VenueOpt = None,
+        symbols: SymbolsOpt = None,
+        symbol: SymbolOpt = None,
+        timeframe: TimeframeOpt = "1h",
+        start: StartOpt = None,
+        end: EndOpt = None,
+        model: ModelOpt = None,
+        label: LabelOpt = None,
+        horizon: Annotated[int | None, typer.Option(help="Label horizon in bars.")] = None,
+        train_window: Annotated[int | None, typer.Option(help="Training window (bars).")] = None,
+        retrain_every: Annotated[int | None, typer.Option(help="Refit every k bars.")] = None,
+        expanding: Annotated[
+            bool | None, typer.Option("--expanding/--rolling", help="Window type.")
+        ] = None,
+        purge: Annotated[int | None, typer.Option(help="Purge gap (bars).")] = None,
+        embargo: Annotated[int | None, typer.Option(help="Embargo gap (bars).")] = None,
+        min_train: Annotated[int | None, typer.Option(help="Samples before 1st fold.")] = None,
+        trials: Annotated[int | None, typer.Option(help="Optuna trials per fold.")] = None,
+        predictions_out: Annotated[
+            Path | None, typer.Option(help="Write OOS predictions (.csv or .parquet).")
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Walk-forward train a model; print OOS metrics beside naive baselines; save it."""
+        settings = settings_of(ctx)
+        names = parse_symbols(symbols, symbol)
+        if not names:
+            raise ConfigError("give the symbols to train on, e.g. --symbols BTC/USDT,ETH/USDT")
+        default_venue = venue or settings.data.default_venue
+        instruments = [InstrumentId.parse(s, default_venue=default_venue) for s in names]
+        overrides = {
+            "train_window": train_window, "expanding": expanding, "retrain_every": retrain_every,
+            "purge": purge, "embargo": embargo, "min_train_samples": min_train,
+            "search_trials": trials,
+        }  # fmt: skip
+        result = run_train(
+            settings,
+            instruments,
+            parse_timeframe(timeframe),
+            (parse_time(start), parse_time(end)),
+            model or settings.models.default_model,
+            label_spec_of(settings, label, horizon),
+            _walk_config(settings, overrides),
+            predictions_out,
+        )
+        emit(result, as_json, lambda: _render_train(result))
+
+    @app.command("predict")
+    def predict_command(
+        ctx: typer.Context,
+        model: Annotated[str, typer.Option("--model", help="Model id (see `neo models list`).")],
+        symbol: SymbolOpt = None,
+        venue: VenueOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """The latest prediction of a saved model for one symbol."""
+        if not symbol:
+            raise ConfigError("give the symbol to predict, e.g. --symbol BTC/USDT")
+        result = run_predict(settings_of(ctx), model, symbol, venue)
+        emit(result, as_json)
+
+    @models_app.command("list")
+    def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+        """Every saved model, newest first."""
+        rows = registry_of(settings_of(ctx)).list()
+
+        def human() -> None:
+            if not rows:
+                typer.echo("no models yet: train one with `neo train`")
+            for r in rows:
+                typer.echo(f"{r['model_id']}  {r['task']}  {r['instruments']}  {r['timeframe']}")
+
+        emit({"models": rows}, as_json, human)
+
+    app.add_typer(models_app, name="models")
