@@ -1,0 +1,342 @@
+"""The compiled fast path: a whole backtest of precomputed target positions in one numba loop.
+
+When a strategy's decisions are known up front as an array (vectorised indicators, walk-forward
+predictions), the event-driven loop has nothing left to decide, so the same fill model and
+accounting run here in a compiled kernel, without Python objects per bar.
+
+Semantics (identical to driving :class:`~neo.execution.simulated.SimulatedBroker` and
+:class:`~neo.execution.ledger.Ledger` bar by bar with the same targets):
+
+* ``targets[i]`` is the signed position wanted after bar *i* closes; NaN keeps the current one.
+  When it differs from the position, one market order for the difference is submitted at bar *i*.
+  Targets are used as given: round them to the lot size first.
+* ``fill="next_open"``: that order fills at bar *i + 1*'s open; ``"close"``: at bar *i*'s close.
+  An order submitted on the last bar in ``next_open`` mode never fills.
+* Price: ``reference × (1 ± (slippage_bps·1e-4 + impact))`` against the taker, with
+  ``impact = impact_coefficient × |quantity| / bar volume`` when ``impact="volume"``; fee
+  ``rate × |quantity| × price`` with ``rate`` = ``fees_bps`` or the instrument's taker fee.
+* Cash falls by ``quantity × price × multiplier + fee`` per fill; equity at bar *i* is
+  ``cash + position × close[i] × multiplier`` after that bar's fills.
+
+* With ``equity_fraction`` (backtesting.py's default sizing), only each target's sign counts: a
+  change of side closes the position, then enters with that fraction of the equity (all cash
+  once flat), in whole lots at the fill price — two fills on the same bar.
+
+A participation cap (partial fills) needs the event-driven broker; it is refused here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from neo.domain.bar import BarBatch, FloatArray, IntArray
+from neo.domain.enums import LiquiditySide, Side
+from neo.domain.errors import ConfigError
+from neo.domain.fill import Fill
+from neo.domain.ids import OrderId, TradeId
+from neo.domain.instrument import Instrument
+from neo.domain.trade import Trade
+from neo.execution.config import ExecutionConfig
+from neo.execution.ledger import TradeLog, TradeMatcher
+
+
+@njit(cache=True, nogil=True)
+def _execution_price(
+    reference: float, quantity: float, volume: float, slippage: float, impact: float
+) -> float:
+    """The taker's price for ``quantity`` (signed): slippage plus volume impact against it."""
+    move = slippage
+    if impact != 0.0 and volume > 0.0:
+        move += impact * abs(quantity) / volume
+    if move == 0.0:
+        return reference
+    return reference * (1.0 + (1.0 if quantity > 0.0 else -1.0) * move)
+
+
+@njit(cache=True, nogil=True)
+def _equity_units(
+    cash: float, reference: float, fee_rate: float, fraction: float, lot: float, decimals: int
+) -> float:
+    """Whole lots that ``fraction`` of the cash buys at ``reference`` plus fees (when flat,
+    available equity is the cash), rounded down like ``Instrument.round_quantity``."""
+    budget = max(0.0, cash) * fraction
+    unit_cost = reference + fee_rate * reference
+    if lot == 1.0:
+        return budget // unit_cost
+    steps = math.floor(budget / unit_cost / lot * (1.0 + 1e-12))
+    return round(steps * lot, decimals)
+
+
+@njit(cache=True, nogil=True)
+def _orders_for(position: float, target: float, equity_mode: bool) -> tuple[float, float]:
+    """What a target asks for: (units to trade now, direction to enter with equity after).
+
+    Units mode: one order for ``target - position``. Equity mode: the target's sign is the
+    wanted side; a change of side closes the position, then enters with all equity.
+    """
+    if not equity_mode:
+        return target - position, 0.0
+    wanted = 0.0 if target == 0.0 else (1.0 if target > 0.0 else -1.0)
+    held = 0.0 if position == 0.0 else (1.0 if position > 0.0 else -1.0)
+    if wanted == held:
+        return 0.0, 0.0
+    return -position, wanted
+
+
+@njit(cache=True, nogil=True)
+def _book(
+    fills: Any,
+    n_fills: int,
+    bar: int,
+    units: float,
+    side: float,
+    reference: float,
+    volume: float,
+    cash: float,
+    position: float,
+    costs: Any,
+) -> tuple[float, float, int]:
+    """Fill ``units`` at ``reference``, then (``side`` != 0) enter with equity; record fills.
+
+    ``costs`` = (fee rate, slippage, impact, multiplier, equity fraction, lot, lot decimals).
+    """
+    fee_rate, slippage, impact, multiplier = costs[0], costs[1], costs[2], costs[3]
+    for leg in range(2):
+        quantity = units
+        if leg == 1:
+            if side == 0.0:
+                break
+            taker_ref = _execution_price(reference, side, 0.0, slippage, 0.0)
+            lots = _equity_units(cash, taker_ref, fee_rate, costs[4], costs[5], int(costs[6]))
+            quantity = side * lots
+        if quantity != 0.0:
+            price = _execution_price(reference, quantity, volume, slippage, impact)
+            fee = fee_rate * abs(quantity) * price
+            cash -= quantity * price * multiplier + fee
+            position += quantity
+            fills[n_fills, 0] = bar
+            fills[n_fills, 1] = quantity
+            fills[n_fills, 2] = price
+            fills[n_fills, 3] = fee
+            n_fills += 1
+    return cash, position, n_fills
+
+
+@njit(cache=True, nogil=True)
+def _target_kernel(
+    open_: Any,
+    close: Any,
+    volume: Any,
+    targets: Any,
+    cash: float,
+    costs: Any,
+    close_mode: bool,
+    equity_mode: bool,
+) -> Any:
+    n = close.shape[0]
+    multiplier = costs[3]
+    equity = np.empty(n)
+    cash_out = np.empty(n)
+    position_out = np.empty(n)
+    orders = 0  # at most two fills (close, then enter) per non-NaN target
+    for i in range(n):
+        if targets[i] == targets[i]:
+            orders += 2
+    fills = np.empty((orders, 4))  # bar, signed quantity, price, fee
+    n_fills = 0
+    position = 0.0
+    pending_units = pending_side = 0.0
+    for i in range(n):
+        if pending_units != 0.0 or pending_side != 0.0:  # last bar's orders fill at this open
+            cash, position, n_fills = _book(
+                fills, n_fills, i, pending_units, pending_side, open_[i], volume[i], cash,
+                position, costs,
+            )  # fmt: skip
+            pending_units = pending_side = 0.0
+        target = targets[i]
+        if target == target:
+            units, side = _orders_for(position, target, equity_mode)
+            if close_mode:
+                cash, position, n_fills = _book(
+                    fills, n_fills, i, units, side, close[i], volume[i], cash, position, costs
+                )
+            else:
+                pending_units, pending_side = units, side
+        cash_out[i] = cash
+        position_out[i] = position
+        equity[i] = cash + position * close[i] * multiplier
+    return (
+        equity,
+        cash_out,
+        position_out,
+        fills[:n_fills, 0].astype(np.int64),
+        fills[:n_fills, 1].copy(),
+        fills[:n_fills, 2].copy(),
+        fills[:n_fills, 3].copy(),
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FastPathResult:
+    """Arrays of one fast-path run; :meth:`fills` and :meth:`trades` build domain records on
+    demand (the kernel itself creates no Python objects).
+
+    ``fill_quantity`` is signed (> 0 bought); ``fill_bar`` indexes the batch.
+    """
+
+    instrument: Instrument
+    ts: IntArray
+    equity: FloatArray
+    cash: FloatArray
+    position: FloatArray
+    fill_bar: IntArray
+    fill_quantity: FloatArray
+    fill_price: FloatArray
+    fill_fee: FloatArray
+    initial_cash: float
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1]) if len(self.equity) else self.initial_cash
+
+    @property
+    def fill_ts(self) -> IntArray:
+        ts: IntArray = self.ts[self.fill_bar]
+        return ts
+
+    def fills(self) -> list[Fill]:
+        """The fills as :class:`Fill` records (order ids ``FP-1``, ``FP-2``, …)."""
+        cached: list[Fill] | None = self._cache.get("fills")
+        if cached is None:
+            iid = self.instrument.id
+            cached = [
+                Fill(
+                    order_id=OrderId(f"FP-{k + 1}"),
+                    trade_id=TradeId(f"FP-{k + 1}"),
+                    instrument=iid,
+                    side=Side.BUY if quantity > 0 else Side.SELL,
+                    quantity=abs(quantity),
+                    price=price,
+                    fee=fee,
+                    ts=ts,
+                    liquidity=LiquiditySide.TAKER,
+                )
+                for k, (quantity, price, fee, ts) in enumerate(
+                    zip(
+                        self.fill_quantity.tolist(),
+                        self.fill_price.tolist(),
+                        self.fill_fee.tolist(),
+                        self.fill_ts.tolist(),
+                        strict=True,
+                    )
+                )
+            ]
+            self._cache["fills"] = cached
+        return list(cached)
+
+    def trade_log(self) -> TradeLog:
+        """The FIFO round trips as columns (no per-trade objects), matched like the ledger's."""
+        log: TradeLog | None = self._cache.get("trade_log")
+        if log is None:
+            matcher = TradeMatcher()
+            for quantity, price, fee, ts in zip(
+                self.fill_quantity.tolist(),
+                self.fill_price.tolist(),
+                self.fill_fee.tolist(),
+                self.fill_ts.tolist(),
+                strict=True,
+            ):
+                matcher.add(quantity, price, fee, ts)
+            log = self._cache["trade_log"] = matcher.log
+        return log
+
+    def trades(self) -> list[Trade]:
+        """FIFO round trips, matched exactly as the ledger matches them."""
+        cached: list[Trade] | None = self._cache.get("trades")
+        if cached is None:
+            cached = self._cache["trades"] = self.trade_log().to_trades([self.instrument.id])
+        return list(cached)
+
+
+def run_fast_path(
+    batch: BarBatch,
+    targets: FloatArray,
+    instrument: Instrument,
+    config: ExecutionConfig,
+    *,
+    equity_fraction: float | None = None,
+) -> FastPathResult:
+    """Run target positions through the compiled fill model and accounting.
+
+    Parameters
+    ----------
+    batch:
+        The bars, one instrument.
+    targets:
+        Signed target position after each bar (NaN = keep), same length as ``batch``.
+    instrument:
+        Supplies the taker fee (unless ``config.fees_bps``), the lot size (equity sizing) and
+        the contract multiplier.
+    config:
+        Fill mode, slippage, impact, fees and starting cash; ``participation_cap`` must be unset.
+    equity_fraction:
+        When given, only the sign of each target counts (> 0 long, < 0 short, 0 flat, NaN keep):
+        a change of side closes the position and then enters with ``equity_fraction`` of the
+        equity, sized at the fill price in whole lots — what the event path does with a
+        reduce-only close followed by ``SimulatedBroker.submit(order, equity_fraction=...)``
+        (backtesting.py's default ``size`` is 0.9999). An entry that buys < 1 lot is skipped.
+    """
+    target_array = np.ascontiguousarray(targets, dtype=np.float64)
+    if target_array.shape != (len(batch),):
+        raise ConfigError(
+            f"targets must be one value per bar: got shape {target_array.shape} for "
+            f"{len(batch)} bars"
+        )
+    if config.participation_cap is not None:
+        raise ConfigError(
+            "the fast path fills whole orders; unset participation_cap or use the event-driven "
+            "backtest for partial fills"
+        )
+    if equity_fraction is not None and not 0.0 < equity_fraction <= 1.0:
+        raise ConfigError(f"equity_fraction must be in (0, 1], got {equity_fraction}")
+    fee_rate = config.fees_bps * 1e-4 if config.fees_bps is not None else instrument.taker_fee
+    impact = config.impact_coefficient if config.impact == "volume" else 0.0
+    equity, cash, position, bars, quantity, price, fee = _target_kernel(
+        np.asarray(batch.open),
+        np.asarray(batch.close),
+        np.asarray(batch.volume),
+        target_array,
+        float(config.cash),
+        np.array(
+            [
+                fee_rate,
+                config.slippage_bps * 1e-4,
+                impact,
+                instrument.contract_multiplier,
+                1.0 if equity_fraction is None else equity_fraction,
+                instrument.lot_size,
+                instrument.quantity_decimals,
+            ],
+            dtype=np.float64,
+        ),
+        config.fill == "close",
+        equity_fraction is not None,
+    )
+    return FastPathResult(
+        instrument=instrument,
+        ts=np.asarray(batch.ts),
+        equity=equity,
+        cash=cash,
+        position=position,
+        fill_bar=bars,
+        fill_quantity=quantity,
+        fill_price=price,
+        fill_fee=fee,
+        initial_cash=float(config.cash),
+    )
