@@ -26,7 +26,7 @@ BoolArray = npt.NDArray[np.bool_]
 OHLCV_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
 
 
-class Bar(msgspec.Struct, frozen=True, kw_only=True):
+class Bar(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One OHLCV bar of one instrument."""
 
     instrument: InstrumentId

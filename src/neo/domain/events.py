@@ -18,7 +18,7 @@ from neo.domain.order import Order
 from neo.domain.position import Position
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, gc=False):
     ts: int
 
 

@@ -8,7 +8,7 @@ from neo.domain.enums import LiquiditySide, Side
 from neo.domain.ids import InstrumentId, OrderId, TradeId
 
 
-class Fill(msgspec.Struct, frozen=True, kw_only=True):
+class Fill(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One execution of (part of) an order. ``fee`` is in the quote currency, always >= 0."""
 
     order_id: OrderId

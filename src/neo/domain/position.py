@@ -10,7 +10,7 @@ from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId
 
 
-class Position(msgspec.Struct, frozen=True, kw_only=True):
+class Position(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A snapshot of what is held. ``quantity`` > 0 is long, < 0 short, 0 flat.
 
     :meth:`apply` is the one rule for how a fill changes a position (average-cost accounting),

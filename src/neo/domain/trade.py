@@ -11,7 +11,7 @@ import msgspec
 from neo.domain.ids import InstrumentId
 
 
-class Trade(msgspec.Struct, frozen=True, kw_only=True):
+class Trade(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     instrument: InstrumentId
     quantity: float
     entry_ts: int
