@@ -25,10 +25,7 @@ def test_seed_names_stay_public() -> None:
 
 
 # Layers still being built: strict xfail, so the marker must go the moment the layer lands.
-PENDING = {
-    "AutonomousTradingLoop": "engine",
-    "get_autonomous_trading_loop": "engine",
-}
+PENDING = {}
 
 
 @pytest.mark.parametrize(

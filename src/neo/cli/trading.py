@@ -1,9 +1,403 @@
-"""CLI commands: trading (filled in by the issue that builds this layer)."""
+"""CLI commands of the engine: ``neo backtest``, ``neo paper`` and ``neo strategies list``.
+
+Thin shells over :mod:`neo.engine`: parse the shared flags, build the strategy and the fill
+model, run, print one result (``--json``: one object on stdout; progress and status on stderr).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from neo.cli.common import (
+    EndOpt,
+    JsonOpt,
+    StartOpt,
+    SymbolOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    VenueOpt,
+    emit,
+    parse_symbols,
+    parse_time,
+    parse_timeframe,
+    progress_bar,
+    settings_of,
+)
+from neo.domain.bar import BarBatch, FloatArray
+from neo.domain.errors import ConfigError
+from neo.domain.ids import InstrumentId
+from neo.domain.trade import Trade
+from neo.execution.config import ExecutionConfig
+from neo.settings import NeoSettings
+
+StrategyOpt = Annotated[
+    str | None, typer.Option("--strategy", help="Strategy name (see `neo strategies list`).")
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Strategy parameter as name=value; repeat for several."),
+]
+FillOpt = Annotated[
+    str | None, typer.Option("--fill", help="Market orders fill at next_open (default) or close.")
+]
+FeesOpt = Annotated[
+    float | None, typer.Option("--fees-bps", help="Fee in bps of notional for every fill.")
+]
+SlippageOpt = Annotated[
+    float | None, typer.Option("--slippage-bps", help="Slippage against the taker, in bps.")
+]
+CashOpt = Annotated[float | None, typer.Option("--cash", help="Starting cash (quote currency).")]
+
+strategies_app = typer.Typer(
+    name="strategies", help="The strategies NEO ships.", no_args_is_help=True
+)
+
+
+def execution_config(
+    settings: NeoSettings,
+    *,
+    fill: str | None,
+    fees_bps: float | None,
+    slippage_bps: float | None,
+    cash: float | None,
+) -> ExecutionConfig:
+    """The configured fill model with the command-line overrides applied and validated."""
+    overrides = {
+        key: value
+        for key, value in (
+            ("fill", fill),
+            ("fees_bps", fees_bps),
+            ("slippage_bps", slippage_bps),
+            ("cash", cash),
+        )
+        if value is not None
+    }
+    try:
+        return ExecutionConfig(**{**settings.execution.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid execution settings: {problems}") from None
+
+
+def _instruments(
+    settings: NeoSettings, venue: str | None, symbols: str | None, symbol: str | None
+) -> list[InstrumentId]:
+    names = parse_symbols(symbols, symbol)
+    if not names:
+        raise ConfigError("select what to trade with --symbols A,B or --symbol A")
+    where = venue or settings.data.default_venue
+    return [InstrumentId(where, name) for name in names]
+
+
+def _not_yet(allocator: str | None, risk: Path | None) -> None:
+    if allocator is not None:
+        raise ConfigError(
+            "--allocator is not available yet: the portfolio layer is not wired into the "
+            "engine's CLI; run without it"
+        )
+    if risk is not None:
+        raise ConfigError(
+            "--risk is not available yet: risk limits are not wired into the engine's CLI; "
+            "run without it"
+        )
+
+
+def read_predictions(
+    path: Path, batches: Mapping[InstrumentId, BarBatch]
+) -> dict[InstrumentId, FloatArray]:
+    """Predictions per instrument aligned to its bars by exact ``ts`` (NaN where none).
+
+    ``symbol`` may be ``BTC/USDT@venue`` (as ``neo train`` writes it) or a bare symbol.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise ConfigError(f"--predictions {path} does not exist")
+    try:
+        frame = (
+            pd.read_parquet(path)
+            if path.suffix.lower() in (".parquet", ".pq")
+            else (pd.read_csv(path))
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--predictions {path} is unreadable: {exc}") from None
+    missing = {"ts", "symbol", "prediction"} - set(frame.columns)
+    if missing:
+        raise ConfigError(
+            f"--predictions {path} lacks columns {sorted(missing)}; expected ts, symbol, "
+            "prediction (as `neo train --predictions-out` writes)"
+        )
+    ts = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]").astype("int64")
+    out: dict[InstrumentId, FloatArray] = {}
+    for iid, batch in batches.items():
+        mine = frame["symbol"].isin([str(iid), iid.symbol]).to_numpy()
+        series = pd.Series(frame["prediction"].to_numpy(np.float64)[mine], index=ts[mine])
+        series = series[~series.index.duplicated(keep="last")]
+        out[iid] = series.reindex(np.asarray(batch.ts)).to_numpy(np.float64)
+    return out
+
+
+def trade_row(trade: Trade) -> dict[str, Any]:
+    return {
+        "instrument": str(trade.instrument),
+        "quantity": trade.quantity,
+        "entry_ts": trade.entry_ts,
+        "exit_ts": trade.exit_ts,
+        "entry_price": trade.entry_price,
+        "exit_price": trade.exit_price,
+        "fees": trade.fees,
+        "pnl": trade.pnl,
+    }
+
+
+def backtest_command(
+    ctx: typer.Context,
+    strategy: StrategyOpt = None,
+    param: ParamOpt = None,
+    venue: VenueOpt = None,
+    symbols: SymbolsOpt = None,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = "1m",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    fill: FillOpt = None,
+    fees_bps: FeesOpt = None,
+    slippage_bps: SlippageOpt = None,
+    cash: CashOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            help="Walk-forward predictions (CSV/Parquet: ts, symbol, prediction), e.g. from "
+            "`neo train --predictions-out`; read by strategies as ctx.prediction.",
+        ),
+    ] = None,
+    allocator: Annotated[
+        str | None, typer.Option("--allocator", help="Portfolio allocator (not available yet).")
+    ] = None,
+    risk: Annotated[
+        Path | None, typer.Option("--risk", help="Risk limits TOML (not available yet).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Backtest a strategy on stored bars and print its metrics."""
+    from neo.analytics import compute_metrics, risk_event_row, write_report
+    from neo.data.store import HistoricalDataStore
+    from neo.engine.backtest import run_backtest
+    from neo.strategies.registry import create_strategy, parse_params
+
+    _not_yet(allocator, risk)
+    settings = settings_of(ctx)
+    frame = parse_timeframe(timeframe)
+    ids = _instruments(settings, venue, symbols, symbol)
+    config = execution_config(
+        settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
+    )
+    chosen = create_strategy(strategy or settings.strategies.default, parse_params(param))
+    store = HistoricalDataStore.from_settings(settings)
+    batches = store.read_many(ids, frame, parse_time(start), parse_time(end))
+    total = sum(len(b) for b in batches.values())
+    forecasts = None if predictions is None else read_predictions(predictions, batches)
+    with progress_bar(f"backtest {chosen.name}", total) as advance:
+        result = run_backtest(
+            chosen,
+            batches,
+            execution=config,
+            engine=settings.engine,
+            predictions=forecasts,
+            progress=advance,
+        )
+    metrics = compute_metrics(
+        result.ts,
+        result.equity,
+        trades=result.trades,
+        exposure=result.exposure,
+        traded_notional=result.traded_notional,
+        periods_per_year=frame.periods_per_year,
+    )
+    written = None
+    if report is not None:
+        written = write_report(
+            report,
+            title=f"NEO backtest: {chosen.name} on {', '.join(str(i) for i in ids)} {frame}",
+            ts=result.ts,
+            equity=result.equity,
+            metrics=metrics,
+            prices={str(iid): (b.ts, b.close) for iid, b in batches.items()},
+            positions={str(iid): p for iid, p in result.positions.items()},
+            trades=result.trades,
+            risk_events=[risk_event_row(e) for e in result.events],
+        )
+    payload = {
+        "strategy": chosen.name,
+        "version": chosen.version,
+        "params": chosen.param_values(),
+        "instruments": [str(i) for i in ids],
+        "timeframe": str(frame),
+        "bars": total,
+        "initial_cash": result.initial_cash,
+        "final_equity": result.final_equity,
+        "fees": result.fees,
+        "orders": len(result.orders),
+        "fills": len(result.fills),
+        "strategy_failures": result.stats.strategy_failures,
+        "metrics": metrics.to_dict(json_safe=True),
+        "report": written,
+        "trades": [trade_row(t) for t in result.trades],
+    }
+    emit(payload, as_json, lambda: _print_backtest(payload))
+
+
+def _print_backtest(payload: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title=f"{payload['strategy']} {payload['params']}", show_header=False)
+    for key in ("instruments", "timeframe", "fees", "orders", "fills"):
+        table.add_row(key, str(payload[key]))
+    table.add_row("trades", str(len(payload["trades"])))
+    for key, value in payload["metrics"].items():
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    if payload["report"]:
+        table.add_row("report", str(payload["report"]))
+    console.print(table)
+
+
+def paper_command(
+    ctx: typer.Context,
+    strategy: StrategyOpt = None,
+    param: ParamOpt = None,
+    feed: Annotated[
+        str, typer.Option("--feed", help="simulated (seeded random bars) or replay (the store).")
+    ] = "simulated",
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", help="Bars per second of wall time (default: as fast as it can)."),
+    ] = None,
+    cycles: Annotated[
+        int | None, typer.Option("--cycles", help="Stop after this many bars.", min=1)
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated feed.")] = 7,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Registered model id whose forecasts feed the strategy."),
+    ] = None,
+    venue: VenueOpt = None,
+    symbols: SymbolsOpt = None,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = "1m",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    fill: FillOpt = None,
+    fees_bps: FeesOpt = None,
+    slippage_bps: SlippageOpt = None,
+    cash: CashOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Paper-trade a strategy on a feed with the simulated broker."""
+    from neo.engine.paper import run_paper
+    from neo.strategies.registry import create_strategy, parse_params
+
+    settings = settings_of(ctx)
+    frame = parse_timeframe(timeframe)
+    ids = _instruments(settings, venue, symbols, symbol)
+    if speed is not None and speed <= 0:
+        raise ConfigError(f"--speed must be > 0 bars per second, got {speed}")
+    pace = None if speed is None else 1.0 / speed
+    config = execution_config(
+        settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
+    )
+    chosen = create_strategy(strategy or settings.strategies.default, parse_params(param))
+    source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
+    predictor = None
+    if model is not None:
+        from neo.engine.predictor import ModelPredictor
+
+        predictor = ModelPredictor.from_registry(settings.data_dir / "models", model)
+    try:
+        result = asyncio.run(
+            run_paper(
+                chosen,
+                source,
+                execution=config,
+                engine=settings.engine,
+                predictor=predictor,
+                cycles=cycles,
+            )
+        )
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        raise typer.Exit(code=130) from None
+    summary = result.summary()
+    emit(summary, as_json)
+
+
+def _feed(
+    settings: NeoSettings,
+    kind: str,
+    ids: list[InstrumentId],
+    frame: Any,
+    cycles: int | None,
+    seed: int,
+    pace: float | None,
+    start: str | None,
+    end: str | None,
+) -> Any:
+    from neo.data.feeds import ReplayFeed, SimulatedMarketDataFeed
+
+    if kind == "simulated":
+        venues = {i.venue for i in ids}
+        return SimulatedMarketDataFeed(
+            [i.symbol for i in ids],
+            frame,
+            n_bars=cycles or 10_000,
+            seed=seed,
+            venue=venues.pop(),
+            pace=pace,
+        )
+    if kind == "replay":
+        from neo.data.store import HistoricalDataStore
+
+        store = HistoricalDataStore.from_settings(settings)
+        return ReplayFeed(
+            store, ids, frame, start_ns=parse_time(start), end_ns=parse_time(end), pace=pace
+        )
+    raise ConfigError(f"unknown --feed {kind!r}: use simulated or replay")
+
+
+@strategies_app.command("list")
+def strategies_list_command(as_json: JsonOpt = False) -> None:
+    """Name every shipped strategy with its parameters and defaults."""
+    from neo.strategies.registry import list_strategies
+
+    infos = [info.to_dict() for info in list_strategies()]
+
+    def human() -> None:
+        table = Table("strategy", "version", "parameters", "description")
+        for info in infos:
+            params = ", ".join(
+                f"{name}: {spec['type']} = {spec['default']}"
+                for name, spec in info["params"].items()
+            )
+            table.add_row(info["name"], info["version"], params, info["description"])
+        Console().print(table)
+
+    emit({"strategies": infos}, as_json, human)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``backtest``, ``paper`` and the ``strategies`` group to the root app."""
+    app.command("backtest")(backtest_command)
+    app.command("paper")(paper_command)
+    app.add_typer(strategies_app, name="strategies")

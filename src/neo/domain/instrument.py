@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from functools import cache
 
 import msgspec
 
@@ -11,8 +12,10 @@ from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
 
 
+@cache
 def _decimals(step: float) -> int:
-    """Number of decimal places a step such as 0.001 needs (0 for whole steps)."""
+    """Number of decimal places a step such as 0.001 needs (0 for whole steps); cached because
+    rounding runs on every order."""
     exponent = Decimal(repr(step)).normalize().as_tuple().exponent
     return max(0, -int(exponent))
 

@@ -1,0 +1,224 @@
+"""The paper-trading driver: the same loop on a live (or replayed) feed with a simulated broker.
+
+Bars come from ``feed.stream()`` as they complete; each one is pushed into the loop, which
+extends indicators causally and runs the usual cycle. Time is the wall clock. A status line on
+stderr (only when it is a terminal) shows bars, equity, positions, orders and failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.live import Live
+
+from neo.domain.bar import Bar
+from neo.domain.events import Event
+from neo.domain.fill import Fill
+from neo.domain.ids import InstrumentId
+from neo.domain.instrument import Instrument
+from neo.domain.order import Order
+from neo.domain.timeframe import Timeframe
+from neo.domain.trade import Trade
+from neo.engine.bus import MessageBus
+from neo.engine.clock import Clock, WallClock
+from neo.engine.config import EngineConfig
+from neo.engine.instruments import default_instrument
+from neo.engine.loop import AutonomousTradingLoop, LoopStats, Predictor
+from neo.execution.config import ExecutionConfig
+from neo.execution.ledger import Ledger
+from neo.execution.simulated import SimulatedBroker
+from neo.portfolio.base import PortfolioConstructor
+from neo.risk.base import RiskGate
+from neo.strategies.base import Strategy
+from neo.strategies.registry import create_strategy
+
+
+class Feed(Protocol):
+    """What the paper driver needs of a market data feed."""
+
+    @property
+    def instruments(self) -> Any: ...
+
+    @property
+    def timeframe(self) -> Timeframe: ...
+
+    def stream(self) -> Any:
+        """An async iterator of completed bars in time order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PaperResult:
+    strategy: str
+    bars: int
+    equity: float
+    cash: float
+    positions: dict[InstrumentId, float]
+    trades: list[Trade]
+    fills: list[Fill]
+    orders: list[Order]
+    events: list[Event]
+    stats: LoopStats
+    stopped_by: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "bars": self.bars,
+            "equity": self.equity,
+            "cash": self.cash,
+            "positions": {str(k): v for k, v in self.positions.items()},
+            "trades": len(self.trades),
+            "orders": len(self.orders),
+            "fills": self.stats.fills,
+            "strategy_failures": self.stats.strategy_failures,
+            "risk_denials": self.stats.risk_denials,
+            "stopped_by": self.stopped_by,
+        }
+
+
+def status_text(loop: AutonomousTradingLoop) -> str:
+    """One line: what the loop has done and where the account stands."""
+    ledger = loop.ledger
+    held = " ".join(
+        f"{iid.symbol}={ledger.position(iid):g}" for iid in loop.instruments if ledger.position(iid)
+    )
+    return (
+        f"{loop.state} | bars {loop.bars_seen} | equity {ledger.equity:,.2f} | "
+        f"{held or 'flat'} | orders {loop.stats.orders_submitted} | "
+        f"fills {loop.stats.fills} | failures {loop.stats.strategy_failures}"
+    )
+
+
+def build_paper_loop(
+    strategy: Strategy,
+    instruments: Mapping[InstrumentId, Instrument],
+    timeframe: Timeframe,
+    *,
+    execution: ExecutionConfig | None = None,
+    engine: EngineConfig | None = None,
+    risk: RiskGate | None = None,
+    portfolio: PortfolioConstructor | None = None,
+    predictor: Predictor | None = None,
+    clock: Clock | None = None,
+    bus: MessageBus | None = None,
+) -> AutonomousTradingLoop:
+    """A loop wired to a fresh ledger and simulated broker, in paper mode."""
+    execution = execution or ExecutionConfig()
+    bus = bus or MessageBus()
+    ledger = Ledger(execution.cash, instruments)
+    broker = SimulatedBroker(instruments, execution, bus.publish, ledger)
+    return AutonomousTradingLoop(
+        strategy=strategy,
+        instruments=list(instruments.values()),
+        timeframe=timeframe,
+        broker=broker,
+        ledger=ledger,
+        bus=bus,
+        clock=clock or WallClock(),
+        config=engine,
+        risk=risk,
+        portfolio=portfolio,
+        predictor=predictor,
+        mode="paper",
+    )
+
+
+async def drive(
+    loop: AutonomousTradingLoop,
+    bars: Any,
+    *,
+    cycles: int | None = None,
+    on_bar: Callable[[AutonomousTradingLoop], None] | None = None,
+) -> str:
+    """Push bars from an async iterator into a started loop; returns why it stopped."""
+    seen = 0
+    async for bar in bars:
+        if loop.state.value == "stopped":
+            return "loop stopped"
+        loop.push_bar(bar)
+        seen += 1
+        if on_bar is not None:
+            on_bar(loop)
+        if cycles is not None and seen >= cycles:
+            return f"{cycles} cycles"
+    return "feed ended"
+
+
+async def run_paper(
+    strategy: Strategy | str,
+    feed: Feed,
+    *,
+    params: Mapping[str, Any] | None = None,
+    instruments: Mapping[InstrumentId, Instrument] | None = None,
+    execution: ExecutionConfig | None = None,
+    engine: EngineConfig | None = None,
+    risk: RiskGate | None = None,
+    portfolio: PortfolioConstructor | None = None,
+    predictor: Predictor | None = None,
+    cycles: int | None = None,
+    clock: Clock | None = None,
+    bus: MessageBus | None = None,
+    status: bool = True,
+) -> PaperResult:
+    """Paper-trade ``strategy`` on ``feed`` until it ends, ``cycles`` bars, or the loop stops."""
+    if isinstance(strategy, str):
+        strategy = create_strategy(strategy, params)
+    ids = list(feed.instruments)
+    specs = {iid: (instruments or {}).get(iid) or default_instrument(iid) for iid in ids}
+    loop = build_paper_loop(
+        strategy,
+        specs,
+        feed.timeframe,
+        execution=execution,
+        engine=engine,
+        risk=risk,
+        portfolio=portfolio,
+        predictor=predictor,
+        clock=clock,
+        bus=bus,
+    )
+    loop.start()
+    console = Console(stderr=True)
+    reason = "feed ended"
+    try:
+        if status and console.is_terminal:
+            every = loop.config.status_every
+            with Live(status_text(loop), console=console, transient=True) as live:
+
+                def refresh(current: AutonomousTradingLoop) -> None:
+                    if current.bars_seen % every == 0:
+                        live.update(status_text(current))
+
+                reason = await drive(loop, feed.stream(), cycles=cycles, on_bar=refresh)
+        else:
+            reason = await drive(loop, feed.stream(), cycles=cycles)
+    except asyncio.CancelledError:
+        reason = "cancelled"
+        raise
+    finally:
+        loop.stop(reason)
+    ledger = loop.ledger
+    return PaperResult(
+        strategy=strategy.name,
+        bars=loop.bars_seen,
+        equity=ledger.equity,
+        cash=ledger.cash,
+        positions={iid: ledger.position(iid) for iid in ids},
+        trades=ledger.trades(),
+        fills=ledger.fills(),
+        orders=list(loop.orders.values()),
+        events=list(loop.notable),
+        stats=loop.stats,
+        stopped_by=reason,
+    )
+
+
+async def iterate(bars: list[Bar]) -> Any:
+    """An async iterator over a list of bars (tests, replays of in-memory data)."""
+    for bar in bars:
+        yield bar

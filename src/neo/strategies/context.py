@@ -1,0 +1,390 @@
+r"""What a strategy sees and how it speaks: one context per instrument, owned by the engine.
+
+Per-bar access is cheap on purpose: price history lives in buffers indexed by ``ctx.i`` (the bar
+being handled) that return plain Python floats: in a backtest, read-only ``memoryview``\ s over
+the bar batch's numpy columns (no copy); in paper and live trading, ``array('d')`` buffers the
+engine appends to as bars arrive. The same ``self.fast[ctx.i]`` works in both.
+Orders are only *recorded* here; the engine sends them through risk to the broker after
+``on_bar`` returns, so a strategy that raises half-way sends nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable
+from typing import Any, Protocol, overload
+
+import numpy as np
+
+from neo.domain.bar import FloatArray
+from neo.domain.enums import OrderType, Side, TimeInForce
+from neo.domain.errors import ConfigError, InvalidOrderError
+from neo.domain.ids import InstrumentId, OrderId
+from neo.domain.instrument import Instrument
+from neo.domain.order import Order, next_order_id
+
+Indicator = Callable[..., FloatArray]
+
+
+class Series(Protocol):
+    """A price or indicator history: ``array('d')`` (growing) or a ``memoryview`` (fixed)."""
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+class IntSeries(Protocol):
+    """Bar times: ``array('q')`` or a ``memoryview`` over int64."""
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+class Account(Protocol):
+    """The part of the ledger a strategy may read."""
+
+    @property
+    def cash(self) -> float: ...
+
+    @property
+    def equity(self) -> float: ...
+
+    def position(self, instrument: InstrumentId) -> float: ...
+
+
+class Bracket:
+    """Stop-loss and take-profit prices to attach when an entry order fills."""
+
+    __slots__ = ("stop_loss", "take_profit")
+
+    def __init__(self, stop_loss: float | None, take_profit: float | None) -> None:
+        self.stop_loss = stop_loss
+        self.take_profit = take_profit
+
+
+class StrategyContext:
+    """One instrument's view of the market and the account, plus the strategy's order pad.
+
+    Attributes
+    ----------
+    i:
+        Index of the bar being handled in the history buffers.
+    open, high, low, close, volume, ts:
+        History buffers (``ts`` is each bar's open time in ns); entries after ``i`` must not be
+        read (in a backtest they exist; reading them is look-ahead).
+    """
+
+    __slots__ = (
+        "_account",
+        "_indicators",
+        "_refresh",
+        "brackets",
+        "close",
+        "deferred",
+        "dirty",
+        "forecast",
+        "high",
+        "i",
+        "instrument",
+        "instrument_id",
+        "low",
+        "open",
+        "orders",
+        "predictions",
+        "strategy_name",
+        "target",
+        "timeframe_ns",
+        "ts",
+        "volatility_buffer",
+        "volume",
+    )
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        account: Account,
+        *,
+        timeframe_ns: int,
+        strategy_name: str = "",
+        refresh: Callable[[], None] | None = None,
+    ) -> None:
+        self.instrument = instrument
+        self.instrument_id = instrument.id
+        self._account = account
+        self._refresh = refresh
+        self.timeframe_ns = timeframe_ns
+        self.strategy_name = strategy_name
+        self.ts: IntSeries = array("q")
+        self.open: Series = array("d")
+        self.high: Series = array("d")
+        self.low: Series = array("d")
+        self.close: Series = array("d")
+        self.volume: Series = array("d")
+        self.predictions: Series = array("d")
+        self.volatility_buffer: Series | Callable[[], FloatArray] = array("d")
+        self._indicators: list[tuple[Indicator, Series, tuple[Any, ...], array[float]]] = []
+        self.i = -1
+        self.orders: list[Order] = []
+        self.brackets: dict[OrderId, Bracket] = {}
+        self.deferred: list[tuple[Side, str]] = []
+        self.target = math.nan
+        self.forecast = math.nan
+        self.dirty = False
+
+    # ----------------------------------------------------------------- market data
+    @property
+    def now_ns(self) -> int:
+        """When the current bar completed: the moment the strategy acts."""
+        return self.ts[self.i] + self.timeframe_ns
+
+    @property
+    def price(self) -> float:
+        """Close of the current bar."""
+        return self.close[self.i]
+
+    @property
+    def prediction(self) -> float:
+        """The model's forecast for this bar, NaN when there is none."""
+        i = self.i
+        return self.predictions[i] if i < len(self.predictions) else math.nan
+
+    @property
+    def volatility(self) -> float:
+        """Rolling volatility of log returns up to this bar (NaN during warm-up)."""
+        buffer = self.volatility_buffer
+        if callable(buffer):  # a backtest computes it on first use only
+            buffer = self.volatility_buffer = np.ascontiguousarray(buffer(), np.float64).data
+        return buffer[self.i]
+
+    def last(self, n: int, field: str = "close") -> FloatArray:
+        """The last ``n`` values of a price field up to and including this bar, oldest first."""
+        buffer = self._buffer(field)
+        stop = self.i + 1
+        return np.array(buffer[max(0, stop - n) : stop], dtype=np.float64)
+
+    def load(self, columns: dict[str, Any]) -> None:
+        """Engine hook (backtest): point the buffers at whole numpy columns, without copying.
+
+        ``columns`` holds ``ts`` (int64) and float64 ``open``, ``high``, ``low``, ``close``,
+        ``volume`` and optionally ``predictions``, all contiguous, plus ``volatility``: a
+        function returning the rolling volatility, called the first time a strategy reads it.
+        """
+        if len(self.ts):
+            raise ConfigError(f"{self.instrument_id}: history is already loaded")
+        self.ts = np.ascontiguousarray(columns["ts"], dtype=np.int64).data
+        for name in ("open", "high", "low", "close", "volume"):
+            setattr(self, name, np.ascontiguousarray(columns[name], np.float64).data)
+        self.volatility_buffer = columns["volatility"]
+        if columns.get("predictions") is not None:
+            self.predictions = np.ascontiguousarray(columns["predictions"], np.float64).data
+
+    def append(
+        self,
+        ts: int,
+        values: tuple[float, float, float, float, float],
+        volatility: float,
+        prediction: float,
+    ) -> None:
+        """Engine hook (paper/live): add a completed bar, then extend the indicators."""
+        buffers = (self.ts, self.open, self.high, self.low, self.close, self.volume)
+        if not all(isinstance(b, array) for b in buffers):
+            raise ConfigError(
+                f"{self.instrument_id}: cannot append bars after loading a fixed history"
+            )
+        self.ts.append(ts)  # type: ignore[attr-defined]
+        for buffer, value in zip(buffers[1:], values, strict=True):
+            buffer.append(value)  # type: ignore[attr-defined]
+        self.volatility_buffer.append(volatility)  # type: ignore[union-attr]
+        self.predictions.append(prediction)  # type: ignore[attr-defined]
+        self.extend_indicators()
+
+    def indicator(self, func: Indicator, source: Any = "close", *args: Any) -> Series:
+        """Register a causal, vectorised indicator and return its values buffer.
+
+        ``func(values, *args)`` must map an array to one of the same length whose entry ``i``
+        uses inputs up to ``i`` only. In a backtest it is computed once over the whole history;
+        in paper/live trading the engine extends it as bars arrive, so strategy code is the same.
+        """
+        buffer = self._resolve_source(source)
+        values = np.ascontiguousarray(
+            func(np.asarray(buffer, dtype=np.float64), *args), dtype=np.float64
+        )
+        if values.shape != (len(buffer),):
+            raise ConfigError(
+                f"indicator {getattr(func, '__name__', func)!r} returned shape {values.shape}, "
+                f"expected ({len(buffer)},): it must return one value per bar"
+            )
+        if not isinstance(buffer, array):  # a fixed backtest history: no copy, never extended
+            return values.data
+        out: array[float] = array("d")
+        out.frombytes(values.tobytes())
+        self._indicators.append((func, buffer, args, out))
+        return out
+
+    def extend_indicators(self) -> None:
+        """Engine hook after a bar was appended: recompute each indicator causally."""
+        for func, buffer, args, out in self._indicators:
+            while len(out) < len(buffer):
+                values = func(np.array(buffer[: len(out) + 1], dtype=np.float64), *args)
+                out.append(float(values[-1]))
+
+    def _buffer(self, field: str) -> Series:
+        buffers: dict[str, Series] = {
+            "open": self.open,
+            "high": self.high,
+            "low": self.low,
+            "close": self.close,
+            "volume": self.volume,
+        }
+        if field not in buffers:
+            raise ConfigError(f"unknown price field {field!r}: use one of {', '.join(buffers)}")
+        return buffers[field]
+
+    def _resolve_source(self, source: Any) -> Series:
+        if isinstance(source, str):
+            return self._buffer(source)
+        for name in ("close", "open", "high", "low", "volume"):
+            if source is getattr(self, name):
+                return self._buffer(name)
+        raise ConfigError(
+            "ctx.indicator needs a price field of this context (ctx.close, 'high', …) as source, "
+            "so the engine can extend it causally as bars arrive"
+        )
+
+    # ------------------------------------------------------------------ account
+    @property
+    def position(self) -> float:
+        return self._account.position(self.instrument_id)
+
+    @property
+    def cash(self) -> float:
+        if self._refresh is not None:
+            self._refresh()
+        return self._account.cash
+
+    @property
+    def equity(self) -> float:
+        if self._refresh is not None:
+            self._refresh()
+        return self._account.equity
+
+    # ------------------------------------------------------------------- orders
+    def buy(
+        self,
+        quantity: float | None = None,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: str = "",
+    ) -> OrderId | None:
+        """Buy ``quantity`` units; ``None`` spends all available equity in whole units.
+
+        ``limit``/``stop`` make limit, stop or stop-limit orders; ``sl``/``tp`` attach a bracket
+        (stop-loss and take-profit, one cancels the other) once the entry fills. Returns the
+        order id, or None when the size rounds to nothing or is sized at execution.
+        """
+        return self._order(Side.BUY, quantity, limit, stop, tif, sl, tp, tag)
+
+    def sell(
+        self,
+        quantity: float | None = None,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: str = "",
+    ) -> OrderId | None:
+        """Sell (or go short) ``quantity`` units; see :meth:`buy`."""
+        return self._order(Side.SELL, quantity, limit, stop, tif, sl, tp, tag)
+
+    def close_position(self) -> None:
+        """Flatten this instrument's position (net of orders already working)."""
+        self.target_position(0.0)
+
+    def target_position(self, quantity: float) -> None:
+        """Hold ``quantity`` (signed units) after this bar; the engine sends the difference."""
+        if not math.isfinite(quantity):
+            raise InvalidOrderError(f"target position must be a finite number, got {quantity}")
+        self.target = quantity
+        self.dirty = True
+
+    def set_forecast(self, value: float) -> None:
+        """A forecast for the portfolio constructor (used when one is configured)."""
+        self.forecast = value
+        self.dirty = True
+
+    def _order(
+        self,
+        side: Side,
+        quantity: float | None,
+        limit: float | None,
+        stop: float | None,
+        tif: TimeInForce,
+        sl: float | None,
+        tp: float | None,
+        tag: str,
+    ) -> OrderId | None:
+        if quantity is None:
+            if limit is not None or stop is not None or sl is not None or tp is not None:
+                raise InvalidOrderError(
+                    "an all-equity order (no quantity) must be a plain market order; "
+                    "give a quantity for limit, stop or bracket orders"
+                )
+            self.deferred.append((side, tag))
+            self.dirty = True
+            return None
+        units = self.instrument.round_quantity(abs(quantity))
+        if units <= 0:
+            return None
+        kind = OrderType.MARKET
+        if limit is not None:
+            kind = OrderType.STOP_LIMIT if stop is not None else OrderType.LIMIT
+        elif stop is not None:
+            kind = OrderType.STOP
+        order = Order(
+            id=next_order_id(),
+            instrument=self.instrument_id,
+            side=side,
+            quantity=units,
+            type=kind,
+            limit_price=limit,
+            stop_price=stop,
+            time_in_force=tif,
+            created_ns=self.now_ns,
+            updated_ns=self.now_ns,
+            tag=tag or self.strategy_name,
+        )
+        self.orders.append(order)
+        if sl is not None or tp is not None:
+            self.brackets[order.id] = Bracket(sl, tp)
+        self.dirty = True
+        return order.id
+
+    def detach(self) -> None:
+        """Engine hook at the end of a run: drop the references back into the engine."""
+        self._refresh = None
+        self._indicators = []
+
+    def reset_intents(self) -> None:
+        """Engine hook: forget what this cycle asked for (after it was handled or failed)."""
+        self.orders = []
+        self.brackets = {}
+        self.deferred = []
+        self.target = math.nan
+        self.dirty = False

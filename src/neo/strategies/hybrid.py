@@ -1,0 +1,82 @@
+"""Hybrid AI: the model's forecast, admitted only when rule filters agree.
+
+The forecast (``ctx.prediction``: walk-forward predictions in a backtest, the latest model on
+incremental features live) gives the direction; a trend filter (price versus its moving
+average) and a volatility-regime filter (current volatility versus its own recent average) veto
+trades the rules distrust. The result is a target position, and the forecast is also handed to
+the portfolio constructor when one is configured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+
+from neo.domain.bar import FloatArray
+from neo.strategies.base import Param, Strategy
+from neo.strategies.context import StrategyContext
+from neo.strategies.indicators import sma
+
+
+def _regime_average(volatility: FloatArray, window: int) -> FloatArray:
+    """Causal moving average of volatility that skips its NaN warm-up."""
+    return sma(np.nan_to_num(volatility, nan=0.0), window) + np.where(
+        np.isnan(volatility), np.nan, 0.0
+    )
+
+
+class Hybrid(Strategy):
+    name = "hybrid"
+    version = "1"
+    description = "Model forecast filtered by trend and volatility regime into target positions."
+    params: ClassVar[Mapping[str, Param]] = {
+        "threshold": Param(float, 0.0, "act only when |forecast| exceeds this", minimum=0.0),
+        "trend": Param(int, 50, "trend filter: moving-average period (0 = off)", minimum=0),
+        "vol_window": Param(int, 100, "volatility regime: bars in its average", minimum=2),
+        "vol_ratio": Param(float, 2.0, "stay flat when volatility > ratio × its average"),
+        "size": Param(float, 1.0, "units held when a signal passes", minimum=0.0),
+        "allow_short": Param(bool, True, "take short positions on negative forecasts"),
+    }
+    threshold: float
+    trend: int
+    vol_window: int
+    vol_ratio: float
+    size: float
+    allow_short: bool
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        self._trend = ctx.indicator(sma, ctx.close, self.trend) if self.trend else None
+        self._regime = ctx.indicator(self._volatility_average, ctx.close)
+
+    def _volatility_average(self, close: FloatArray) -> FloatArray:
+        from neo.strategies.indicators import rolling_volatility
+
+        volatility = rolling_volatility(close, 20)
+        ratio: FloatArray = volatility / _regime_average(volatility, self.vol_window)
+        return ratio
+
+    def signal(self, forecast: float, price: float, trend: float, regime: float) -> float:
+        """Target position for one bar from the forecast and the filter values."""
+        if not math.isfinite(forecast) or abs(forecast) <= self.threshold:
+            return 0.0
+        direction = 1.0 if forecast > 0 else -1.0
+        if direction < 0 and not self.allow_short:
+            return 0.0
+        if self.trend and not (math.isfinite(trend) and (price - trend) * direction > 0):
+            return 0.0
+        if math.isfinite(regime) and regime > self.vol_ratio:
+            return 0.0
+        return direction * self.size
+
+    def on_bar(self, ctx: StrategyContext) -> None:
+        i = ctx.i
+        forecast = ctx.prediction
+        trend = self._trend[i] if self._trend is not None else math.nan
+        target = self.signal(forecast, ctx.close[i], trend, self._regime[i])
+        if math.isfinite(forecast):
+            ctx.set_forecast(forecast)
+        if target != ctx.position:
+            ctx.target_position(target)

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from neo.cli.main import app
+from neo.data.store import HistoricalDataStore
+from neo.settings import load_settings
+from tests.unit.engine.bars import walk
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def stored() -> None:
+    store = HistoricalDataStore.from_settings(load_settings())
+    store.write(walk(400, seed=5, symbol="BTC/USDT"))
+    store.write(walk(400, seed=6, symbol="ETH/USDT"))
+
+
+def _json(args: list[str]) -> dict[str, object]:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload: dict[str, object] = json.loads(result.stdout)
+    return payload
+
+
+def test_strategies_list(capsys: pytest.CaptureFixture[str]) -> None:
+    payload = _json(["strategies", "list", "--json"])
+    names = [s["name"] for s in payload["strategies"]]  # type: ignore[attr-defined]
+    assert names == ["sma_cross", "ema_cross", "rsi_reversion", "hybrid"]
+    human = runner.invoke(app, ["strategies", "list"])
+    assert human.exit_code == 0 and "rsi_reversion" in human.stdout
+
+
+@pytest.mark.usefixtures("stored")
+def test_backtest_json_has_metrics_and_trades(tmp_path: Path) -> None:
+    report = tmp_path / "run.html"
+    payload = _json(
+        [
+            "backtest",
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=15",
+            "--symbols",
+            "BTC/USDT,ETH/USDT",
+            "--fees-bps",
+            "10",
+            "--slippage-bps",
+            "1",
+            "--cash",
+            "50000",
+            "--fill",
+            "close",
+            "--report",
+            str(report),
+            "--json",
+        ]
+    )
+    assert payload["params"] == {"fast": 5, "slow": 15, "size": None}
+    assert payload["bars"] == 800
+    trades = payload["trades"]
+    assert isinstance(trades, list) and trades
+    assert {"entry_ts", "exit_ts", "quantity", "pnl"} <= set(trades[0])
+    metrics = payload["metrics"]
+    assert isinstance(metrics, dict)
+    assert metrics["final_equity"] == pytest.approx(payload["final_equity"])
+    assert metrics["trade_count"] == len(trades)
+    assert report.is_file() and report.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+@pytest.mark.usefixtures("stored")
+def test_backtest_human_output_and_time_range() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--symbol",
+            "BTC/USDT",
+            "--param",
+            "size=1",
+            "--start",
+            "2023-11-14T22:20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "sma_cross" in result.stdout and "trade_count" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "nope", "--symbol", "BTC/USDT"], "unknown strategy 'nope'"),
+        (["--param", "fast=x", "--symbol", "BTC/USDT"], "not a valid int"),
+        (["--param", "fast", "--symbol", "BTC/USDT"], "name=value"),
+        (["--fill", "later", "--symbol", "BTC/USDT"], "--fill"),
+        (["--allocator", "hrp", "--symbol", "BTC/USDT"], "not available yet"),
+        (["--risk", "limits.toml", "--symbol", "BTC/USDT"], "not available yet"),
+        ([], "--symbols"),
+        (["--symbol", "DOGE/USDT"], "DOGE/USDT"),
+    ],
+)
+@pytest.mark.usefixtures("stored")
+def test_backtest_errors_are_one_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["backtest", *args])
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_paper_on_the_simulated_feed() -> None:
+    payload = _json(
+        [
+            "paper",
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "size=1",
+            "--feed",
+            "simulated",
+            "--cycles",
+            "120",
+            "--symbols",
+            "BTC/USDT",
+            "--json",
+        ]
+    )
+    assert payload["bars"] == 120
+    assert payload["stopped_by"] == "120 cycles"
+    assert payload["strategy_failures"] == 0
+
+
+@pytest.mark.usefixtures("stored")
+def test_paper_replays_the_store() -> None:
+    result = runner.invoke(
+        app, ["paper", "--feed", "replay", "--symbols", "BTC/USDT,ETH/USDT", "--speed", "1e6"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "bars: 800" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--feed", "radio"], "unknown --feed"),
+        (["--speed", "0"], "--speed must be > 0"),
+        (["--model", "nope-1"], "no model 'nope-1'"),
+    ],
+)
+def test_paper_errors(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["paper", "--symbol", "BTC/USDT", *args])
+    assert result.exit_code != 0
+    assert message in result.stderr
+
+
+@pytest.mark.usefixtures("stored")
+def test_backtest_reads_walk_forward_predictions(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    bars = walk(400, seed=5, symbol="BTC/USDT")
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(np.asarray(bars.ts), unit="ns", utc=True),
+            "symbol": "BTC/USDT@sim",
+            "prediction": rng.normal(size=len(bars)),
+        }
+    )
+    path = tmp_path / "preds.csv"
+    frame.iloc[50:].to_csv(path, index=False)
+    args = ["backtest", "--strategy", "hybrid", "--symbol", "BTC/USDT", "--json"]
+    with_forecasts = _json([*args, "--predictions", str(path), "--param", "trend=10"])
+    assert with_forecasts["trades"], "forecasts should make the hybrid strategy trade"
+    first_entry = min(t["entry_ts"] for t in with_forecasts["trades"])  # type: ignore[union-attr]
+    assert first_entry > int(bars.ts[50])  # no forecast, no trade, before row 50
+    without = _json([*args, "--param", "trend=10"])
+    assert without["trades"] == []
+    parquet = tmp_path / "preds.parquet"
+    frame.assign(symbol="BTC/USDT").to_parquet(parquet, index=False)
+    assert _json([*args, "--predictions", str(parquet)])["orders"]
+    broken = tmp_path / "broken.csv"
+    broken.write_text("when,what\n1,2\n")
+    for bad, message in ((broken, "lacks columns"), (tmp_path / "none.csv", "does not exist")):
+        result = runner.invoke(app, [*args, "--predictions", str(bad)])
+        assert result.exit_code != 0 and message in result.stderr
