@@ -139,10 +139,12 @@ def read_predictions(
             "prediction (as `neo train --predictions-out` writes)"
         )
     ts = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]").astype("int64")
+    # Strategies read signed forecasts; `neo train` writes them beside the raw model output.
+    column = "forecast" if "forecast" in frame.columns else "prediction"
     out: dict[InstrumentId, FloatArray] = {}
     for iid, batch in batches.items():
         mine = frame["symbol"].isin([str(iid), iid.symbol]).to_numpy()
-        series = pd.Series(frame["prediction"].to_numpy(np.float64)[mine], index=ts[mine])
+        series = pd.Series(frame[column].to_numpy(np.float64)[mine], index=ts[mine])
         series = series[~series.index.duplicated(keep="last")]
         out[iid] = series.reindex(np.asarray(batch.ts)).to_numpy(np.float64)
     return out
@@ -182,8 +184,9 @@ def backtest_command(
         Path | None,
         typer.Option(
             "--predictions",
-            help="Walk-forward predictions (CSV/Parquet: ts, symbol, prediction), e.g. from "
-            "`neo train --predictions-out`; read by strategies as ctx.prediction.",
+            help="Walk-forward predictions (CSV/Parquet: ts, symbol, forecast or prediction), "
+            "e.g. from `neo train --predictions-out`; read by strategies as ctx.prediction "
+            "(signed: > 0 expects a rise).",
         ),
     ] = None,
     allocator: Annotated[

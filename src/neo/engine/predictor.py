@@ -17,6 +17,7 @@ import numpy as np
 
 from neo.domain.bar import Bar, FloatArray
 from neo.domain.ids import InstrumentId
+from neo.models.forecast import signed_forecast
 
 
 class IncrementalFeatureState(Protocol):
@@ -41,6 +42,9 @@ class ModelPredictor:
         per instrument on its first bar.
     model_id:
         Recorded for events and status lines.
+    task:
+        ``classification`` (the model scores P(up), mapped to ``2p - 1``) or ``regression``
+        (a forecast return): strategies always read a signed forecast.
     """
 
     def __init__(
@@ -49,9 +53,11 @@ class ModelPredictor:
         features: Callable[[], IncrementalFeatureState],
         *,
         model_id: str = "",
+        task: str = "regression",
     ) -> None:
         self.model = model
         self.model_id = model_id
+        self.task = task
         self._features = features
         self._states: dict[InstrumentId, IncrementalFeatureState] = {}
 
@@ -62,7 +68,8 @@ class ModelPredictor:
         row = np.asarray(state.update(bar), dtype=np.float64)
         if not np.isfinite(row).all():
             return math.nan  # features still warming up
-        value = float(np.asarray(self.model.predict(row[None, :]), dtype=np.float64).ravel()[0])
+        raw = np.asarray(self.model.predict(row[None, :]), dtype=np.float64).ravel()[:1]
+        value = float(signed_forecast(raw, self.task)[0])
         return value if math.isfinite(value) else math.nan
 
     @classmethod
@@ -72,4 +79,5 @@ class ModelPredictor:
 
         model, metadata = ModelRegistry(root).load_with_metadata(model_id)
         pipeline = pipeline_of(metadata)
-        return cls(model, pipeline.incremental, model_id=model_id)
+        task = str(metadata.get("task", "regression"))
+        return cls(model, pipeline.incremental, model_id=model_id, task=task)

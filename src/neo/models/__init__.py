@@ -10,6 +10,7 @@ from neo.models.base import (
     load_model,
     save_model,
 )
+from neo.models.forecast import signed_forecast
 from neo.models.registry import ModelRegistry, data_hash, pipeline_of
 from neo.models.walkforward import (
     PredictionSeries,
@@ -33,5 +34,6 @@ __all__ = [
     "load_model",
     "pipeline_of",
     "save_model",
+    "signed_forecast",
     "walk_forward",
 ]

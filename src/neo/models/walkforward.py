@@ -22,6 +22,7 @@ from neo.domain.ids import InstrumentId
 from neo.features.labels import LabelSpec
 from neo.features.pipeline import FeaturePipeline
 from neo.models.base import Model, create_model
+from neo.models.forecast import signed_forecast
 from neo.models.metrics import baselines, score
 from neo.models.search import tune
 
@@ -96,7 +97,8 @@ class WalkForwardResult:
     training_window: dict[str, Any] = field(default_factory=dict)
 
     def predictions_frame(self) -> Any:
-        """Long table ``ts`` (UTC), ``symbol``, ``prediction`` for CSV/Parquet export."""
+        """Long table ``ts`` (UTC), ``symbol``, ``prediction`` (the model's raw output) and
+        ``forecast`` (the signed forecast strategies read) for CSV/Parquet export."""
         import pandas as pd
 
         parts = [
@@ -105,6 +107,7 @@ class WalkForwardResult:
                     "ts": pd.to_datetime(series.ts, unit="ns", utc=True),
                     "symbol": str(instrument),
                     "prediction": series.prediction,
+                    "forecast": signed_forecast(series.prediction, self.task),
                 }
             )
             for instrument, series in self.predictions.items()

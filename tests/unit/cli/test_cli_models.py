@@ -43,7 +43,7 @@ def test_train_predict_list(stored: Path, tmp_path: Path) -> None:
     assert set(payload["baselines"]) == {"always_long", "previous_return_sign"}  # type: ignore[arg-type]
     assert {"accuracy", "auc", "log_loss", "hit_rate"} <= set(payload["overall"])  # type: ignore[arg-type]
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["ts", "symbol", "prediction"] and len(frame) == 800
+    assert list(frame.columns) == ["ts", "symbol", "prediction", "forecast"] and len(frame) == 800
     assert payload["predictions_rows"] == 800
 
     result = runner.invoke(app, ["predict", "--model", model_id, "--symbol", "BTC/USDT", "--json"])

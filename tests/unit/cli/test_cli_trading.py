@@ -186,6 +186,14 @@ def test_backtest_reads_walk_forward_predictions(tmp_path: Path) -> None:
     parquet = tmp_path / "preds.parquet"
     frame.assign(symbol="BTC/USDT").to_parquet(parquet, index=False)
     assert _json([*args, "--predictions", str(parquet)])["orders"]
+    # A `forecast` column (what `neo train` writes beside raw classifier output) wins over
+    # `prediction`: read raw, a constant P(up) of 0.9 could never produce a short trade.
+    signed = frame.assign(prediction=0.9, forecast=np.sign(rng.normal(size=len(bars))) * 0.5)
+    signed_path = tmp_path / "signed.csv"
+    signed.to_csv(signed_path, index=False)
+    both = _json([*args, "--predictions", str(signed_path), "--param", "trend=0"])
+    quantities = [t["quantity"] for t in both["trades"]]  # type: ignore[union-attr,index]
+    assert any(q < 0 for q in quantities) and any(q > 0 for q in quantities)
     broken = tmp_path / "broken.csv"
     broken.write_text("when,what\n1,2\n")
     for bad, message in ((broken, "lacks columns"), (tmp_path / "none.csv", "does not exist")):

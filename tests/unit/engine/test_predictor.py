@@ -59,3 +59,20 @@ def test_hybrid_paper_trades_on_model_forecasts() -> None:
         )
     )
     assert result.stats.fills > 0
+
+
+class Probability:
+    """A classifier stand-in: scores P(up) = 0.8 for every row."""
+
+    def predict(self, x: Any) -> FloatArray:
+        return np.full(len(np.atleast_2d(x)), 0.8)
+
+
+def test_classifier_probabilities_become_signed_forecasts() -> None:
+    bars = walk(3, seed=3)
+    as_classifier = ModelPredictor(Probability(), LastReturn, task="classification")
+    as_regressor = ModelPredictor(Probability(), LastReturn)
+    first, second = bars.bar(0), bars.bar(1)
+    assert math.isnan(as_classifier.predict(first)) and math.isnan(as_regressor.predict(first))
+    assert as_classifier.predict(second) == 2 * 0.8 - 1  # P(up) 0.8 → +0.6: a long view
+    assert as_regressor.predict(second) == 0.8  # a regressor's forecast is already signed

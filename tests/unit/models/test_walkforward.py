@@ -48,7 +48,7 @@ def test_predictions_are_nan_before_the_first_fold_and_folds_respect_time() -> N
         assert np.isfinite(series.prediction[~before]).all()
     assert result.final_model is not None and result.training_window["n_samples"] > 0
     frame = result.predictions_frame()
-    assert list(frame.columns) == ["ts", "symbol", "prediction"] and len(frame) == 800
+    assert list(frame.columns) == ["ts", "symbol", "prediction", "forecast"] and len(frame) == 800
 
 
 def test_rolling_and_expanding_windows() -> None:
