@@ -9,6 +9,7 @@ from neo.analytics.metrics import (
     PerformanceMetrics,
     compute_metrics,
     drawdown_series,
+    observed_periods_per_year,
     returns_from_equity,
 )
 from neo.analytics.report import render_report, risk_event_row, write_report
@@ -18,6 +19,7 @@ __all__ = [
     "compute_metrics",
     "downsample_indices",
     "drawdown_series",
+    "observed_periods_per_year",
     "render_report",
     "returns_from_equity",
     "risk_event_row",

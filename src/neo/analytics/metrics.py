@@ -92,6 +92,26 @@ def _array(values: npt.ArrayLike, dtype: type[np.generic], name: str) -> Any:
     return out
 
 
+_NS_PER_YEAR = 365.25 * 86_400 * 1e9
+
+
+def observed_periods_per_year(ts: npt.ArrayLike, fallback: float) -> float:
+    """Bars per year as the timestamps show them, for annualising.
+
+    A market that trades 252 days a year gives ~252 daily bars per year, a 24/7 crypto
+    market 365; reading it off the data avoids assuming either. Spans under 30 days are
+    too short to tell weekends from gaps, so they use ``fallback`` (the timeframe's
+    continuous-trading count).
+    """
+    stamps = np.asarray(ts, dtype=np.int64)
+    if len(stamps) < 2:
+        return fallback
+    span = float(stamps[-1] - stamps[0])
+    if span < 30 * 86_400 * 1e9:
+        return fallback
+    return (len(stamps) - 1) / (span / _NS_PER_YEAR)
+
+
 def drawdown_series(equity: npt.ArrayLike) -> FloatArray:
     """Per-bar drawdown from the running peak: ``equity / peak - 1`` (``<= 0``).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -35,9 +35,13 @@ from neo.cli.common import (
 from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
 from neo.domain.trade import Trade
 from neo.execution.config import ExecutionConfig
 from neo.settings import NeoSettings
+
+if TYPE_CHECKING:
+    from neo.strategies.base import Strategy
 
 StrategyOpt = Annotated[
     str | None, typer.Option("--strategy", help="Strategy name (see `neo strategies list`).")
@@ -198,21 +202,52 @@ def backtest_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Backtest a strategy on stored bars and print its metrics."""
-    from neo.analytics import compute_metrics, risk_event_row, write_report
-    from neo.data.store import HistoricalDataStore
-    from neo.engine.backtest import run_backtest
     from neo.strategies.registry import create_strategy, parse_params
 
     _not_yet(allocator, risk)
     settings = settings_of(ctx)
-    frame = parse_timeframe(timeframe)
-    ids = _instruments(settings, venue, symbols, symbol)
-    config = execution_config(
-        settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
+    payload = run_backtest_job(
+        settings,
+        create_strategy(strategy or settings.strategies.default, parse_params(param)),
+        _instruments(settings, venue, symbols, symbol),
+        parse_timeframe(timeframe),
+        (parse_time(start), parse_time(end)),
+        execution_config(
+            settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
+        ),
+        predictions=predictions,
+        report=report,
     )
-    chosen = create_strategy(strategy or settings.strategies.default, parse_params(param))
+    emit(payload, as_json, lambda: _print_backtest(payload))
+
+
+def run_backtest_job(
+    settings: NeoSettings,
+    chosen: Strategy,
+    ids: list[InstrumentId],
+    frame: Timeframe,
+    window: tuple[int | None, int | None],
+    config: ExecutionConfig,
+    *,
+    predictions: Path | None = None,
+    report: Path | None = None,
+) -> dict[str, Any]:
+    """Read bars from the store, run the backtest, compute metrics, write the report; return
+    what ``neo backtest --json`` prints (``neo demo`` runs the same job)."""
+    from neo.analytics import (
+        compute_metrics,
+        observed_periods_per_year,
+        risk_event_row,
+        write_report,
+    )
+    from neo.data.store import HistoricalDataStore
+    from neo.engine.backtest import run_backtest
+
     store = HistoricalDataStore.from_settings(settings)
-    batches = store.read_many(ids, frame, parse_time(start), parse_time(end))
+    try:
+        batches = store.read_many(ids, frame, *window)
+    finally:
+        store.close()
     total = sum(len(b) for b in batches.values())
     forecasts = None if predictions is None else read_predictions(predictions, batches)
     with progress_bar(f"backtest {chosen.name}", total) as advance:
@@ -230,7 +265,7 @@ def backtest_command(
         trades=result.trades,
         exposure=result.exposure,
         traded_notional=result.traded_notional,
-        periods_per_year=frame.periods_per_year,
+        periods_per_year=observed_periods_per_year(result.ts, frame.periods_per_year),
     )
     written = None
     if report is not None:
@@ -262,7 +297,7 @@ def backtest_command(
         "report": written,
         "trades": [trade_row(t) for t in result.trades],
     }
-    emit(payload, as_json, lambda: _print_backtest(payload))
+    return payload
 
 
 def _print_backtest(payload: dict[str, Any]) -> None:

@@ -280,3 +280,16 @@ def test_past_drawdown_and_returns_ignore_the_future() -> None:
 def test_exposure_without_any_finite_value_is_undefined() -> None:
     metrics = compute_metrics(_ts(3), np.ones(3), exposure=np.full(3, np.nan))
     assert math.isnan(metrics.exposure) and math.isnan(metrics.time_in_market)
+
+
+def test_observed_periods_per_year_reads_the_calendar_off_the_data() -> None:
+    from neo.analytics import observed_periods_per_year
+
+    day = 86_400 * 10**9
+    weekdays = np.array([d for d in range(3 * 365) if d % 7 < 5], dtype=np.int64) * day
+    assert observed_periods_per_year(weekdays, 365.0) == pytest.approx(261, rel=0.01)
+    every_day = np.arange(3 * 365, dtype=np.int64) * day
+    assert observed_periods_per_year(every_day, 1.0) == pytest.approx(365.25, rel=0.01)
+    short = np.arange(10, dtype=np.int64) * day
+    assert observed_periods_per_year(short, 365.0) == 365.0
+    assert observed_periods_per_year(np.array([0]), 7.0) == 7.0
