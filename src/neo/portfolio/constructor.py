@@ -1,0 +1,147 @@
+"""AllocatorPortfolio: the PortfolioConstructor the engine calls at every bar.
+
+It combines an allocator, a rebalancing policy, constraints and a covariance estimate over a
+lookback window of the returns the engine hands it. It only ever reads those returns (which end
+at the current bar), so nothing later than ``account.ts`` can influence a target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import cvxpy as cp
+import numpy as np
+from skfolio.exceptions import OptimizationError
+
+from neo.domain.account import AccountView
+from neo.domain.bar import FloatArray
+from neo.domain.errors import ConfigError
+from neo.domain.ids import InstrumentId
+from neo.domain.instrument import Instrument
+from neo.logs import get_logger
+from neo.portfolio.allocators import Allocator
+from neo.portfolio.constraints import Constraints
+from neo.portfolio.quantities import weights_to_quantities
+from neo.portfolio.rebalance import RebalancePolicy, RebalanceState
+
+log = get_logger("portfolio")
+
+
+class AllocatorPortfolio:
+    """Target quantities from ``allocator`` whenever ``policy`` says a rebalance is due.
+
+    Parameters
+    ----------
+    allocator, policy, constraints
+        What to hold, when to trade, and the limits on weights.
+    instruments
+        Lot size, minimum notional and multiplier of each instrument (missing ones trade
+        unrounded quantities).
+    lookback
+        Most recent bars of returns the allocator sees.
+    min_history
+        Bars every instrument needs before the first allocation; until then no targets.
+
+    Attributes
+    ----------
+    history
+        ``(ts, {instrument: weight})`` at every rebalance, for reports (weights over time).
+    """
+
+    def __init__(
+        self,
+        allocator: Allocator,
+        policy: RebalancePolicy,
+        constraints: Constraints,
+        instruments: Mapping[InstrumentId, Instrument] | None = None,
+        *,
+        lookback: int = 120,
+        min_history: int = 30,
+    ) -> None:
+        if min_history < 2 or lookback < min_history:
+            raise ConfigError(
+                f"need 2 <= min_history <= lookback, got min_history={min_history} "
+                f"lookback={lookback}"
+            )
+        self.allocator = allocator
+        self.policy = policy
+        self.constraints = constraints
+        self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
+        self.lookback = lookback
+        self.min_history = min_history
+        self.history: list[tuple[int, dict[InstrumentId, float]]] = []
+        self._bar = -1
+        self._last_bar: int | None = None
+        self._last_forecasts: FloatArray | None = None
+        self._last_target: FloatArray | None = None
+        self._last_ids: tuple[InstrumentId, ...] = ()
+
+    def rebalance(
+        self,
+        forecasts: Mapping[InstrumentId, float],
+        account: AccountView,
+        returns: Mapping[InstrumentId, FloatArray],
+    ) -> Mapping[InstrumentId, float] | None:
+        self._bar += 1
+        ids = tuple(sorted(returns))
+        equity = account.equity
+        if not ids or not (math.isfinite(equity) and equity > 0):
+            return None
+        depth = min(len(returns[i]) for i in ids)
+        if depth < self.min_history:
+            return None
+        prices = np.array([account.price(i) for i in ids], dtype=np.float64)
+        if not (np.isfinite(prices) & (prices > 0)).all():
+            return None
+        now = self._current_weights(ids, account, prices, equity)
+        signal = self._forecast_vector(ids, forecasts)
+        same_universe = ids == self._last_ids
+        state = RebalanceState(
+            bar=self._bar,
+            last_bar=self._last_bar if same_universe else None,
+            forecasts=signal,
+            last_forecasts=self._last_forecasts if same_universe else None,
+            weights_now=now,
+            last_target=self._last_target if same_universe else None,
+        )
+        if not self.policy.due(state):
+            return None
+        span = min(depth, self.lookback)
+        window = np.column_stack([np.asarray(returns[i][-span:], dtype=np.float64) for i in ids])
+        if not np.isfinite(window).all():
+            return None
+        try:
+            target = self.allocator.weights(window, signal, self.constraints, now)
+        except (OptimizationError, cp.SolverError, ValueError) as exc:
+            log.warning("allocation failed, keeping positions", extra={"error": str(exc)})
+            return None
+        self._last_bar, self._last_forecasts, self._last_target = self._bar, signal, target
+        self._last_ids = ids
+        self.history.append((account.ts, dict(zip(ids, target.tolist(), strict=True))))
+        return weights_to_quantities(
+            target.tolist(), ids, equity, prices.tolist(), self.instruments
+        )
+
+    def _current_weights(
+        self,
+        ids: tuple[InstrumentId, ...],
+        account: AccountView,
+        prices: FloatArray,
+        equity: float,
+    ) -> FloatArray:
+        multipliers = np.array(
+            [self.instruments[i].contract_multiplier if i in self.instruments else 1.0 for i in ids]
+        )
+        held = np.array([account.position(i) for i in ids], dtype=np.float64)
+        weights: FloatArray = held * prices * multipliers / equity
+        return weights
+
+    @staticmethod
+    def _forecast_vector(
+        ids: tuple[InstrumentId, ...], forecasts: Mapping[InstrumentId, float]
+    ) -> FloatArray | None:
+        if not forecasts:
+            return None
+        values = np.array([forecasts.get(i, 0.0) for i in ids], dtype=np.float64)
+        return np.where(np.isfinite(values), values, 0.0)

@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neo.domain.enums import OrderType, Side
+from neo.domain.fill import Fill
+from neo.domain.ids import InstrumentId, OrderId, TradeId
+from neo.domain.instrument import Instrument
+from neo.domain.order import Order, next_order_id
+from neo.risk import REASON_CODES, PreTradeRiskGate, RiskConfig, RiskLimits
+from tests.unit.risk.fakes import FakeAccount
+
+BTC = InstrumentId("sim", "BTC/USDT")
+ETH = InstrumentId("sim", "ETH/USDT")
+INSTRUMENTS = {
+    BTC: Instrument.simple("BTC/USDT", tick_size=0.5, lot_size=0.001),
+    ETH: Instrument.simple("ETH/USDT", tick_size=0.01, lot_size=0.01),
+}
+
+
+def order(side: Side = Side.BUY, qty: float = 1.0, iid: InstrumentId = BTC, **kw: Any) -> Order:
+    return Order(id=next_order_id("T"), instrument=iid, side=side, quantity=qty, **kw)
+
+
+def gate_with(tmp_path: Path | None = None, **limits: Any) -> PreTradeRiskGate:
+    state = None if tmp_path is None else tmp_path / "state.json"
+    return PreTradeRiskGate(RiskConfig(limits=RiskLimits(**limits)), state, INSTRUMENTS)
+
+
+def account(btc: float = 100.0, eth: float = 10.0, cash: float = 10_000.0) -> FakeAccount:
+    acc = FakeAccount(cash=cash, ts=1_000)
+    acc.mark(BTC, btc)
+    acc.mark(ETH, eth)
+    return acc
+
+
+def test_no_limits_approves_and_counts_nothing() -> None:
+    gate = gate_with()
+    assert gate.check(order(qty=50.0), account()).approved
+    assert not gate.counters
+    assert not gate.events
+
+
+def test_position_notional_judges_the_resulting_position() -> None:
+    gate = gate_with(max_position_notional=1_000.0)
+    acc = account()
+    acc.positions[BTC] = 6.0  # 600 held
+    assert gate.check(order(qty=4.0), acc).approved  # exactly 1000
+    verdict = gate.check(order(qty=4.001), acc)
+    assert (verdict.approved, verdict.code) == (False, "max_position_notional")
+    acc.work(order(qty=3.0))  # a working buy counts as if filled
+    assert gate.check(order(qty=1.001), acc).code == "max_position_notional"
+    assert gate.check(order(qty=1.0), acc).approved
+    # shorting through zero is judged on the short side
+    assert gate.check(order(Side.SELL, qty=16.0), acc).approved
+    assert gate.check(order(Side.SELL, qty=16.001), acc).code == "max_position_notional"
+    assert gate.counters["max_position_notional"] == 3
+    assert [e.code for e in gate.events] == ["max_position_notional"] * 3
+
+
+def test_limit_price_above_last_values_the_position_higher() -> None:
+    gate = gate_with(max_position_notional=1_000.0)
+    acc = account()
+    assert gate.check(order(qty=9.5, type=OrderType.LIMIT, limit_price=100.0), acc).approved
+    limit = order(qty=9.5, type=OrderType.LIMIT, limit_price=110.0)
+    assert gate.check(limit, acc).code == "max_position_notional"
+
+
+def test_position_pct_of_equity() -> None:
+    gate = gate_with(max_position_pct=0.1)  # equity 10_000 → 1_000 per instrument
+    acc = account()
+    assert gate.check(order(qty=10.0), acc).approved
+    assert gate.check(order(qty=10.001), acc).code == "max_position_pct"
+
+
+def test_gross_exposure_and_leverage_include_other_instruments() -> None:
+    acc = account()
+    acc.positions[ETH] = -100.0  # 1_000 short
+    acc.cash = 11_000.0  # equity 10_000
+    gate = gate_with(max_gross_exposure=3_000.0)
+    assert gate.check(order(qty=20.0), acc).approved
+    assert gate.check(order(qty=20.001), acc).code == "max_gross_exposure"
+    acc.work(order(Side.SELL, qty=50.0, iid=ETH))  # could add 500 more
+    assert gate.check(order(qty=15.001), acc).code == "max_gross_exposure"
+    assert gate.check(order(qty=15.0), acc).approved
+    lev = gate_with(max_leverage=0.25)  # 2_500 of gross on 10_000 equity
+    assert lev.check(order(qty=10.0), acc).approved
+    assert lev.check(order(qty=10.001), acc).code == "max_leverage"
+
+
+def test_price_buffer_values_exposure_with_slippage() -> None:
+    gate = gate_with(max_position_notional=1_000.0, price_buffer_pct=0.01)
+    assert gate.check(order(qty=9.9), account()).approved
+    assert gate.check(order(qty=9.91), account()).code == "max_position_notional"
+
+
+def test_open_orders_and_rate() -> None:
+    acc = account()
+    gate = gate_with(max_open_orders=2)
+    acc.work(order())
+    assert gate.check(order(), acc).approved
+    acc.work(order())
+    assert gate.check(order(), acc).code == "max_open_orders"
+    rate = gate_with(max_orders_per_minute=2)
+    quiet = account()
+    assert rate.check(order(), quiet).approved
+    assert rate.check(order(), quiet).approved
+    assert rate.check(order(), quiet).code == "max_order_rate"
+    quiet.ts += 60_000_000_000  # one minute later the window is empty again
+    assert rate.check(order(), quiet).approved
+
+
+def test_price_band_both_sides_and_exit_legs() -> None:
+    gate = gate_with(price_band_pct=0.05)
+    acc = account()
+    assert gate.check(order(type=OrderType.LIMIT, limit_price=105.0), acc).approved
+    assert gate.check(order(type=OrderType.LIMIT, limit_price=105.5), acc).code == "price_band"
+    assert gate.check(order(type=OrderType.LIMIT, limit_price=94.5), acc).code == "price_band"
+    stop = order(Side.SELL, type=OrderType.STOP, stop_price=94.5)
+    assert gate.check(stop, acc).code == "price_band"
+    acc.positions[BTC] = 2.0
+    # a reduce-only take-profit far above the market is fine; a marketable one far below is not
+    far_tp = order(Side.SELL, qty=2.0, type=OrderType.LIMIT, limit_price=150.0, reduce_only=True)
+    assert gate.check(far_tp, acc).approved
+    dump = order(Side.SELL, qty=2.0, type=OrderType.LIMIT, limit_price=50.0, reduce_only=True)
+    assert gate.check(dump, acc).code == "price_band"
+
+
+def test_precision() -> None:
+    gate = gate_with()
+    acc = account()
+    assert gate.check(order(qty=0.0015), acc).code == "quantity_precision"
+    assert gate.check(order(type=OrderType.LIMIT, limit_price=100.25), acc).code == (
+        "price_precision"
+    )
+    assert gate.check(order(type=OrderType.LIMIT, limit_price=100.5), acc).approved
+    unknown = order(iid=InstrumentId("sim", "XRP/USDT"), qty=0.123456789)
+    acc.mark(unknown.instrument, 1.0)
+    assert gate.check(unknown, acc).approved  # no instrument: no precision rule to apply
+    relaxed = PreTradeRiskGate(RiskConfig(check_precision=False), None, INSTRUMENTS)
+    assert relaxed.check(order(qty=0.0015), acc).approved
+
+
+def test_missing_price_fails_closed_except_market_exits() -> None:
+    gate = gate_with()
+    acc = FakeAccount()
+    assert gate.check(order(), acc).code == "no_price"
+    acc.positions[BTC] = 1.0
+    acc.equity_override = 100_000.0
+    assert gate.check(order(Side.SELL, qty=1.0), acc).approved
+
+
+def test_reduce_only_must_reduce() -> None:
+    gate = gate_with()
+    acc = account()
+    assert gate.check(order(Side.SELL, reduce_only=True), acc).code == "reduce_only"
+    acc.positions[BTC] = 1.0
+    assert gate.check(order(Side.BUY, reduce_only=True), acc).code == "reduce_only"
+    assert gate.check(order(Side.SELL, qty=1.001, reduce_only=True), acc).code == "reduce_only"
+    assert gate.check(order(Side.SELL, qty=1.0, reduce_only=True), acc).approved
+    # bracket legs (both reduce-only) each cover the whole position
+    acc.work(order(Side.SELL, qty=1.0, reduce_only=True, type=OrderType.STOP, stop_price=90.0))
+    assert gate.check(order(Side.SELL, qty=1.0, reduce_only=True), acc).approved
+
+
+def test_two_exits_adding_past_zero_are_not_exits() -> None:
+    gate = gate_with(max_position_notional=50.0)
+    acc = account()
+    acc.positions[BTC] = 1.0
+    acc.work(order(Side.SELL, qty=1.0))
+    verdict = gate.check(order(Side.SELL, qty=1.0), acc)  # could end at -1 BTC = 100 notional
+    assert verdict.code == "max_position_notional"
+
+
+def test_kill_switch_halts_new_exposure_but_not_exits(tmp_path: Path) -> None:
+    gate = gate_with(tmp_path)
+    acc = account()
+    acc.positions[BTC] = 2.0
+    gate.kill_switch.engage("manual")
+    assert gate.check(order(), acc).code == "kill_switch"
+    assert gate.check(order(Side.SELL, qty=3.0), acc).code == "kill_switch"
+    assert gate.check(order(Side.SELL, qty=2.0), acc).approved
+    gate.reset(by="test")
+    assert gate.check(order(), acc).approved
+    assert [e.kind for e in gate.events][-1] == "kill_switch_reset"
+
+
+@pytest.mark.parametrize("equity", [math.nan, math.inf, -5.0])
+def test_uncomputable_equity_engages_the_switch(equity: float) -> None:
+    gate = gate_with()
+    acc = account()
+    acc.equity_override = equity
+    assert gate.check(order(), acc).code == "kill_switch"
+    assert gate.kill_switch.engaged
+
+
+def test_every_denial_code_is_documented() -> None:
+    seen = {
+        "kill_switch",
+        "reduce_only",
+        "quantity_precision",
+        "price_precision",
+        "no_price",
+        "price_band",
+        "max_open_orders",
+        "max_order_rate",
+        "max_position_notional",
+        "max_position_pct",
+        "max_gross_exposure",
+        "max_leverage",
+    }
+    assert set(REASON_CODES) == seen
+
+
+def _fill(qty: float, price: float) -> Fill:
+    return Fill(
+        order_id=OrderId("x"),
+        trade_id=TradeId("t"),
+        instrument=BTC,
+        side=Side.BUY,
+        quantity=qty,
+        price=price,
+        fee=0.0,
+        ts=5,
+    )
+
+
+def test_on_fill_records_a_breach_caused_by_a_gap() -> None:
+    gate = gate_with(max_position_notional=1_000.0)
+    acc = account()
+    acc.positions[BTC] = 10.0
+    gate.on_fill(_fill(10.0, 100.0), acc)
+    assert not gate.events
+    gate.on_fill(_fill(10.0, 120.0), acc)
+    assert [e.kind for e in gate.events] == ["limit_exceeded_after_fill"]
+    gate_with().on_fill(_fill(10.0, 120.0), acc)  # no limit: nothing to record
+
+
+def test_reduce_only_exit_before_a_plain_buy_counts_toward_the_worst_case() -> None:
+    gate = gate_with(max_position_notional=2_000.0)
+    acc = account()
+    acc.positions[BTC] = -20.0
+    acc.work(order(Side.BUY, qty=9.0, reduce_only=True))  # may fill first: -20 → -11
+    # plain buy 36 alone would end at +16, but after the exit it ends at +25 (2_500)
+    assert gate.check(order(qty=36.0), acc).code == "max_position_notional"
+    assert gate.check(order(qty=29.0), acc).approved  # -20 + 9 + 29 = +18 → 1_800
+
+
+def test_bracket_legs_of_a_working_entry_pass_and_do_not_count_twice() -> None:
+    gate = gate_with(max_position_notional=1_000.0)
+    acc = account()
+    entry = acc.work(order(qty=10.0))
+    stop = order(
+        Side.SELL,
+        qty=10.0,
+        reduce_only=True,
+        type=OrderType.STOP,
+        stop_price=90.0,
+        parent_id=entry.id,
+        oco_group="g",
+    )
+    take = order(
+        Side.SELL,
+        qty=10.0,
+        reduce_only=True,
+        type=OrderType.LIMIT,
+        limit_price=110.0,
+        parent_id=entry.id,
+        oco_group="g",
+    )
+    for leg in (stop, take):
+        assert gate.check(leg, acc).approved
+        acc.work(leg)
+    assert gate.check(order(Side.SELL, qty=10.0), acc).approved  # flat → -10 at worst
+    orphan = order(Side.SELL, qty=1.0, reduce_only=True, parent_id=OrderId("gone"))
+    assert gate.check(orphan, acc).code == "reduce_only"
+    too_big = order(Side.SELL, qty=11.0, reduce_only=True, parent_id=entry.id)
+    assert gate.check(too_big, acc).code == "reduce_only"
+
+
+def test_pass_through_gate_is_the_no_limits_default() -> None:
+    from neo.risk import NO_ACTIONS, PassThroughRiskGate
+
+    gate = PassThroughRiskGate()
+    acc = account()
+    assert gate.check(order(qty=1e9), acc).approved
+    assert gate.on_fill(_fill(1.0, 1.0), acc) is None
+    assert gate.on_bar(acc) is NO_ACTIONS

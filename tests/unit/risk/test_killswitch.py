@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from neo.domain.errors import RiskError
+from neo.risk import KillSwitch
+
+
+def test_engaged_state_survives_restart_until_reset(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "ks.json"
+    switch = KillSwitch(path)
+    assert not switch.engaged
+    assert switch.engage("drawdown", ts_ns=7)
+    assert not switch.engage("again")  # idempotent, keeps the first reason
+    reborn = KillSwitch(path)
+    assert reborn.engaged
+    assert reborn.reason == "drawdown"
+    assert reborn.engaged_ns == 7
+    reborn.reset(by="ops")
+    assert not KillSwitch(path).engaged
+    assert json.loads(path.read_text())["engaged"] is False
+    assert [p.name for p in path.parent.iterdir()] == ["ks.json"]  # no temp files left
+
+
+def test_unreadable_state_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "ks.json"
+    path.write_text("{not json")
+    switch = KillSwitch(path)
+    assert switch.engaged
+    assert "unreadable" in switch.reason
+
+
+def test_memory_only_switch() -> None:
+    switch = KillSwitch(None)
+    switch.engage("x")
+    switch.reset()
+    assert not switch.engaged
+
+
+def test_unwritable_state_is_a_risk_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    switch = KillSwitch(blocker / "ks.json")  # parent is a file: cannot create it
+    with pytest.raises(RiskError, match="cannot persist"):
+        switch.engage("x")

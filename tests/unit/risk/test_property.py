@@ -1,0 +1,161 @@
+"""Random order streams and price paths through the gate: no configured limit is ever breached.
+
+Each step moves prices, lets the gate see the account (on_bar), then submits random orders;
+approved ones wait on the book and fill at the end of the step in a random order (market at the
+last price, limits at their limit price — the worst case). After every fill that grows a
+position, the resulting positions are checked against every limit: the grown one valued at the
+higher of its fill price and the last price, the others at the last price.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neo.domain.enums import OrderType, Side
+from neo.domain.ids import InstrumentId
+from neo.domain.instrument import Instrument
+from neo.domain.order import Order, next_order_id
+from neo.risk import PreTradeRiskGate, RiskConfig, RiskLimits
+from tests.unit.risk.fakes import FakeAccount
+
+IDS = [InstrumentId("sim", s) for s in ("AAA/USD", "BBB/USD", "CCC/USD")]
+INSTRUMENTS = {i: Instrument.simple(i.symbol, tick_size=0.01, lot_size=0.1) for i in IDS}
+LIMITS = RiskLimits(
+    max_position_notional=4_000.0,
+    max_position_pct=0.35,
+    max_gross_exposure=9_000.0,
+    max_leverage=0.8,
+    max_open_orders=6,
+    max_orders_per_minute=8,
+    price_band_pct=0.05,
+    max_drawdown_pct=0.15,
+)
+STEP_NS = 20_000_000_000
+TOL = 1e-6
+
+orders_st = st.tuples(
+    st.integers(0, len(IDS) - 1),
+    st.sampled_from([Side.BUY, Side.SELL]),
+    st.floats(0.1, 40.0),
+    st.sampled_from(["market", "limit"]),
+    st.floats(-0.08, 0.08),
+    st.booleans(),
+)
+step_st = st.tuples(
+    st.lists(st.floats(-0.25, 0.25), min_size=len(IDS), max_size=len(IDS)),
+    st.lists(orders_st, max_size=8),
+    st.randoms(use_true_random=False),
+)
+
+
+def build(iid: InstrumentId, spec: tuple[int, Side, float, str, float, bool], last: float) -> Order:
+    _, side, qty, kind, offset, reduce_only = spec
+    qty = round(qty, 1) or 0.1
+    if kind == "market":
+        return Order(
+            id=next_order_id(), instrument=iid, side=side, quantity=qty, reduce_only=reduce_only
+        )
+    price = max(round(last * (1 + offset), 2), 0.01)
+    return Order(
+        id=next_order_id(),
+        instrument=iid,
+        side=side,
+        quantity=qty,
+        type=OrderType.LIMIT,
+        limit_price=price,
+        reduce_only=reduce_only,
+    )
+
+
+def assert_limits(acc: FakeAccount, fill_price: float, equity: float, grown: InstrumentId) -> None:
+    """Limits on the position a fill just grew, and on the whole book.
+
+    Other positions may sit above a per-instrument limit because their price moved since
+    they were bought (mark-to-market drift is the drawdown limit's business, not a trade's).
+    """
+    values = {i: abs(acc.position(i)) * acc.price(i) for i in IDS}
+    values[grown] = abs(acc.position(grown)) * max(fill_price, acc.price(grown))
+    assert values[grown] <= LIMITS.max_position_notional + TOL  # type: ignore[operator]
+    assert values[grown] <= LIMITS.max_position_pct * equity + TOL  # type: ignore[operator]
+    gross = sum(values.values())
+    assert gross <= LIMITS.max_gross_exposure + TOL  # type: ignore[operator]
+    assert gross <= LIMITS.max_leverage * equity + TOL  # type: ignore[operator]
+
+
+def check_approved(order: Order, acc: FakeAccount, sent: list[int], reduces: bool) -> None:
+    last = acc.price(order.instrument)
+    band = LIMITS.price_band_pct
+    assert band is not None
+    if order.limit_price is not None:
+        aggressive = (order.side is Side.BUY and order.limit_price > last * (1 + band)) or (
+            order.side is Side.SELL and order.limit_price < last * (1 - band)
+        )
+        assert not aggressive
+    if order.reduce_only:
+        held = acc.position(order.instrument)
+        assert order.side.sign * held < 0 and order.quantity <= abs(held) + TOL
+    if not reduces:
+        assert len(acc.open_orders()) <= LIMITS.max_open_orders  # type: ignore[operator]
+        window = [t for t in sent if t > acc.ts - 60_000_000_000]
+        assert len(window) <= LIMITS.max_orders_per_minute  # type: ignore[operator]
+
+
+def run_step(
+    gate: PreTradeRiskGate,
+    acc: FakeAccount,
+    step: tuple[list[float], list[tuple[int, Side, float, str, float, bool]], object],
+    sent: list[int],
+) -> None:
+    moves, specs, rnd = step
+    acc.ts += STEP_NS
+    for iid, move in zip(IDS, moves, strict=True):
+        acc.mark(iid, round(acc.price(iid) * (1 + move), 2))
+    actions = gate.on_bar(acc)
+    if actions.cancel_all:
+        acc.orders.clear()
+    for exit_order in actions.orders:
+        acc.fill(exit_order, acc.price(exit_order.instrument))
+    equity = acc.equity
+    for spec in specs:
+        iid = IDS[spec[0]]
+        order = build(iid, spec, acc.price(iid))
+        held = acc.position(iid)
+        same_side = sum(
+            o.remaining_quantity
+            for o in acc.orders
+            if o.instrument == iid
+            and o.side is order.side
+            and not (o.reduce_only and order.reduce_only)
+        )
+        # the contract: an order that can only shrink the position is an exit, never blocked
+        reduces = order.side.sign * held < 0 and order.quantity + same_side <= abs(held) + TOL
+        if gate.check(order, acc).approved:
+            sent.append(acc.ts)
+            acc.work(order)
+            check_approved(order, acc, sent, reduces)
+    book = list(acc.orders)
+    rnd.shuffle(book)  # type: ignore[attr-defined]
+    engaged = gate.kill_switch.engaged
+    for working in book:
+        before = abs(acc.position(working.instrument))
+        price = working.limit_price or acc.price(working.instrument)
+        acc.fill(working, price)
+        if abs(acc.position(working.instrument)) > before + TOL:
+            assert not engaged, "the kill switch let new exposure through"
+            assert_limits(acc, price, equity, working.instrument)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(step_st, min_size=1, max_size=10))
+def test_random_streams_never_breach_a_limit(steps: list) -> None:  # type: ignore[type-arg]
+    gate = PreTradeRiskGate(RiskConfig(limits=LIMITS), None, INSTRUMENTS)
+    acc = FakeAccount(cash=10_000.0, ts=0)
+    for iid in IDS:
+        acc.mark(iid, 100.0)
+    sent: list[int] = []
+    for step in steps:
+        run_step(gate, acc, step, sent)
+        assert math.isfinite(acc.equity)
