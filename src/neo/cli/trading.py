@@ -7,7 +7,7 @@ model, run, print one result (``--json``: one object on stdout; progress and sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,7 +32,7 @@ from neo.cli.common import (
     progress_bar,
     settings_of,
 )
-from neo.domain.bar import BarBatch, FloatArray
+from neo.domain.bar import BarBatch, FloatArray, IntArray
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
@@ -102,19 +102,6 @@ def _instruments(
         raise ConfigError("select what to trade with --symbols A,B or --symbol A")
     where = venue or settings.data.default_venue
     return [InstrumentId(where, name) for name in names]
-
-
-def _not_yet(allocator: str | None, risk: Path | None) -> None:
-    if allocator is not None:
-        raise ConfigError(
-            "--allocator is not available yet: the portfolio layer is not wired into the "
-            "engine's CLI; run without it"
-        )
-    if risk is not None:
-        raise ConfigError(
-            "--risk is not available yet: risk limits are not wired into the engine's CLI; "
-            "run without it"
-        )
 
 
 def read_predictions(
@@ -194,17 +181,22 @@ def backtest_command(
         ),
     ] = None,
     allocator: Annotated[
-        str | None, typer.Option("--allocator", help="Portfolio allocator (not available yet).")
+        str | None,
+        typer.Option(
+            "--allocator",
+            help="Size positions with a portfolio allocator: equal_weight, inverse_volatility, "
+            "min_variance, max_sharpe, target_volatility, risk_parity, hrp, kelly.",
+        ),
     ] = None,
     risk: Annotated[
-        Path | None, typer.Option("--risk", help="Risk limits TOML (not available yet).")
+        Path | None,
+        typer.Option("--risk", help="Risk limits TOML: pre-trade checks and the kill switch."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Backtest a strategy on stored bars and print its metrics."""
     from neo.strategies.registry import create_strategy, parse_params
 
-    _not_yet(allocator, risk)
     settings = settings_of(ctx)
     payload = run_backtest_job(
         settings,
@@ -217,6 +209,8 @@ def backtest_command(
         ),
         predictions=predictions,
         report=report,
+        allocator=allocator,
+        risk=risk,
     )
     emit(payload, as_json, lambda: _print_backtest(payload))
 
@@ -231,9 +225,17 @@ def run_backtest_job(
     *,
     predictions: Path | None = None,
     report: Path | None = None,
+    allocator: str | None = None,
+    risk: Path | None = None,
 ) -> dict[str, Any]:
     """Read bars from the store, run the backtest, compute metrics, write the report; return
-    what ``neo backtest --json`` prints (``neo demo`` runs the same job)."""
+    what ``neo backtest --json`` prints (``neo demo`` runs the same job).
+
+    ``allocator`` puts the portfolio layer between the strategy and execution (the strategy's
+    wishes become forecasts the allocator sizes); ``risk`` puts the pre-trade gate and the kill
+    switch in front of every order. A backtest keeps the kill switch's state in memory so one
+    run's halt never blocks the next.
+    """
     from neo.analytics import (
         compute_metrics,
         observed_periods_per_year,
@@ -242,6 +244,14 @@ def run_backtest_job(
     )
     from neo.data.store import HistoricalDataStore
     from neo.engine.backtest import run_backtest
+    from neo.engine.instruments import default_instrument
+    from neo.portfolio import build_portfolio, create_allocator
+    from neo.risk import build_risk_gate, load_risk_config
+
+    # Bad --allocator / --risk input fails before any data is read.
+    risk_config = None if risk is None else load_risk_config(risk)
+    if allocator is not None:
+        create_allocator(allocator)
 
     store = HistoricalDataStore.from_settings(settings)
     try:
@@ -250,15 +260,26 @@ def run_backtest_job(
         store.close()
     total = sum(len(b) for b in batches.values())
     forecasts = None if predictions is None else read_predictions(predictions, batches)
+    specs = {iid: default_instrument(iid) for iid in batches}
+    gate = None if risk_config is None else build_risk_gate(risk_config, None, specs)
+    book = None if allocator is None else build_portfolio(allocator, settings.portfolio, specs)
     with progress_bar(f"backtest {chosen.name}", total) as advance:
         result = run_backtest(
             chosen,
             batches,
+            instruments=specs,
             execution=config,
             engine=settings.engine,
+            risk=gate,
+            portfolio=book,
             predictions=forecasts,
             progress=advance,
         )
+    risk_events = [risk_event_row(e) for e in result.events]
+    if gate is not None:
+        risk_events += [risk_event_row(e) for e in gate.kill_switch_events()]
+        risk_events.sort(key=lambda row: int(row["ts"]))
+    weights = None if book is None else weights_over_time(book.history, result.ts)
     metrics = compute_metrics(
         result.ts,
         result.equity,
@@ -278,7 +299,8 @@ def run_backtest_job(
             prices={str(iid): (b.ts, b.close) for iid, b in batches.items()},
             positions={str(iid): p for iid, p in result.positions.items()},
             trades=result.trades,
-            risk_events=[risk_event_row(e) for e in result.events],
+            weights=weights,
+            risk_events=risk_events,
         )
     payload = {
         "strategy": chosen.name,
@@ -296,8 +318,27 @@ def run_backtest_job(
         "metrics": metrics.to_dict(json_safe=True),
         "report": written,
         "trades": [trade_row(t) for t in result.trades],
+        "allocator": allocator,
+        "rebalances": None if book is None else len(book.history),
+        "risk_denials": {} if gate is None else dict(gate.counters),
+        "risk_events": risk_events,
     }
     return payload
+
+
+def weights_over_time(
+    history: Sequence[tuple[int, Mapping[InstrumentId, float]]], ts: IntArray
+) -> dict[str, FloatArray]:
+    """Per-bar weights from the rebalance log: each rebalance holds until the next one
+    (0 before the first)."""
+    instruments = sorted({iid for _, weights in history for iid in weights})
+    out = {str(iid): np.zeros(len(ts)) for iid in instruments}
+    stamps = np.asarray(ts, dtype=np.int64)
+    for when, weights in history:
+        start = int(np.searchsorted(stamps, when, "left"))
+        for iid, weight in weights.items():
+            out[str(iid)][start:] = weight
+    return out
 
 
 def _print_backtest(payload: dict[str, Any]) -> None:

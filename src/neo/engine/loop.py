@@ -398,7 +398,7 @@ class AutonomousTradingLoop:
 
     def end_step(self, ts: int) -> None:
         """After every instrument's bar at ``ts``: portfolio rebalance, then risk's bar check."""
-        if self.portfolio is not None and self._forecasts:
+        if self.portfolio is not None:
             self._rebalance(self.portfolio, ts)
         if self._check_risk:
             actions = self.risk.on_bar(self.ledger)
@@ -419,8 +419,7 @@ class AutonomousTradingLoop:
         if self._set_time is not None:
             self._set_time(ts)  # the broker skipped this bar's open while nothing was working
         if self.portfolio is not None:
-            if ctx.forecast == ctx.forecast:
-                self._forecasts[ctx.instrument_id] = ctx.forecast
+            self._record_forecast(ctx)
         elif ctx.target == ctx.target:
             self._target(slot, ctx.target, now)
         brackets = ctx.brackets
@@ -431,10 +430,23 @@ class AutonomousTradingLoop:
             else:
                 for part in bracket(order, stop_loss=legs.stop_loss, take_profit=legs.take_profit):
                     self._submit(part)
-        for side, tag in ctx.deferred:
-            self._submit_all_equity(slot, side, tag, now)
+        if self.portfolio is None:
+            for side, tag in ctx.deferred:
+                self._submit_all_equity(slot, side, tag, now)
         ctx.reset_intents()
         ctx.forecast = math.nan
+
+    def _record_forecast(self, ctx: StrategyContext) -> None:
+        """With a portfolio configured, strategies say *what* they want and the allocator says
+        how much: an explicit forecast wins, else the sign of a target position, else the side
+        of an all-equity buy/sell (the portfolio sizes it instead of the strategy)."""
+        forecast = ctx.forecast
+        if forecast != forecast and ctx.target == ctx.target:
+            forecast = math.copysign(1.0, ctx.target) if ctx.target else 0.0
+        if forecast != forecast and ctx.deferred:
+            forecast = float(ctx.deferred[-1][0].sign)
+        if forecast == forecast:
+            self._forecasts[ctx.instrument_id] = forecast
 
     def _target(self, slot: _Slot, target: float, now: int) -> None:
         iid = slot.instrument.id
@@ -478,7 +490,9 @@ class AutonomousTradingLoop:
             updated_ns=now,
             tag=tag or self._name(slot),
         )
-        if self._simulated:  # sized at fill time against the fill price, like backtesting.py
+        if self._simulated and not self._check_risk:
+            # Sized at fill time against the fill price, like backtesting.py. With a risk gate
+            # the order is sized now (below), so the gate judges the quantity that will trade.
             self._submit(order, FULL_EQUITY)
             return
         ledger = self.ledger
@@ -518,9 +532,11 @@ class AutonomousTradingLoop:
 
     def _rebalance(self, portfolio: PortfolioConstructor, ts: int) -> None:
         returns: dict[InstrumentId, FloatArray] = {}
+        lookback = getattr(portfolio, "lookback", None)  # bars it reads: keeps each step O(1)
         for slot in self._slots:
             ctx = slot.ctx
-            closes = np.array(ctx.close[: ctx.i + 1], dtype=np.float64)
+            first = 0 if lookback is None else max(0, ctx.i - int(lookback))
+            closes = np.array(ctx.close[first : ctx.i + 1], dtype=np.float64)
             returns[slot.instrument.id] = np.diff(closes) / closes[:-1]
         self._mark_all()
         targets = portfolio.rebalance(dict(self._forecasts), self.ledger, returns)

@@ -17,6 +17,9 @@ from neo.domain.ids import InstrumentId
 
 
 class PortfolioConstructor(Protocol):
+    """May also expose ``lookback: int`` (bars of returns it reads); the engine then hands it
+    only that window, so a long run does not rebuild the whole history at every bar."""
+
     def rebalance(
         self,
         forecasts: Mapping[InstrumentId, float],
