@@ -35,9 +35,34 @@ _EXPORTS: dict[str, str] = {
     "HistoricalDataStore": "neo.data.store",
     "DataIngestionAPI": "neo.data.ingest",
     "get_data_ingestion_api": "neo.data.ingest",
-    # engine
+    # features and models
+    "FeaturePipeline": "neo.features",
+    "FeatureSpec": "neo.features",
+    "default_pipeline": "neo.features",
+    "LabelSpec": "neo.features.labels",
+    "create_model": "neo.models",
+    "walk_forward": "neo.models",
+    "WalkForwardConfig": "neo.models",
+    "ModelRegistry": "neo.models",
+    # strategies and engine
+    "Strategy": "neo.strategies.base",
+    "create_strategy": "neo.strategies.registry",
+    "list_strategies": "neo.strategies.registry",
     "AutonomousTradingLoop": "neo.engine.loop",
     "get_autonomous_trading_loop": "neo.engine.loop",
+    "run_backtest": "neo.engine.backtest",
+    "run_paper": "neo.engine.paper",
+    "ExecutionConfig": "neo.execution.config",
+    "SimulatedBroker": "neo.execution.simulated",
+    "Ledger": "neo.execution.ledger",
+    # portfolio and risk
+    "build_portfolio": "neo.portfolio",
+    "create_allocator": "neo.portfolio",
+    "build_risk_gate": "neo.risk",
+    "load_risk_config": "neo.risk",
+    # analytics
+    "compute_metrics": "neo.analytics",
+    "write_report": "neo.analytics",
 }
 
 __all__ = sorted(_EXPORTS)
