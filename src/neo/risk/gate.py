@@ -8,7 +8,41 @@ toward zero), valued at the highest of the last price and the plain orders' own 
 therefore hold whatever subset of working orders fills. Orders that can only shrink a position
 (``reduce_only``, an opposite order no larger than the position net of other exits, or a bracket
 leg that closes its working entry) skip the exposure, open-order and rate limits, so exits are
-never blocked; they still meet the precision and price-band checks.
+never blocked; they still meet the precision, minimum-notional and price-band checks.
+
+Price band (``price_band_pct`` = b around the last price L, ``[L(1-b), L(1+b)]``):
+
+* a **limit** price on the aggressive side beyond the band (a buy above, a sell below) is
+  denied for every order: it would trade at once at a price far from the market (fat finger).
+  A passive limit beyond the band is denied unless the order is reduce-only (a far take-profit
+  is fine, a far entry is probably a typo).
+* a **stop trigger** is a condition on the market, not a price the order pays (a triggered stop
+  trades at the market), so it is never "aggressive": a protective sell stop below the market
+  (or buy stop above) only rests. Beyond the band it is allowed for reduce-only orders
+  (protective stops and bracket legs may sit anywhere) and denied for opening orders.
+* a **stop-limit**'s limit becomes live at the trigger, so it is judged like a limit against
+  the trigger, or against L when the trigger is already crossed (the order is live at once).
+
+Minimum notional: an order worth less than the instrument's ``min_notional`` (quantity × its
+limit, stop or last price × multiplier) is denied, as the exchange would, except an order that
+closes the *whole* position (a reduce-only order at least as large as it, or a plain opposite
+order exactly its size): a position below the minimum must always be closable.
+
+Reason codes (:data:`REASON_CODES`, stable; each denial is counted in :attr:`counters`):
+
+``kill_switch``            new exposure while the kill switch is engaged
+``reduce_only``            a reduce-only order that would not reduce the position
+``quantity_precision``     quantity off the lot grid or below the instrument's minimum quantity
+``price_precision``        limit or stop price off the tick grid
+``min_notional``           order worth less than the instrument's minimum notional
+``no_price``               no last price to judge the order by (fail closed)
+``price_band``             a price too far from the last price (rules above)
+``max_open_orders``        too many orders already working
+``max_order_rate``         too many orders in the last minute
+``max_position_notional``  the instrument's position could exceed the notional limit
+``max_position_pct``       the instrument's position could exceed its share of equity
+``max_gross_exposure``     gross exposure could exceed the limit
+``max_leverage``           gross exposure over equity could exceed the limit
 """
 
 from __future__ import annotations
@@ -35,6 +69,7 @@ from neo.risk.killswitch import KillSwitch
 log = get_logger("risk")
 
 MINUTE_NS = 60_000_000_000
+DAY_NS = 86_400 * 1_000_000_000
 _EPS = 1e-9
 
 REASON_CODES = (
@@ -42,6 +77,7 @@ REASON_CODES = (
     "reduce_only",
     "quantity_precision",
     "price_precision",
+    "min_notional",
     "no_price",
     "price_band",
     "max_open_orders",
@@ -115,6 +151,7 @@ class PreTradeRiskGate:
         self.kill_switch = KillSwitch(state_path)
         self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
         self.counters: Counter[str] = Counter()
+        """Denials by reason code (only denials)."""
         self.events: deque[RiskEvent] = deque(maxlen=max_events)
         self._sent: deque[int] = deque()
         self._buffer = 1.0 + self.limits.price_buffer_pct
@@ -124,7 +161,8 @@ class PreTradeRiskGate:
             for iid, spec in self.instruments.items()
             if spec.contract_multiplier != 1.0
         }
-        self._session_actions_done = False
+        self.engagements = 0
+        """How often this gate engaged the kill switch (not a denial: not in counters)."""
         self._has_exposure_limits = any(
             v is not None
             for v in (
@@ -180,10 +218,10 @@ class PreTradeRiskGate:
             return _deny(
                 "kill_switch", f"kill switch engaged ({self.kill_switch.reason}); reset to trade"
             )
-        verdict = self._check_precision(order)
+        last = account.price(order.instrument)
+        verdict = self._check_precision(order, last, position)
         if verdict is not APPROVED:
             return verdict
-        last = account.price(order.instrument)
         verdict = self._check_price_band(order, last, reduces)
         if verdict is not APPROVED or reduces:
             return verdict
@@ -192,7 +230,7 @@ class PreTradeRiskGate:
             return verdict
         return self._check_exposure(order, account, working, position, last, equity)
 
-    def _check_precision(self, order: Order) -> RiskVerdict:
+    def _check_precision(self, order: Order, last: float, position: float) -> RiskVerdict:
         instrument = self.instruments.get(order.instrument)
         if instrument is None or not self.config.check_precision:
             return APPROVED
@@ -211,9 +249,20 @@ class PreTradeRiskGate:
                     "price_precision",
                     f"price {price} is not a multiple of tick size {instrument.tick_size}",
                 )
+        minimum = instrument.min_notional
+        if minimum > 0.0:
+            price = order.limit_price or order.stop_price or last
+            notional = order.quantity * price * instrument.contract_multiplier
+            if notional < minimum and not _closes_whole(order, position):
+                return _deny(
+                    "min_notional",
+                    f"order worth {notional:.6g} is below the minimum notional {minimum:g} of "
+                    f"{order.instrument}; trade at least {minimum / price:.6g} units",
+                )
         return APPROVED
 
     def _check_price_band(self, order: Order, last: float, reduces: bool) -> RiskVerdict:
+        """The band rules of the module docstring: limits by side, stop triggers on their own."""
         if not (math.isfinite(last) and last > 0):
             if reduces and order.type is OrderType.MARKET:
                 return APPROVED
@@ -221,16 +270,27 @@ class PreTradeRiskGate:
         band = self.limits.price_band_pct
         if band is None:
             return APPROVED
-        low, high = last * (1.0 - band), last * (1.0 + band)
-        for price in (order.limit_price, order.stop_price):
-            if price is None:
-                continue
-            aggressive = price > high if order.side is Side.BUY else price < low
-            if aggressive or (not order.reduce_only and not low <= price <= high):
-                return _deny(
-                    "price_band",
-                    f"price {price} is more than {band:.2%} from the last price {last}",
-                )
+        exit_only = order.reduce_only
+        stop, limit = order.stop_price, order.limit_price
+        if stop is not None and not exit_only and abs(stop - last) > band * last:
+            return _deny(
+                "price_band",
+                f"stop trigger {stop} is more than {band:.2%} from the last price {last}",
+            )
+        if limit is None:
+            return APPROVED
+        buy = order.side is Side.BUY
+        reference = last
+        if stop is not None and not (stop <= last if buy else stop >= last):
+            reference = stop  # the limit goes live only once the market reaches the trigger
+        low, high = reference * (1.0 - band), reference * (1.0 + band)
+        aggressive = limit > high if buy else limit < low
+        if aggressive or (not exit_only and not low <= limit <= high):
+            return _deny(
+                "price_band",
+                f"limit {limit} is more than {band:.2%} from {reference} "
+                f"({'the last price' if reference == last else 'its trigger'})",
+            )
         return APPROVED
 
     def _check_flow(self, ts: int, working: Sequence[Order]) -> RiskVerdict:
@@ -331,25 +391,56 @@ class PreTradeRiskGate:
             )
 
     def on_bar(self, account: AccountView) -> RiskActions:
-        """Check daily loss and drawdown; when the switch is engaged, ask for cancels and exits."""
+        """Check daily loss and drawdown; when the switch is engaged, ask for cancels and exits.
+
+        The breach actions run once per engagement: ``flatten`` cancels everything and closes
+        every position, later bars only re-ask for exits of positions no exit covers;
+        ``reduce`` cuts each position once. Whether they ran is persisted with the halt, so a
+        restart while engaged re-runs a flatten (idempotent: nothing to close twice) but never
+        reduces again; either way it records a ``kill_switch_restored`` event.
+        """
         reason = self._portfolio_breach(account)
         if reason:
             self._engage(reason, account.ts)
-        if not self.kill_switch.engaged:
+        switch = self.kill_switch
+        if not switch.engaged:
             return NO_ACTIONS
-        first = not self._session_actions_done
-        self._session_actions_done = True
-        if self.config.on_breach == "reduce" and not first:
+        if switch.restored:
+            self._record_restore(account.ts)
+        first = not switch.actions_done
+        if first:
+            switch.mark_actions_done()
+        elif self.config.on_breach == "reduce":
             return NO_ACTIONS
         orders = self._exit_orders(account, only_uncovered=not first)
         if not first and not orders:
             return NO_ACTIONS
-        return RiskActions(cancel_all=first, orders=orders, reason=self.kill_switch.reason)
+        return RiskActions(cancel_all=first, orders=orders, reason=switch.reason)
+
+    def _record_restore(self, ts: int) -> None:
+        switch = self.kill_switch
+        switch.restored = False
+        redo = self.config.on_breach == "flatten" or not switch.actions_done
+        if redo:  # a flatten is idempotent; actions that never ran must run now
+            switch.actions_done = False
+        detail = "breach actions run again" if redo else "reduction already done, not repeated"
+        self.events.append(
+            RiskEvent(
+                ts=ts,
+                kind="kill_switch_restored",
+                code="kill_switch",
+                reason=f"halt restored after a restart ({switch.reason}); {detail}",
+            )
+        )
+        log.warning("kill switch still engaged after restart", extra={"reason": switch.reason})
 
     def _portfolio_breach(self, account: AccountView) -> str:
         equity, peak, start = account.equity, account.peak_equity, account.day_start_equity
         if not all(math.isfinite(v) for v in (equity, peak, start)) or equity <= 0:
             return f"equity cannot be computed (equity={equity}, peak={peak}): failing closed"
+        switch = self.kill_switch
+        switch.update_basis(equity, peak, account.ts // DAY_NS, start)
+        peak, start = switch.peak_equity, switch.day_start_equity
         limits = self.limits
         if limits.max_daily_loss_pct is not None and start > 0:
             loss = (start - equity) / start
@@ -406,8 +497,7 @@ class PreTradeRiskGate:
 
     def _engage(self, reason: str, ts: int) -> None:
         if self.kill_switch.engage(reason, ts):
-            self._session_actions_done = False
-            self.counters["kill_switch_engaged"] += 1
+            self.engagements += 1
             self.events.append(
                 RiskEvent(ts=ts, kind="kill_switch_engaged", code="kill_switch", reason=reason)
             )
@@ -447,6 +537,16 @@ def _worst_quantity(position: float, book: list[float]) -> float:
     upper = position + buys + min(reduce_buys, max(0.0, -position))
     lower = position - sells - min(reduce_sells, max(0.0, position))
     return max(abs(upper), abs(lower))
+
+
+def _closes_whole(order: Order, position: float) -> bool:
+    """The order closes the whole position (reduce-only: the broker clips it to the position)."""
+    if order.side.sign * position >= 0.0:
+        return False
+    held = abs(position)
+    if order.reduce_only:
+        return order.quantity >= held - _EPS * max(1.0, held)
+    return abs(order.quantity - held) <= _EPS * max(1.0, held)
 
 
 def _same_side(orders: Sequence[Order], order: Order) -> float:

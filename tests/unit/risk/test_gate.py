@@ -198,22 +198,144 @@ def test_uncomputable_equity_engages_the_switch(equity: float) -> None:
     assert gate.kill_switch.engaged
 
 
-def test_every_denial_code_is_documented() -> None:
-    seen = {
-        "kill_switch",
-        "reduce_only",
-        "quantity_precision",
-        "price_precision",
-        "no_price",
-        "price_band",
-        "max_open_orders",
-        "max_order_rate",
-        "max_position_notional",
-        "max_position_pct",
-        "max_gross_exposure",
-        "max_leverage",
+def _producers() -> dict[str, tuple[PreTradeRiskGate, Order, FakeAccount]]:
+    """One (gate, order, account) per reason code that makes the gate deny with that code."""
+    held = account()
+    held.positions[BTC] = 1.0
+    halted = gate_with()
+    halted.kill_switch.engage("test")
+    busy = account()
+    busy.work(order())
+    rate = gate_with(max_orders_per_minute=1)
+    rate.check(order(), account())
+    return {
+        "kill_switch": (halted, order(), account()),
+        "reduce_only": (gate_with(), order(Side.SELL, reduce_only=True), account()),
+        "quantity_precision": (gate_with(), order(qty=0.0015), account()),
+        "price_precision": (
+            gate_with(),
+            order(type=OrderType.LIMIT, limit_price=100.25),
+            account(),
+        ),
+        "min_notional": (
+            PreTradeRiskGate(
+                RiskConfig(),
+                None,
+                {BTC: Instrument.simple("BTC/USDT", lot_size=0.001, min_notional=10.0)},
+            ),
+            order(qty=0.05),
+            account(),
+        ),
+        "no_price": (gate_with(), order(), FakeAccount()),
+        "price_band": (
+            gate_with(price_band_pct=0.05),
+            order(type=OrderType.LIMIT, limit_price=120.0),
+            account(),
+        ),
+        "max_open_orders": (gate_with(max_open_orders=1), order(), busy),
+        "max_order_rate": (rate, order(), account()),
+        "max_position_notional": (gate_with(max_position_notional=10.0), order(), account()),
+        "max_position_pct": (gate_with(max_position_pct=0.001), order(), account()),
+        "max_gross_exposure": (gate_with(max_gross_exposure=10.0), order(), account()),
+        "max_leverage": (gate_with(max_leverage=0.001), order(), account()),
     }
-    assert set(REASON_CODES) == seen
+
+
+def test_every_reason_code_is_produced_by_some_order_and_documented() -> None:
+    import neo.risk.gate as gate_module
+
+    producers = _producers()
+    assert set(producers) == set(REASON_CODES), "a code no order can produce, or vice versa"
+    for code, (gate, denied, acc) in producers.items():
+        verdict = gate.check(denied, acc)
+        assert (verdict.approved, verdict.code) == (False, code)
+        assert gate.counters[code] == 1
+        assert gate.events[-1].code == code and gate.events[-1].kind == "denied"
+    doc = gate_module.__doc__ or ""
+    for code in REASON_CODES:
+        assert f"``{code}``" in doc, f"{code} is not documented in neo.risk.gate"
+
+
+def test_a_protective_stop_below_the_band_is_approved() -> None:
+    """Long 10 @ 100 with a 5 % band: a reduce-only sell stop at 90 only rests, so it passes."""
+    gate = gate_with(price_band_pct=0.05)
+    acc = account()
+    acc.positions[BTC] = 10.0
+    protective = order(Side.SELL, qty=10.0, type=OrderType.STOP, stop_price=90.0, reduce_only=True)
+    assert gate.check(protective, acc).approved
+    # a short's protective buy stop far above is passive too
+    acc.positions[BTC] = -10.0
+    cover = order(Side.BUY, qty=10.0, type=OrderType.STOP, stop_price=125.0, reduce_only=True)
+    assert gate.check(cover, acc).approved
+    # an opening stop (breakout entry) far from the market is still denied
+    entry = order(Side.BUY, qty=1.0, type=OrderType.STOP, stop_price=120.0)
+    assert gate.check(entry, acc).code == "price_band"
+
+
+def test_a_brackets_stop_leg_is_approved_when_its_entry_is() -> None:
+    from neo.execution.simulated import bracket
+
+    gate = gate_with(price_band_pct=0.05)
+    acc = account()
+    entry = order(qty=10.0)
+    legs = bracket(entry, stop_loss=90.0, take_profit=112.0)
+    assert gate.check(legs[0], acc).approved
+    acc.work(legs[0])
+    for leg in legs[1:]:
+        assert gate.check(leg, acc).approved, leg
+        acc.work(leg)
+
+
+def test_stop_limit_limit_is_judged_against_its_trigger() -> None:
+    gate = gate_with(price_band_pct=0.05)
+    acc = account()
+    acc.positions[BTC] = 10.0
+    # sell stop at 90, limit 88: 2.2 % under its trigger, fine although 12 % under the market
+    ok = order(
+        Side.SELL,
+        qty=10.0,
+        type=OrderType.STOP_LIMIT,
+        stop_price=90.0,
+        limit_price=88.0,
+        reduce_only=True,
+    )
+    assert gate.check(ok, acc).approved
+    dump = order(
+        Side.SELL,
+        qty=10.0,
+        type=OrderType.STOP_LIMIT,
+        stop_price=90.0,
+        limit_price=80.0,
+        reduce_only=True,
+    )
+    assert gate.check(dump, acc).code == "price_band"
+    # trigger already crossed (sell stop above the market): the limit is live now, vs. 100
+    live = order(
+        Side.SELL,
+        qty=10.0,
+        type=OrderType.STOP_LIMIT,
+        stop_price=101.0,
+        limit_price=94.0,
+        reduce_only=True,
+    )
+    assert gate.check(live, acc).code == "price_band"
+
+
+def test_min_notional_applies_to_orders_but_never_blocks_closing() -> None:
+    specs = {BTC: Instrument.simple("BTC/USDT", lot_size=0.001, min_notional=500.0)}
+    gate = PreTradeRiskGate(RiskConfig(), None, specs)
+    acc = account()  # BTC at 100: 5 units = 500
+    assert gate.check(order(qty=5.0), acc).approved
+    small = gate.check(order(qty=4.999), acc)
+    assert (small.approved, small.code) == (False, "min_notional")
+    # a limit order is valued at its own price
+    assert gate.check(order(qty=4.9, type=OrderType.LIMIT, limit_price=102.05), acc).approved
+    acc.positions[BTC] = 2.0  # 200 held: below the minimum, must still be closable
+    assert gate.check(order(Side.SELL, qty=2.0), acc).approved
+    assert gate.check(order(Side.SELL, qty=2.0, reduce_only=True), acc).approved
+    # but a partial reduction below the minimum is denied
+    assert gate.check(order(Side.SELL, qty=1.0), acc).code == "min_notional"
+    assert gate.check(order(Side.SELL, qty=1.0, reduce_only=True), acc).code == "min_notional"
 
 
 def _fill(qty: float, price: float) -> Fill:

@@ -46,3 +46,27 @@ def test_unwritable_state_is_a_risk_error(tmp_path: Path) -> None:
     switch = KillSwitch(blocker / "ks.json")  # parent is a file: cannot create it
     with pytest.raises(RiskError, match="cannot persist"):
         switch.engage("x")
+
+
+def test_state_keeps_basis_and_reads_the_old_format(tmp_path: Path) -> None:
+    path = tmp_path / "ks.json"
+    path.write_text(json.dumps({"engaged": False, "reason": "", "engaged_ns": 0}))
+    old = KillSwitch(path)
+    assert not old.engaged and old.day is None
+    old.update_basis(100.0, 90.0, 3, 95.0)
+    stored = json.loads(path.read_text())
+    assert (stored["peak_equity"], stored["day"], stored["day_start_equity"]) == (100.0, 3, 95.0)
+    old.update_basis(100.005, 100.0, 3, 1.0)  # below the save step: memory only, day kept
+    assert KillSwitch(path).peak_equity == 100.0 and old.peak_equity == 100.005
+    old.update_basis(101.0, 100.0, 3, 1.0)
+    assert KillSwitch(path).peak_equity == 101.0 and KillSwitch(path).day_start_equity == 95.0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ['{"engaged": false, "peak_equity": "x"}', '{"engaged": false, "peak_equity": NaN}', "[]"],
+)
+def test_corrupt_basis_fails_closed(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "ks.json"
+    path.write_text(bad)
+    assert KillSwitch(path).engaged

@@ -52,7 +52,7 @@ def test_daily_loss_flattens_everything_once_then_only_uncovered(tmp_path: Path)
     assert exits[BTC].side is Side.SELL and exits[BTC].quantity == 1.0
     assert exits[ETH].side is Side.BUY and exits[ETH].quantity == 3.0
     assert all(o.reduce_only and o.type is OrderType.MARKET for o in actions.orders)
-    assert gate.counters["kill_switch_engaged"] == 1
+    assert gate.engagements == 1 and "kill_switch_engaged" not in gate.counters
     # next bar: BTC exit still working, ETH exit was lost → only ETH is asked for again
     acc.work(exits[BTC])
     again = gate.on_bar(acc)
@@ -107,3 +107,66 @@ def test_kill_switch_events_for_reports(tmp_path: Path) -> None:
     kinds = gate.kill_switch_events()
     assert [type(e) for e in kinds] == [KillSwitchEngaged, KillSwitchReset]
     assert kinds[0].ts == 10 and kinds[1].by == "ops"  # type: ignore[attr-defined]
+
+
+def test_drawdown_basis_survives_a_restart(tmp_path: Path) -> None:
+    """The peak is kept on disk: a fresh account (peak = its start) still sees the drawdown."""
+    gate = make(tmp_path)
+    acc = book(0.0)
+    acc.peak_equity = 7_700.0  # the first session reached 7_700
+    gate.on_bar(acc)  # 9.1 % below its peak: within the 10 % limit
+    assert not gate.kill_switch.engaged
+    reborn = make(tmp_path)
+    fresh = book(100.0)  # the new session starts at 6_900 and thinks its peak is 6_900 too
+    fresh.peak_equity = fresh.day_start_equity = 6_900.0
+    actions = reborn.on_bar(fresh)
+    assert reborn.kill_switch.engaged and "drawdown" in actions.reason  # 10.4 % below 7_700
+
+
+def test_daily_loss_basis_survives_a_restart_the_same_day(tmp_path: Path) -> None:
+    make(tmp_path).on_bar(book(300.0))  # 4.3 % down on the day: fine
+    reborn = make(tmp_path)
+    fresh = book(350.0)
+    fresh.peak_equity = fresh.day_start_equity = 6_650.0  # the fresh account forgot the day
+    fresh.positions = {}
+    fresh.cash = 6_650.0
+    assert "daily loss" in reborn.on_bar(fresh).reason  # 5 % below the stored 7_000
+    # a later UTC day starts a new basis
+    reborn.reset(by="ops")
+    later = make(tmp_path)
+    nextday = book(350.0)
+    nextday.ts += 86_400 * 1_000_000_000
+    nextday.day_start_equity = 6_650.0
+    nextday.peak_equity = 6_650.0
+    assert later.on_bar(nextday) is NO_ACTIONS
+
+
+def test_restart_in_reduce_mode_does_not_reduce_again(tmp_path: Path) -> None:
+    first = make(tmp_path, on_breach="reduce", reduce_fraction=0.5)
+    acc = book(0.0)
+    acc.peak_equity = 8_000.0
+    assert first.on_bar(acc).orders  # reduces once
+    reborn = make(tmp_path, on_breach="reduce", reduce_fraction=0.5)
+    assert reborn.kill_switch.engaged
+    assert reborn.on_bar(acc) is NO_ACTIONS  # no second reduction after the restart
+    restored = [e for e in reborn.events if e.kind == "kill_switch_restored"]
+    assert len(restored) == 1 and "not repeated" in restored[0].reason
+    assert reborn.on_bar(acc) is NO_ACTIONS and len(reborn.events) == 1  # recorded once
+
+
+def test_restart_before_the_actions_ran_runs_them(tmp_path: Path) -> None:
+    first = make(tmp_path, on_breach="reduce", reduce_fraction=0.5)
+    first.kill_switch.engage("manual", 5)  # engaged, but the process died before on_bar
+    reborn = make(tmp_path, on_breach="reduce", reduce_fraction=0.5)
+    actions = reborn.on_bar(book(0.0))
+    assert actions.cancel_all and {o.quantity for o in actions.orders} == {0.5, 1.5}
+
+
+def test_reset_forgets_the_basis(tmp_path: Path) -> None:
+    gate = make(tmp_path)
+    acc = book(0.0)
+    acc.peak_equity = 7_700.0
+    gate.on_bar(acc)
+    assert gate.kill_switch.peak_equity == 7_700.0
+    gate.reset(by="ops")
+    assert math.isnan(make(tmp_path).kill_switch.peak_equity)
