@@ -26,7 +26,7 @@ from neo.data.feeds import (
     simulate_bars,
     write_bars,
 )
-from neo.data.feeds.files import epoch_to_ns
+from neo.data.feeds.timestamps import epoch_to_ns
 from neo.data.store import HistoricalDataStore
 from neo.data.validate import DataValidator
 from neo.domain import Bar, ConfigError, DataFormatError, InstrumentId, Timeframe

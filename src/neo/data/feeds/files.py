@@ -25,8 +25,9 @@ import numpy as np
 
 from neo.data.config import ValidationConfig
 from neo.data.feeds.base import BatchFeed
-from neo.data.validate import TS_MISSING, DataValidator, RawBars
-from neo.domain.bar import BarBatch, BoolArray, FloatArray, IntArray
+from neo.data.feeds.timestamps import column_to_ns
+from neo.data.validate import DataValidator, RawBars
+from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.errors import ConfigError, DataFormatError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
@@ -78,13 +79,36 @@ def read_table(path: Path, fmt: str | None = None) -> Any:
         raise DataFormatError(f"cannot read {path.name} as {kind}: {first}") from exc
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_row_is_data(path: Path) -> bool:
+    """True when the first CSV row is a bar, not a header: it names no known column and most
+    of its price/volume cells are numbers (whatever the timestamp looks like: ISO text too)."""
+    import csv
+
+    with path.open("rb") as handle:
+        head = handle.read(65_536).decode("utf-8-sig", errors="replace")
+    lines = [line for line in head.splitlines() if line.strip()]
+    if not lines:
+        return False
+    cells = [c.strip().strip('"').strip() for c in next(csv.reader([lines[0]]))]
+    known = {a for aliases in _ALIASES.values() for a in aliases} | set(_SYMBOL_COLUMNS)
+    if any(c.lower() in known for c in cells):
+        return False
+    values = cells[1:6]
+    return len(cells) >= 6 and 2 * sum(_is_number(c) for c in values) > len(values)
+
+
 def _read_csv(path: Path) -> Any:
     import pyarrow.csv as pacsv
 
-    with path.open("rb") as handle:
-        head = handle.read(256).lstrip()
-    first = head.split(b",", 1)[0].strip().strip(b'"')
-    headerless = bool(first) and first.replace(b".", b"", 1).lstrip(b"-").isdigit()
+    headerless = _first_row_is_data(path)
     options = pacsv.ReadOptions(column_names=_CCXT_NAMES if headerless else None)
     return pacsv.read_csv(path, read_options=options)
 
@@ -170,51 +194,6 @@ def _to_float(column: Any) -> FloatArray:
     return pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
 
 
-def _epoch_scale(peak: float) -> int:
-    """Nanoseconds per unit of epoch numbers whose largest magnitude is ``peak``."""
-    return 1 if peak >= 1e17 else 1_000 if peak >= 1e14 else 1_000_000 if peak >= 1e11 else 10**9
-
-
-def epoch_to_ns(values: FloatArray) -> IntArray:
-    """Epoch numbers in s, ms, us or ns (by magnitude) to integer ns; NaN stays missing."""
-    finite = np.isfinite(values)
-    out = np.full(len(values), TS_MISSING, dtype=np.int64)
-    if finite.any():
-        scale = _epoch_scale(float(np.abs(values[finite]).max()))
-        if scale == 1:
-            out[finite] = values[finite].astype(np.int64)
-        else:  # via integer microseconds: exact for any realistic date
-            micros = np.round(values[finite] * (scale // 1_000)).astype(np.int64)
-            out[finite] = micros * 1_000
-    return out
-
-
-def _timestamps(column: Any) -> tuple[IntArray, BoolArray]:
-    import pyarrow as pa
-
-    kind = column.type
-    if pa.types.is_integer(kind) and column.null_count == 0:
-        raw = column.to_numpy().astype(np.int64)  # integer path: exact even for ns values
-        scale = _epoch_scale(float(np.abs(raw).max())) if len(raw) else 1
-        return raw * scale, np.ones(len(raw), dtype=np.bool_)
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        ts = epoch_to_ns(column.cast(pa.float64()).to_numpy(zero_copy_only=False))
-        return ts, ts != TS_MISSING
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):  # naive means UTC
-        import pyarrow.compute as pc
-
-        nanos = column.cast(pa.timestamp("ns")).cast(pa.int64())
-        valid = np.asarray(pc.is_valid(nanos).to_numpy(zero_copy_only=False), dtype=np.bool_)
-        return np.asarray(nanos.fill_null(TS_MISSING).to_numpy(), dtype=np.int64), valid
-    import pandas as pd
-
-    text = column.cast(pa.string()).to_pandas()
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    index = pd.DatetimeIndex(parsed).as_unit("ns")
-    valid = ~np.asarray(index.isna())
-    return np.where(valid, index.asi8, TS_MISSING), valid
-
-
 def table_to_raw(table: Any, *, symbol: str | None = None, source: str = "input") -> RawBars:
     """Map a pyarrow table's columns to :class:`RawBars` (see the module docstring)."""
     table = _select_symbol(table, symbol)
@@ -222,7 +201,7 @@ def table_to_raw(table: Any, *, symbol: str | None = None, source: str = "input"
     if table.num_rows == 0:
         hint = f" for symbol {symbol}" if symbol else ""
         raise DataFormatError(f"{source} has no rows{hint}: nothing to ingest")
-    ts, valid = _timestamps(table.column(columns["ts"]).combine_chunks())
+    ts, valid = column_to_ns(table.column(columns["ts"]).combine_chunks())
     o, h, lo, c, v = (_to_float(table.column(columns[k]).combine_chunks()) for k in _CCXT_NAMES[1:])
     return RawBars.from_arrays(ts, o, h, lo, c, v, ts_valid=valid)
 

@@ -1,0 +1,161 @@
+"""Timestamps from file columns to integer ns UTC, one row at a time in effect.
+
+A bad cell must cost one row, never the file: every converter here returns ``(ns, valid)``
+with ``valid`` False (and ``ns`` = :data:`~neo.data.validate.TS_MISSING`) for each cell that
+cannot be read, so the validator rejects exactly those rows as ``invalid_ts``.
+
+Epoch numbers carry no unit. It is guessed from the *median* magnitude (seconds below 1e11,
+milliseconds below 1e14, microseconds below 1e17, else nanoseconds: unambiguous for every date
+from March 1973 to the year 5138), so one corrupt value cannot change how the other rows are
+read. Then, per row:
+
+* a value of a larger unit class than the column's (say a nanosecond value in a millisecond
+  column) would lie beyond the year 2262 that int64 nanoseconds can hold: rejected, as is
+  any value whose conversion would overflow;
+* a value of a smaller class (a seconds value in a millisecond column) would land near 1970;
+  it is rejected when it falls outside the span of the rows whose class matches the column's,
+  and kept otherwise (so a millisecond history running from 1962 through 1970 reads whole).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neo.data.validate import TS_MISSING
+from neo.domain.bar import BoolArray, FloatArray, IntArray
+
+_CLASS_BOUNDS = np.array([1e11, 1e14, 1e17])  # s | ms | us | ns, by magnitude
+_NS_PER_CLASS = (1_000_000_000, 1_000_000, 1_000, 1)
+_NS_PER_ARROW_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_FLOAT_LIMIT = 9.2e18  # just inside int64 ns, so a float product never wraps on the cast
+
+
+def _classes(magnitude: FloatArray) -> IntArray:
+    classes: IntArray = np.searchsorted(_CLASS_BOUNDS, magnitude, side="right").astype(np.int64)
+    return classes
+
+
+def _judge(values: FloatArray, valid: BoolArray) -> tuple[int, BoolArray]:
+    """The column's unit class (that of the median magnitude) and the rows to reject for it.
+
+    The median is taken as an element (the upper median), so at least one row has the
+    column's class and anchors the span that smaller-class rows must fall inside.
+    """
+    bad = np.zeros(len(values), dtype=np.bool_)
+    if not valid.any():
+        return 0, bad
+    magnitude = np.abs(values)
+    judged = magnitude[valid]
+    middle = len(judged) // 2
+    classes = _classes(magnitude)
+    column = int(_classes(np.partition(judged, middle)[middle : middle + 1])[0])
+    anchor = values[valid & (classes == column)]
+    smaller = valid & (classes < column)
+    bad |= valid & (classes > column)
+    bad |= smaller & ((values < anchor.min()) | (values > anchor.max()))
+    return column, bad
+
+
+def epoch_ints_to_ns(raw: IntArray, valid: BoolArray) -> tuple[IntArray, BoolArray]:
+    """Integer epoch numbers (unit guessed, see the module docstring) to exact integer ns."""
+    raw = np.asarray(raw, dtype=np.int64)
+    valid = np.asarray(valid, dtype=np.bool_).copy()
+    column, bad = _judge(raw.astype(np.float64), valid)
+    scale = _NS_PER_CLASS[column]
+    bad |= valid & (np.abs(raw) > (_INT64_MAX - 1) // scale)
+    valid &= ~bad
+    out = np.full(len(raw), TS_MISSING, dtype=np.int64)
+    out[valid] = raw[valid] * scale
+    return out, valid
+
+
+def epoch_to_ns(values: FloatArray) -> IntArray:
+    """Epoch numbers in s, ms, us or ns (unit from the median magnitude) to integer ns.
+
+    NaN, infinite, out-of-range and unit-outlier values become ``TS_MISSING``.
+    """
+    ns, _ = epoch_floats_to_ns(values)
+    return ns
+
+
+def epoch_floats_to_ns(values: FloatArray) -> tuple[IntArray, BoolArray]:
+    """Float epoch numbers to integer ns; see :func:`epoch_to_ns`."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = np.isfinite(values)
+    column, bad = _judge(values, valid)
+    scale = _NS_PER_CLASS[column]
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad |= valid & ~(np.abs(values * scale) < _FLOAT_LIMIT)
+    valid &= ~bad
+    out = np.full(len(values), TS_MISSING, dtype=np.int64)
+    good = values[valid]
+    if scale == 1:
+        out[valid] = good.astype(np.int64)
+    else:  # via integer microseconds: exact for any realistic date
+        out[valid] = np.round(good * (scale // 1_000)).astype(np.int64) * 1_000
+    return out, valid
+
+
+def scaled_to_ns(raw: IntArray, valid: BoolArray, scale: int) -> tuple[IntArray, BoolArray]:
+    """Integers of a known unit (``scale`` ns each) to ns; rows that would overflow are invalid."""
+    valid = np.asarray(valid, dtype=np.bool_) & (np.abs(raw) <= (_INT64_MAX - 1) // scale)
+    out = np.full(len(raw), TS_MISSING, dtype=np.int64)
+    out[valid] = raw[valid] * scale
+    return out, valid
+
+
+def _arrow_ints(column: Any, kind: Any = None) -> tuple[IntArray, BoolArray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ints = column.cast(kind or pa.int64())
+    valid = np.asarray(pc.is_valid(ints).to_numpy(zero_copy_only=False), dtype=np.bool_)
+    raw = np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return raw, valid
+
+
+def _text_to_ns(column: Any) -> tuple[IntArray, BoolArray]:
+    """Text cells: epoch numbers when most cells are numbers, else ISO 8601 (naive is UTC)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    text = pd.Series(column.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    present = int(text.map(lambda s: s is not None and str(s).strip() != "").sum())
+    if 2 * int(np.count_nonzero(np.isfinite(numbers))) > present:
+        return epoch_floats_to_ns(numbers)
+    parsed = pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"))
+    valid = ~np.asarray(parsed.isna())
+    return scaled_to_ns(np.asarray(parsed.asi8, dtype=np.int64), valid, _ns_per(parsed.unit))
+
+
+def _ns_per(unit: str) -> int:
+    return _NS_PER_ARROW_UNIT[unit]
+
+
+def column_to_ns(column: Any) -> tuple[IntArray, BoolArray]:
+    """Any timestamp column pyarrow can read to ``(ns, valid)``; never raises for bad cells."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_timestamp(kind):  # naive means UTC
+        raw, valid = _arrow_ints(column)
+        return scaled_to_ns(raw, valid, _ns_per(kind.unit))
+    if pa.types.is_date32(kind):
+        raw, valid = _arrow_ints(column, pa.int32())
+        return scaled_to_ns(raw, valid, _NS_PER_DAY)
+    if pa.types.is_date64(kind):
+        raw, valid = _arrow_ints(column)
+        return scaled_to_ns(raw, valid, 1_000_000)
+    if pa.types.is_signed_integer(kind) or (
+        pa.types.is_unsigned_integer(kind) and kind.bit_width < 64
+    ):
+        return epoch_ints_to_ns(*_arrow_ints(column))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return epoch_floats_to_ns(np.asarray(values, dtype=np.float64))
+    return _text_to_ns(column)
