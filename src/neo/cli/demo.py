@@ -88,15 +88,23 @@ def _backtest(
 def _paper(
     settings: NeoSettings, ids: list[InstrumentId], cutoff_ns: int, model_id: str, cycles: int
 ) -> dict[str, Any]:
+    from neo.cli.models import configured_features
     from neo.cli.trading import execution_config
     from neo.data.feeds import ReplayFeed
     from neo.data.store import HistoricalDataStore
     from neo.engine.paper import run_paper
-    from neo.engine.predictor import ModelPredictor
+    from neo.engine.predictor import ModelPredictor, store_history
 
     _step("4/4 paper trading the held-out bars after the cutoff with the trained model")
     store = HistoricalDataStore.from_settings(settings)
     try:
+        predictor = ModelPredictor.from_registry(
+            settings.data_dir / "models",
+            model_id,
+            features=configured_features(settings),
+            history=store_history(store),  # warmed on the bars before the cutoff, never after
+        )
+        ids = predictor.prepare(ids, Timeframe.parse("1d"))
         feed = ReplayFeed(store, ids, Timeframe.parse("1d"), start_ns=cutoff_ns)
         result = asyncio.run(
             run_paper(
@@ -107,7 +115,7 @@ def _paper(
                     settings, fill=None, fees_bps=DEMO_FEES_BPS, slippage_bps=None, cash=None
                 ),
                 engine=settings.engine,
-                predictor=ModelPredictor.from_registry(settings.data_dir / "models", model_id),
+                predictor=predictor,
                 cycles=cycles,
                 status=stderr_console.is_terminal,
             )

@@ -30,9 +30,11 @@ from neo.domain.bar import BarBatch
 from neo.domain.errors import ConfigError, DataNotFoundError, ModelError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
+from neo.features.config import FeatureConfig
 from neo.features.labels import LabelSpec
-from neo.features.pipeline import FeaturePipeline, pipeline_from_config
-from neo.models.registry import ModelRegistry, data_hash
+from neo.features.pipeline import FeaturePipeline, feature_code_version, pipeline_from_config
+from neo.models.forecast import signed_forecast
+from neo.models.registry import ModelRegistry, data_hash, market_instruments, resolve_pipeline
 from neo.models.walkforward import WalkForwardConfig, WalkForwardResult, walk_forward
 from neo.settings import NeoSettings
 
@@ -79,29 +81,52 @@ def load_bars(
     return batches
 
 
+def context_ids(pipeline: FeaturePipeline, venue: str) -> dict[str, InstrumentId]:
+    """The instrument behind each market key of the cross-asset features (bare symbols are on
+    the traded instruments' venue)."""
+    return {m: InstrumentId.parse(m, default_venue=venue) for m in pipeline.markets}
+
+
 def _context(
     settings: NeoSettings,
-    pipeline: FeaturePipeline,
-    venue: str,
+    ids: Mapping[str, InstrumentId],
     timeframe: Timeframe,
     window: tuple[int | None, int | None],
 ) -> dict[str, BarBatch] | None:
-    if not pipeline.markets:
+    if not ids:
         return None
-    ids = {m: InstrumentId.parse(m, default_venue=venue) for m in pipeline.markets}
     bars = load_bars(settings, list(ids.values()), timeframe, *window)
     return {market: bars[iid] for market, iid in ids.items()}
 
 
-def label_spec_of(settings: NeoSettings, label: str | None, horizon: int | None) -> LabelSpec:
+def configured_features(settings: NeoSettings) -> FeatureConfig | None:
+    """The ``[features]`` configuration if the user gave one (file or environment), else None.
+
+    A saved model must meet the pipeline the configuration builds; with no configuration the
+    model's own feature spec is used (it is the only one there is).
+    """
+    return settings.features if "features" in settings.model_fields_set else None
+
+
+def label_spec_of(
+    settings: NeoSettings,
+    label: str | None,
+    horizon: int | None,
+    overrides: Mapping[str, float | None] | None = None,
+) -> LabelSpec:
+    """The label from the config, with ``dead_zone``/``take_profit``/``stop_loss`` overrides."""
     cfg = settings.models
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key in ("take_profit", "stop_loss"):
+        if key in given and given[key] <= 0:
+            raise ConfigError(f"--{key.replace('_', '-')} must be > 0, got {given[key]}")
     try:
         return LabelSpec(
             kind=(label or cfg.label),  # type: ignore[arg-type]
             horizon=horizon or cfg.horizon,
-            dead_zone=cfg.dead_zone,
-            take_profit=cfg.take_profit,
-            stop_loss=cfg.stop_loss,
+            dead_zone=given.get("dead_zone", cfg.dead_zone),
+            take_profit=given.get("take_profit", cfg.take_profit),
+            stop_loss=given.get("stop_loss", cfg.stop_loss),
         )
     except msgspec.ValidationError as exc:  # pragma: no cover - __post_init__ raises first
         raise ConfigError(str(exc)) from exc
@@ -121,6 +146,18 @@ def write_predictions(result: WalkForwardResult, path: Path) -> int:
     return len(frame)
 
 
+_STAMPS = ("train_start", "train_end", "test_start", "test_end", "start", "end")
+
+
+def with_utc(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` plus an ISO-8601 UTC twin ``<key>_utc`` of each nanosecond timestamp."""
+    out = dict(record)
+    for key in _STAMPS:
+        if isinstance(record.get(key), int):
+            out[f"{key}_utc"] = _iso(record[key])
+    return out
+
+
 def _metadata(
     result: WalkForwardResult,
     pipeline: FeaturePipeline,
@@ -128,19 +165,23 @@ def _metadata(
     config: WalkForwardConfig,
     batches: Mapping[InstrumentId, BarBatch],
     timeframe: Timeframe,
+    context: Mapping[str, BarBatch] | None,
+    markets: Mapping[str, InstrumentId],
 ) -> dict[str, Any]:
     return {
         "features": pipeline.to_config(),
         "feature_hash": pipeline.spec_hash(),
+        "feature_code": feature_code_version(),
         "label": msgspec.to_builtins(label_spec),
         "walk_forward": msgspec.to_builtins(config),
         "params": result.params,
         "instruments": [str(i) for i in sorted(batches)],
         "timeframe": str(timeframe),
         "markets": pipeline.markets,
-        "training_window": result.training_window,
-        "data_hash": data_hash(batches[i] for i in sorted(batches)),
-        "folds": result.folds,
+        "context_instruments": {key: str(iid) for key, iid in markets.items()},
+        "training_window": with_utc(result.training_window),
+        "data_hash": data_hash((batches[i] for i in sorted(batches)), context),
+        "folds": [with_utc(fold) for fold in result.folds],
         "overall": result.overall,
         "baselines": result.baselines,
     }
@@ -211,7 +252,8 @@ def run_train(
     """Walk-forward train, save the live model, return what ``neo train`` prints."""
     pipeline = pipeline_from_config(settings.features)
     batches = load_bars(settings, instruments, timeframe, *window)
-    context = _context(settings, pipeline, instruments[0].venue, timeframe, window)
+    markets = context_ids(pipeline, instruments[0].venue)
+    context = _context(settings, markets, timeframe, window)
     params = settings.models.params.get(model_name, {})
     stderr_console.print(f"training {model_name} walk-forward on {len(instruments)} instrument(s)")
     result = walk_forward(
@@ -219,7 +261,7 @@ def run_train(
     )
     if result.final_model is None:  # pragma: no cover - walk_forward fits it by default
         raise ModelError("walk-forward produced no model")
-    meta = _metadata(result, pipeline, label_spec, config, batches, timeframe)
+    meta = _metadata(result, pipeline, label_spec, config, batches, timeframe, context, markets)
     model_id = registry_of(settings).save(result.final_model, meta)
     rows = write_predictions(result, predictions_out) if predictions_out else None
     return {
@@ -230,43 +272,63 @@ def run_train(
         "instruments": [str(i) for i in instruments],
         "timeframe": str(timeframe),
         "bars": {str(i): len(b) for i, b in batches.items()},
-        "folds": result.folds,
+        "folds": meta["folds"],
         "overall": result.overall,
         "baselines": result.baselines,
-        "training_window": result.training_window,
+        "training_window": meta["training_window"],
         "predictions_out": str(predictions_out) if predictions_out else None,
         "predictions_rows": rows,
     }
 
 
 def run_predict(
-    settings: NeoSettings, model_id: str, symbol: str, venue: str | None
+    settings: NeoSettings,
+    model_id: str,
+    symbol: str,
+    venue: str | None,
+    *,
+    timeframe: Timeframe | None = None,
+    end_ns: int | None = None,
+    model_features: bool = False,
 ) -> dict[str, Any]:
-    """The latest prediction of a saved model for one symbol."""
+    """The latest prediction of a saved model for one symbol, as of ``end_ns`` if given: only
+    bars complete by then (``ts + timeframe <= end_ns``) are read, so nothing later can reach
+    the features."""
     registry = registry_of(settings)
-    pipeline = registry.pipeline(model_id)
+    meta = registry.metadata(model_id)
+    configured = None if model_features else configured_features(settings)
+    pipeline = resolve_pipeline(meta, configured)
     model, meta = registry.load_with_metadata(model_id, pipeline)
-    timeframe = Timeframe.parse(meta["timeframe"])
+    trained_on = Timeframe.parse(meta["timeframe"])
+    if timeframe is not None and timeframe != trained_on:
+        raise ConfigError(
+            f"model {model_id} was trained on {trained_on} bars, not {timeframe}: "
+            f"use --timeframe {trained_on} or train a {timeframe} model"
+        )
     instrument = InstrumentId.parse(symbol, default_venue=venue or settings.data.default_venue)
-    batch = load_bars(settings, [instrument], timeframe, None, None)[instrument]
-    context = _context(settings, pipeline, instrument.venue, timeframe, (None, None))
+    cutoff = None if end_ns is None else end_ns - trained_on.nanos + 1
+    batch = load_bars(settings, [instrument], trained_on, None, cutoff)[instrument]
+    markets = market_instruments(meta)
+    context = _context(settings, markets, trained_on, (None, cutoff))
     frame = pipeline.compute(batch, context=context)
     row = frame.values[-1]
     if not np.isfinite(row).all():
         raise DataNotFoundError(
-            f"{instrument} has {len(batch)} {timeframe} bars but the features need more than "
-            f"{pipeline.lookback}: ingest more history"
+            f"{instrument} has {len(batch)} {trained_on} bars but the features need more than "
+            f"{pipeline.lookback} (and every market series on the last bar): ingest more history"
         )
     prediction = float(model.predict(row)[0])
     last_ts = int(batch.ts[-1])
     return {
         "model_id": model_id,
         "instrument": str(instrument),
-        "timeframe": str(timeframe),
+        "timeframe": str(trained_on),
         "bar_ts": _iso(last_ts),
-        "decided_at": _iso(last_ts + timeframe.nanos),
+        "decided_at": _iso(last_ts + trained_on.nanos),
+        "as_of": _iso(end_ns) if end_ns is not None else None,
         "task": meta.get("task"),
         "prediction": prediction,
+        "forecast": float(signed_forecast(np.array([prediction]), str(meta.get("task")))[0]),
         "meaning": "P(forward return > 0)"
         if meta.get("task") == "classification"
         else "forecast forward return",
@@ -298,6 +360,15 @@ def register(app: typer.Typer) -> None:
         embargo: Annotated[int | None, typer.Option(help="Embargo gap (bars).")] = None,
         min_train: Annotated[int | None, typer.Option(help="Samples before 1st fold.")] = None,
         trials: Annotated[int | None, typer.Option(help="Optuna trials per fold.")] = None,
+        dead_zone: Annotated[
+            float | None, typer.Option(help="Sign label: |return| below this is skipped.", min=0)
+        ] = None,
+        take_profit: Annotated[
+            float | None, typer.Option(help="Triple barrier: take-profit return (> 0).")
+        ] = None,
+        stop_loss: Annotated[
+            float | None, typer.Option(help="Triple barrier: stop-loss return (> 0).")
+        ] = None,
         predictions_out: Annotated[
             Path | None, typer.Option(help="Write OOS predictions (.csv or .parquet).")
         ] = None,
@@ -321,7 +392,12 @@ def register(app: typer.Typer) -> None:
             parse_timeframe(timeframe),
             (parse_time(start), parse_time(end)),
             model or settings.models.default_model,
-            label_spec_of(settings, label, horizon),
+            label_spec_of(
+                settings,
+                label,
+                horizon,
+                {"dead_zone": dead_zone, "take_profit": take_profit, "stop_loss": stop_loss},
+            ),
             _walk_config(settings, overrides),
             predictions_out,
         )
@@ -333,12 +409,31 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str, typer.Option("--model", help="Model id (see `neo models list`).")],
         symbol: SymbolOpt = None,
         venue: VenueOpt = None,
+        timeframe: Annotated[
+            str | None, typer.Option("--timeframe", help="Must be the model's (default: it).")
+        ] = None,
+        end: EndOpt = None,
+        model_features: Annotated[
+            bool,
+            typer.Option(
+                "--model-features",
+                help="Use the model's own feature spec even if [features] is configured.",
+            ),
+        ] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """The latest prediction of a saved model for one symbol."""
+        """The latest prediction of a saved model for one symbol (as of --end if given)."""
         if not symbol:
             raise ConfigError("give the symbol to predict, e.g. --symbol BTC/USDT")
-        result = run_predict(settings_of(ctx), model, symbol, venue)
+        result = run_predict(
+            settings_of(ctx),
+            model,
+            symbol,
+            venue,
+            timeframe=parse_timeframe(timeframe) if timeframe else None,
+            end_ns=parse_time(end),
+            model_features=model_features,
+        )
         emit(result, as_json)
 
     @models_app.command("list")

@@ -41,6 +41,9 @@ from neo.execution.config import ExecutionConfig
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
+    from neo.domain.instrument import Instrument
+    from neo.portfolio.constructor import AllocatorPortfolio
+    from neo.risk import PreTradeRiskGate, RiskConfig
     from neo.strategies.base import Strategy
 
 StrategyOpt = Annotated[
@@ -245,13 +248,10 @@ def run_backtest_job(
     from neo.data.store import HistoricalDataStore
     from neo.engine.backtest import run_backtest
     from neo.engine.instruments import default_instrument
-    from neo.portfolio import build_portfolio, create_allocator
-    from neo.risk import build_risk_gate, load_risk_config
 
     # Bad --allocator / --risk input fails before any data is read.
-    risk_config = None if risk is None else load_risk_config(risk)
-    if allocator is not None:
-        create_allocator(allocator)
+    risk_config = risk_config_of(settings, risk)
+    allocator = allocator_of(settings, allocator)
 
     store = HistoricalDataStore.from_settings(settings)
     try:
@@ -261,8 +261,7 @@ def run_backtest_job(
     total = sum(len(b) for b in batches.values())
     forecasts = None if predictions is None else read_predictions(predictions, batches)
     specs = {iid: default_instrument(iid) for iid in batches}
-    gate = None if risk_config is None else build_risk_gate(risk_config, None, specs)
-    book = None if allocator is None else build_portfolio(allocator, settings.portfolio, specs)
+    gate, book = risk_layers(settings, specs, risk_config, allocator, state_dir=None)
     with progress_bar(f"backtest {chosen.name}", total) as advance:
         result = run_backtest(
             chosen,
@@ -324,6 +323,56 @@ def run_backtest_job(
         "risk_events": risk_events,
     }
     return payload
+
+
+def risk_config_of(settings: NeoSettings, risk: Path | None) -> RiskConfig | None:
+    """The risk configuration of a run: ``--risk FILE`` wins, else the ``[risk]`` table of
+    neo.toml (or ``NEO_RISK__*``) when one is configured, else none (no gate)."""
+    from neo.risk import load_risk_config
+
+    if risk is not None:
+        return load_risk_config(risk)
+    return settings.risk if "risk" in settings.model_fields_set else None
+
+
+def allocator_of(settings: NeoSettings, allocator: str | None) -> str | None:
+    """The allocator of a run: ``--allocator NAME`` wins, else ``portfolio.allocator`` when a
+    ``[portfolio]`` table is configured, else none; an unknown name fails here, early."""
+    from neo.portfolio import create_allocator
+
+    if allocator is None and "portfolio" in settings.model_fields_set:
+        allocator = settings.portfolio.allocator
+    if allocator is not None:
+        create_allocator(allocator)
+    return allocator
+
+
+def risk_layers(
+    settings: NeoSettings,
+    specs: Mapping[InstrumentId, Instrument],
+    risk_config: RiskConfig | None,
+    allocator: str | None,
+    *,
+    state_dir: Path | None,
+) -> tuple[PreTradeRiskGate | None, AllocatorPortfolio | None]:
+    """The risk gate and portfolio constructor of a run (either may be None).
+
+    ``state_dir`` keeps the kill switch (halt and limit basis) on disk: paper (and live) pass
+    ``<data_dir>/risk`` so a halt survives a restart until ``neo risk reset``. Backtests pass
+    None: each replays history on its own simulated account, so one run's halt or peak must
+    not leak into the next.
+    """
+    from neo.portfolio import build_portfolio
+    from neo.risk import build_risk_gate
+
+    gate = None if risk_config is None else build_risk_gate(risk_config, state_dir, specs)
+    book = None if allocator is None else build_portfolio(allocator, settings.portfolio, specs)
+    return gate, book
+
+
+def risk_state_dir(settings: NeoSettings) -> Path:
+    """Where paper (and live) trading keep the kill-switch state: ``<data_dir>/risk``."""
+    return settings.data_dir / "risk"
 
 
 def weights_over_time(
@@ -399,12 +448,18 @@ def paper_command(
         settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
     )
     chosen = create_strategy(strategy or settings.strategies.default, parse_params(param))
-    source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
     predictor = None
     if model is not None:
-        from neo.engine.predictor import ModelPredictor
+        from neo.cli.models import configured_features
+        from neo.engine.predictor import ModelPredictor, store_history
 
-        predictor = ModelPredictor.from_registry(settings.data_dir / "models", model)
+        predictor = ModelPredictor.from_registry(
+            settings.data_dir / "models", model, features=configured_features(settings)
+        )
+        ids = predictor.prepare(ids, frame)  # markets fed, and first within each timestamp
+    source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
+    if predictor is not None and feed == "replay":
+        predictor.history = store_history(source.store)  # warm up on bars before --start
     try:
         result = asyncio.run(
             run_paper(

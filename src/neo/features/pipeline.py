@@ -10,6 +10,9 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,8 +20,26 @@ import numpy as np
 from neo.domain.bar import Bar, BarBatch, BoolArray, FloatArray, IntArray
 from neo.domain.errors import FeatureError
 from neo.features import kernels
+from neo.features import spec as spec_module
 from neo.features.config import FeatureConfig
 from neo.features.spec import FeatureSpec
+
+
+@cache
+def feature_code_version() -> str:
+    """NEO's version and a digest of the feature kernels' and specs' source.
+
+    A saved model records it; loading compares it, so features computed by changed kernel code
+    (new formulas, new defaults) are never fed to a model trained on the old ones.
+    """
+    try:
+        release = version("neo-trading")
+    except PackageNotFoundError:  # pragma: no cover - the package is installed to run
+        release = "unknown"
+    digest = hashlib.sha256(release.encode())
+    for module in (kernels, spec_module):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return f"{release}+{digest.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -23,8 +23,13 @@ import numpy as np
 
 from neo.domain.bar import BarBatch
 from neo.domain.errors import FeatureSpecMismatchError, ModelError, ModelNotFoundError
-from neo.features.pipeline import FeaturePipeline
+from neo.domain.ids import InstrumentId
+from neo.features.config import FeatureConfig
+from neo.features.pipeline import FeaturePipeline, feature_code_version, pipeline_from_config
+from neo.logs import get_logger
 from neo.models.base import Model, load_model, save_model
+
+log = get_logger("models.registry")
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LIBRARIES = ("numpy", "numba", "lightgbm", "scikit-learn", "optuna", "neo-trading")
@@ -40,10 +45,17 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def data_hash(batches: Iterable[BarBatch]) -> str:
-    """sha256 over every bar's instrument, timestamps and OHLCV, in the order given."""
+def data_hash(
+    batches: Iterable[BarBatch], context: Mapping[str, BarBatch] | None = None
+) -> str:
+    """sha256 over every bar's instrument, timestamps and OHLCV, in the order given, then over
+    each context (market) series by key: the cross-asset features read those bars too."""
     digest = hashlib.sha256()
-    for batch in batches:
+    named: list[tuple[str | None, BarBatch]] = [(None, b) for b in batches]
+    named += [(key, (context or {})[key]) for key in sorted(context or {})]
+    for key, batch in named:
+        if key is not None:
+            digest.update(f"context:{key}".encode())
         digest.update(str(batch.instrument).encode())
         digest.update(str(batch.timeframe).encode())
         for column in (batch.ts, batch.open, batch.high, batch.low, batch.close, batch.volume):
@@ -163,3 +175,77 @@ def pipeline_of(metadata: Mapping[str, Any]) -> FeaturePipeline:
         return FeaturePipeline.from_config(metadata["features"])
     except KeyError as exc:
         raise ModelError("model metadata lacks its feature spec; retrain the model") from exc
+
+
+def market_instruments(metadata: Mapping[str, Any]) -> dict[str, InstrumentId]:
+    """Market key of each cross-asset feature → the instrument it was trained on."""
+    saved = metadata.get("context_instruments")
+    if isinstance(saved, Mapping):
+        return {str(k): InstrumentId.parse(str(v)) for k, v in saved.items()}
+    instruments = metadata.get("instruments") or []
+    venue = InstrumentId.parse(str(instruments[0])).venue if instruments else "sim"
+    markets = pipeline_of(metadata).markets
+    return {m: InstrumentId.parse(m, default_venue=venue) for m in markets}
+
+
+def _spec_differences(saved: FeaturePipeline, current: FeaturePipeline) -> str:
+    """What differs between two pipelines, by feature name, in one line."""
+    mine = {s.name: s for s in saved.specs}
+    theirs = {s.name: s for s in current.specs}
+    parts = []
+    if only := [n for n in mine if n not in theirs]:
+        parts.append(f"only in the model: {', '.join(only)}")
+    if extra := [n for n in theirs if n not in mine]:
+        parts.append(f"only in [features]: {', '.join(extra)}")
+    changed = [
+        f"{n} ({mine[n].to_dict()} vs {theirs[n].to_dict()})"
+        for n in mine
+        if n in theirs and mine[n] != theirs[n]
+    ]
+    if changed:
+        parts.append(f"different parameters: {'; '.join(changed)}")
+    if not parts:
+        parts.append(f"same features in another order: {', '.join(current.names)}")
+    return "; ".join(parts)
+
+
+def check_feature_code(metadata: Mapping[str, Any]) -> None:
+    """The feature kernels that computed the training features are the ones running now."""
+    saved = metadata.get("feature_code")
+    model_id = metadata.get("model_id", "?")
+    if saved is None:
+        log.warning(
+            "model predates the feature-code check: retrain it to be sure its features are "
+            "computed by the same code",
+            extra={"model": model_id},
+        )
+        return
+    if saved != feature_code_version():
+        raise FeatureSpecMismatchError(
+            f"model {model_id!r} was trained with feature code {saved} but this NEO computes "
+            f"features with {feature_code_version()}: retrain it with `neo train`"
+        )
+
+
+def resolve_pipeline(
+    metadata: Mapping[str, Any], configured: FeatureConfig | None
+) -> FeaturePipeline:
+    """The pipeline to run a saved model with.
+
+    ``configured`` is the ``[features]`` configuration the user gave (None when they gave
+    none, or asked explicitly for the model's own spec): it must build exactly the features the
+    model was trained on, else a FeatureSpecMismatchError names the differing features. The
+    feature code version is checked either way.
+    """
+    saved = pipeline_of(metadata)
+    check_feature_code(metadata)
+    if configured is None:
+        return saved
+    current = pipeline_from_config(configured)
+    if current.spec_hash() != saved.spec_hash():
+        raise FeatureSpecMismatchError(
+            f"model {metadata.get('model_id', '?')!r} was trained on other features than the "
+            f"[features] configuration builds ({_spec_differences(saved, current)}): align the "
+            "configuration, use the model's own spec (--model-features), or retrain"
+        )
+    return saved
