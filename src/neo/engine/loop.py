@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from neo.domain.bar import Bar, BarBatch, FloatArray, IntArray
-from neo.domain.enums import OrderType, Side
+from neo.domain.enums import OrderStatus, OrderType, Side
 from neo.domain.errors import ConfigError
 from neo.domain.events import (
     EngineStarted,
@@ -57,7 +57,12 @@ from neo.engine.clock import Clock, SimulatedClock
 from neo.engine.config import EngineConfig
 from neo.execution.broker import Broker
 from neo.execution.ledger import Ledger
-from neo.execution.simulated import SimulatedBroker, bracket
+from neo.execution.simulated import (
+    INSUFFICIENT_EQUITY,
+    SimulatedBroker,
+    bracket,
+    equity_units,
+)
 from neo.logs import get_logger
 from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import PassThroughRiskGate, RiskGate
@@ -69,6 +74,10 @@ log = get_logger("engine.loop")
 
 FULL_EQUITY = 1.0 - sys.float_info.epsilon
 """The fraction an all-equity order spends: backtesting.py's default ``size``."""
+
+ROUNDS_TO_NOTHING = "quantity rounds to zero lots"
+"""Why an explicit order smaller than one lot was cancelled (never silently)."""
+_UNSIZED = (INSUFFICIENT_EQUITY, ROUNDS_TO_NOTHING)
 
 
 class Predictor(Protocol):
@@ -94,6 +103,8 @@ class LoopStats:
     strategy_failures: int = 0
     risk_denials: int = 0
     rejections: int = 0
+    unsized_orders: int = 0
+    """Orders cancelled because they sized to less than one lot (see ``OrderCancelled``)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -433,6 +444,10 @@ class AutonomousTradingLoop:
         if self.portfolio is None:
             for side, tag in ctx.deferred:
                 self._submit_all_equity(slot, side, tag, now)
+        for side, quantity, tag in ctx.unsized:
+            lot = slot.instrument.lot_size
+            reason = f"{ROUNDS_TO_NOTHING}: {abs(quantity):g} < lot size {lot:g}"
+            self._cancel_unsized(slot, side, tag, now, reason)
         ctx.reset_intents()
         ctx.forecast = math.nan
 
@@ -450,12 +465,7 @@ class AutonomousTradingLoop:
 
     def _target(self, slot: _Slot, target: float, now: int) -> None:
         iid = slot.instrument.id
-        pending = 0.0
-        if slot.working:
-            for order in self.broker.open_orders(iid):
-                if order.type is OrderType.MARKET and order.parent_id is None:
-                    pending += order.side.sign * order.remaining_quantity
-        held = self.ledger.position(iid) + pending
+        held = self.ledger.position(iid) + self._pending_market(slot)
         diff = target - held
         if diff == 0.0:
             return
@@ -480,37 +490,77 @@ class AutonomousTradingLoop:
         self._submit(order)
 
     def _submit_all_equity(self, slot: _Slot, side: Side, tag: str, now: int) -> None:
-        iid = slot.instrument.id
+        """An order for all available equity (backtesting.py's ``buy()``).
+
+        The simulated broker sizes it at fill time against the fill price, gate or no gate, so a
+        risk gate that lets it pass changes nothing. The gate judges the size the order is
+        expected to get (:meth:`_equity_units`: after this cycle's close of the position, at the
+        broker's fee); its notional, which the exposure limits weigh, is the available equity
+        whatever the fill price. Another broker gets that estimate as the order's size.
+        """
+        spec = slot.instrument
+        estimate = self._equity_units(slot) if self._check_risk or not self._simulated else 0.0
+        if estimate <= 0.0 and not self._simulated:
+            self._cancel_unsized(slot, side, tag, now, INSUFFICIENT_EQUITY)
+            return
         order = Order(
             id=next_order_id(),
-            instrument=iid,
+            instrument=spec.id,
             side=side,
-            quantity=1.0,
+            quantity=estimate or max(spec.lot_size, spec.min_quantity),
             created_ns=now,
             updated_ns=now,
             tag=tag or self._name(slot),
         )
-        if self._simulated and not self._check_risk:
-            # Sized at fill time against the fill price, like backtesting.py. With a risk gate
-            # the order is sized now (below), so the gate judges the quantity that will trade.
+        if self._simulated:
             self._submit(order, FULL_EQUITY)
-            return
+        else:
+            self._submit(order)
+
+    def _equity_units(self, slot: _Slot) -> float:
+        """Whole lots an all-equity order would get now: the broker's rule (equity less gross
+        exposure, over price plus fee) applied to the account as it will be once this
+        instrument's working market orders (the close of the position) have traded at the last
+        close, paying the broker's fee rate."""
+        ctx = slot.ctx
+        spec = slot.instrument
         ledger = self.ledger
-        price = slot.ctx.close[slot.ctx.i]
-        budget = max(0.0, ledger.equity - ledger.gross_exposure) * FULL_EQUITY
-        units = slot.instrument.round_quantity(budget / (price * (1.0 + slot.instrument.taker_fee)))
-        if units > 0:
-            self._submit(
-                Order(
-                    id=order.id,
-                    instrument=iid,
-                    side=side,
-                    quantity=units,
-                    created_ns=now,
-                    updated_ns=now,
-                    tag=order.tag,
-                )
-            )
+        price = ctx.close[ctx.i]
+        rate = self._fee_rate(spec)
+        held = ledger.position(spec.id)
+        pending = self._pending_market(slot)
+        value = price * spec.contract_multiplier
+        gross = ledger.gross_exposure + (abs(held + pending) - abs(held)) * value
+        budget = ledger.equity - rate * abs(pending) * price - gross
+        return equity_units(max(0.0, budget) * FULL_EQUITY, price, rate, spec)
+
+    def _fee_rate(self, spec: Instrument) -> float:
+        fee_rate: Callable[[InstrumentId], float] | None = getattr(self.broker, "fee_rate", None)
+        return spec.taker_fee if fee_rate is None else fee_rate(spec.id)
+
+    def _pending_market(self, slot: _Slot) -> float:
+        """Signed quantity of this instrument's working plain market orders (not bracket legs)."""
+        pending = 0.0
+        if slot.working:
+            for order in self.broker.open_orders(slot.instrument.id):
+                if order.type is OrderType.MARKET and order.parent_id is None:
+                    pending += order.side.sign * order.remaining_quantity
+        return pending
+
+    def _cancel_unsized(self, slot: _Slot, side: Side, tag: str, now: int, reason: str) -> None:
+        """An order that sized to nothing is never dropped silently: it becomes a cancelled
+        order, an ``OrderCancelled`` event and a count in ``stats.unsized_orders``."""
+        order = Order(
+            id=next_order_id(),
+            instrument=slot.instrument.id,
+            side=side,
+            quantity=max(slot.instrument.lot_size, slot.instrument.min_quantity),
+            created_ns=now,
+            updated_ns=now,
+            tag=tag or self._name(slot),
+        )
+        cancelled = order.transition(OrderStatus.CANCELLED, now, reason)
+        self._publish(OrderCancelled(ts=now, order=cancelled, reason=reason))
 
     def _submit(self, order: Order, equity_fraction: float | None = None) -> None:
         if self._check_risk:
@@ -565,6 +615,9 @@ class AutonomousTradingLoop:
         slot.working.discard(order.id)
         if kind is OrderRejected:
             self.stats.rejections += 1
+            self.notable.append(event)
+        elif kind is OrderCancelled and event.reason.startswith(_UNSIZED):  # type: ignore[attr-defined]
+            self.stats.unsized_orders += 1
             self.notable.append(event)
 
     def _on_fill(self, event: OrderFilled) -> None:

@@ -80,6 +80,20 @@ from neo.execution.ledger import NS_PER_DAY, Ledger
 _MARKET, _STOP, _LIMIT = 0, 1, 2
 _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
 
+INSUFFICIENT_EQUITY = "insufficient equity to size"
+"""Why an equity-sized order that came to less than one lot was cancelled (never silently)."""
+
+
+def equity_units(budget: float, price: float, fee_rate: float, spec: Instrument) -> float:
+    """Whole lots that ``budget`` buys at ``price`` with the fee on top: the one sizing rule of
+    equity-fraction orders, shared by the broker (at fill time) and the engine (estimates)."""
+    unit_cost = price + fee_rate * price
+    if not unit_cost > 0.0 or not budget > 0.0:
+        return 0.0
+    if spec.lot_size == 1.0:
+        return float(budget // unit_cost)
+    return spec.round_quantity(budget / unit_cost)
+
 
 class _Working:
     """Broker-side state of one working order (mutable; never leaves this module)."""
@@ -444,6 +458,14 @@ class SimulatedBroker:
         if quantity > 0.0:
             self._fill(working, ts, quantity, price, rate * quantity * price, maker)
 
+    def fee_rate(self, instrument: InstrumentId, *, maker: bool = False) -> float:
+        """The fee rate (fraction of notional) a fill of ``instrument`` pays: ``fees_bps`` when
+        set, else the instrument's maker or taker fee. Engines size orders with it."""
+        spec = self._instruments.get(instrument)
+        if spec is None:
+            return 0.0 if self._fees_override is None else self._fees_override
+        return self._fee_rate(spec, maker)
+
     def _fee_rate(self, spec: Instrument, maker: bool) -> float:
         if self._fees_override is not None:
             return self._fees_override
@@ -468,7 +490,7 @@ class SimulatedBroker:
         if working.fraction is not None and order.filled_quantity == 0.0:
             quantity = self._equity_sized(working, price, rate)
             if quantity <= 0.0:
-                self._finish(working, OrderStatus.CANCELLED, ts, "insufficient equity to size")
+                self._finish(working, OrderStatus.CANCELLED, ts, INSUFFICIENT_EQUITY)
                 return 0.0
             order = working.order = msgspec.structs.replace(order, quantity=quantity)
         quantity = order.remaining_quantity
@@ -493,11 +515,7 @@ class SimulatedBroker:
         if ledger is None or fraction is None:  # refused at submit; kept for the type checker
             return 0.0
         budget = max(0.0, ledger.equity - ledger.gross_exposure) * fraction
-        unit_cost = price + rate * price
-        spec = working.instrument
-        if spec.lot_size == 1.0:
-            return float(budget // unit_cost)
-        return spec.round_quantity(budget / unit_cost)
+        return equity_units(budget, price, rate, working.instrument)
 
     def _fill(
         self, working: _Working, ts: int, quantity: float, price: float, fee: float, maker: bool

@@ -106,6 +106,7 @@ class StrategyContext:
         "target",
         "timeframe_ns",
         "ts",
+        "unsized",
         "volatility_buffer",
         "volume",
     )
@@ -138,6 +139,7 @@ class StrategyContext:
         self.orders: list[Order] = []
         self.brackets: dict[OrderId, Bracket] = {}
         self.deferred: list[tuple[Side, str]] = []
+        self.unsized: list[tuple[Side, float, str]] = []
         self.target = math.nan
         self.forecast = math.nan
         self.dirty = False
@@ -350,7 +352,9 @@ class StrategyContext:
             self.dirty = True
             return None
         units = self.instrument.round_quantity(abs(quantity))
-        if units <= 0:
+        if units <= 0:  # reported by the engine as a cancelled order, never dropped silently
+            self.unsized.append((side, quantity, tag))
+            self.dirty = True
             return None
         kind = OrderType.MARKET
         if limit is not None:
@@ -386,5 +390,6 @@ class StrategyContext:
         self.orders = []
         self.brackets = {}
         self.deferred = []
+        self.unsized = []
         self.target = math.nan
         self.dirty = False
