@@ -17,8 +17,9 @@ import numpy as np
 
 from neo.data.config import ValidationConfig
 from neo.data.feeds.files import read_bar_file
+from neo.data.infer import infer_timeframe
 from neo.data.store.historical import DatasetInfo, ExportResult, HistoricalDataStore
-from neo.data.validate import DataValidator, as_raw_bars
+from neo.data.validate import DataValidator, RawBars, as_raw_bars
 from neo.domain.bar import BarBatch
 from neo.domain.errors import DataFormatError, DataNotFoundError
 from neo.domain.ids import InstrumentId
@@ -38,7 +39,10 @@ class IngestReport:
     """The outcome of one ingestion; ``to_dict()`` is what ``neo ingest --json`` prints.
 
     ``stored`` counts rows the store did not already hold identically (inserted + updated);
-    ``accepted`` rows are in the store after the call either way.
+    ``accepted`` rows are in the store after the call either way. Likewise ``rejected`` rows
+    are in the quarantine (``quarantine_path``) after the call; ``quarantine_added`` of them
+    were not there before. ``timeframe_inferred`` is True when no timeframe was given and it
+    was read from the median spacing of the timestamps.
     """
 
     instrument: str
@@ -57,10 +61,12 @@ class IngestReport:
     gaps: int
     missing_bars: int
     quarantine_path: str | None
+    quarantine_added: int
     first_ts: int | None
     last_ts: int | None
     seconds: float
     warning_samples: list[dict[str, Any]] = field(default_factory=list)
+    timeframe_inferred: bool = False
 
     @property
     def ok(self) -> bool:
@@ -94,32 +100,38 @@ class DataIngestionAPI:
         *,
         venue: str,
         symbol: str,
-        timeframe: Timeframe | str,
+        timeframe: Timeframe | str | None = None,
         fmt: str | None = None,
     ) -> IngestReport:
         """Ingest one file (CSV, Parquet, feather, ccxt/freqtrade JSON) of one instrument.
 
-        Raises DataFormatError (and stores nothing) for a missing, empty or unreadable file or
-        one without OHLCV columns.
+        ``timeframe`` None infers it from the file (see :func:`~neo.data.infer.infer_timeframe`).
+        The source is recorded as the absolute path, so quarantined rows can be traced however
+        the path was typed. Raises DataFormatError (and stores nothing) for a missing, empty or
+        unreadable file, one without OHLCV columns, or one whose timeframe cannot be inferred.
         """
         instrument = InstrumentId(venue, symbol)
         raw = read_bar_file(path, fmt, symbol=symbol)
-        return self.ingest_frame(raw, instrument=instrument, timeframe=timeframe, source=str(path))
+        source = str(Path(path).absolute())
+        return self.ingest_frame(raw, instrument=instrument, timeframe=timeframe, source=source)
 
     def ingest_frame(
         self,
         frame_or_batch: Any,
         *,
         instrument: InstrumentId,
-        timeframe: Timeframe | str,
+        timeframe: Timeframe | str | None = None,
         source: str = "frame",
     ) -> IngestReport:
-        """Ingest in-memory data: a BarBatch, a DataFrame, a mapping of columns or RawBars."""
+        """Ingest in-memory data: a BarBatch, a DataFrame, a mapping of columns or RawBars.
+
+        ``timeframe`` None infers it from the median timestamp spacing (logged).
+        """
         started = time.perf_counter()
-        tf = Timeframe.parse(timeframe)
         raw = as_raw_bars(frame_or_batch)
         if len(raw) == 0:
             raise DataFormatError(f"{source} has no rows: nothing to ingest")
+        tf = self._timeframe(raw, timeframe, source)
         valid_ts = raw.ts[raw.ts_valid]
         prev_close = self._previous_close(instrument, tf, int(valid_ts.min())) if len(
             valid_ts) else None  # fmt: skip
@@ -146,6 +158,7 @@ class DataIngestionAPI:
             gaps=len(report.gaps),
             missing_bars=report.missing_bars,
             quarantine_path=None if quarantined.path is None else str(quarantined.path),
+            quarantine_added=quarantined.added,
             first_ts=int(batch.ts[0]) if len(batch) else None,
             last_ts=int(batch.ts[-1]) if len(batch) else None,
             seconds=time.perf_counter() - started,
@@ -153,12 +166,24 @@ class DataIngestionAPI:
                 {"code": w.code, "ts": w.ts, "message": w.message}
                 for w in report.warnings[:_WARNING_SAMPLES]
             ],
+            timeframe_inferred=timeframe is None,
         )
         log.info(
             "ingested %s %s from %s: %d accepted, %d rejected, %d merged",
             instrument, tf, source, result.accepted, result.rejected, result.merged_duplicates,
         )  # fmt: skip
         return result
+
+    @staticmethod
+    def _timeframe(raw: RawBars, timeframe: Timeframe | str | None, source: str) -> Timeframe:
+        if timeframe is not None:
+            return Timeframe.parse(timeframe)
+        tf = infer_timeframe(raw, source)
+        log.info(
+            "no timeframe given: inferred %s from the median timestamp spacing of %s "
+            "(pass --timeframe to override)", tf, source,
+        )  # fmt: skip
+        return tf
 
     def _previous_close(
         self, instrument: InstrumentId, tf: Timeframe, first_ts: int

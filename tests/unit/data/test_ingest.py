@@ -75,7 +75,8 @@ def test_empty_and_all_rejected_input(api: DataIngestionAPI) -> None:
     cols["volume"][:] = -1.0
     report = api.ingest_frame(cols, instrument=BTC, timeframe=TF)
     assert not report.ok and report.rejected == 3 and report.first_ts is None
-    assert report.quarantine_path is not None and Path(report.quarantine_path).is_file()
+    assert report.quarantine_path is not None and Path(report.quarantine_path).is_dir()
+    assert report.quarantine_added == 3
 
 
 def test_stats_export_and_datasets(api: DataIngestionAPI, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from neo.data.store.atomic import atomic_path, dataset_lock
 from neo.data.store.cache import LRUCache
+from neo.data.store.damaged import damaged_file_error, first_damaged, one_line, parquet_problem
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.store.quarantine import Quarantine, QuarantineWrite
 from neo.data.validate import RawBars
@@ -77,14 +78,18 @@ class WriteResult:
 
 @dataclass(frozen=True, slots=True)
 class DatasetInfo:
+    """One stored dataset; ``damaged`` names files that could not be read (left out of the
+    counts), so a listing still shows every healthy dataset."""
+
     venue: str
     symbol: str
     timeframe: str
     rows: int
-    first_ts: int
-    last_ts: int
+    first_ts: int | None
+    last_ts: int | None
     files: int
     bytes: int
+    damaged: tuple[str, ...] = ()
 
     @property
     def instrument(self) -> InstrumentId:
@@ -241,7 +246,7 @@ class HistoricalDataStore:
             try:
                 result: dict[str, Any] = self._db.execute(sql, params).fetchnumpy()
             except Exception as exc:  # duckdb raises its own error types for unreadable files
-                raise StoreError(f"store query failed: {exc}") from exc
+                raise _query_error(params["files"], exc) from exc
         return result
 
     @staticmethod
@@ -315,29 +320,16 @@ class HistoricalDataStore:
         return BarBatch.from_arrays(instrument, target, **self._query(_RESAMPLE, params))
 
     def datasets(self) -> list[DatasetInfo]:
-        """Every stored dataset with its row count and time span (from Parquet metadata)."""
-        import pyarrow.parquet as pq
+        """Every stored dataset with its row count and time span (from Parquet metadata).
 
-        out = []
-        for iid, tf, directory in iter_dataset_dirs(self.bars_root):
-            files = sorted(directory.glob("*.parquet"))
-            if not files:
-                continue
-            rows, first, last, size = 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0
-            for file in files:
-                meta = pq.ParquetFile(file).metadata
-                rows += meta.num_rows
-                size += file.stat().st_size
-                for g in range(meta.num_row_groups):
-                    stats = meta.row_group(g).column(0).statistics
-                    if stats is not None and stats.has_min_max:
-                        first, last = min(first, stats.min), max(last, stats.max)
-            out.append(
-                DatasetInfo(
-                    iid.venue, iid.symbol, str(tf), rows, int(first), int(last), len(files), size
-                )
-            )
-        return out
+        A damaged file does not hide the rest: it is left out of its dataset's counts and
+        named in :attr:`DatasetInfo.damaged`.
+        """
+        return [
+            _dataset_info(iid, tf, files)
+            for iid, tf, directory in iter_dataset_dirs(self.bars_root)
+            if (files := sorted(directory.glob("*.parquet")))
+        ]
 
     def export(
         self,
@@ -363,8 +355,8 @@ class HistoricalDataStore:
             raise ConfigError(f"export writes csv or parquet, not {kind}")
         files = self._files(instrument, tf, start_ns, end_ns)
         with atomic_path(target) as tmp:
-            if not files:
-                tmp.write_text("timestamp,open,high,low,close,volume\n" if kind == "csv" else "")
+            if not files:  # the range prunes every year file: an empty file with the schema
+                _write_empty_export(tmp, kind)
                 return ExportResult(target, 0, kind)
             params = self._params(files, start_ns, end_ns)
             with self._lock:
@@ -375,12 +367,57 @@ class HistoricalDataStore:
                     else:
                         relation.write_parquet(str(tmp))
                 except Exception as exc:  # duckdb error types
-                    raise StoreError(f"export to {target} failed: {exc}") from exc
+                    raise _query_error(params["files"], exc) from exc
             rows = int(self._query(_COUNT, params)["n"][0])
         return ExportResult(target, rows, kind)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _dataset_info(iid: InstrumentId, tf: Timeframe, files: list[Path]) -> DatasetInfo:
+    import pyarrow.parquet as pq
+
+    rows, size, first, last, damaged = 0, 0, None, None, []
+    for file in files:
+        try:
+            meta = pq.ParquetFile(file).metadata
+        except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
+            damaged.append(f"{file}: {one_line(exc)}")
+            continue
+        rows += meta.num_rows
+        size += file.stat().st_size
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(0).statistics
+            if stats is not None and stats.has_min_max:
+                first = int(stats.min) if first is None else min(first, int(stats.min))
+                last = int(stats.max) if last is None else max(last, int(stats.max))
+    return DatasetInfo(
+        iid.venue, iid.symbol, str(tf), rows, first, last, len(files) - len(damaged), size,
+        tuple(damaged),
+    )  # fmt: skip
+
+
+EXPORT_SCHEMA_NAMES = ("timestamp", *_VALUE_COLUMNS)
+
+
+def _write_empty_export(path: Path, kind: str) -> None:
+    """A valid empty export: the CSV header, or a Parquet file with the export's schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if kind == "csv":
+        path.write_text(",".join(EXPORT_SCHEMA_NAMES) + "\n")
+        return
+    fields = [pa.field("timestamp", pa.timestamp("us"), nullable=False)]
+    fields += [pa.field(name, pa.float64(), nullable=False) for name in _VALUE_COLUMNS]
+    pq.write_table(pa.schema(fields).empty_table(), path)
+
+
+def _query_error(files: list[str], exc: Exception) -> StoreError:
+    """One line naming the damaged file when one is to blame, else DuckDB's first line."""
+    found = first_damaged(Path(f) for f in files)
+    return found if found is not None else StoreError(f"store query failed: {one_line(exc)}")
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -389,7 +426,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
-        raise StoreError(f"cannot read stored file {path}: {exc}") from exc
+        raise damaged_file_error(path, parquet_problem(path) or one_line(exc)) from exc
     return {name: table.column(name).to_numpy() for name in OHLCV_COLUMNS}
 
 

@@ -1,8 +1,11 @@
 """Quarantine: rows the validator rejected, kept beside the data with their reasons and source.
 
-Nothing read is ever lost: a rejected row is written here, never dropped. Each batch of
-rejected rows lands in a file named by a hash of its content, so quarantining the same rows
-from the same source twice (ingesting a file again) changes nothing.
+Nothing read is ever lost: a rejected row is written here, never dropped. The quarantine is
+idempotent on *what* was rejected, not on where it came from: a row is identified by its
+content (timestamp, prices, volume), its reasons and its occurrence (the k-th identical
+rejected row of one ingestion, so two identical bad rows of one file stay two rows) within
+its venue/symbol/timeframe directory. Ingesting the same data again, under any path, adds
+nothing, and the source first recorded is kept.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from neo.data.store.atomic import atomic_path
+from neo.data.store.atomic import atomic_path, dataset_lock
+from neo.data.store.damaged import damaged_file_error, one_line
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.validate import RawBars
 from neo.domain.errors import StoreError
@@ -26,13 +31,66 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     "ts", "ts_valid", "open", "high", "low", "close", "volume", "reasons", "source",
     "source_row",
 )  # fmt: skip
+_OCCURRENCE = "occurrence"  # stored, not shown: older files without it count per file
+KeyArray = npt.NDArray[np.uint64]  # one row identity each
 
 
 @dataclass(frozen=True, slots=True)
 class QuarantineWrite:
+    """What a quarantine write did: ``rows`` offered, ``added`` new to the quarantine (the
+    rest were already there), ``path`` the dataset's quarantine directory (None if no rows)."""
+
     path: Path | None
     rows: int
-    new: bool
+    added: int
+
+    @property
+    def new(self) -> bool:
+        return self.added > 0
+
+
+def _identity(frame: Any) -> Any:
+    """The identity columns with fixed dtypes, so a row hashes the same fresh or re-read."""
+    import pandas as pd
+
+    out = pd.DataFrame(
+        {name: frame[name].to_numpy(np.float64) for name in ("open", "high", "low", "close")}
+    )
+    out["volume"] = frame["volume"].to_numpy(np.float64)
+    out["ts"] = frame["ts"].to_numpy(np.int64)
+    out["ts_valid"] = frame["ts_valid"].to_numpy(np.bool_)
+    out["reasons"] = pd.Series([str(r) for r in frame["reasons"]], dtype=object)
+    return out
+
+
+def _occurrences(frame: Any) -> Any:
+    """0 for the first row of each identity, 1 for the next identical one, …"""
+    import pandas as pd
+
+    base = pd.util.hash_pandas_object(_identity(frame), index=False).to_numpy(np.uint64)
+    return pd.Series(base).groupby(base).cumcount().to_numpy(np.int64)
+
+
+def row_keys(frame: Any) -> KeyArray:
+    """One 64-bit identity per row: content, reasons and occurrence (see the module doc)."""
+    import pandas as pd
+
+    identity = _identity(frame)
+    identity[_OCCURRENCE] = frame[_OCCURRENCE].to_numpy(np.int64)
+    hashed = pd.util.hash_pandas_object(identity, index=False)
+    return np.asarray(hashed, dtype=np.uint64)
+
+
+def _read_file(path: Path) -> Any:
+    import pyarrow.parquet as pq
+
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
+        raise damaged_file_error(path, one_line(exc)) from exc
+    if _OCCURRENCE not in frame.columns:
+        frame[_OCCURRENCE] = _occurrences(frame)
+    return frame
 
 
 class Quarantine:
@@ -50,43 +108,50 @@ class Quarantine:
         timeframe: Timeframe,
         source: str = "",
     ) -> QuarantineWrite:
-        """Store ``rows`` with one reason string per row; idempotent for identical content."""
+        """Store ``rows`` with one reason string per row; rows already quarantined (same
+        content, reasons and occurrence) are skipped, so re-ingesting adds nothing."""
+        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if len(rows) != len(reasons):
             raise StoreError(f"{len(rows)} quarantined rows but {len(reasons)} reasons")
         if len(rows) == 0:
-            return QuarantineWrite(None, 0, False)
-        table = pa.table(
+            return QuarantineWrite(None, 0, 0)
+        frame = pd.DataFrame(
             {
                 "ts": rows.ts, "ts_valid": rows.ts_valid, "open": rows.open, "high": rows.high,
                 "low": rows.low, "close": rows.close, "volume": rows.volume,
-                "reasons": pa.array(list(reasons), pa.string()),
-                "source": pa.array([source] * len(rows), pa.string()),
+                "reasons": pd.Series(list(reasons), dtype=object),
+                "source": pd.Series([source] * len(rows), dtype=object),
                 "source_row": rows.source_row,
             }
         )  # fmt: skip
-        digest = hashlib.sha256(source.encode())
-        for name in (*QUARANTINE_COLUMNS[:7], "source_row"):
-            digest.update(np.ascontiguousarray(table.column(name).to_numpy()).tobytes())
-        digest.update("\n".join(reasons).encode())
-        path = dataset_dir(self.root, instrument, timeframe) / f"{digest.hexdigest()[:24]}.parquet"
-        if path.exists():
-            return QuarantineWrite(path, len(rows), False)
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp)
-        return QuarantineWrite(path, len(rows), True)
+        frame[_OCCURRENCE] = _occurrences(frame)
+        keys = row_keys(frame)
+        directory = dataset_dir(self.root, instrument, timeframe)
+        with dataset_lock(directory):
+            fresh = ~np.isin(keys, self._stored_keys(directory))
+            added = int(np.count_nonzero(fresh))
+            if added:
+                name = hashlib.sha256(np.sort(keys[fresh]).tobytes()).hexdigest()[:24]
+                table = pa.Table.from_pandas(frame[fresh], preserve_index=False)
+                with atomic_path(directory / f"{name}.parquet") as tmp:
+                    pq.write_table(table, tmp)
+        return QuarantineWrite(directory, len(rows), added)
+
+    def _stored_keys(self, directory: Path) -> KeyArray:
+        frames = [row_keys(_read_file(f)) for f in _files(directory)]
+        return np.concatenate(frames) if frames else np.empty(0, dtype=np.uint64)
 
     def read(
         self, instrument: InstrumentId | None = None, timeframe: Timeframe | None = None
     ) -> Any:
-        """Quarantined rows as a pandas DataFrame (venue, symbol, timeframe + row columns).
-
-        Either filter may be omitted; an empty frame comes back when nothing matches.
+        """Quarantined rows as a pandas DataFrame (venue, symbol, timeframe + row columns),
+        oldest first. Either filter may be omitted; an empty frame comes back when nothing
+        matches. Raises StoreError naming a damaged quarantine file.
         """
         import pandas as pd
-        import pyarrow.parquet as pq
 
         frames = []
         for iid, tf, directory in iter_dataset_dirs(self.root):
@@ -94,13 +159,23 @@ class Quarantine:
                 timeframe is not None and tf != timeframe
             ):
                 continue
-            for file in sorted(directory.glob("*.parquet")):
-                frame = pq.read_table(file).to_pandas()
-                frame.insert(0, "timeframe", str(tf))
-                frame.insert(0, "symbol", iid.symbol)
-                frame.insert(0, "venue", iid.venue)
-                frames.append(frame)
+            parts = [_read_file(f) for f in _files(directory)]
+            if not parts:
+                continue
+            frame = pd.concat(parts, ignore_index=True)
+            frame = frame[~pd.Series(row_keys(frame)).duplicated().to_numpy()]
+            frame = frame.drop(columns=[_OCCURRENCE]).reset_index(drop=True)
+            frame.insert(0, "timeframe", str(tf))
+            frame.insert(0, "symbol", iid.symbol)
+            frame.insert(0, "venue", iid.venue)
+            frames.append(frame)
         if not frames:
             columns = ["venue", "symbol", "timeframe", *QUARANTINE_COLUMNS]
             return pd.DataFrame({c: [] for c in columns})
         return pd.concat(frames, ignore_index=True)
+
+
+def _files(directory: Path) -> list[Path]:
+    """Quarantine files oldest first (by modification time, then name)."""
+    files = directory.glob("*.parquet") if directory.is_dir() else iter(())
+    return sorted(files, key=lambda f: (f.stat().st_mtime_ns, f.name))
