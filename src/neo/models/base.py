@@ -21,6 +21,13 @@ import numpy.typing as npt
 
 from neo.domain.bar import FloatArray
 from neo.domain.errors import ConfigError, ModelError
+from neo.logs import get_logger
+from neo.models.purge import Spans
+
+log = get_logger("models")
+STACK_SPLIT = 0.7
+"""Fraction of the training times the stacked members learn on before the meta-model's part."""
+MIN_META_ROWS = 10
 
 Task = Literal["classification", "regression"]
 MODEL_NAMES: tuple[str, ...] = ("lightgbm", "logistic", "ridge", "random_forest", "ensemble")
@@ -34,7 +41,10 @@ class Model(Protocol):
     name: str
     task: Task
 
-    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike) -> Model: ...
+    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, *, spans: Spans | None = None) -> Model:
+        """Learn from rows ``x`` and labels ``y``; ``spans`` says when each row's features and
+        label were known (models that split their training rows in time purge with it)."""
+        ...
 
     def predict(self, x: npt.ArrayLike) -> FloatArray:
         """P(up) for classification, the forecast return for regression; 1-D x is one row."""
@@ -118,7 +128,9 @@ class EstimatorModel:
         self._constant: float | None = None
         self.n_features: int | None = None
 
-    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike) -> EstimatorModel:
+    def fit(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, *, spans: Spans | None = None
+    ) -> EstimatorModel:
         rows = _rows(x)
         target = np.asarray(y, dtype=np.float64)
         if len(rows) != len(target) or len(rows) == 0:
@@ -184,9 +196,13 @@ class EstimatorModel:
 class EnsembleModel:
     """Averages its members' predictions, or stacks them under a linear meta-model.
 
-    Stacking fits the members on the first 70 % of the (time-ordered) training rows, fits the
-    meta-model on their predictions for the last 30 %, then refits the members on everything,
-    so the meta-model never learns from in-sample member predictions.
+    Stacking splits the training rows in time (:meth:`Spans.split`): the members learn on the
+    first 70 % of the sample times, keeping only rows whose label ended ``gap`` bars before the
+    rest begins (purged, so with an h-bar label no member label overlaps the meta-model's
+    rows); the meta-model learns on the members' predictions for the last 30 %; then the
+    members are refit on everything. So the meta-model never learns from in-sample member
+    predictions. When either part would have fewer than 10 rows the ensemble averages instead,
+    says so in a warning and records it in :meth:`metadata` (``stacked``, ``fallback``).
     """
 
     def __init__(
@@ -212,20 +228,36 @@ class EnsembleModel:
         self.members = [EstimatorModel(m, task, params.get(m, {}), seed) for m in names]
         self._meta = EstimatorModel(linear, task, {}, seed)
         self._stacked = False
+        self.fallback: str | None = None
 
-    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike) -> EnsembleModel:
+    def fit(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, *, spans: Spans | None = None
+    ) -> EnsembleModel:
         rows = _rows(x)
         target = np.asarray(y, dtype=np.float64)
         self._stacked = False
-        cut = int(len(rows) * 0.7)
-        if self.method == "stack" and 10 <= cut <= len(rows) - 10:
-            early = [copy.deepcopy(m).fit(rows[:cut], target[:cut]) for m in self.members]
-            meta_x = np.column_stack([m.predict(rows[cut:]) for m in early])
-            self._meta.fit(meta_x, target[cut:])
-            self._stacked = True
+        self.fallback = None
+        if self.method == "stack":
+            self._stack(rows, target, spans or Spans.rows(len(rows)))
         for member in self.members:
             member.fit(rows, target)
         return self
+
+    def _stack(self, rows: FloatArray, target: FloatArray, spans: Spans) -> None:
+        if len(spans) != len(rows):
+            raise ModelError(f"spans cover {len(spans)} rows, the data has {len(rows)}")
+        early, late, _ = spans.split(STACK_SPLIT)
+        if early.sum() < MIN_META_ROWS or late.sum() < MIN_META_ROWS:
+            self.fallback = (
+                f"averaged: the stacking split left {int(early.sum())} member rows and "
+                f"{int(late.sum())} meta-model rows (each needs >= {MIN_META_ROWS})"
+            )
+            log.warning("stacked ensemble fell back to averaging", extra={"why": self.fallback})
+            return
+        fitted = [copy.deepcopy(m).fit(rows[early], target[early]) for m in self.members]
+        meta_x = np.column_stack([m.predict(rows[late]) for m in fitted])
+        self._meta.fit(meta_x, target[late])
+        self._stacked = True
 
     def predict(self, x: npt.ArrayLike) -> FloatArray:
         outputs = np.column_stack([m.predict(x) for m in self.members])
@@ -254,6 +286,8 @@ class EnsembleModel:
             "method": self.method,
             "members": [m.metadata() for m in self.members],
             "seed": self.seed,
+            "stacked": self._stacked,
+            "fallback": self.fallback,
         }
 
 

@@ -1,7 +1,11 @@
 """Optional hyper-parameter search with Optuna, run inside one training window only.
 
-The window is split in time: the earlier part trains, the later part validates, with a purge +
-embargo gap between them so overlapping labels cannot leak. The test window is never seen.
+The caller passes only the window's training samples (every label known before the test
+window), so the test window is never seen. Inside, the window is split on timestamps (not on
+pooled rows): the last quarter of its sample times validates, and the inner training part keeps
+only samples whose label ended ``purge + embargo`` bars before validation starts — the same
+rule (:mod:`neo.models.purge`) the outer walk-forward applies — so no inner training label
+overlaps the validation part.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import numpy as np
 
 from neo.domain.bar import FloatArray
 from neo.models.base import Task, create_model
+from neo.models.purge import Spans
+
+VALIDATION_START = 0.75
+"""Fraction of the window's sample times before the validation part."""
 
 SearchSpace = Callable[[Any], dict[str, Any]]
 
@@ -45,24 +53,26 @@ def tune(
     x: FloatArray,
     y: FloatArray,
     *,
+    spans: Spans,
     trials: int,
-    gap: int,
     seed: int,
 ) -> dict[str, Any]:
     """Best parameters found in ``trials`` seeded TPE trials (``base_params`` if no search fits).
 
-    Rows of ``x`` must be in time order; ``gap`` rows between the inner train and validation
-    parts are dropped.
+    ``x``/``y`` are one training window's samples and ``spans`` their timeline positions and
+    label ends (with the purge + embargo gap); see the module docstring for the split.
     """
     space = SPACES.get(model_name)
-    cut = int(len(x) * 0.75)
-    if space is None or trials <= 0 or cut - gap < 20 or len(x) - cut < 10:
+    if space is None or trials <= 0:
+        return dict(base_params)
+    fit, validate, _ = spans.split(VALIDATION_START)
+    if fit.sum() < 20 or validate.sum() < 10:
         return dict(base_params)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    x_fit, y_fit = x[: cut - gap], y[: cut - gap]
-    x_val, y_val = x[cut:], y[cut:]
+    x_fit, y_fit = x[fit], y[fit]
+    x_val, y_val = x[validate], y[validate]
 
     def objective(trial: Any) -> float:
         params = {**base_params, **space(trial), "seed": seed}

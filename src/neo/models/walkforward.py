@@ -21,9 +21,10 @@ from neo.domain.errors import ConfigError, ModelError
 from neo.domain.ids import InstrumentId
 from neo.features.labels import LabelSpec
 from neo.features.pipeline import FeaturePipeline
-from neo.models.base import Model, create_model
+from neo.models.base import EnsembleModel, Model, create_model
 from neo.models.forecast import signed_forecast
 from neo.models.metrics import baselines, score
+from neo.models.purge import Spans, known_before
 from neo.models.search import tune
 
 _NEVER = np.iinfo(np.int64).max // 2
@@ -152,7 +153,7 @@ def _collect(
 
 
 def _train_mask(samples: _Samples, s: int, config: WalkForwardConfig) -> BoolArray:
-    mask = samples.trainable & (samples.end <= s - config.gap)
+    mask = samples.trainable & known_before(samples.end, s, config.gap)
     if not config.expanding:
         mask &= samples.start >= s - config.train_window
     return mask
@@ -168,14 +169,38 @@ def _fit(
 ) -> tuple[Model, dict[str, Any]]:
     x = samples.matrix[mask]
     y = samples.target[mask]
+    spans = Spans(samples.start[mask], samples.end[mask], config.gap)
     chosen = dict(params)
-    if config.search_trials > 0 and model_name != "ensemble":
-        chosen = tune(
-            model_name, task, chosen, x, y,
-            trials=config.search_trials, gap=config.gap, seed=config.seed,
+    if config.search_trials > 0:
+        chosen = _search(model_name, task, chosen, x, y, spans, config)
+    model = create_model(model_name, task, {**chosen, "seed": config.seed})
+    return model.fit(x, y, spans=spans), chosen
+
+
+def _search(
+    model_name: str,
+    task: Any,
+    params: dict[str, Any],
+    x: FloatArray,
+    y: FloatArray,
+    spans: Spans,
+    config: WalkForwardConfig,
+) -> dict[str, Any]:
+    """Optuna inside this training window; an ensemble searches each member's parameters."""
+    if model_name != "ensemble":
+        return tune(
+            model_name, task, params, x, y,
+            spans=spans, trials=config.search_trials, seed=config.seed,
         )  # fmt: skip
-    model = create_model(model_name, task, {**chosen, "seed": config.seed}).fit(x, y)
-    return model, chosen
+    ensemble = create_model("ensemble", task, params)
+    members = [m.name for m in ensemble.members] if isinstance(ensemble, EnsembleModel) else []
+    member_params = {k: dict(v) for k, v in (params.get("member_params") or {}).items()}
+    for name in dict.fromkeys(members):
+        member_params[name] = tune(
+            name, task, member_params.get(name, {}), x, y,
+            spans=spans, trials=config.search_trials, seed=config.seed,
+        )  # fmt: skip
+    return {**params, "member_params": member_params}
 
 
 def _first_fold(samples: _Samples, config: WalkForwardConfig) -> int:
@@ -303,7 +328,8 @@ def _attach_final(
     mask = _train_mask(samples, len(timeline) - 1, config)
     base = {k: v for k, v in params.items()}
     model = create_model(model_name, task, {**base, "seed": config.seed})
-    result.final_model = model.fit(samples.matrix[mask], samples.target[mask])
+    spans = Spans(samples.start[mask], samples.end[mask], config.gap)
+    result.final_model = model.fit(samples.matrix[mask], samples.target[mask], spans=spans)
     result.training_window = {
         "start": _ts_of(timeline, int(samples.start[mask].min())),
         "end": _ts_of(timeline, int(samples.end[mask].max())),

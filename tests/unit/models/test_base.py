@@ -9,6 +9,7 @@ import pytest
 
 from neo.domain import ConfigError, ModelError
 from neo.models import MODEL_NAMES, EnsembleModel, EstimatorModel, Model, create_model, load_model
+from neo.models.purge import Spans
 
 SMALL = {"lightgbm": {"n_estimators": 20}, "random_forest": {"n_estimators": 15}}
 
@@ -147,3 +148,45 @@ def test_lightgbm_fast_path_equals_sklearn_api(task: str) -> None:
         estimator.predict_proba(x)[:, 1] if task == "classification" else estimator.predict(x)
     )
     np.testing.assert_array_equal(model.predict(x), reference)
+
+
+def test_stacking_purges_member_rows_whose_labels_reach_the_meta_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two instruments at 100 times, 6-bar labels, gap 2: the members' early fit keeps only rows
+    whose label ended 2 bars before the meta-model's part (the last 30 % of the times)."""
+    start = np.repeat(np.arange(100), 2)
+    end = start + 6
+    rng = np.random.default_rng(3)
+    x = np.column_stack([np.arange(200), rng.normal(size=200)])
+    y = (x[:, 1] > 0).astype(float)
+    seen: list[np.ndarray] = []
+    real_fit = EstimatorModel.fit
+
+    def recording_fit(self: EstimatorModel, rows: object, target: object, **kw: object) -> object:
+        seen.append(np.asarray(rows))
+        return real_fit(self, rows, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EstimatorModel, "fit", recording_fit)
+    model = create_model("ensemble", "classification", {"members": ["logistic"], "method": "stack"})
+    model.fit(x, y, spans=Spans(start, end, gap=2))
+    early, meta, full = seen
+    assert np.array_equal(early[:, 0], np.flatnonzero(end <= 70 - 2))  # purged by label end
+    assert len(meta) == np.sum(start >= 70) and meta.shape[1] == 1  # member forecasts, 30 %
+    assert len(full) == 200
+    assert model.metadata()["stacked"] is True and model.metadata()["fallback"] is None
+
+
+def test_stacking_too_few_rows_averages_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    x, y, _ = _data(24)
+    stacked = create_model("ensemble", "classification", {"method": "stack", **_params("ensemble")})
+    averaged = create_model("ensemble", "classification", _params("ensemble"))
+    with caplog.at_level("WARNING", logger="neo"):
+        stacked.fit(x, y)
+    averaged.fit(x, y)
+    meta = stacked.metadata()
+    assert meta["method"] == "stack" and meta["stacked"] is False
+    assert "averaged" in str(meta["fallback"]) and "fell back to averaging" in caplog.text
+    assert np.array_equal(stacked.predict(x), averaged.predict(x))
+    with pytest.raises(ModelError, match="spans cover"):
+        stacked.fit(x, y, spans=Spans.rows(5))

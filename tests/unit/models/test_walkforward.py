@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from neo.domain import ConfigError, InstrumentId, ModelError
 from neo.features import FeaturePipeline, FeatureSpec, LabelSpec
-from neo.models import WalkForwardConfig, walk_forward
+from neo.models import WalkForwardConfig, create_model, search, walk_forward, walkforward
 from neo.models.walkforward import _Samples, _train_mask
 from tests.unit.features.synthetic import random_walk
 
@@ -129,12 +131,61 @@ def test_regression_metrics() -> None:
     assert result.baselines["always_long"]["hit_rate"] == pytest.approx(np.mean(r > 0))
 
 
-def test_optuna_search_inside_training_windows() -> None:
-    label = LabelSpec(kind="sign")
-    cfg = WalkForwardConfig(train_window=200, retrain_every=200, min_train_samples=150,
-                            search_trials=2, purge=1)  # fmt: skip
-    result = walk_forward(PIPELINE, _batches(), label, "logistic", cfg)  # type: ignore[arg-type]
-    assert all("C" in fold["params"] for fold in result.folds)
+def test_optuna_sees_only_the_training_window_purged_before_its_validation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Record every row the search fits and validates on, fold by fold: all are samples of that
+    fold's training window (labels known purge + embargo bars before the test window), the
+    inner fit rows' labels end purge + embargo bars before the validation part starts, and the
+    validation part is a block of whole timestamps after them."""
+    label = LabelSpec(kind="sign", horizon=4)
+    cfg = WalkForwardConfig(train_window=200, retrain_every=100, min_train_samples=150,
+                            search_trials=2, purge=2, embargo=1)  # fmt: skip
+    batches = _batches()
+    timeline = np.unique(np.concatenate([b.ts for b in batches.values()]))  # type: ignore[attr-defined]
+    samples = walkforward._collect(PIPELINE, sorted(batches.items()), label, timeline, None)  # type: ignore[arg-type]
+    calls: list[dict[str, Any]] = []
+    real_tune = search.tune
+
+    def recording_tune(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append({"x": args[3], "spans": kwargs["spans"], "fit": [], "val": []})
+        return real_tune(*args, **kwargs)
+
+    class Recording:
+        def __init__(self, name: str, task: Any, params: Any) -> None:
+            self.model = create_model(name, task, params)
+
+        def fit(self, x: Any, y: Any, **_: Any) -> Any:
+            calls[-1]["fit"].append(np.asarray(x))
+            self.model.fit(x, y)
+            return self
+
+        def predict(self, x: Any) -> Any:
+            calls[-1]["val"].append(np.asarray(x))
+            return self.model.predict(x)
+
+    monkeypatch.setattr(walkforward, "tune", recording_tune)
+    monkeypatch.setattr(search, "create_model", Recording)
+    result = walk_forward(PIPELINE, batches, label, "logistic", cfg)  # type: ignore[arg-type]
+    assert len(calls) == len(result.folds) >= 2
+    index = {row.tobytes(): k for k, row in enumerate(samples.matrix)}
+    for call, fold in zip(calls, result.folds, strict=True):
+        s = int(np.searchsorted(timeline, fold["test_start"]))
+        window = _train_mask(samples, s, cfg)
+        assert np.array_equal(np.sort([index[r.tobytes()] for r in call["x"]]),
+                              np.flatnonzero(window))  # fmt: skip
+        starts = samples.start[window]
+        cut = int(np.unique(starts)[int(len(np.unique(starts)) * 0.75)])
+        for fit, val in zip(call["fit"], call["val"], strict=True):
+            fit_rows = np.array([index[r.tobytes()] for r in fit])
+            val_rows = np.array([index[r.tobytes()] for r in val])
+            assert samples.end[fit_rows].max() <= cut - cfg.gap  # purged by label end
+            assert samples.start[val_rows].min() == cut  # whole timestamps from the cut on
+            assert np.array_equal(
+                np.sort(val_rows), np.flatnonzero(window & (samples.start >= cut))
+            )
+            assert samples.end[val_rows].max() <= s - cfg.gap  # still inside the window
+        assert "C" in fold["params"]
 
 
 def test_not_enough_data_and_bad_config() -> None:
@@ -146,3 +197,20 @@ def test_not_enough_data_and_bad_config() -> None:
         WalkForwardConfig(retrain_every=0)
     with pytest.raises(ConfigError, match="purge"):
         WalkForwardConfig(purge=-1)
+
+
+def test_ensemble_search_tunes_each_member_inside_the_window() -> None:
+    label = LabelSpec(kind="sign", horizon=2)
+    cfg = WalkForwardConfig(train_window=200, retrain_every=200, min_train_samples=150,
+                            search_trials=2, purge=1)  # fmt: skip
+    params = {"members": ["logistic", "random_forest"], "member_params": {"random_forest": {
+        "n_estimators": 5}}}  # fmt: skip
+    result = walk_forward(PIPELINE, _batches(), label, "ensemble", cfg, params=params)  # type: ignore[arg-type]
+    for fold in result.folds:
+        members = fold["params"]["member_params"]
+        assert 1e-3 <= members["logistic"]["C"] <= 10
+        assert members["random_forest"]["n_estimators"] == 5  # configured value kept
+        assert 2 <= members["random_forest"]["max_depth"] <= 8
+    assert result.final_model is not None
+    fitted = result.final_model.metadata()["members"]
+    assert fitted[0]["params"]["C"] == result.params["member_params"]["logistic"]["C"]
