@@ -92,7 +92,8 @@ def execution_config(
         return ExecutionConfig(**{**settings.execution.model_dump(), **overrides})
     except ValidationError as exc:
         problems = "; ".join(
-            f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
         )
         raise ConfigError(f"invalid execution settings: {problems}") from None
 
@@ -195,6 +196,14 @@ def backtest_command(
         Path | None,
         typer.Option("--risk", help="Risk limits TOML: pre-trade checks and the kill switch."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="event (the trading loop, default) or fast (the compiled kernel: same fills, "
+            "for strategies with a vector form, without risk gate or allocator).",
+        ),
+    ] = "event",
     as_json: JsonOpt = False,
 ) -> None:
     """Backtest a strategy on stored bars and print its metrics."""
@@ -214,6 +223,7 @@ def backtest_command(
         report=report,
         allocator=allocator,
         risk=risk,
+        engine=engine,
     )
     emit(payload, as_json, lambda: _print_backtest(payload))
 
@@ -230,9 +240,13 @@ def run_backtest_job(
     report: Path | None = None,
     allocator: str | None = None,
     risk: Path | None = None,
+    engine: str = "event",
 ) -> dict[str, Any]:
     """Read bars from the store, run the backtest, compute metrics, write the report; return
     what ``neo backtest --json`` prints (``neo demo`` runs the same job).
+
+    ``engine`` is ``event`` (the trading loop) or ``fast`` (the compiled kernel, same fills;
+    refused for strategies without a vector form and with a risk gate or an allocator).
 
     ``allocator`` puts the portfolio layer between the strategy and execution (the strategy's
     wishes become forecasts the allocator sizes); ``risk`` puts the pre-trade gate and the kill
@@ -246,9 +260,10 @@ def run_backtest_job(
         write_report,
     )
     from neo.data.store import HistoricalDataStore
-    from neo.engine.backtest import run_backtest
+    from neo.engine.backtest import check_job, run_backtest
     from neo.engine.instruments import default_instrument
 
+    check_job(chosen, engine, len(ids), has_predictions=predictions is not None)
     # Bad --allocator / --risk input fails before any data is read.
     risk_config = risk_config_of(settings, risk)
     allocator = allocator_of(settings, allocator)
@@ -260,20 +275,38 @@ def run_backtest_job(
         store.close()
     total = sum(len(b) for b in batches.values())
     forecasts = None if predictions is None else read_predictions(predictions, batches)
+    if forecasts is not None and not any(np.isfinite(f).any() for f in forecasts.values()):
+        raise ConfigError(
+            f"--predictions {predictions} has no forecast for the selected bars: check its "
+            "symbols and time range against --symbols/--start/--end"
+        )
     specs = {iid: default_instrument(iid) for iid in batches}
     gate, book = risk_layers(settings, specs, risk_config, allocator, state_dir=None)
-    with progress_bar(f"backtest {chosen.name}", total) as advance:
-        result = run_backtest(
-            chosen,
-            batches,
-            instruments=specs,
-            execution=config,
-            engine=settings.engine,
-            risk=gate,
-            portfolio=book,
-            predictions=forecasts,
-            progress=advance,
+    if engine == "fast" and (gate is not None or book is not None):
+        raise ConfigError(
+            "--engine fast has no risk gate or allocator: drop --risk/--allocator (and the "
+            "[risk]/[portfolio] tables of neo.toml) or use --engine event"
         )
+    with progress_bar(f"backtest {chosen.name}", total) as advance:
+        if engine == "fast":
+            from neo.engine.fast import fast_backtest  # numba: only the fast path loads it
+
+            result = fast_backtest(
+                chosen, batches, instruments=specs, execution=config, predictions=forecasts
+            )
+            advance(total)
+        else:
+            result = run_backtest(
+                chosen,
+                batches,
+                instruments=specs,
+                execution=config,
+                engine=settings.engine,
+                risk=gate,
+                portfolio=book,
+                predictions=forecasts,
+                progress=advance,
+            )
     risk_events = [risk_event_row(e) for e in result.events]
     if gate is not None:
         risk_events += [risk_event_row(e) for e in gate.kill_switch_events()]
@@ -303,11 +336,14 @@ def run_backtest_job(
         )
     payload = {
         "strategy": chosen.name,
+        "engine": engine,
         "version": chosen.version,
         "params": chosen.param_values(),
         "instruments": [str(i) for i in ids],
         "timeframe": str(frame),
         "bars": total,
+        "first_ts": int(result.ts[0]),
+        "last_ts": int(result.ts[-1]),
         "initial_cash": result.initial_cash,
         "final_equity": result.final_equity,
         "fees": result.fees,

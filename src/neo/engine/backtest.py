@@ -36,7 +36,12 @@ from neo.risk.base import RiskGate
 from neo.strategies.base import Strategy
 from neo.strategies.registry import create_strategy
 
-_CHUNK = 1 << 16
+PROGRESS_STEPS = 100
+"""A progress callback is called about this many times per run, whatever its length."""
+
+
+def _progress_chunk(total: int) -> int:
+    return max(1, -(-total // PROGRESS_STEPS))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -81,7 +86,8 @@ class BacktestResult:
         return float(sum(f.quantity * f.price for f in self.fills))
 
 
-def _as_batches(bars: Mapping[InstrumentId, BarBatch] | BarBatch) -> dict[InstrumentId, BarBatch]:
+def as_batches(bars: Mapping[InstrumentId, BarBatch] | BarBatch) -> dict[InstrumentId, BarBatch]:
+    """One batch or a mapping as a checked mapping: not empty, one timeframe, no empty batch."""
     batches = {bars.instrument: bars} if isinstance(bars, BarBatch) else dict(bars)
     if not batches:
         raise DataError("no bars to backtest: select at least one instrument with data")
@@ -135,7 +141,7 @@ def run_backtest(
         strategy = create_strategy(strategy, params)
     elif params:
         raise ConfigError("pass params only with a strategy name, not with an instance")
-    batches = _as_batches(bars)
+    batches = as_batches(bars)
     specs = {iid: (instruments or {}).get(iid) or default_instrument(iid) for iid in batches}
     execution = execution or ExecutionConfig()
     bus = bus or MessageBus()
@@ -184,6 +190,41 @@ def run_backtest(
     return result
 
 
+ENGINES = ("event", "fast")
+
+
+def has_vector_form(strategy: Strategy) -> bool:
+    """Whether the strategy states its targets as arrays (it can run on the fast path)."""
+    return type(strategy).vector_targets is not Strategy.vector_targets
+
+
+def check_job(strategy: Strategy, engine: str, instruments: int, *, has_predictions: bool) -> None:
+    """Refuse, before any data is read, a backtest that could not do what was asked.
+
+    A strategy that trades on forecasts gets none without predictions (it would make no order
+    at all); the fast path needs a vector form, and all-equity sizing there one instrument.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown --engine {engine!r}: use event or fast")
+    if strategy.needs_predictions and not has_predictions:
+        raise ConfigError(
+            f"{strategy.name} trades on model forecasts: give --predictions FILE "
+            "(e.g. from `neo train --predictions-out`)"
+        )
+    if engine != "fast":
+        return
+    if not has_vector_form(strategy):
+        raise ConfigError(
+            f"{strategy.name} has no vector form (its decisions depend on fills or the "
+            "account): use --engine event"
+        )
+    if strategy.vector_all_equity and instruments > 1:
+        raise ConfigError(
+            f"{strategy.name} with all-equity sizing (size=none) on several instruments runs on "
+            "the event path only: give --param size=N or use --engine event"
+        )
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for the duration of a run.
@@ -205,8 +246,9 @@ def gc_paused() -> Iterator[None]:
 
 def _drive_one(loop: AutonomousTradingLoop, n: int, progress: Callable[[int], None] | None) -> None:
     on_bar = loop.on_bar
-    for start in range(0, n, _CHUNK):
-        stop = min(n, start + _CHUNK)
+    chunk = _progress_chunk(n)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
         for i in range(start, stop):
             on_bar(0, i)
         if progress is not None:
@@ -231,6 +273,7 @@ def _drive_many(
     index_sorted = index[order].tolist()
     total = len(ts_sorted)
     on_bar = loop.on_bar
+    chunk = _progress_chunk(total)
     done = 0
     for position in range(total):
         on_bar(which_sorted[position], index_sorted[position])
@@ -238,7 +281,7 @@ def _drive_many(
         if position + 1 == total or ts_sorted[position + 1] != step_ts:
             loop.end_step(step_ts)
         done += 1
-        if progress is not None and done == _CHUNK:
+        if progress is not None and done == chunk:
             progress(done)
             done = 0
     if progress is not None and done:

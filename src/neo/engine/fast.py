@@ -2,53 +2,248 @@
 
 A strategy that can state its target position for every bar as an array
 (:meth:`~neo.strategies.base.Strategy.vector_targets`: vectorised indicators, walk-forward
-predictions) skips the event loop: its targets go through EXECUTION's numba kernel, which applies
+predictions) skips the event loop: its targets go through EXECUTION's numba kernels, which apply
 the same fill model and accounting as the simulated broker and ledger, so trades, fills and
-equity match the event-driven backtest.
+equity match the event-driven backtest. One instrument runs on
+:func:`~neo.execution.fastpath.run_fast_path` (fixed units or all-equity reversals), several on
+one cash account on :func:`~neo.execution.fastpath_multi.run_fast_path_many` (fixed units).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from neo.domain.bar import BarBatch, FloatArray
-from neo.domain.errors import StrategyError
+from neo.domain.enums import OrderStatus, OrderType
+from neo.domain.errors import ConfigError, StrategyError
+from neo.domain.fill import Fill
+from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
+from neo.domain.order import Order
+from neo.engine.backtest import BacktestResult, as_batches
 from neo.engine.instruments import default_instrument
+from neo.engine.loop import FULL_EQUITY, LoopStats
 from neo.execution.config import ExecutionConfig
 from neo.execution.fastpath import FastPathResult, run_fast_path
+from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
 from neo.strategies.base import Strategy
 from neo.strategies.registry import create_strategy
 
+Predictions = FloatArray | Mapping[InstrumentId, FloatArray] | None
 
-def strategy_targets(strategy: Strategy, batch: BarBatch, instrument: Instrument) -> FloatArray:
-    """The strategy's per-bar targets rounded down to the instrument's lot size (NaN = keep)."""
-    raw = strategy.vector_targets(np.asarray(batch.close, dtype=np.float64))
+
+def strategy_targets(
+    strategy: Strategy,
+    batch: BarBatch,
+    instrument: Instrument,
+    predictions: FloatArray | None = None,
+) -> FloatArray:
+    """The strategy's per-bar targets rounded down to the instrument's lot size (NaN = keep).
+
+    With all-equity sizing (:attr:`Strategy.vector_all_equity`) the targets are sides (±1, 0)
+    and are returned as they are.
+    """
+    if predictions is not None:
+        predictions = np.ascontiguousarray(predictions, dtype=np.float64)
+        if predictions.shape != (len(batch),):
+            raise ConfigError(
+                f"predictions for {batch.instrument} have {predictions.shape[0]} values for "
+                f"{len(batch)} bars: align them to the bars (NaN where there is none)"
+            )
+    raw = strategy.vector_targets(batch, predictions)
     if raw is None:
         raise StrategyError(
-            f"strategy {strategy.name!r} with {strategy.param_values()} has no precomputed "
-            "targets (e.g. size=none sizes at fill time): run it on the event path instead"
+            f"strategy {strategy.name!r} has no vector form (its decisions depend on fills or "
+            "the account): run it on the event path (--engine event)"
         )
+    if strategy.vector_all_equity:
+        return np.sign(raw)
     lot = instrument.lot_size
     steps = np.floor(np.abs(raw) / lot * (1.0 + 1e-12))
     targets: FloatArray = np.where(np.isnan(raw), np.nan, np.copysign(steps * lot, raw))
     return targets
 
 
+@overload
 def run_fast(
     strategy: Strategy | str,
-    batch: BarBatch,
+    bars: BarBatch,
     *,
     params: Mapping[str, Any] | None = None,
     instrument: Instrument | None = None,
+    instruments: Mapping[InstrumentId, Instrument] | None = None,
     execution: ExecutionConfig | None = None,
-) -> FastPathResult:
-    """Backtest ``strategy`` on one instrument through the compiled kernel."""
+    predictions: Predictions = None,
+) -> FastPathResult: ...
+
+
+@overload
+def run_fast(
+    strategy: Strategy | str,
+    bars: Mapping[InstrumentId, BarBatch],
+    *,
+    params: Mapping[str, Any] | None = None,
+    instrument: Instrument | None = None,
+    instruments: Mapping[InstrumentId, Instrument] | None = None,
+    execution: ExecutionConfig | None = None,
+    predictions: Predictions = None,
+) -> FastPathResult | MultiFastPathResult: ...
+
+
+def run_fast(
+    strategy: Strategy | str,
+    bars: BarBatch | Mapping[InstrumentId, BarBatch],
+    *,
+    params: Mapping[str, Any] | None = None,
+    instrument: Instrument | None = None,
+    instruments: Mapping[InstrumentId, Instrument] | None = None,
+    execution: ExecutionConfig | None = None,
+    predictions: Predictions = None,
+) -> FastPathResult | MultiFastPathResult:
+    """Backtest ``strategy`` through the compiled kernels.
+
+    Parameters
+    ----------
+    bars:
+        One batch, or one per instrument (several need the same ``ts`` column: they share one
+        cash account, processed in the mapping's order like the event path's instruments).
+    instrument, instruments:
+        Specs (fees, lots); :func:`default_instrument` for any not given.
+    predictions:
+        Forecasts aligned to the bars (one array, or one per instrument), as ``ctx.prediction``.
+    """
     if isinstance(strategy, str):
         strategy = create_strategy(strategy, params)
-    spec = instrument or default_instrument(batch.instrument)
-    targets = strategy_targets(strategy, batch, spec)
-    return run_fast_path(batch, targets, spec, execution or ExecutionConfig())
+    elif params:
+        raise ConfigError("pass params only with a strategy name, not with an instance")
+    config = execution or ExecutionConfig()
+    batches = as_batches(bars)
+    specs = dict(instruments or {})
+    if instrument is not None:
+        specs.setdefault(instrument.id, instrument)
+    specs = {iid: specs.get(iid) or default_instrument(iid) for iid in batches}
+    forecasts = _forecasts_by_instrument(predictions, batches)
+    targets = {
+        iid: strategy_targets(strategy, batch, specs[iid], forecasts.get(iid))
+        for iid, batch in batches.items()
+    }
+    if len(batches) == 1:
+        iid, batch = next(iter(batches.items()))
+        fraction = FULL_EQUITY if strategy.vector_all_equity else None
+        return run_fast_path(batch, targets[iid], specs[iid], config, equity_fraction=fraction)
+    if strategy.vector_all_equity:
+        raise ConfigError(
+            f"{strategy.name} with all-equity sizing (size=none) on several instruments runs on "
+            "the event path only: give a fixed --param size=N or use --engine event"
+        )
+    return run_fast_path_many(batches, targets, specs, config)
+
+
+def _forecasts_by_instrument(
+    predictions: Predictions, batches: Mapping[InstrumentId, BarBatch]
+) -> dict[InstrumentId, FloatArray]:
+    if predictions is None:
+        return {}
+    if isinstance(predictions, Mapping):
+        return dict(predictions)
+    if len(batches) != 1:
+        raise ConfigError("give predictions per instrument (a mapping) for several instruments")
+    return {next(iter(batches)): predictions}
+
+
+def fast_backtest(
+    strategy: Strategy,
+    bars: BarBatch | Mapping[InstrumentId, BarBatch],
+    *,
+    instruments: Mapping[InstrumentId, Instrument] | None = None,
+    execution: ExecutionConfig | None = None,
+    predictions: Predictions = None,
+) -> BacktestResult:
+    """:func:`run_fast` with its result in the event path's shape (what reports and the CLI
+    read): fills, FIFO trades, one filled market order per fill, per-step equity."""
+    config = execution or ExecutionConfig()
+    batches = as_batches(bars)
+    result = run_fast(
+        strategy, batches, instruments=instruments, execution=config, predictions=predictions
+    )
+    if isinstance(result, FastPathResult):
+        iid = result.instrument.id
+        fills = result.fills()
+        trades = result.trades()
+        positions = {iid: result.position}
+        prices = {iid: np.asarray(batches[iid].close, dtype=np.float64)}
+    else:
+        fills = _multi_fills(result)
+        trades = result.trades()
+        positions = {iid: result.position(iid) for iid in result.instruments}
+        prices = {iid: np.asarray(batches[iid].close, dtype=np.float64) for iid in batches}
+    orders = [_filled_order(fill, strategy.name) for fill in fills]
+    bars_seen = sum(len(b) for b in batches.values())
+    stats = LoopStats(bars=bars_seen, orders_submitted=len(orders), fills=len(fills))
+    return BacktestResult(
+        strategy=strategy.name,
+        params=strategy.param_values(),
+        ts=result.ts,
+        equity=result.equity,
+        cash=result.cash,
+        positions=positions,
+        prices=prices,
+        fills=fills,
+        trades=trades,
+        orders=orders,
+        events=[],
+        stats=stats,
+        initial_cash=config.cash,
+        fees=float(np.sum(result.fill_fee)),
+        extra={"engine": "fast"},
+    )
+
+
+def _multi_fills(result: MultiFastPathResult) -> list[Fill]:
+    from neo.domain.enums import LiquiditySide, Side
+    from neo.domain.ids import OrderId, TradeId
+
+    stamps = result.ts[result.fill_bar].tolist()
+    return [
+        Fill(
+            order_id=OrderId(f"FP-{k + 1}"),
+            trade_id=TradeId(f"FP-{k + 1}"),
+            instrument=result.instruments[j],
+            side=Side.BUY if quantity > 0 else Side.SELL,
+            quantity=abs(quantity),
+            price=price,
+            fee=fee,
+            ts=ts,
+            liquidity=LiquiditySide.TAKER,
+        )
+        for k, (j, quantity, price, fee, ts) in enumerate(
+            zip(
+                result.fill_instrument.tolist(),
+                result.fill_quantity.tolist(),
+                result.fill_price.tolist(),
+                result.fill_fee.tolist(),
+                stamps,
+                strict=True,
+            )
+        )
+    ]
+
+
+def _filled_order(fill: Fill, tag: str) -> Order:
+    """The market order behind a kernel fill (the kernel fills each order whole, at once)."""
+    return Order(
+        id=fill.order_id,
+        instrument=fill.instrument,
+        side=fill.side,
+        quantity=fill.quantity,
+        type=OrderType.MARKET,
+        status=OrderStatus.FILLED,
+        filled_quantity=fill.quantity,
+        average_fill_price=fill.price,
+        created_ns=fill.ts,
+        updated_ns=fill.ts,
+        tag=tag,
+    )

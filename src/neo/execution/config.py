@@ -37,7 +37,7 @@ class ExecutionConfig(BaseModel):
         Starting cash in the quote currency.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     fill: Literal["next_open", "close"] = "next_open"
     slippage_bps: float = Field(default=0.0, ge=0.0, le=10_000.0)

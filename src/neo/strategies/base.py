@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from neo.domain.bar import FloatArray
+from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.errors import StrategyError
 from neo.domain.fill import Fill
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from neo.strategies.context import StrategyContext
 
 _TRUE = {"1", "true", "yes", "on"}
+MAX_WINDOW = 10_000_000
+"""Longest indicator window a parameter may ask for (bars); more is a typo, not a strategy."""
 _FALSE = {"0", "false", "no", "off"}
 
 
@@ -37,6 +39,7 @@ class Param:
     help: str = ""
     optional: bool = False
     minimum: float | None = None
+    maximum: float | None = None
 
     def coerce(self, name: str, value: Any) -> Any:
         """``value`` as this parameter's type; a StrategyError says what is accepted."""
@@ -53,6 +56,11 @@ class Param:
             ) from None
         if self.minimum is not None and result < self.minimum:
             raise StrategyError(f"parameter {name!r} must be >= {self.minimum}, got {result}")
+        if self.maximum is not None and result > self.maximum:
+            raise StrategyError(
+                f"parameter {name!r} must be <= {self.maximum:g}, got {result:g}"
+                + (" (a window is a number of bars)" if self.type is int else "")
+            )
         return result
 
     def _convert(self, value: Any) -> Any:
@@ -111,6 +119,8 @@ class Strategy:
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     params: ClassVar[Mapping[str, Param]] = {}
+    needs_predictions: ClassVar[bool] = False
+    """Trades on model forecasts (``ctx.prediction``): without them it never orders."""
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(self.params))
@@ -146,10 +156,21 @@ class Strategy:
     def on_stop(self, ctx: StrategyContext) -> None:
         """The run is over."""
 
-    def vector_targets(self, close: FloatArray) -> FloatArray | None:
+    def vector_targets(
+        self, bars: BarBatch, predictions: FloatArray | None = None
+    ) -> FloatArray | None:
         """Target positions per bar (signed units, NaN = keep) for the compiled fast path.
 
-        Strategies whose decisions depend only on prices and a fixed size return the same targets
-        their ``on_bar`` would set; others return None and run on the event path only.
+        ``bars`` is the whole history (entry ``i`` may use bars ``[0, i]`` only) and
+        ``predictions`` the model forecasts aligned to it (NaN where none; None without a model),
+        what ``ctx.prediction`` reads on the event path. A strategy returns exactly the targets
+        its ``on_bar`` would set; one that cannot (its decisions depend on fills or the account)
+        returns None and runs on the event path only. When :attr:`vector_all_equity` is true only
+        each target's sign counts: the position is reversed with all available equity.
         """
         return None
+
+    @property
+    def vector_all_equity(self) -> bool:
+        """Whether :meth:`vector_targets` gives sides to hold with all equity, not units."""
+        return False

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from neo.domain.bar import FloatArray
+from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.errors import StrategyError
-from neo.strategies.base import Param, Strategy
+from neo.strategies.base import MAX_WINDOW, Param, Strategy
 from neo.strategies.context import Indicator, StrategyContext
 from neo.strategies.indicators import ema, sma
 
@@ -26,8 +26,8 @@ _EMPTY: array[float] = array("d")
 class _Crossover(Strategy):
     average: ClassVar[Indicator]
     params: ClassVar[Mapping[str, Param]] = {
-        "fast": Param(int, 10, "fast average period (bars)", minimum=1),
-        "slow": Param(int, 20, "slow average period (bars)", minimum=2),
+        "fast": Param(int, 10, "fast average period (bars)", minimum=1, maximum=MAX_WINDOW),
+        "slow": Param(int, 20, "slow average period (bars)", minimum=2, maximum=MAX_WINDOW),
         "size": Param(float, None, "units per trade; none = all available equity", True, 0.0),
     }
     fast: int
@@ -69,17 +69,23 @@ class _Crossover(Strategy):
         else:
             ctx.target_position(sign * size)
 
-    def vector_targets(self, close: FloatArray) -> FloatArray | None:
-        if self.size is None:
-            return None
+    def vector_targets(
+        self, bars: BarBatch, predictions: FloatArray | None = None
+    ) -> FloatArray | None:
+        close = np.asarray(bars.close, dtype=np.float64)
         cls = type(self)
         spread = cls.average(close, self.fast) - cls.average(close, self.slow)
         before = np.concatenate(([np.nan], spread[:-1]))
         targets = np.full(len(close), np.nan)
+        size = 1.0 if self.size is None else self.size  # all equity: the sign is the side
         with np.errstate(invalid="ignore"):
-            targets[(before < 0.0) & (spread > 0.0)] = self.size
-            targets[(before > 0.0) & (spread < 0.0)] = -self.size
+            targets[(before < 0.0) & (spread > 0.0)] = size
+            targets[(before > 0.0) & (spread < 0.0)] = -size
         return targets
+
+    @property
+    def vector_all_equity(self) -> bool:
+        return self.size is None
 
 
 class SmaCross(_Crossover):

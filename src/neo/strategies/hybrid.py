@@ -15,8 +15,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from neo.domain.bar import FloatArray
-from neo.strategies.base import Param, Strategy
+from neo.domain.bar import BarBatch, FloatArray
+from neo.domain.errors import StrategyError
+from neo.strategies.base import MAX_WINDOW, Param, Strategy
 from neo.strategies.context import StrategyContext
 from neo.strategies.indicators import sma
 
@@ -32,10 +33,15 @@ class Hybrid(Strategy):
     name = "hybrid"
     version = "1"
     description = "Model forecast filtered by trend and volatility regime into target positions."
+    needs_predictions = True
     params: ClassVar[Mapping[str, Param]] = {
         "threshold": Param(float, 0.0, "act only when |forecast| exceeds this", minimum=0.0),
-        "trend": Param(int, 50, "trend filter: moving-average period (0 = off)", minimum=0),
-        "vol_window": Param(int, 100, "volatility regime: bars in its average", minimum=2),
+        "trend": Param(
+            int, 50, "trend filter: moving-average period (0 = off)", minimum=0, maximum=MAX_WINDOW
+        ),
+        "vol_window": Param(
+            int, 100, "volatility regime: bars in its average", minimum=2, maximum=MAX_WINDOW
+        ),
         "vol_ratio": Param(float, 2.0, "stay flat when volatility > ratio × its average"),
         "size": Param(float, 1.0, "units held when a signal passes", minimum=0.0),
         "allow_short": Param(bool, True, "take short positions on negative forecasts"),
@@ -46,6 +52,12 @@ class Hybrid(Strategy):
     vol_ratio: float
     size: float
     allow_short: bool
+
+    def validate(self) -> None:
+        if not self.vol_ratio > 0.0:
+            raise StrategyError(
+                f"hybrid: vol_ratio must be > 0 (volatility over its average), got {self.vol_ratio}"
+            )
 
     def on_start(self, ctx: StrategyContext) -> None:
         self._trend = ctx.indicator(sma, ctx.close, self.trend) if self.trend else None
@@ -80,3 +92,23 @@ class Hybrid(Strategy):
             ctx.set_forecast(forecast)
         if target != ctx.position:
             ctx.target_position(target)
+
+    def vector_targets(
+        self, bars: BarBatch, predictions: FloatArray | None = None
+    ) -> FloatArray | None:
+        """:meth:`signal` for every bar at once (the same comparisons, element by element)."""
+        close = np.asarray(bars.close, dtype=np.float64)
+        forecast = np.full(len(close), np.nan) if predictions is None else predictions
+        with np.errstate(invalid="ignore"):
+            passes = np.isfinite(forecast) & (np.abs(forecast) > self.threshold)
+            direction = np.where(passes, np.where(forecast > 0, 1.0, -1.0), 0.0)
+            if not self.allow_short:
+                direction[direction < 0] = 0.0
+            if self.trend:
+                trend = sma(close, self.trend)
+                agrees = np.isfinite(trend) & ((close - trend) * direction > 0)
+                direction[~agrees] = 0.0
+            regime = self._volatility_average(close)
+            direction[np.isfinite(regime) & (regime > self.vol_ratio)] = 0.0
+        targets: FloatArray = direction * self.size
+        return targets

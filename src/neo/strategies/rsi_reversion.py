@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from neo.domain.bar import FloatArray
+from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.errors import StrategyError
-from neo.strategies.base import Param, Strategy
+from neo.strategies.base import MAX_WINDOW, Param, Strategy
 from neo.strategies.context import StrategyContext
 from neo.strategies.indicators import rsi
 
@@ -19,7 +19,7 @@ class RsiReversion(Strategy):
     version = "1"
     description = "Long when RSI < lower, short when RSI > upper, flat when it crosses 50."
     params: ClassVar[Mapping[str, Param]] = {
-        "period": Param(int, 14, "RSI period (bars)", minimum=2),
+        "period": Param(int, 14, "RSI period (bars)", minimum=2, maximum=MAX_WINDOW),
         "lower": Param(float, 30.0, "oversold level: go long below it", minimum=0.0),
         "upper": Param(float, 70.0, "overbought level: go short above it", minimum=0.0),
         "size": Param(float, 1.0, "units per position", minimum=0.0),
@@ -54,7 +54,10 @@ class RsiReversion(Strategy):
         elif (previous - 50.0) * (value - 50.0) < 0.0:
             ctx.target_position(0.0)
 
-    def vector_targets(self, close: FloatArray) -> FloatArray | None:
+    def vector_targets(
+        self, bars: BarBatch, predictions: FloatArray | None = None
+    ) -> FloatArray | None:
+        close = np.asarray(bars.close, dtype=np.float64)
         values = rsi(close, self.period)
         previous = np.concatenate(([np.nan], values[:-1]))
         targets = np.full(len(close), np.nan)
