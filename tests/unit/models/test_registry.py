@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neo.domain import FeatureSpecMismatchError, ModelError, ModelNotFoundError
-from neo.features import FeaturePipeline, FeatureSpec, default_pipeline
+from neo.domain import FeatureSpecMismatchError, InstrumentId, ModelError, ModelNotFoundError
+from neo.features import FeaturePipeline, FeatureSpec, default_pipeline, pipeline_from_config
+from neo.features.config import FeatureConfig
+from neo.features.pipeline import feature_code_version
 from neo.models import ModelRegistry, create_model, data_hash, pipeline_of
+from neo.models.registry import market_instruments, resolve_pipeline
 from tests.unit.features.synthetic import random_walk
 
 
@@ -83,3 +86,54 @@ def test_metadata_is_json(tmp_path: Path) -> None:
     model_id = registry.save(_model(), {"feature_hash": "x"})  # type: ignore[arg-type]
     record = json.loads((tmp_path / model_id / "metadata.json").read_text())
     assert record["model_id"] == model_id and record["model"]["name"] == "logistic"
+
+
+def test_data_hash_covers_the_market_series() -> None:
+    asset = random_walk(50, 1, "AAA/USDT")
+    market = random_walk(50, 2, "MMM/USDT")
+    other = random_walk(50, 3, "MMM/USDT")
+    plain = data_hash([asset])
+    with_market = data_hash([asset], {"MMM/USDT": market})
+    assert plain != with_market != data_hash([asset], {"MMM/USDT": other})
+    assert with_market == data_hash([asset], {"MMM/USDT": market})
+    assert data_hash([asset], {}) == plain
+
+
+def _record(**extra: object) -> dict[str, object]:
+    pipeline = default_pipeline()
+    return {"model_id": "m-1", "features": pipeline.to_config(), **extra}
+
+
+def test_resolve_pipeline_checks_the_configured_features_and_the_feature_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = feature_code_version()
+    record = _record(feature_code=code)
+    assert resolve_pipeline(record, None).spec_hash() == default_pipeline().spec_hash()
+    assert resolve_pipeline(record, FeatureConfig()).spec_hash() == default_pipeline().spec_hash()
+    with pytest.raises(FeatureSpecMismatchError, match="only in \\[features\\]: market_ret_1"):
+        resolve_pipeline(record, FeatureConfig(market="BTC/USDT"))
+    fewer = FeatureConfig(specs=[{"name": "ret_1", "kind": "return", "k": 1}])
+    with pytest.raises(FeatureSpecMismatchError, match="only in the model: ret_5, ret_20"):
+        resolve_pipeline(record, fewer)
+    changed = FeatureConfig(specs=[{**s, "window": 9} if s["name"] == "rsi_7" else s
+                                   for s in default_pipeline().to_config()])  # fmt: skip
+    with pytest.raises(FeatureSpecMismatchError, match="different parameters: rsi_7"):
+        resolve_pipeline(record, changed)
+    reordered = FeatureConfig(specs=default_pipeline().to_config()[::-1])
+    with pytest.raises(FeatureSpecMismatchError, match="another order"):
+        resolve_pipeline(record, reordered)
+    with pytest.raises(FeatureSpecMismatchError, match="feature code"):
+        resolve_pipeline(_record(feature_code="0.0.1+0123456789ab"), None)
+    with caplog.at_level("WARNING", logger="neo"):
+        resolve_pipeline(_record(), None)  # trained before the check existed: warn, go on
+    assert "predates the feature-code check" in caplog.text
+    assert code.startswith("0.") and code == feature_code_version()
+
+
+def test_market_instruments_from_metadata() -> None:
+    saved = _record(context_instruments={"BTC/USDT": "BTC/USDT@binance"})
+    assert market_instruments(saved) == {"BTC/USDT": InstrumentId("binance", "BTC/USDT")}
+    pipeline = pipeline_from_config(FeatureConfig(market="BTC/USDT"))
+    older = {"features": pipeline.to_config(), "instruments": ["ETH/USDT@kraken"]}
+    assert market_instruments(older) == {"BTC/USDT": InstrumentId("kraken", "BTC/USDT")}
