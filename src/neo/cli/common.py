@@ -32,7 +32,8 @@ from neo.domain.errors import ConfigError
 from neo.domain.timeframe import Timeframe
 from neo.settings import NeoSettings, load_settings
 
-stderr_console = Console(stderr=True)
+# soft_wrap: a line printed on stderr is never broken at the terminal width (one error, one line)
+stderr_console = Console(stderr=True, soft_wrap=True)
 
 # The same data-selection flags on every command (ARCHITECTURE.md, "CLI").
 VenueOpt = Annotated[str | None, typer.Option("--venue", help="Venue id, e.g. binance or sim.")]
@@ -47,6 +48,29 @@ StartOpt = Annotated[
 ]
 EndOpt = Annotated[str | None, typer.Option("--end", help="Exclusive end, ISO date/time (UTC).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+
+
+def error_line(message: str) -> str:
+    """``error: <message>`` on one physical line, whatever line breaks the message held."""
+    return "error: " + " ".join(message.split())
+
+
+def usage_error_line(exc: Any) -> str:
+    """A click/typer usage error as one line, with the help hint of the command at fault."""
+    text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+    return error_line(f"{text}{hint}")
+
+
+def unexpected_error_line(exc: BaseException) -> str:
+    """One line for an exception NEO did not raise on purpose (a bug worth reporting)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    detail = f": {lines[0].strip()}" if lines else ""
+    return error_line(
+        f"unexpected {type(exc).__name__}{detail} (rerun with --log-level DEBUG for the "
+        "traceback, and please report it)"
+    )
 
 
 def parse_symbols(symbols: str | None, symbol: str | None = None) -> list[str]:

@@ -26,9 +26,8 @@ from neo.cli.common import (
     parse_time,
     parse_timeframe,
     settings_of,
-    stderr_console,
 )
-from neo.domain.errors import ConfigError
+from neo.domain.errors import ConfigError, DataValidationError
 from neo.domain.ids import InstrumentId
 
 FormatOpt = Annotated[
@@ -103,7 +102,10 @@ def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report['instrument']} {report['timeframe']} ← {report['source']}")
+    inferred = " (inferred)" if report["timeframe_inferred"] else ""
+    table = Table(
+        title=f"{report['instrument']} {report['timeframe']}{inferred} ← {report['source']}"
+    )
     table.add_column("result")
     table.add_column("rows", justify="right")
     for key in ("rows_read", "accepted", "rejected", "merged_duplicates", "warnings", "stored"):
@@ -114,11 +116,21 @@ def _print_report(report: dict[str, Any]) -> None:
     Console().print(table)
 
 
+InferredTimeframeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help="Bar timeframe: 1m, 5m, 1h, 1d … (default: inferred from the median spacing of "
+        "the file's timestamps, and reported).",
+    ),
+]
+
+
 def ingest_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV, Parquet, feather or ccxt/freqtrade JSON.")],
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: InferredTimeframeOpt = None,
     venue: VenueOpt = None,
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
@@ -132,16 +144,21 @@ def ingest_command(
     payload["first_ts"], payload["last_ts"] = iso(report.first_ts), iso(report.last_ts)
     emit(payload, as_json, lambda: _print_report(payload))
     if not report.ok:
-        stderr_console.print(
-            f"error: no row of {file} was accepted ({report.rejected} quarantined); "
+        raise DataValidationError(
+            f"no row of {file} was accepted ({report.rejected} quarantined); "
             "see `neo data quarantine`"
         )
-        raise typer.Exit(code=1)
 
 
 @data_app.command("list")
 def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List stored datasets."""
+    """List stored datasets.
+
+    A damaged store file does not hide the healthy datasets: each one is named in a
+    ``warning:`` line on stderr (and under ``damaged`` in the JSON), left out of the counts,
+    and the command still succeeds, since the listing is what is asked for.
+    """
+    infos = _api(ctx).datasets()
     datasets = [
         {
             "venue": d.venue,
@@ -153,8 +170,15 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "files": d.files,
             "bytes": d.bytes,
         }
-        for d in _api(ctx).datasets()
+        for d in infos
     ]
+    damaged = [entry for d in infos for entry in d.damaged]
+    for entry in damaged:
+        typer.echo(
+            f"warning: damaged store file {entry} (left out; move it out of the store and "
+            "ingest its data again)",
+            err=True,
+        )
 
     def human() -> None:
         if not datasets:
@@ -165,7 +189,7 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 f"{d['first']} → {d['last']}"
             )
 
-    emit({"datasets": datasets}, as_json, human)
+    emit({"datasets": datasets, "damaged": damaged}, as_json, human)
 
 
 @data_app.command("stats")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from neo.cli.common import JsonOpt, emit
+from neo.cli.common import JsonOpt, emit, error_line, unexpected_error_line, usage_error_line
 from neo.domain.errors import NeoError
 from neo.logs import configure_logging, get_logger
 from neo.settings import load_settings
@@ -19,14 +19,41 @@ log = get_logger("cli")
 
 
 class NeoGroup(TyperGroup):
-    """Root group: a NeoError anywhere becomes one line on stderr and its exit code."""
+    """Root group: every failure becomes one ``error: ...`` line on stderr and an exit code.
+
+    A NeoError keeps its own exit code; a usage error (unknown option, missing value, bad
+    choice) exits 2 instead of typer's boxed panel; anything unexpected exits 1 with its type
+    and first line (the traceback is logged at DEBUG), never a traceback on the terminal.
+    """
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context
         try:
             return super().invoke(ctx)
         except NeoError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(error_line(str(exc)), err=True)
             raise typer.Exit(code=exc.exit_code) from None
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, details at --log-level DEBUG
+            log.debug("unexpected error", exc_info=True)
+            typer.echo(unexpected_error_line(exc), err=True)
+            raise typer.Exit(code=1) from None
+
+    def main(  # type: ignore[override]  # click's parameters, used by keyword
+        self, args: Any = None, prog_name: str | None = None, *, standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:  # fmt: skip
+        if not standalone_mode:  # the caller handles exceptions itself
+            return super().main(args, prog_name, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:  # click's UsageError and friends
+            typer.echo(usage_error_line(exc), err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo(error_line("aborted"), err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 app = typer.Typer(

@@ -145,7 +145,7 @@ def test_bad_input_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
         assert result.exit_code != 0 and result.stdout == ""
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert _json(["data", "list", "--json"]) == {"datasets": []}
+    assert _json(["data", "list", "--json"]) == {"datasets": [], "damaged": []}
     result = runner.invoke(app, ["ingest", str(empty)])
     assert result.exit_code == 2 and "exactly one symbol" in result.stderr
     result = runner.invoke(app, ["data", "stats", "--symbol", "NOPE/X"])
@@ -155,7 +155,8 @@ def test_bad_input_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
 def test_all_rejected_file_exits_non_zero_with_a_report(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("timestamp,open,high,low,close,volume\n1704067200000,1,1,1,1,-1\n")
-    result = runner.invoke(app, ["ingest", str(path), "--symbol", "BTC/USDT", "--json"])
+    args = ["ingest", str(path), "--symbol", "BTC/USDT", "--timeframe", "1m", "--json"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert json.loads(result.stdout)["rejected"] == 1
     assert "no row" in result.stderr
