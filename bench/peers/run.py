@@ -371,22 +371,23 @@ def _memory_goal(neo: dict, peer: dict) -> dict[str, Any]:
 
 
 def _trades_goal(neo: dict, peer: dict) -> dict[str, Any]:
-    """Same trade list as backtesting.py: NEO may count entries or closed round trips.
+    """Same trades as backtesting.py: the same number of entries and the same final equity.
 
-    `trades` is entries (the last, still open position included); NEO's ledger lists FIFO round
-    trips like backtesting.py's `closed_trades`, which leaves that last one out. Either count
-    equal to backtesting.py's own count of the same kind is the same list of trades.
+    Both runners count `trades` as entries (closed round trips plus the position still open),
+    so entries are compared with entries; the issue's goal also asks for the final equity within
+    1e-6 relative. Both figures are shown whether the goal is met or not.
     """
-    goal = "neo-event trades == backtesting.py trades (SMA)"
+    goal = "neo-event trades == backtesting.py trades and final equity within 1e-6 (SMA)"
     if not (neo and peer):
         return {"goal": goal, "status": "n/a"}
-    closed = peer.get("closed_trades")
-    if neo["trades"] == peer["trades"]:
-        return {"goal": goal, "status": "met", "value": f"{neo['trades']} entries each"}
-    if closed is not None and neo["trades"] == closed:
-        return {"goal": goal, "status": "met", "value": f"{closed} closed round trips each"}
-    value = f"{neo['trades']} vs {peer['trades']} entries / {closed} closed"
-    return {"goal": goal, "status": "not met", "value": value}
+    same_entries = neo["trades"] == peer["trades"]
+    mine, theirs = float(neo["final_equity"]), float(peer["final_equity"])
+    gap = abs(mine - theirs) / max(abs(theirs), 1e-300)
+    value = (
+        f"entries {neo['trades']} vs {peer['trades']}; "
+        f"final equity {mine:.2f} vs {theirs:.2f} (rel. diff {gap:.1e})"
+    )
+    return {"goal": goal, "status": _verdict(True, same_entries and gap <= 1e-6), "value": value}
 
 
 def trade_spread(runs: list[dict[str, Any]]) -> list[str]:
