@@ -17,7 +17,8 @@ _NS_PER_UNIT = {
     "w": 7 * 86_400 * 1_000_000_000,
 }
 _PANDAS_UNIT = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W-MON"}
-_PATTERN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_PATTERN = re.compile(r"^\s*(\d+)\s*([smhdwSHDW])\s*$")
+_MONTHS = re.compile(r"^\s*\d+\s*(M|mo|mon|month|months)\s*$", re.IGNORECASE)
 
 
 class Timeframe(msgspec.Struct, frozen=True):
@@ -43,16 +44,27 @@ class Timeframe(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str | Timeframe) -> Timeframe:
-        """Parse ``"15m"``-style text; raises ConfigError listing the valid forms."""
+        """Parse ``"15m"``-style text; raises ConfigError listing the valid forms.
+
+        Units are case-insensitive except ``M``: in ccxt ``1M`` is one *month*, which has no
+        fixed length and is not supported, so it is refused rather than read as one minute.
+        """
         if isinstance(text, Timeframe):
             return text
-        match = _PATTERN.match(str(text).lower())
+        value = str(text)
+        match = _PATTERN.match(value)
+        if match is None and _MONTHS.match(value):
+            raise ConfigError(
+                f"invalid timeframe {text!r}: monthly bars are not supported (in ccxt "
+                f"'1M' means one month; one minute is lowercase '1m'); use one of "
+                f"{', '.join(cls.SUPPORTED)}"
+            )
         if match is None:
             raise ConfigError(
                 f"invalid timeframe {text!r}: use a number and a unit such as "
                 f"{', '.join(cls.SUPPORTED)}"
             )
-        return cls(int(match.group(1)), match.group(2))
+        return cls(int(match.group(1)), match.group(2).lower())
 
     @property
     def nanos(self) -> int:

@@ -53,6 +53,22 @@ def test_timeframe_parse_and_units() -> None:
     assert Timeframe.parse("1s").seconds == 1.0
 
 
+@pytest.mark.parametrize("month", ["1M", "3M", " 1M ", "1mo", "1month", "2Months"])
+def test_timeframe_refuses_months_instead_of_reading_minutes(month: str) -> None:
+    """ccxt's ``1M`` is one month: reading it as one minute would silently corrupt data."""
+    with pytest.raises(ConfigError, match="monthly bars are not supported") as caught:
+        Timeframe.parse(month)
+    assert "1m" in str(caught.value) and "1w" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1m", "1m"), ("15m", "15m"), ("4H", "4h"), ("1D", "1d"), ("1W", "1w"), ("30S", "30s")],
+)
+def test_timeframe_units_other_than_months_are_case_insensitive(text: str, expected: str) -> None:
+    assert str(Timeframe.parse(text)) == expected
+
+
 @pytest.mark.parametrize("bad", ["", "1x", "m", "0m", "-1h", "1.5h"])
 def test_timeframe_rejects_bad_text(bad: str) -> None:
     with pytest.raises(ConfigError, match="timeframe"):
