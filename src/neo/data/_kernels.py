@@ -164,3 +164,29 @@ def row_flags(
             flag |= bits[4]
         out[i] = flag
     return out
+
+
+@njit(cache=True)
+def displaced_rows(ts: IntArray) -> int:
+    """The fewest rows that must move for ``ts`` to be non-decreasing.
+
+    That is ``n`` minus the longest non-decreasing subsequence (patience sorting, O(n log n)):
+    one far-future row at the start counts 1, not the ``n - 1`` rows that follow it.
+    """
+    n = ts.shape[0]
+    tails = np.empty(n, dtype=np.int64)
+    size = 0
+    for i in range(n):
+        value = ts[i]
+        lo = 0
+        hi = size
+        while lo < hi:  # first tail greater than value (equal values may follow each other)
+            mid = (lo + hi) >> 1
+            if tails[mid] <= value:
+                lo = mid + 1
+            else:
+                hi = mid
+        tails[lo] = value
+        if lo == size:
+            size += 1
+    return n - size

@@ -11,6 +11,7 @@ Rules, in the order they are applied:
 code                   effect     meaning
 =====================  =========  ==========================================================
 ``unsorted``           fixed      rows out of time order; the frame is sorted (stable)
+                                  and the count is the fewest rows that had to move
 ``invalid_ts``         rejected   the timestamp is missing or unreadable
 ``non_finite``         rejected   a price or the volume is NaN or infinite
 ``non_positive_price`` rejected   a price is zero or negative
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neo.data._kernels import jump_mask, rolling_robust_zscore, row_flags
+from neo.data._kernels import displaced_rows, jump_mask, rolling_robust_zscore, row_flags
 from neo.data.config import ValidationConfig
 from neo.domain.bar import OHLCV_COLUMNS, BarBatch, BoolArray, FloatArray, IntArray
 from neo.domain.errors import DataFormatError
@@ -51,7 +52,8 @@ from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
 
 RULES: dict[str, str] = {
-    "unsorted": "row arrived after a later timestamp; the data was sorted by time",
+    "unsorted": "rows were out of time order (counted: the fewest rows that had to move); "
+    "the data was sorted by time",
     "invalid_ts": "timestamp is missing or unreadable",
     "non_finite": "a price or the volume is NaN or infinite",
     "non_positive_price": "a price is zero or negative",
@@ -339,13 +341,17 @@ class DataValidator:
 
 
 def _sorted(raw: RawBars) -> tuple[RawBars, int]:
-    """Sort by timestamp (stable, unreadable timestamps first); count rows out of order."""
+    """Sort by timestamp (stable, unreadable timestamps first); count the rows out of order.
+
+    The count is the fewest rows that must move to put the readable timestamps in order
+    (``n`` minus their longest non-decreasing run, see :func:`displaced_rows`), so one stray
+    row counts once wherever it sits, rather than "every row after a late one".
+    """
     ts = raw.ts[raw.ts_valid] if not raw.ts_valid.all() else raw.ts
-    if len(ts) < 2:
+    in_order = len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1]))
+    if in_order and raw.ts_valid.all():
         return raw, 0
-    out_of_order = int(np.count_nonzero(ts[1:] < np.maximum.accumulate(ts)[:-1]))
-    if out_of_order == 0 and raw.ts_valid.all():
-        return raw, 0
+    out_of_order = 0 if in_order else int(displaced_rows(np.ascontiguousarray(ts)))
     return raw.take(np.argsort(raw.ts, kind="stable")), out_of_order
 
 

@@ -124,13 +124,47 @@ def _assert_rejected_for(cols: dict[str, np.ndarray], row: int, code: str) -> No
     assert report.n_accepted + report.n_rejected + report.merged_duplicates == report.rows_read
 
 
-@settings(max_examples=40, deadline=None)
-@given(sizes, seeds, st.integers(0, 100), st.floats(0.01, 0.5))
-def test_property_ohlc_order(n: int, seed: int, where: int, below: float) -> None:
+def _plant_ohlc_violation(cols: dict[str, np.ndarray], row: int, kind: str, by: float) -> None:
+    """Break ``low <= open, close <= high`` at ``row`` in the way ``kind`` names."""
+    lo, hi = cols["low"][row], cols["high"][row]
+    if kind == "high_below_low":
+        cols["high"][row] = lo * (1.0 - by)
+    elif kind in ("open_above_high", "close_above_high"):
+        cols[kind.split("_")[0]][row] = hi * (1.0 + by)
+    else:  # open_below_low, close_below_low
+        cols[kind.split("_")[0]][row] = lo * (1.0 - by)
+
+
+OHLC_KINDS = ["high_below_low", "open_above_high", "open_below_low", "close_above_high",
+              "close_below_low"]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes,
+    seeds,
+    st.lists(st.tuples(st.integers(0, 100), st.sampled_from(OHLC_KINDS)), min_size=1, max_size=6),
+    st.floats(1e-6, 0.5),
+)
+def test_property_ohlc_order(n: int, seed: int, plants: list[tuple[int, str]], by: float) -> None:
+    """Every kind of violation, alone or together: exactly the planted rows are ohlc_order."""
     cols = walk(n, seed)
-    row = where % n
-    cols["high"][row] = cols["low"][row] * (1.0 - below)
-    _assert_rejected_for(cols, row, "ohlc_order")
+    planted = {}
+    for where, kind in plants:
+        planted[where % n] = kind
+    for row, kind in planted.items():
+        _plant_ohlc_violation(cols, row, kind, by)
+    o, h, lo, c = (cols[k] for k in ("open", "high", "low", "close"))
+    broken = {int(i) for i in np.flatnonzero((lo > o) | (lo > c) | (h < o) | (h < c) | (lo > h))}
+    assert broken == set(planted)  # the planting itself is right (independent of NEO)
+    report = DataValidator("1m").validate(cols)
+    flagged = {
+        int(r)
+        for r, why in zip(report.rejected.source_row, report.reasons, strict=True)
+        if "ohlc_order" in why.split(",")
+    }
+    assert flagged == set(planted) and report.counts["ohlc_order"] == len(planted)
+    assert report.n_accepted + report.n_rejected + report.merged_duplicates == report.rows_read
 
 
 @settings(max_examples=40, deadline=None)
@@ -171,21 +205,44 @@ def test_property_misaligned_ts(n: int, seed: int, where: int, offset: int) -> N
     _assert_rejected_for(cols, where % n, "misaligned_ts")
 
 
-def _out_of_order(ts: np.ndarray) -> int:
-    return sum(1 for i in range(1, len(ts)) if ts[i] < max(ts[:i]))
+def _fewest_moves(values: list[int]) -> int:
+    """Oracle: the fewest rows to move so the rest is in order, by the O(n^2) longest
+    non-decreasing subsequence DP (a different algorithm from the validator's)."""
+    best = [1] * len(values)
+    for i in range(len(values)):
+        for j in range(i):
+            if values[j] <= values[i]:
+                best[i] = max(best[i], best[j] + 1)
+    return len(values) - max(best, default=0)
 
 
-@settings(max_examples=40, deadline=None)
-@given(sizes, seeds)
-def test_property_unsorted_input_is_sorted(n: int, seed: int) -> None:
-    cols = walk(n, seed)
-    order = np.random.default_rng(seed + 1).permutation(n)
-    shuffled = {k: v[order] for k, v in cols.items()}
-    report = DataValidator("1m").validate(shuffled)
-    assert report.counts["unsorted"] == _out_of_order(shuffled["ts"])
-    assert report.n_accepted == n
-    np.testing.assert_array_equal(report.accepted.ts, cols["ts"])
-    np.testing.assert_array_equal(report.accepted.close, cols["close"])
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=40), seeds)
+def test_property_unsorted_input_is_sorted(minutes: list[int], seed: int) -> None:
+    """Any order, with duplicates: the accepted rows are ``sorted()`` of the input's distinct
+    bars, nothing is lost, and ``unsorted`` is the fewest rows that had to move."""
+    base = walk(31, seed)
+    rows = np.asarray(minutes)
+    cols = {k: v[rows] for k, v in base.items()}  # repeated minutes are identical bars
+    report = DataValidator("1m").validate(cols)
+    assert report.n_accepted + report.n_rejected + report.merged_duplicates == len(minutes)
+    assert report.n_rejected == 0
+    expected = sorted(set(int(t) for t in cols["ts"]))
+    assert report.accepted.ts.tolist() == expected
+    by_ts = {int(t): float(c) for t, c in zip(cols["ts"], cols["close"], strict=True)}
+    assert report.accepted.close.tolist() == [by_ts[t] for t in expected]
+    assert report.counts["unsorted"] == _fewest_moves(minutes)
+
+
+def test_unsorted_counts_one_stray_row_once() -> None:
+    cols = walk(10)
+    late_first = {k: np.concatenate((v[[9]], v[:9])) for k, v in cols.items()}
+    early_last = {k: np.concatenate((v[1:], v[[0]])) for k, v in cols.items()}
+    for shuffled in (late_first, early_last):
+        report = DataValidator("1m").validate(shuffled)
+        assert report.counts["unsorted"] == 1 and report.n_accepted == 10
+    reversed_ = {k: v[::-1].copy() for k, v in cols.items()}
+    assert DataValidator("1m").validate(reversed_).counts["unsorted"] == 9
 
 
 @settings(max_examples=40, deadline=None)
@@ -246,6 +303,41 @@ def test_property_price_jump_matches_reference(factors: list[float], confirm: bo
     close = np.cumprod(np.asarray(factors)) * 100.0
     expected = _jump_reference(close.tolist(), 0.1, confirm)
     assert jump_mask(close, 0.1, math.nan, confirm).tolist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.8, 1.25), min_size=1, max_size=60),
+    st.booleans(),
+    st.sampled_from(["1m", "1d"]),
+    st.one_of(st.none(), st.floats(50.0, 200.0)),
+)
+def test_property_price_jump_through_the_validator(
+    factors: list[float], confirm: bool, timeframe: str, prev_close: float | None
+) -> None:
+    """Whole bars through DataValidator: the rows rejected as price_jump are exactly what the
+    plain-Python rule says for the closes, with the timeframe's limit and the stored close."""
+    close = np.cumprod(np.asarray(factors)) * 100.0
+    n = len(close)
+    tf = Timeframe.parse(timeframe)
+    cols = {
+        "ts": T0 + np.arange(n, dtype=np.int64) * tf.nanos,
+        "open": close.copy(), "high": close * 1.001, "low": close * 0.999, "close": close,
+        "volume": np.ones(n),
+    }  # fmt: skip
+    config = ValidationConfig(jump_confirmation=confirm)
+    report = DataValidator(timeframe, config).validate(cols, prev_close=prev_close)
+    limit = config.jump_limit(timeframe)
+    reference_input = close.tolist() if prev_close is None else [prev_close, *close.tolist()]
+    expected = _jump_reference(reference_input, limit, confirm)[0 if prev_close is None else 1 :]
+    jumped = [
+        int(r)
+        for r, why in zip(report.rejected.source_row, report.reasons, strict=True)
+        if why == "price_jump"
+    ]
+    assert jumped == [i for i, bad in enumerate(expected) if bad]
+    assert report.counts["price_jump"] == sum(expected) == report.n_rejected
+    assert report.n_accepted == n - sum(expected)
 
 
 def test_price_jump_uses_previous_close_and_confirmation() -> None:
@@ -393,6 +485,67 @@ def test_report_helpers_and_prev_close() -> None:
     assert DataValidator("1d").max_jump == 0.25 and DataValidator("1m").max_jump == 0.10
     empty = DataValidator("1m").validate({k: v[:0] for k, v in cols.items()})
     assert empty.rows_read == 0 and empty.gaps == ()
+
+
+steps_strategy = st.one_of(
+    st.tuples(st.just("move"), st.floats(0.85, 1.18)),  # the level moves
+    st.tuples(st.just("spike"), st.sampled_from([1.5, 0.6])),  # one bar off the level
+    st.tuples(st.just("value"), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0])),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(steps_strategy, min_size=1, max_size=80), st.floats(0.05, 0.3), st.booleans())
+def test_property_check_price_series(
+    steps: list[tuple[str, float]], max_jump: float, confirm: bool
+) -> None:
+    """Each position lands in the code a plain statement of the rules gives it: non-finite,
+    non-positive, a jump from the last good price (with confirmation), or kept."""
+    prices, level = [], 100.0
+    for kind, x in steps:
+        if kind == "move":
+            level *= x
+        prices.append(level if kind == "move" else level * x if kind == "spike" else x)
+    values = np.asarray(prices)
+    config = ValidationConfig(jump_confirmation=confirm, zscore_threshold=1e9)
+    report = check_price_series(values, max_jump=max_jump, config=config)
+    non_finite = [i for i, p in enumerate(prices) if not math.isfinite(p)]
+    non_positive = [i for i, p in enumerate(prices) if math.isfinite(p) and p <= 0]
+    good = [i for i in range(len(prices)) if i not in non_finite and i not in non_positive]
+    flags = _jump_reference([prices[i] for i in good], max_jump, confirm)
+    jumps = [i for i, bad in zip(good, flags, strict=True) if bad]
+    assert report.bad_positions["non_finite"] == tuple(non_finite)
+    assert report.bad_positions["non_positive_price"] == tuple(non_positive)
+    assert report.bad_positions["price_jump"] == tuple(jumps)
+    assert report.counts["return_zscore"] == 0  # threshold out of reach
+    assert report.length == len(prices)
+    assert report.ok == (not non_finite and not non_positive and not jumps)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=60), seeds)
+def test_property_invalid_ts_rejects_exactly_the_unreadable_rows(
+    readable: list[bool], seed: int
+) -> None:
+    """Rows whose timestamp could not be read are rejected as invalid_ts, whatever their
+    values; every other row is judged as if those rows were not there."""
+    n = len(readable)
+    cols = walk(n, seed)
+    valid = np.asarray(readable)
+    raw = RawBars.from_arrays(
+        np.where(valid, cols["ts"], np.iinfo(np.int64).min),
+        *(cols[k] for k in ("open", "high", "low", "close", "volume")),
+        ts_valid=valid,
+    )
+    report = DataValidator("1m").validate(raw)
+    bad = {int(r) for r, why in zip(report.rejected.source_row, report.reasons, strict=True)
+           if why == "invalid_ts"}  # fmt: skip
+    assert bad == {i for i, ok in enumerate(readable) if not ok}
+    assert report.counts["invalid_ts"] == n - sum(readable) == report.n_rejected
+    assert report.accepted.ts.tolist() == [
+        int(t) for t, ok in zip(cols["ts"], readable, strict=True) if ok
+    ]
+    assert report.counts["unsorted"] == 0
 
 
 def test_check_price_series() -> None:
