@@ -20,7 +20,7 @@ from neo.analytics.downsample import DEFAULT_MAX_POINTS, downsample_indices, dow
 from neo.analytics.metrics import PerformanceMetrics, drawdown_series
 from neo.domain.bar import FloatArray, IntArray
 from neo.domain.errors import ConfigError, DataFormatError
-from neo.domain.events import Event
+from neo.domain.events import Event, OrderRejected, RiskDenied, StrategyFailed
 from neo.domain.order import Order
 from neo.domain.trade import Trade
 
@@ -102,16 +102,39 @@ def _drawdown_figure(ts: IntArray, equity: FloatArray) -> Any:
     return figure
 
 
-def _series_figure(title: str, y_title: str, ts: IntArray, series: Mapping[str, Any]) -> Any:
+def _series_figure(
+    title: str,
+    y_title: str,
+    ts: IntArray,
+    series: Mapping[str, Any],
+    dashed: Mapping[str, Any] | None = None,
+) -> Any:
+    """Step lines per key; ``dashed`` series (e.g. targets beside what was held) are drawn
+    dotted, named ``"<key> target"``."""
     import plotly.graph_objects as go
 
     figure = _figure(title, y_title)
     columns = {name: _checked(f"{title} {name!r}", v, ts.size) for name, v in series.items()}
-    keep = downsample_union(list(columns.values()), DEFAULT_MAX_POINTS * 2)
+    extra = {
+        f"{name} target": _checked(f"{title} target {name!r}", v, ts.size)
+        for name, v in (dashed or {}).items()
+    }
+    keep = downsample_union([*columns.values(), *extra.values()], DEFAULT_MAX_POINTS * 2)
     x = _ms(ts)[keep]
     for name, values in columns.items():
         figure.add_trace(
             go.Scatter(x=x, y=values[keep], name=escape(name), mode="lines", line_shape="hv")
+        )
+    for name, values in extra.items():
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=values[keep],
+                name=escape(name),
+                mode="lines",
+                line_shape="hv",
+                line={"dash": "dot"},
+            )
         )
     return figure
 
@@ -188,6 +211,59 @@ def risk_event_row(event: Event) -> dict[str, Any]:
     return row
 
 
+def _record_row(record: Any) -> dict[str, Any]:
+    """A row for a risk or portfolio record (``RiskEvent``, ``PortfolioEvent``): its ``kind``
+    becomes the event name (``kill_switch_engaged`` → ``KillSwitchEngaged``)."""
+    name = "".join(part.title() for part in str(record.kind).split("_"))
+    row: dict[str, Any] = {"ts": int(record.ts), "event": name}
+    for key in record.__struct_fields__:
+        value = getattr(record, key)
+        if key not in ("ts", "kind") and value not in ("", None):
+            row[key] = value
+    return row
+
+
+def risk_event_rows(
+    events: Sequence[Event], risk: Any = None, portfolio: Any = None
+) -> list[dict[str, Any]]:
+    """Every risk and portfolio event of a run as table rows, oldest first.
+
+    The engine's ``RiskDenied`` events (with the order's side and quantity), then whatever the
+    risk gate recorded besides denials (kill switch engaged, reset or restored after a restart,
+    a limit exceeded after a fill) and the portfolio's events (an allocation that failed and
+    kept the previous weights). ``risk`` and ``portfolio`` are read through their ``events``.
+    Strategy failures and broker rejections are not risk events: see :func:`engine_event_rows`.
+    """
+    rows = [risk_event_row(e) for e in events if isinstance(e, RiskDenied)]
+    rows += [_record_row(r) for r in getattr(risk, "events", ()) if r.kind != "denied"]
+    rows += [_record_row(r) for r in getattr(portfolio, "events", ())]
+    rows.sort(key=lambda row: int(row["ts"]))  # stable: same-time rows keep their order
+    return rows
+
+
+def engine_event_rows(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The run's other events of note (``StrategyFailed``, ``OrderRejected``) as rows."""
+    return [risk_event_row(e) for e in events if isinstance(e, StrategyFailed | OrderRejected)]
+
+
+def held_weights(
+    equity: FloatArray,
+    positions: Mapping[str, FloatArray],
+    prices: Mapping[str, FloatArray],
+    multipliers: Mapping[str, float] | None = None,
+) -> dict[str, FloatArray]:
+    """What was actually held, per step: position × price × multiplier / equity (0 where the
+    equity is not positive or the price unknown)."""
+    out: dict[str, FloatArray] = {}
+    equity = np.asarray(equity, dtype=np.float64)
+    for key, position in positions.items():
+        value = np.asarray(position, np.float64) * np.nan_to_num(np.asarray(prices[key]))
+        value = value * (multipliers or {}).get(key, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[key] = np.where(equity > 0, value / equity, 0.0)
+    return out
+
+
 def _trade_rows(trades: Sequence[Trade]) -> list[dict[str, Any]]:
     return [
         {
@@ -212,19 +288,32 @@ def _figures_html(figures: Sequence[Any]) -> list[str]:
     ]
 
 
+def _event_section(
+    heading: str, rows: Sequence[Mapping[str, Any]], table_id: str
+) -> tuple[str, str]:
+    shown = rows[:MAX_EVENT_ROWS]
+    note = (
+        ""
+        if len(shown) == len(rows)
+        else (f'<p class="note">First {len(shown):,} of {len(rows):,} events.</p>')
+    )
+    return f"{heading} ({len(rows):,})", note + html.table(shown, table_id=table_id)
+
+
 def _tables(
-    trades: Sequence[Trade], risk_events: Sequence[Mapping[str, Any]]
+    trades: Sequence[Trade],
+    risk_events: Sequence[Mapping[str, Any]],
+    engine_events: Sequence[Mapping[str, Any]] = (),
 ) -> list[tuple[str, str]]:
     sections: list[tuple[str, str]] = []
     if risk_events:
-        shown = risk_events[:MAX_EVENT_ROWS]
-        note = (
-            ""
-            if len(shown) == len(risk_events)
-            else (f'<p class="note">First {len(shown):,} of {len(risk_events):,} events.</p>')
+        sections.append(_event_section("Risk events", risk_events, "risk-events"))
+    if engine_events:
+        sections.append(
+            _event_section(
+                "Strategy failures and broker rejections", engine_events, "engine-events"
+            )
         )
-        body = note + html.table(shown, table_id="risk-events")
-        sections.append((f"Risk events ({len(risk_events):,})", body))
     if trades:
         note = (
             ""
@@ -247,6 +336,8 @@ def render_report(
     trades: Sequence[Trade],
     weights: Mapping[str, FloatArray] | None = None,
     risk_events: Sequence[Mapping[str, Any]] = (),
+    held: Mapping[str, FloatArray] | None = None,
+    engine_events: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The report as one HTML string (what :func:`write_report` writes)."""
     times = np.asarray(ts, dtype=np.int64)
@@ -254,13 +345,15 @@ def render_report(
     figures = [_equity_figure(times, values, risk_events), _drawdown_figure(times, values)]
     if positions:
         figures.append(_series_figure("Positions", "quantity", times, positions))
-    if weights:
-        figures.append(_series_figure("Weights", "weight", times, weights))
+    if held or weights:
+        heading = "Weights: held (solid) and allocator targets (dotted)" if held else "Weights"
+        solid, dotted = (held, weights) if held else (weights or {}, None)
+        figures.append(_series_figure(heading, "weight", times, solid, dotted))
     points = max(PRICE_POINTS_BUDGET // max(len(prices), 1), 500)
     figures.extend(_price_figure(k, t, c, trades, points) for k, (t, c) in prices.items())
     sections = [("Metrics", html.metrics_table(metrics))]
     sections.append(("Charts", "\n".join(_figures_html(figures))))
-    sections.extend(_tables(trades, risk_events))
+    sections.extend(_tables(trades, risk_events, engine_events))
     return html.page(title, sections)
 
 
@@ -276,6 +369,8 @@ def write_report(
     trades: Sequence[Trade],
     weights: Mapping[str, FloatArray] | None = None,
     risk_events: Sequence[Mapping[str, Any]] = (),
+    held: Mapping[str, FloatArray] | None = None,
+    engine_events: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """Write the run report to ``path`` as one self-contained HTML file.
 
@@ -293,14 +388,17 @@ def write_report(
     prices
         Per instrument key: (ts, close) arrays; trades are drawn over the price whose key is
         the trade's ``str(instrument)`` (``"BTC/USDT@binance"``) or its bare symbol.
-    positions, weights
-        Per instrument key: one value per bar of ``ts`` (quantity held; portfolio weight).
+    positions, weights, held
+        Per instrument key: one value per bar of ``ts``: quantity held; the allocator's target
+        weight; the weight actually held (:func:`held_weights`), drawn beside the targets.
     trades
         Round trips, marked over price (entry/exit) and listed in a table.
     risk_events
         Flat mappings (:func:`risk_event_row` turns a ``RiskDenied`` or ``KillSwitchEngaged``
         event into one), all listed in a table; those with an integer ``ts`` are also marked on
         the equity curve.
+    engine_events
+        Strategy failures and broker rejections (:func:`engine_event_rows`), in their own table.
 
     Returns
     -------
@@ -317,6 +415,7 @@ def write_report(
     document = render_report(
         title=title, ts=ts, equity=equity, metrics=metrics, prices=prices,
         positions=positions, trades=trades, weights=weights, risk_events=risk_events,
+        held=held, engine_events=engine_events,
     )  # fmt: skip
     target = Path(path)
     temporary: Path | None = None

@@ -250,15 +250,12 @@ def run_backtest_job(
 
     ``allocator`` puts the portfolio layer between the strategy and execution (the strategy's
     wishes become forecasts the allocator sizes); ``risk`` puts the pre-trade gate and the kill
-    switch in front of every order. A backtest keeps the kill switch's state in memory so one
+    switch in front of every order. Without them the ``[portfolio]`` and ``[risk]`` tables of
+    neo.toml apply when configured. A backtest keeps the kill switch's state in memory so one
     run's halt never blocks the next.
     """
-    from neo.analytics import (
-        compute_metrics,
-        observed_periods_per_year,
-        risk_event_row,
-        write_report,
-    )
+    from neo.analytics import compute_metrics, observed_periods_per_year, write_report
+    from neo.analytics.report import engine_event_rows, held_weights, risk_event_rows
     from neo.data.store import HistoricalDataStore
     from neo.engine.backtest import check_job, run_backtest
     from neo.engine.instruments import default_instrument
@@ -307,11 +304,16 @@ def run_backtest_job(
                 predictions=forecasts,
                 progress=advance,
             )
-    risk_events = [risk_event_row(e) for e in result.events]
-    if gate is not None:
-        risk_events += [risk_event_row(e) for e in gate.kill_switch_events()]
-        risk_events.sort(key=lambda row: int(row["ts"]))
+    risk_events = risk_event_rows(result.events, gate, book)
     weights = None if book is None else weights_over_time(book.history, result.ts)
+    held = None
+    if book is not None:
+        held = held_weights(
+            result.equity,
+            {str(iid): p for iid, p in result.positions.items()},
+            {str(iid): p for iid, p in result.prices.items()},
+            {str(iid): spec.contract_multiplier for iid, spec in specs.items()},
+        )
     metrics = compute_metrics(
         result.ts,
         result.equity,
@@ -333,6 +335,8 @@ def run_backtest_job(
             trades=result.trades,
             weights=weights,
             risk_events=risk_events,
+            held=held,
+            engine_events=engine_event_rows(result.events),
         )
     payload = {
         "strategy": chosen.name,
@@ -357,6 +361,7 @@ def run_backtest_job(
         "rebalances": None if book is None else len(book.history),
         "risk_denials": {} if gate is None else dict(gate.counters),
         "risk_events": risk_events,
+        "kill_switch_engagements": 0 if gate is None else gate.engagements,
     }
     return payload
 
@@ -468,9 +473,26 @@ def paper_command(
     fees_bps: FeesOpt = None,
     slippage_bps: SlippageOpt = None,
     cash: CashOpt = None,
+    allocator: Annotated[
+        str | None,
+        typer.Option(
+            "--allocator",
+            help="Size positions with a portfolio allocator (as for `neo backtest`); default: "
+            "[portfolio] allocator of neo.toml when configured.",
+        ),
+    ] = None,
+    risk: Annotated[
+        Path | None,
+        typer.Option(
+            "--risk",
+            help="Risk limits TOML (default: [risk] of neo.toml when configured). The kill "
+            "switch is kept in <data-dir>/risk: a halt survives restarts until `neo risk reset`.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
+    from neo.engine.instruments import default_instrument
     from neo.engine.paper import run_paper
     from neo.strategies.registry import create_strategy, parse_params
 
@@ -484,6 +506,8 @@ def paper_command(
         settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
     )
     chosen = create_strategy(strategy or settings.strategies.default, parse_params(param))
+    risk_config = risk_config_of(settings, risk)  # bad --risk / --allocator fail before any I/O
+    allocator = allocator_of(settings, allocator)
     predictor = None
     if model is not None:
         from neo.cli.models import configured_features
@@ -496,13 +520,20 @@ def paper_command(
     source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
     if predictor is not None and feed == "replay":
         predictor.history = store_history(source.store)  # warm up on bars before --start
+    specs = {iid: default_instrument(iid) for iid in source.instruments}
+    gate, book = risk_layers(
+        settings, specs, risk_config, allocator, state_dir=risk_state_dir(settings)
+    )
     try:
         result = asyncio.run(
             run_paper(
                 chosen,
                 source,
+                instruments=specs,
                 execution=config,
                 engine=settings.engine,
+                risk=gate,
+                portfolio=book,
                 predictor=predictor,
                 cycles=cycles,
             )

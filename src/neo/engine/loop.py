@@ -66,6 +66,7 @@ from neo.execution.simulated import (
 from neo.logs import get_logger
 from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import PassThroughRiskGate, RiskGate
+from neo.risk.stop_manager import StopManager
 from neo.strategies.base import Strategy
 from neo.strategies.context import StrategyContext
 from neo.strategies.indicators import rolling_volatility
@@ -188,6 +189,8 @@ class AutonomousTradingLoop:
         self._tf_ns = timeframe.nanos
         self._sim_clock = clock if isinstance(clock, SimulatedClock) else None
         self._check_risk = type(self.risk) is not PassThroughRiskGate
+        # protective stops configured with the risk gate (risk config [stops]); see on_bar
+        self._stops: StopManager | None = getattr(self.risk, "stops", None)
         self._auto_step = self._check_risk or portfolio is not None
         # Marks only matter to readers of equity between fills (risk, portfolio, paper status);
         # otherwise an instrument is marked when it has working orders or acts, which gives the
@@ -396,8 +399,22 @@ class AutonomousTradingLoop:
                     self._handle_intents(slot, i)
         if self._close_mode and slot.working and self._bar_close is not None:
             self._bar_close(ctx.instrument_id, ctx.ts[i], ctx.close[i])
+        if self._stops is not None:
+            close_ns = ctx.ts[i] + self._tf_ns
+            self._stops.on_bar(
+                self, ctx.instrument_id, ctx.high[i], ctx.low[i], ctx.close[i], close_ns
+            )
         if self._auto_step and self.step_per_bar:
             self.end_step(ctx.ts[i])
+
+    def submit(self, order: Order) -> bool:
+        """Send ``order`` through the pre-trade checks to the broker; False when risk denied
+        it (the stop manager's way in, so its orders meet the same checks as any other)."""
+        self._submit(order)
+        return order.id in self.orders
+
+    def cancel(self, order_id: OrderId, reason: str = "") -> None:
+        self.broker.cancel(order_id, reason)
 
     def on_timer(self, name: str) -> None:
         """A timer cycle (paper/live): ``TimerFired``, then the portfolio and risk step now."""

@@ -3,13 +3,19 @@
 Bars come from ``feed.stream()`` as they complete; each one is pushed into the loop, which
 extends indicators causally and runs the usual cycle. Time is the wall clock. A status line on
 stderr (only when it is a terminal) shows bars, equity, positions, orders and failures.
+
+Like the backtest, the portfolio and risk step (``loop.end_step``) runs once per timestamp
+across all instruments, not after each instrument's bar: as soon as every instrument has
+delivered its bar for that timestamp, or when a bar of a later timestamp arrives first (an
+instrument skipped one), or when the feed ends. So the same bars give the same rebalances,
+orders and fills in paper as in a backtest.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -64,6 +70,10 @@ class PaperResult:
     events: list[Event]
     stats: LoopStats
     stopped_by: str
+    risk_events: list[dict[str, Any]] = field(default_factory=list)
+    rebalances: int | None = None
+    risk_denials: dict[str, int] = field(default_factory=dict)
+    kill_switch_engaged: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -76,7 +86,10 @@ class PaperResult:
             "orders": len(self.orders),
             "fills": self.stats.fills,
             "strategy_failures": self.stats.strategy_failures,
-            "risk_denials": self.stats.risk_denials,
+            "risk_denials": self.risk_denials,
+            "risk_events": self.risk_events,
+            "rebalances": self.rebalances,
+            "kill_switch_engaged": self.kill_switch_engaged,
             "stopped_by": self.stopped_by,
         }
 
@@ -107,12 +120,16 @@ def build_paper_loop(
     clock: Clock | None = None,
     bus: MessageBus | None = None,
 ) -> AutonomousTradingLoop:
-    """A loop wired to a fresh ledger and simulated broker, in paper mode."""
+    """A loop wired to a fresh ledger and simulated broker, in paper mode.
+
+    The loop does not step portfolio and risk after each bar: :func:`drive` steps once per
+    timestamp, as the backtest does.
+    """
     execution = execution or ExecutionConfig()
     bus = bus or MessageBus()
     ledger = Ledger(execution.cash, instruments)
     broker = SimulatedBroker(instruments, execution, bus.publish, ledger)
-    return AutonomousTradingLoop(
+    loop = AutonomousTradingLoop(
         strategy=strategy,
         instruments=list(instruments.values()),
         timeframe=timeframe,
@@ -126,6 +143,40 @@ def build_paper_loop(
         predictor=predictor,
         mode="paper",
     )
+    loop.step_per_bar = False
+    return loop
+
+
+class TimeSteps:
+    """Ends the loop's step at ``ts`` once the step is complete (see the module docstring)."""
+
+    def __init__(self, loop: AutonomousTradingLoop) -> None:
+        self.loop = loop
+        self.ts: int | None = None
+        self.seen: set[InstrumentId] = set()
+        self.expected = len(loop.instruments)
+
+    def before(self, bar: Bar) -> None:
+        """A bar of a later timestamp closes the open step (some instrument skipped it)."""
+        if self.ts is not None and bar.ts > self.ts:
+            self.close()
+
+    def after(self, bar: Bar) -> None:
+        """Count ``bar`` (if the loop took it) and close the step once every instrument has."""
+        history = self.loop.context(bar.instrument).ts
+        if not len(history) or history[-1] != bar.ts:
+            return  # ignored (out of order)
+        if self.ts is None:
+            self.ts = bar.ts
+        self.seen.add(bar.instrument)
+        if len(self.seen) >= self.expected:
+            self.close()
+
+    def close(self) -> None:
+        if self.ts is not None and self.loop.state.value in ("running", "paused"):
+            self.loop.end_step(self.ts)
+        self.ts = None
+        self.seen.clear()
 
 
 async def drive(
@@ -135,17 +186,26 @@ async def drive(
     cycles: int | None = None,
     on_bar: Callable[[AutonomousTradingLoop], None] | None = None,
 ) -> str:
-    """Push bars from an async iterator into a started loop; returns why it stopped."""
+    """Push bars from an async iterator into a started loop; returns why it stopped.
+
+    Portfolio and risk step once per timestamp (:class:`TimeSteps`); the last, possibly
+    incomplete step is closed when the feed ends or the cycle budget is spent.
+    """
     seen = 0
+    steps = TimeSteps(loop)
     async for bar in bars:
         if loop.state.value == "stopped":
             return "loop stopped"
+        steps.before(bar)
         loop.push_bar(bar)
+        steps.after(bar)
         seen += 1
         if on_bar is not None:
             on_bar(loop)
         if cycles is not None and seen >= cycles:
+            steps.close()
             return f"{cycles} cycles"
+    steps.close()
     return "feed ended"
 
 
@@ -202,8 +262,14 @@ async def run_paper(
         raise
     finally:
         loop.stop(reason)
+    from neo.analytics.report import risk_event_rows
+
     ledger = loop.ledger
     return PaperResult(
+        risk_events=risk_event_rows(loop.notable, risk, portfolio),
+        rebalances=None if portfolio is None else len(getattr(portfolio, "history", ())),
+        risk_denials=dict(getattr(risk, "counters", {})),
+        kill_switch_engaged=bool(getattr(getattr(risk, "kill_switch", None), "engaged", False)),
         strategy=strategy.name,
         bars=loop.bars_seen,
         equity=ledger.equity,

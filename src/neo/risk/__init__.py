@@ -15,7 +15,7 @@ from neo.risk.base import (
     RiskGate,
     RiskVerdict,
 )
-from neo.risk.config import RiskConfig, RiskLimits, load_risk_config
+from neo.risk.config import RiskConfig, RiskLimits, StopsConfig, load_risk_config
 from neo.risk.gate import REASON_CODES, PreTradeRiskGate, RiskEvent
 from neo.risk.killswitch import KillSwitch
 
@@ -32,6 +32,7 @@ __all__ = [
     "RiskGate",
     "RiskLimits",
     "RiskVerdict",
+    "StopsConfig",
     "build_risk_gate",
     "load_risk_config",
 ]

@@ -32,11 +32,34 @@ class RiskLimits(BaseModel):
     )
 
 
+class StopsConfig(BaseModel):
+    """Protective stops the stop manager keeps at the broker for every position (``[stops]``).
+
+    ``kind``: ``fixed`` (``pct`` from the entry, never moves), ``trailing`` (``pct`` behind the
+    best price since entry) or ``atr`` (``atr_mult`` × ATR(``atr_window``) behind the best
+    price, the ATR re-read every bar). Stops only ever tighten. ``take_profit_pct`` adds a
+    take-profit limit in one OCO group with the stop; ``time_stop_bars`` closes a position
+    with a market order once it has been held that many bars. ``limit_offset_pct`` makes the
+    stop a stop-limit with its limit that far beyond the trigger.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["fixed", "trailing", "atr"] = "trailing"
+    pct: float = Field(0.02, gt=0, lt=1)
+    atr_mult: float = Field(3.0, gt=0)
+    atr_window: int = Field(14, ge=1)
+    take_profit_pct: float | None = Field(None, gt=0)
+    time_stop_bars: int | None = Field(None, ge=1)
+    limit_offset_pct: float | None = Field(None, gt=0, lt=1)
+
+
 class RiskConfig(BaseModel):
     """Risk limits plus what the kill switch does when a portfolio limit is hit.
 
     ``on_breach``: ``flatten`` closes every position; ``reduce`` cuts each by
     ``reduce_fraction``. Either way new exposure stays halted until an explicit reset.
+    ``stops`` (a ``[stops]`` table) puts a protective stop at the broker for every position.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -46,6 +69,7 @@ class RiskConfig(BaseModel):
     reduce_fraction: float = Field(0.5, gt=0, le=1)
     check_precision: bool = True
     state_file: str = "risk_state.json"
+    stops: StopsConfig | None = None
 
 
 def load_risk_config(path: Path) -> RiskConfig:

@@ -65,6 +65,7 @@ from neo.logs import get_logger
 from neo.risk.base import APPROVED, NO_ACTIONS, RiskActions, RiskVerdict
 from neo.risk.config import RiskConfig
 from neo.risk.killswitch import KillSwitch
+from neo.risk.stop_manager import StopManager
 
 log = get_logger("risk")
 
@@ -150,6 +151,8 @@ class PreTradeRiskGate:
         self.limits = config.limits
         self.kill_switch = KillSwitch(state_path)
         self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
+        self.stops = None if config.stops is None else StopManager(config.stops, self.instruments)
+        """Protective stops at the broker (``[stops]``); the engine runs it after every bar."""
         self.counters: Counter[str] = Counter()
         """Denials by reason code (only denials)."""
         self.events: deque[RiskEvent] = deque(maxlen=max_events)
@@ -453,8 +456,12 @@ class PreTradeRiskGate:
         return ""
 
     def _exit_orders(self, account: AccountView, *, only_uncovered: bool) -> tuple[Order, ...]:
-        covered = (
-            {o.instrument for o in account.open_orders() if o.reduce_only}
+        covered = (  # by a working market exit; a protective stop or take-profit is no exit
+            {
+                o.instrument
+                for o in account.open_orders()
+                if o.reduce_only and o.type is OrderType.MARKET
+            }
             if only_uncovered
             else set()
         )

@@ -1,0 +1,128 @@
+"""The kill switch through the product: engage in `neo paper`, restart, `neo risk reset`.
+
+A paper session with a tight drawdown limit engages the switch; its state is kept under
+``<data-dir>/risk``; the next session (a restart) is halted from its first bar and trades
+nothing; ``neo risk status`` shows the halt; ``neo risk reset`` releases it and the session
+after that trades again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+runner = CliRunner()
+RISK = """
+on_breach = "flatten"
+
+[limits]
+max_drawdown_pct = 0.003
+"""
+
+
+def neo(data: Path, *args: str) -> dict[str, Any]:
+    from neo.cli.main import app
+
+    result = runner.invoke(app, ["--data-dir", str(data), *args, "--json"])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, "exactly one JSON object on stdout"
+    parsed: dict[str, Any] = json.loads(lines[0])
+    return parsed
+
+
+def paper(data: Path, risk: Path) -> dict[str, Any]:
+    return neo(
+        data,
+        "paper",
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--symbols",
+        "BTC/USDT",
+        "--cycles",
+        "400",
+        "--risk",
+        str(risk),
+    )
+
+
+def test_halt_survives_a_restart_until_neo_risk_reset(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    risk = tmp_path / "risk.toml"
+    risk.write_text(RISK)
+    assert neo(data, "risk", "status")["engaged"] is False
+
+    first = paper(data, risk)
+    assert first["kill_switch_engaged"] is True
+    engaged = [e for e in first["risk_events"] if e["event"] == "KillSwitchEngaged"]
+    assert len(engaged) == 1 and "drawdown" in engaged[0]["reason"]
+    assert first["positions"] == {"BTC/USDT@sim": 0.0}  # flattened
+    state = neo(data, "risk", "status")
+    assert state["engaged"] is True and state["actions_done"] is True
+    assert state["path"] == str(data / "risk" / "risk_state.json")
+    assert state["peak_equity"] > 100_000.0  # the drawdown basis is kept too
+
+    second = paper(data, risk)  # a restart: halted from the first bar
+    assert second["kill_switch_engaged"] is True
+    assert second["fills"] == 0 and second["orders"] == 0
+    assert second["risk_denials"]["kill_switch"] > 0
+    assert second["risk_events"][0]["event"] == "KillSwitchRestored"
+    assert all(
+        e["code"] == "kill_switch" for e in second["risk_events"] if e["event"] == "RiskDenied"
+    )
+
+    reset = neo(data, "risk", "reset", "--reason", "checked by ops")
+    assert reset["was_engaged"] is True and reset["engaged"] is False
+    assert "drawdown" in reset["previous_reason"]
+    assert neo(data, "risk", "status")["engaged"] is False
+
+    third = paper(data, risk)  # trading resumes
+    assert third["fills"] > 0
+    assert third["risk_events"][0]["event"] != "KillSwitchRestored"
+
+
+def test_risk_table_of_neo_toml_is_the_default(tmp_path: Path) -> None:
+    from neo.cli.main import app
+
+    config = tmp_path / "neo.toml"
+    config.write_text("[risk]\n" + RISK.replace("[limits]", "[risk.limits]"))
+    data = tmp_path / "data"
+    args = ["--config", str(config), "--data-dir", str(data), "paper", "--strategy"]
+    args += ["sma_cross", "--param", "fast=5", "--param", "slow=20", "--symbols", "BTC/USDT"]
+    result = runner.invoke(app, [*args, "--cycles", "400", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["kill_switch_engaged"] is True
+    status = runner.invoke(app, ["--config", str(config), "--data-dir", str(data), "risk",
+                                 "status", "--json"])  # fmt: skip
+    assert json.loads(status.stdout)["engaged"] is True
+
+
+def test_bad_risk_file_is_one_error_line(tmp_path: Path) -> None:
+    from neo.cli.main import app
+
+    bad = tmp_path / "risk.toml"
+    bad.write_text("[limits]\nmax_levrage = 2\n")
+    result = runner.invoke(
+        app,
+        [
+            "--data-dir",
+            str(tmp_path),
+            "paper",
+            "--symbol",
+            "BTC/USDT",
+            "--cycles",
+            "5",
+            "--risk",
+            str(bad),
+        ],  # fmt: skip
+    )
+    assert result.exit_code != 0
+    assert result.stderr.strip().startswith("error:") and "max_levrage" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
