@@ -1,9 +1,11 @@
 """Model registry: each trained model beside everything needed to trust and reproduce it.
 
-Layout: ``<root>/<model_id>/model.pkl`` and ``metadata.json`` (feature spec and its hash, label,
-training window, data hash, fold metrics, library versions, sha256 of the model file). Loading
-verifies the file's sha256 before unpickling it and, given a pipeline, that its feature spec is
-the one the model was trained on.
+Layout: ``<root>/<model_id>/model.pkl`` and ``metadata.json`` (feature spec and its hash, the
+feature-code version, label, training window, data hash over the bars and market series, fold
+metrics, library versions, sha256 of the model file). Loading verifies the file's sha256 before
+unpickling it. :func:`resolve_pipeline` is what ``neo predict`` and the live predictor run: the
+pipeline the user's ``[features]`` configuration builds must be the model's own (else the
+differing features are named), and the feature kernels must be the code it was trained with.
 """
 
 from __future__ import annotations
@@ -45,9 +47,7 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def data_hash(
-    batches: Iterable[BarBatch], context: Mapping[str, BarBatch] | None = None
-) -> str:
+def data_hash(batches: Iterable[BarBatch], context: Mapping[str, BarBatch] | None = None) -> str:
     """sha256 over every bar's instrument, timestamps and OHLCV, in the order given, then over
     each context (market) series by key: the cross-asset features read those bars too."""
     digest = hashlib.sha256()
