@@ -189,4 +189,4 @@ def displaced_rows(ts: IntArray) -> int:
         tails[lo] = value
         if lo == size:
             size += 1
-    return n - size
+    return int(n - size)
