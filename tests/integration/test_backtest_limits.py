@@ -138,3 +138,42 @@ def test_kill_switch_flattens_and_halts_in_a_backtest(tmp_path: Path) -> None:
             assert abs(held[fill.instrument]) <= before + 1e-12, "new exposure after the halt"
     assert all(math.isclose(q, 0.0, abs_tol=1e-9) for q in held.values())  # flattened
     assert KillSwitch(tmp_path / "state" / RiskConfig().state_file).engaged  # survives restart
+
+
+@pytest.mark.parametrize("with_gate", [True, False])
+def test_no_order_below_the_minimum_notional(tmp_path: Path, with_gate: bool) -> None:
+    """Rebalance differences below min notional are not sent (and the gate denies any that
+    are); only fills that close a whole position may be smaller."""
+    specs = {
+        InstrumentId("sim", s): Instrument.simple(
+            s, lot_size=0.0001, tick_size=0.0001, min_notional=500.0
+        )
+        for s in SYMBOLS
+    }
+    portfolio = build_portfolio(
+        "min_variance",
+        PortfolioConfig(rebalance_every=6, lookback=120, min_history=48, max_weight=0.45),
+        specs,
+    )
+    gate = build_risk_gate(RiskConfig(), None, specs) if with_gate else None
+    result = run_backtest(
+        Momentum(),
+        simulate_bars(SYMBOLS, "1h", 500, seed=11),
+        instruments=specs,
+        execution=ExecutionConfig(cash=100_000.0, fees_bps=5.0),
+        risk=gate,
+        portfolio=portfolio,
+    )
+    assert len(result.fills) > 50
+    held: dict[InstrumentId, float] = defaultdict(float)
+    small = 0
+    for fill in result.fills:
+        held[fill.instrument] += fill.signed_quantity
+        k = int(np.searchsorted(result.ts, fill.ts, side="left")) - 1
+        decision_price = float(result.prices[fill.instrument][k])
+        if fill.quantity * decision_price < 500.0:
+            small += 1
+            assert abs(held[fill.instrument]) < 1e-9, "only closing a whole position may be small"
+    if gate is not None:
+        assert "min_notional" not in gate.counters  # the loop did not even send them
+    assert small <= len(SYMBOLS) * 3

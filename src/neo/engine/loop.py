@@ -491,6 +491,8 @@ class AutonomousTradingLoop:
             diff = slot.instrument.round_quantity(diff)
             if diff == 0.0:
                 return
+        if slot.instrument.min_notional and target != 0.0 and self._below_minimum(slot, diff):
+            return  # the exchange would refuse it; closing a whole position is always sent
         if self._bus_targets:
             self._publish(
                 TargetSet(ts=now, instrument=iid, quantity=target, strategy=self._name(slot))
@@ -505,6 +507,13 @@ class AutonomousTradingLoop:
             tag=self._name(slot),
         )
         self._submit(order)
+
+    @staticmethod
+    def _below_minimum(slot: _Slot, quantity: float) -> bool:
+        """``quantity`` at the last close is worth less than the instrument's min notional."""
+        spec = slot.instrument
+        price = slot.ctx.close[slot.ctx.i]
+        return abs(quantity) * price * spec.contract_multiplier < spec.min_notional
 
     def _submit_all_equity(self, slot: _Slot, side: Side, tag: str, now: int) -> None:
         """An order for all available equity (backtesting.py's ``buy()``).
