@@ -35,6 +35,7 @@ from neo.domain.bar import Bar, BarBatch, FloatArray, IntArray
 from neo.domain.enums import OrderStatus, OrderType, Side
 from neo.domain.errors import ConfigError
 from neo.domain.events import (
+    BarClosed,
     EngineStarted,
     EngineStopped,
     Event,
@@ -43,6 +44,8 @@ from neo.domain.events import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    PositionChanged,
+    PredictionMade,
     RiskDenied,
     StrategyFailed,
     TargetSet,
@@ -197,6 +200,10 @@ class AutonomousTradingLoop:
         # same fills and the same rebuilt equity curve at a fraction of the cost.
         self._mark_every_bar = self._auto_step or mode != "backtest"
         self._bus_targets = False
+        self._bus_bars = False  # someone listens to BarClosed / PredictionMade (see _listeners)
+        self._bus_predictions = False
+        self._bus_positions = False
+        self._model_id = "preloaded" if predictor is None else getattr(predictor, "model_id", "")
         self.step_per_bar = True
         """Run risk/portfolio after every bar; multi-instrument backtests call end_step."""
         self._forecasts: dict[InstrumentId, float] = {}
@@ -227,6 +234,8 @@ class AutonomousTradingLoop:
             self._by_id[instrument.id] = slot
         for kind in (OrderAccepted, OrderFilled, OrderCancelled, OrderExpired, OrderRejected):
             bus.subscribe(kind, self._on_order_event)
+        bus.watch(self._listeners)
+        self._listeners()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -251,7 +260,6 @@ class AutonomousTradingLoop:
         for slot in self._slots:
             slot.strategy.on_start(slot.ctx)
         self._set_state(LoopState.RUNNING)
-        self._bus_targets = self.bus.has_subscribers(TargetSet)
         self._publish(EngineStarted(ts=self.clock.now_ns(), mode=self.mode))
 
     def _set_state(self, state: LoopState) -> None:
@@ -259,8 +267,22 @@ class AutonomousTradingLoop:
         self._live = state in (LoopState.RUNNING, LoopState.PAUSED)
         self._running = state is LoopState.RUNNING
         self._quiet = self._running and not (
-            self._always_open or self._mark_every_bar or self._close_mode or self._auto_step
+            self._always_open
+            or self._mark_every_bar
+            or self._close_mode
+            or self._auto_step
+            or self._bus_bars
         )
+
+    def _listeners(self) -> None:
+        """The bus's subscribers changed: note which optional events anyone wants, so nobody
+        listening costs the per-bar path nothing (not even building the event)."""
+        bus = self.bus
+        self._bus_targets = bus.has_subscribers(TargetSet)
+        self._bus_predictions = bus.has_subscribers(PredictionMade)
+        self._bus_bars = bus.has_subscribers(BarClosed) or self._bus_predictions
+        self._bus_positions = bus.has_subscribers(PositionChanged)
+        self._set_state(self._state)
 
     def pause(self) -> None:
         """Stop calling strategies; working orders still fill and prices still update."""
@@ -291,6 +313,7 @@ class AutonomousTradingLoop:
         self.stop("closed")
         for kind in (OrderAccepted, OrderFilled, OrderCancelled, OrderExpired, OrderRejected):
             self.bus.unsubscribe(kind, self._on_order_event)
+        self.bus.unwatch(self._listeners)
         for slot in self._slots:
             slot.ctx.detach()
 
@@ -375,20 +398,7 @@ class AutonomousTradingLoop:
             return
         ctx = slot.ctx
         ctx.i = i
-        if slot.working or self._always_open:
-            if self._bar_open is not None:
-                self._bar_open(
-                    ctx.instrument_id,
-                    ctx.ts[i],
-                    ctx.open[i],
-                    ctx.high[i],
-                    ctx.low[i],
-                    ctx.close[i],
-                    ctx.volume[i],
-                )
-            self.ledger.update_price(ctx.instrument_id, ctx.close[i], ctx.ts[i])
-        elif self._mark_every_bar:
-            self.ledger.update_price(ctx.instrument_id, ctx.close[i], ctx.ts[i])
+        self._open_bar(slot, i)
         if self._running:
             try:
                 slot.strategy.on_bar(ctx)
@@ -415,6 +425,51 @@ class AutonomousTradingLoop:
 
     def cancel(self, order_id: OrderId, reason: str = "") -> None:
         self.broker.cancel(order_id, reason)
+
+    def _open_bar(self, slot: _Slot, i: int) -> None:
+        """The bar arrives: working orders fill against it, the ledger marks its close, and
+        listeners hear ``BarClosed``."""
+        ctx = slot.ctx
+        if slot.working or self._always_open:
+            if self._bar_open is not None:
+                self._bar_open(
+                    ctx.instrument_id,
+                    ctx.ts[i],
+                    ctx.open[i],
+                    ctx.high[i],
+                    ctx.low[i],
+                    ctx.close[i],
+                    ctx.volume[i],
+                )
+            self.ledger.update_price(ctx.instrument_id, ctx.close[i], ctx.ts[i])
+        elif self._mark_every_bar:
+            self.ledger.update_price(ctx.instrument_id, ctx.close[i], ctx.ts[i])
+        if self._bus_bars:
+            self._publish_bar(slot, i)
+
+    def _publish_bar(self, slot: _Slot, i: int) -> None:
+        """``BarClosed`` (and ``PredictionMade`` when the bar has a forecast) for listeners."""
+        ctx = slot.ctx
+        now = ctx.ts[i] + self._tf_ns
+        if self.bus.has_subscribers(BarClosed):
+            bar = Bar(
+                instrument=ctx.instrument_id,
+                timeframe=self.timeframe,
+                ts=ctx.ts[i],
+                open=ctx.open[i],
+                high=ctx.high[i],
+                low=ctx.low[i],
+                close=ctx.close[i],
+                volume=ctx.volume[i],
+            )
+            self._publish(BarClosed(ts=now, bar=bar))
+        forecast = ctx.prediction
+        if self._bus_predictions and forecast == forecast:
+            self._publish(
+                PredictionMade(
+                    ts=now, instrument=ctx.instrument_id, model_id=self._model_id, value=forecast
+                )
+            )
 
     def on_timer(self, name: str) -> None:
         """A timer cycle (paper/live): ``TimerFired``, then the portfolio and risk step now."""
@@ -661,6 +716,10 @@ class AutonomousTradingLoop:
         self._fill_cash.append(ledger.cash)
         slot.fill_bars.append(slot.ctx.i)
         slot.fill_positions.append(ledger.position(order.instrument))
+        if self._bus_positions:
+            self._publish(
+                PositionChanged(ts=fill.ts, position=ledger.position_of(order.instrument))
+            )
         if self._check_risk:
             self.risk.on_fill(fill, ledger)
         try:
