@@ -15,7 +15,7 @@ from neo.data.ingest import DataIngestionAPI
 from neo.data.store import HistoricalDataStore
 from neo.data.store.damaged import one_line
 from neo.data.validate import RawBars
-from neo.domain import InstrumentId, StoreError
+from neo.domain import DataNotFoundError, InstrumentId, StoreError
 from tests.unit.data.helpers import BTC, MINUTE, T0, TF, batch_of, walk
 from tests.unit.data.test_validate import PLANTED
 
@@ -168,3 +168,46 @@ def test_exporting_an_empty_range_writes_a_valid_empty_file(tmp_path: Path, suff
         assert pq.read_schema(full).equals(
             pq.read_schema(tmp_path / f"empty-{T0 + 900 * DAY}.{suffix}")
         )
+
+
+def test_read_many_is_one_query_that_matches_single_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = HistoricalDataStore(tmp_path, cache_entries=0)
+    symbols = ["A/USD", "B/USD", "C/USD"]
+    start = T0 - 3 * DAY  # spans two year files
+    bars = simulate_bars(symbols, "1h", 200, seed=3, start_ns=start)
+    for batch in list(bars.values())[:2]:
+        store.write(batch)
+    store.write(list(bars.values())[2].slice(0, 10))  # C has 2023 data only
+    ids = [InstrumentId("sim", s) for s in symbols]
+    calls: list[str] = []
+    real = store._query
+    monkeypatch.setattr(store, "_query", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    for lo, hi in [(None, None), (T0, T0 + 2 * DAY), (start + 5 * 3600 * 10**9, T0 + DAY)]:
+        calls.clear()
+        many = store.read_many([ids[1], ids[0], ids[2], ids[1]], "1h", lo, hi)
+        assert len(calls) == 1 and list(many) == [ids[1], ids[0], ids[2]]
+        for iid in ids:
+            single = HistoricalDataStore(tmp_path).read(iid, "1h", lo, hi)
+            for name in ("ts", "open", "high", "low", "close", "volume"):
+                assert getattr(many[iid], name).tolist() == getattr(single, name).tolist()
+            assert many[iid].instrument == iid
+    calls.clear()
+    far = store.read_many(ids, "1h", T0 + 900 * DAY, None)  # every file pruned: no query
+    assert calls == [] and all(len(b) == 0 for b in far.values())
+
+
+def test_read_many_uses_the_cache_and_reports_missing_or_damaged_data(tmp_path: Path) -> None:
+    store = _two_datasets(tmp_path)
+    ids = [InstrumentId("sim", "A/USD"), InstrumentId("sim", "B/USD")]
+    first = store.read_many(ids, "1m")
+    again = store.read_many(ids, "1m")
+    assert all(again[i] is first[i] for i in ids) and store.read(ids[0], "1m") is first[ids[0]]
+    with pytest.raises(DataNotFoundError, match="C/USD"):
+        store.read_many([*ids, InstrumentId("sim", "C/USD")], "1m")
+    damaged = next((tmp_path / "bars").rglob("B%2FUSD/1m/*.parquet"))
+    damaged.write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")
+    with pytest.raises(StoreError, match="damaged") as caught:
+        store.read_many(ids, "1m")
+    assert str(damaged) in str(caught.value)

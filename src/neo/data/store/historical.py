@@ -241,12 +241,16 @@ class HistoricalDataStore:
             and (end_ns is None or _year_start_ns(int(f.stem)) < end_ns)
         ]
 
-    def _query(self, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _query(
+        self, sql: str, params: dict[str, Any], files: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Run one query; a failure names the damaged file among ``files`` (default:
+        ``params["files"]``) in a one-line StoreError."""
         with self._lock:
             try:
                 result: dict[str, Any] = self._db.execute(sql, params).fetchnumpy()
             except Exception as exc:  # duckdb raises its own error types for unreadable files
-                raise _query_error(params["files"], exc) from exc
+                raise _query_error(list(files or params["files"]), exc) from exc
         return result
 
     @staticmethod
@@ -271,8 +275,7 @@ class HistoricalDataStore:
         """
         tf = Timeframe.parse(timeframe)
         files = self._files(instrument, tf, start_ns, end_ns)
-        stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-        key = (instrument, tf, start_ns, end_ns, stamp)
+        key = _cache_key(instrument, tf, start_ns, end_ns, files)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -291,8 +294,59 @@ class HistoricalDataStore:
         start_ns: int | None = None,
         end_ns: int | None = None,
     ) -> dict[InstrumentId, BarBatch]:
-        """:meth:`read` for several instruments over the same range."""
-        return {iid: self.read(iid, timeframe, start_ns, end_ns) for iid in instruments}
+        """:meth:`read` for several instruments over the same range, in one DuckDB query over
+        the union of their partitions (cached ranges are served from the cache).
+
+        Raises DataNotFoundError when nothing is stored for one of the instruments.
+        """
+        tf = Timeframe.parse(timeframe)
+        out: dict[InstrumentId, BarBatch] = {}
+        pending: list[tuple[InstrumentId, list[Path], tuple[Any, ...]]] = []
+        for iid in dict.fromkeys(instruments):
+            files = self._files(iid, tf, start_ns, end_ns)
+            key = _cache_key(iid, tf, start_ns, end_ns, files)
+            cached = self._cache.get(key)
+            if cached is not None:
+                out[iid] = cached
+            elif not files:
+                out[iid] = BarBatch.empty(iid, tf)
+            else:
+                pending.append((iid, files, key))
+        if pending:
+            parts = [(iid, files) for iid, files, _ in pending]
+            batches = self._read_union(tf, parts, start_ns, end_ns)
+            for (iid, _, key), batch in zip(pending, batches, strict=True):
+                self._cache.put(key, batch)
+                out[iid] = batch
+        return {iid: out[iid] for iid in instruments}
+
+    def _read_union(
+        self,
+        tf: Timeframe,
+        parts: list[tuple[InstrumentId, list[Path]]],
+        start_ns: int | None,
+        end_ns: int | None,
+    ) -> list[BarBatch]:
+        """One query over several instruments' files; the rows come back tagged and split."""
+        params = self._params([], start_ns, end_ns)
+        del params["files"]
+        branches = []
+        for i, (_, files) in enumerate(parts):
+            params[f"files{i}"] = [str(f) for f in files]
+            branches.append(f"SELECT {i} AS k, * FROM read_parquet($files{i})")
+        sql = (
+            "SELECT k, ts, open, high, low, close, volume FROM ("
+            + " UNION ALL ".join(branches)
+            + ") WHERE ts >= $start AND ts < $end ORDER BY k, ts"
+        )
+        result = self._query(sql, params, [str(f) for _, files in parts for f in files])
+        bounds = np.searchsorted(result["k"], np.arange(len(parts) + 1))
+        batches = []
+        for i, (iid, _) in enumerate(parts):
+            rows = slice(int(bounds[i]), int(bounds[i + 1]))
+            columns = {name: result[name][rows] for name in OHLCV_COLUMNS}
+            batches.append(BarBatch.from_arrays(iid, tf, **columns))
+        return batches
 
     def resample(
         self,
@@ -373,6 +427,15 @@ class HistoricalDataStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _cache_key(
+    iid: InstrumentId, tf: Timeframe, start_ns: int | None, end_ns: int | None, files: list[Path]
+) -> tuple[Any, ...]:
+    """A read's cache key: the range and each file's name, mtime and size (a write by any
+    process changes it)."""
+    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return (iid, tf, start_ns, end_ns, stamp)
 
 
 def _dataset_info(iid: InstrumentId, tf: Timeframe, files: list[Path]) -> DatasetInfo:
