@@ -89,3 +89,13 @@ def test_short_regimes_and_lazy_package_exports() -> None:
     with pytest.raises(AttributeError, match="no attribute"):
         _ = neo.data.Nope  # type: ignore[attr-defined]
     assert T0 % MINUTE == 0
+
+
+def test_displaced_rows_interpreted_compiled_and_by_hand() -> None:
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 7, 50):
+        ts = rng.integers(0, 10, n).astype(np.int64)
+        assert _kernels.displaced_rows(ts) == _kernels.displaced_rows.py_func(ts)
+    cases = {(5, 1, 2, 3, 4): 1, (1, 2, 3, 4, 0): 1, (3, 3, 1, 2): 2, (4, 3, 2, 1): 3, (1,): 0}
+    for values, moves in cases.items():
+        assert _kernels.displaced_rows.py_func(np.array(values, dtype=np.int64)) == moves

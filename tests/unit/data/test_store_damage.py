@@ -65,7 +65,12 @@ def test_query_errors_without_a_damaged_file_are_one_line(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="store query failed") as caught:
         store._query("SELECT nope FROM read_parquet($files)", {"files": []})
     assert "\n" not in str(caught.value)
+    healthy = [str(f) for f in (tmp_path / "bars").rglob("*.parquet")]
+    with pytest.raises(StoreError, match="store query failed"):
+        store._query("SELECT nope FROM read_parquet($files)", {"files": healthy})
     assert one_line(ValueError("")) == "ValueError"
+    (store.quarantine.root / "sim" / "A%2FUSD" / "1m").mkdir(parents=True)  # no files yet
+    assert len(store.read_quarantine()) == 0
 
 
 def test_a_damaged_quarantine_file_is_one_line_naming_it(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from neo.data.feeds import read_bar_file
 from neo.data.feeds.timestamps import column_to_ns, epoch_to_ns
 from neo.data.validate import TS_MISSING, DataValidator, RawBars, ValidationReport
+from neo.domain import DataFormatError
 from tests.unit.data.helpers import MINUTE, T0, walk
 from tests.unit.data.test_validate import PLANTED, T0_MS
 
@@ -168,3 +169,30 @@ def test_property_invalid_ts_rejects_exactly_the_bad_cells(
     raw = RawBars.from_arrays(*frame.values(), ts_valid=valid)
     report = DataValidator("1s").validate(raw)
     assert report.counts["invalid_ts"] == len(bad_cells) and _accounted(report)
+
+
+def test_ingesting_a_bad_timestamp_keeps_every_row_accounted_for(tmp_path: Path) -> None:
+    from neo.data.ingest import DataIngestionAPI
+    from neo.data.store import HistoricalDataStore
+    from tests.unit.data.helpers import BTC
+
+    api = DataIngestionAPI(HistoricalDataStore(tmp_path / "store"))
+    rows = [*PLANTED, "not-a-time,101.0,101.5,100.5,101.0,10", ",1,1,1,1,1"]
+    report = api.ingest_file(_write(tmp_path / "p.csv", rows), venue="sim", symbol="BTC/USDT")
+    assert report.timeframe == "1m" and report.counts_by_rule["invalid_ts"] == 2
+    assert report.accepted + report.rejected + report.merged_duplicates == report.rows_read == 17
+    stored, quarantined = api.store.read(BTC, "1m"), api.quarantined(BTC, "1m")
+    assert len(stored) + len(quarantined) + report.merged_duplicates == report.rows_read
+    bad = quarantined[quarantined["reasons"] == "invalid_ts"]
+    assert sorted(bad["source_row"]) == [15, 16] and not bad["ts_valid"].any()
+
+
+def test_date64_columns_and_header_detection_edges(tmp_path: Path) -> None:
+    ts, valid = column_to_ns(pa.array([T0 // 10**6, None], pa.date64()))
+    assert ts[0] == T0 and valid.tolist() == [True, False]
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n")
+    unknown = _write(tmp_path / "names.csv", ["1,2,3,4,5,6"], header="w,x,y,z,q,u\n")
+    for path in (blank, unknown):
+        with pytest.raises(DataFormatError):
+            read_bar_file(path)

@@ -125,7 +125,7 @@ def _text_to_ns(column: Any) -> tuple[IntArray, BoolArray]:
 
     text = pd.Series(column.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    present = int(text.map(lambda s: s is not None and str(s).strip() != "").sum())
+    present = int((text.notna() & (text.str.strip() != "")).sum())
     if 2 * int(np.count_nonzero(np.isfinite(numbers))) > present:
         return epoch_floats_to_ns(numbers)
     parsed = pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"))
