@@ -23,6 +23,7 @@ from neo.domain.errors import ConfigError, InvalidOrderError
 from neo.domain.ids import InstrumentId, OrderId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order, next_order_id
+from neo.strategies.indicators import Incremental, incremental
 
 Indicator = Callable[..., FloatArray]
 
@@ -71,6 +72,36 @@ class Bracket:
     def __init__(self, stop_loss: float | None, take_profit: float | None) -> None:
         self.stop_loss = stop_loss
         self.take_profit = take_profit
+
+
+class _Extension:
+    """One registered indicator on a growing history, and how to extend it by a bar."""
+
+    __slots__ = ("args", "buffer", "func", "out", "step")
+
+    def __init__(
+        self,
+        func: Indicator,
+        buffer: Series,
+        args: tuple[Any, ...],
+        out: array[float],
+        step: Incremental | None,
+    ) -> None:
+        self.func = func
+        self.buffer = buffer
+        self.args = args
+        self.out = out
+        self.step = step
+
+    def extend(self) -> None:
+        out, buffer, step = self.out, self.buffer, self.step
+        while len(out) < len(buffer):
+            i = len(out)
+            if step is not None:
+                out.append(step.update(buffer, i))
+            else:  # no incremental form: recompute over the whole history (O(n) per bar)
+                values = self.func(np.array(buffer[: i + 1], dtype=np.float64), *self.args)
+                out.append(float(values[-1]))
 
 
 class StrategyContext:
@@ -134,7 +165,7 @@ class StrategyContext:
         self.volume: Series = array("d")
         self.predictions: Series = array("d")
         self.volatility_buffer: Series | Callable[[], FloatArray] = array("d")
-        self._indicators: list[tuple[Indicator, Series, tuple[Any, ...], array[float]]] = []
+        self._indicators: list[_Extension] = []
         self.i = -1
         self.orders: list[Order] = []
         self.brackets: dict[OrderId, Bracket] = {}
@@ -211,12 +242,18 @@ class StrategyContext:
         self.predictions.append(prediction)  # type: ignore[attr-defined]
         self.extend_indicators()
 
-    def indicator(self, func: Indicator, source: Any = "close", *args: Any) -> Series:
+    def indicator(
+        self, func: Indicator, source: Any = "close", *args: Any, lookback: int | None = None
+    ) -> Series:
         """Register a causal, vectorised indicator and return its values buffer.
 
         ``func(values, *args)`` must map an array to one of the same length whose entry ``i``
         uses inputs up to ``i`` only. In a backtest it is computed once over the whole history;
         in paper/live trading the engine extends it as bars arrive, so strategy code is the same.
+        The shipped indicators (:mod:`neo.strategies.indicators`) extend in O(1) or O(window)
+        per bar with the batch values' bits; give ``lookback`` (how many trailing inputs
+        determine the last value) for another window function to do the same. Without one, each
+        new bar recomputes ``func`` over the whole history.
         """
         buffer = self._resolve_source(source)
         values = np.ascontiguousarray(
@@ -231,15 +268,17 @@ class StrategyContext:
             return values.data
         out: array[float] = array("d")
         out.frombytes(values.tobytes())
-        self._indicators.append((func, buffer, args, out))
+        step = incremental(func, args, lookback)
+        if step is not None:
+            for i in range(len(buffer)):  # bring its state up to the history already there
+                step.update(buffer, i)
+        self._indicators.append(_Extension(func, buffer, args, out, step))
         return out
 
     def extend_indicators(self) -> None:
-        """Engine hook after a bar was appended: recompute each indicator causally."""
-        for func, buffer, args, out in self._indicators:
-            while len(out) < len(buffer):
-                values = func(np.array(buffer[: len(out) + 1], dtype=np.float64), *args)
-                out.append(float(values[-1]))
+        """Engine hook after a bar was appended: extend each indicator causally."""
+        for extension in self._indicators:
+            extension.extend()
 
     def _buffer(self, field: str) -> Series:
         buffers: dict[str, Series] = {

@@ -22,6 +22,10 @@ from neo.strategies.context import StrategyContext
 from neo.strategies.indicators import sma
 
 
+_VOL_BARS = 20
+"""Returns in the volatility the regime filter compares with its own average."""
+
+
 def _regime_average(volatility: FloatArray, window: int) -> FloatArray:
     """Causal moving average of volatility that skips its NaN warm-up."""
     return sma(np.nan_to_num(volatility, nan=0.0), window) + np.where(
@@ -61,12 +65,14 @@ class Hybrid(Strategy):
 
     def on_start(self, ctx: StrategyContext) -> None:
         self._trend = ctx.indicator(sma, ctx.close, self.trend) if self.trend else None
-        self._regime = ctx.indicator(self._volatility_average, ctx.close)
+        # its last value reads the last vol_window volatilities, each of the 21 closes before it
+        lookback = _VOL_BARS + 1 + self.vol_window
+        self._regime = ctx.indicator(self._volatility_average, ctx.close, lookback=lookback)
 
     def _volatility_average(self, close: FloatArray) -> FloatArray:
         from neo.strategies.indicators import rolling_volatility
 
-        volatility = rolling_volatility(close, 20)
+        volatility = rolling_volatility(close, _VOL_BARS)
         ratio: FloatArray = volatility / _regime_average(volatility, self.vol_window)
         return ratio
 

@@ -2,8 +2,10 @@
 
 Every function maps a price array to an array of the same length whose value at ``i`` depends on
 inputs ``[0, i]`` only (NaN until enough bars exist), so computing it once over a whole backtest
-is the same as recomputing it bar by bar in paper trading. neo.features did not provide these
-when the strategies were written; they are minimal on purpose.
+is the same as recomputing it bar by bar in paper trading. Paper and live trading extend them
+with :func:`incremental` forms instead, O(1) or O(window) per bar and bit-identical to the batch
+values (neo.features' kernels follow TA-Lib's conventions, which differ in the details, so they
+are not reused here).
 
 The recursive EMA and RSI run as loops over Python floats unless numba is already loaded (the
 compiled fast path loads it), in which case the same loop runs compiled. Both do the same IEEE
@@ -17,7 +19,7 @@ import math
 import sys
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -145,3 +147,119 @@ def rolling_volatility(values: npt.ArrayLike, period: int = 20) -> FloatArray:
             block = windows[start : start + _BLOCK]
             out[period + start : period + start + len(block)] = block.std(axis=1, ddof=1)
     return out
+
+
+# ---------------------------------------------------------------------------- incremental forms
+class Incremental(Protocol):
+    """Extends one indicator by one bar on the live path, giving the batch function's value."""
+
+    def update(self, history: Any, i: int) -> float:
+        """The value at ``i`` once ``history[i]`` arrived (called for i = 0, 1, 2, … in order)."""
+        ...
+
+
+class _Tail:
+    """A window function recomputed over the last ``lookback`` inputs only.
+
+    Each batch value of a window function (SMA, rolling volatility) is computed from its window
+    alone, so the same call on just that window gives the same bits: O(window) per bar, however
+    long the history.
+    """
+
+    __slots__ = ("args", "func", "lookback")
+
+    def __init__(self, func: Callable[..., FloatArray], args: tuple[Any, ...], lookback: int):
+        self.func = func
+        self.args = args
+        self.lookback = max(1, int(lookback))
+
+    def update(self, history: Any, i: int) -> float:
+        start = max(0, i + 1 - self.lookback)
+        window = np.array(history[start : i + 1], dtype=np.float64)
+        return float(self.func(window, *self.args)[-1])
+
+
+class _EmaStep:
+    """:func:`ema` one bar at a time: O(1), the same IEEE operations in the same order."""
+
+    __slots__ = ("alpha", "keep", "period", "seed", "value")
+
+    def __init__(self, period: int) -> None:
+        self.period = int(period)
+        self.alpha = 2.0 / (self.period + 1.0)
+        self.keep = 1.0 - self.alpha
+        self.seed: list[float] = []
+        self.value = math.nan
+
+    def update(self, history: Any, i: int) -> float:
+        x = float(history[i])
+        if i < self.period - 1:
+            self.seed.append(x)
+            return math.nan
+        if i == self.period - 1:
+            self.seed.append(x)
+            self.value = math.fsum(self.seed) / self.period
+            self.seed = []
+        else:
+            self.value = self.alpha * x + self.keep * self.value
+        return self.value
+
+
+class _RsiStep:
+    """:func:`rsi` one bar at a time: O(1), Wilder's smoothing exactly as the batch does it."""
+
+    __slots__ = ("downs", "gain", "keep", "loss", "period", "previous", "ups")
+
+    def __init__(self, period: int) -> None:
+        self.period = int(period)
+        self.keep = float(self.period - 1)
+        self.ups: list[float] = []
+        self.downs: list[float] = []
+        self.gain = self.loss = self.previous = math.nan
+
+    def update(self, history: Any, i: int) -> float:
+        x = float(history[i])
+        change = x - self.previous
+        self.previous = x
+        if i == 0:
+            return math.nan
+        up = change if change > 0.0 else 0.0
+        down = -change if -change > 0.0 else 0.0
+        period = self.period
+        if i < period:
+            self.ups.append(up)
+            self.downs.append(down)
+            return math.nan
+        if i == period:
+            self.ups.append(up)
+            self.downs.append(down)
+            self.gain = math.fsum(self.ups) / period
+            self.loss = math.fsum(self.downs) / period
+            self.ups, self.downs = [], []
+        else:
+            self.gain = (self.gain * self.keep + up) / period
+            self.loss = (self.loss * self.keep + down) / period
+        if self.loss == 0.0:
+            return 100.0
+        return 100.0 - 100.0 / (1.0 + self.gain / self.loss)
+
+
+def incremental(
+    func: Callable[..., FloatArray], args: tuple[Any, ...], lookback: int | None = None
+) -> Incremental | None:
+    """The live-path form of ``func(values, *args)``, or None when only a full recompute works.
+
+    The shipped indicators have one; any other window function gets one from ``lookback`` (how
+    many trailing inputs determine its last value).
+    """
+    if func is sma:
+        return _Tail(func, args, int(args[0]))
+    if func is rolling_volatility:
+        return _Tail(func, args, int(args[0] if args else 20) + 1)
+    if func is ema:
+        return _EmaStep(int(args[0]))
+    if func is rsi:
+        return _RsiStep(int(args[0]) if args else 14)
+    if lookback is not None:
+        return _Tail(func, args, lookback)
+    return None
