@@ -21,7 +21,6 @@ from neo.strategies.base import MAX_WINDOW, Param, Strategy
 from neo.strategies.context import StrategyContext
 from neo.strategies.indicators import sma
 
-
 _VOL_BARS = 20
 """Returns in the volatility the regime filter compares with its own average."""
 
