@@ -1,10 +1,23 @@
 """Allocators: from returns (and optionally forecasts) to target weights under constraints.
 
 Every allocator is built on skfolio (EqualWeighted, InverseVolatility, MeanRisk, RiskBudgeting,
-HierarchicalRiskParity); cvxpy fills what skfolio lacks: a total-turnover limit, an l1 gross
-leverage limit for problems skfolio does not homogenise, and fractional Kelly. The covariance
-is estimated once (see :mod:`neo.portfolio.covariance`) and handed to skfolio as a fixed prior,
-so every allocator sees exactly the same risk model.
+HierarchicalRiskParity); fractional Kelly is MeanRisk's utility objective with risk aversion
+1/(2f). cvxpy expressions passed to skfolio (``add_constraints``) add what it lacks: a
+*total*-turnover limit (skfolio's ``max_turnover`` bounds each asset's change, not the sum) and
+an l1 gross-leverage limit where skfolio does not impose one. The covariance is estimated once
+(see :mod:`neo.portfolio.covariance`) and handed to skfolio as a fixed prior, so every
+allocator sees exactly the same risk model.
+
+Turnover: the optimisers (minimum variance, max Sharpe, target volatility, Kelly) solve the
+turnover-limited problem itself, with every bound as a constraint; max Sharpe in its
+homogenised form (skfolio solves the ratio with ``y = κw``, so the limit becomes
+``|y - κ·previous|₁ <= κ·T`` with ``κ = Σy / budget``). When no allocation of the budget lies
+within the limit (e.g. all in cash with a budget of 1), and for the closed-form allocators
+(equal weight, inverse volatility, risk parity, HRP), which have no objective to trade off
+against turnover, the result moves from the holdings toward the unconstrained target along a
+straight line (:func:`~neo.portfolio.constraints.limit_turnover`). Either way held weights that
+drifted out of the bounds are first brought back inside (:class:`~neo.portfolio.constraints.Box`),
+so every result satisfies every bound.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from typing import Any, Protocol
 
 import cvxpy
 import numpy as np
+from skfolio.exceptions import OptimizationError
 from skfolio.measures import RiskMeasure
 from skfolio.moments import BaseCovariance, BaseMu
 from skfolio.optimization import (
@@ -30,7 +44,7 @@ from skfolio.prior import EmpiricalPrior
 from neo.domain.bar import FloatArray
 from neo.domain.errors import ConfigError
 from neo.logs import get_logger
-from neo.portfolio.constraints import Constraints, fit_to_bounds, limit_turnover
+from neo.portfolio.constraints import Box, Constraints, fit_to_bounds, limit_turnover, turnover_room
 from neo.portfolio.covariance import check_returns, estimate_covariance
 
 log = get_logger("portfolio.allocators")
@@ -105,6 +119,10 @@ class Moments:
         )
 
 
+Turnover = tuple[FloatArray, float] | None
+"""``(previous, limit)`` for an optimiser to enforce ``|w - previous|₁ <= limit``, or None."""
+
+
 class BaseAllocator:
     """Shared plumbing: covariance, input checks, turnover and clean-up of the result."""
 
@@ -113,6 +131,15 @@ class BaseAllocator:
     def __init__(self, covariance: str = "sample", half_life: float = 40.0) -> None:
         self.covariance = covariance
         self.half_life = half_life
+
+    def box(self, constraints: Constraints, n_assets: int) -> Box:
+        """The bounds every result satisfies (the budget is a target, not a bound)."""
+        lower, upper = constraints.bounds(n_assets)
+        return Box(lower, upper, constraints.max_gross_leverage, constraints.max_net_leverage)
+
+    def validate(self, constraints: Constraints, n_assets: int) -> None:
+        """Raise ConfigError now if ``constraints`` can never be met for ``n_assets``."""
+        self.box(constraints, n_assets)
 
     def weights(
         self,
@@ -127,18 +154,23 @@ class BaseAllocator:
             previous = np.asarray(previous, dtype=np.float64).reshape(-1)
             if previous.shape[0] != n_assets:
                 raise ConfigError(f"previous weights: expected {n_assets}, got {len(previous)}")
-        constraints.bounds(n_assets)  # fail early, with a clear message, on infeasible bounds
+        box = self.box(constraints, n_assets)  # fails early, clearly, on impossible bounds
         cov = estimate_covariance(matrix, self.covariance, self.half_life)
-        raw = self._solve(Moments(matrix, forecasts, cov), constraints, previous)
+        turnover: Turnover = None
+        if previous is not None and constraints.max_turnover is not None:
+            turnover = previous, turnover_room(previous, box, constraints.max_turnover)[2]
+        raw, enforced = self._solve(Moments(matrix, forecasts, cov), constraints, turnover)
         if not np.isfinite(raw).all():
             raise ConfigError(f"{self.name}: the optimiser returned non-finite weights")
-        final = limit_turnover(raw, previous, constraints.max_turnover)
+        final = raw if enforced else limit_turnover(raw, previous, constraints.max_turnover, box)
+        final = np.clip(final, box.lower, box.upper)  # solver tolerance only (~1e-9)
         final[np.abs(final) < 1e-10] = 0.0
         return final
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
+        """The allocation, and whether the turnover limit is already part of it."""
         raise NotImplementedError
 
 
@@ -152,30 +184,33 @@ class EqualWeightAllocator(BaseAllocator):
     name = "equal_weight"
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
         model = EqualWeighted().fit(moments.returns)
-        return _long_only_scaled(np.asarray(model.weights_), constraints, moments.cov.shape[0])
+        weights = np.asarray(model.weights_)
+        return _long_only_scaled(weights, constraints, moments.cov.shape[0]), False
 
 
 class InverseVolatilityAllocator(BaseAllocator):
     name = "inverse_volatility"
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
         model = InverseVolatility(prior_estimator=moments.prior()).fit(moments.returns)
-        return _long_only_scaled(np.asarray(model.weights_), constraints, moments.cov.shape[0])
+        weights = np.asarray(model.weights_)
+        return _long_only_scaled(weights, constraints, moments.cov.shape[0]), False
 
 
 class HRPAllocator(BaseAllocator):
     name = "hrp"
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
         model = HierarchicalRiskParity(prior_estimator=moments.prior()).fit(moments.returns)
-        return _long_only_scaled(np.asarray(model.weights_), constraints, moments.cov.shape[0])
+        weights = np.asarray(model.weights_)
+        return _long_only_scaled(weights, constraints, moments.cov.shape[0]), False
 
 
 class RiskParityAllocator(BaseAllocator):
@@ -193,37 +228,64 @@ class RiskParityAllocator(BaseAllocator):
         self.risk_budget = risk_budget
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
         budget = None if self.risk_budget is None else np.asarray(self.risk_budget, float)
         model = RiskBudgeting(
             risk_measure=RiskMeasure.VARIANCE,
             risk_budget=budget,
             prior_estimator=moments.prior(),
         ).fit(moments.returns)
-        return _long_only_scaled(np.asarray(model.weights_), constraints, moments.cov.shape[0])
+        weights = np.asarray(model.weights_)
+        return _long_only_scaled(weights, constraints, moments.cov.shape[0]), False
 
 
-def _turnover_constraint(
-    constraints: Constraints, previous: FloatArray | None, lower: FloatArray, upper: FloatArray
-) -> Callable[[Any], list[Any]] | None:
-    """A total-turnover cvxpy constraint when ``previous`` is itself a feasible point.
+def _fit(params: dict[str, Any], returns: FloatArray) -> FloatArray:
+    return np.asarray(MeanRisk(**params).fit(returns).weights_, dtype=np.float64)
 
-    From an infeasible start (e.g. all cash with a budget of 1) the solver could find no
-    answer, so those cases fall back to :func:`limit_turnover` after the solve.
-    """
-    if constraints.max_turnover is None or previous is None:
-        return None
-    feasible = (
-        abs(previous.sum() - constraints.budget) < 1e-9
-        and (previous >= lower - 1e-12).all()
-        and (previous <= upper + 1e-12).all()
-        and np.abs(previous).sum() <= constraints.max_gross_leverage + 1e-12
-    )
-    if not feasible:
-        return None
-    limit = constraints.max_turnover
-    return lambda w: [cp.norm1(w - previous) <= limit]
+
+def _fit_limited(
+    params: dict[str, Any],
+    returns: FloatArray,
+    limits: Callable[[Any], list[Any]],
+    extra: Callable[[Any], list[Any]] | None = None,
+) -> tuple[FloatArray, bool]:
+    """Solve with the turnover ``limits`` (and ``extra``); when no allocation meets them, solve
+    without the turnover limit and let the caller step toward that (returns False)."""
+    both = limits if extra is None else (lambda w: [*extra(w), *limits(w)])
+    try:
+        return _fit({**params, "add_constraints": both}, returns), True
+    except (OptimizationError, cvxpy.SolverError):
+        log.info("no allocation within the turnover limit; stepping toward the optimum")
+        return _fit({**params, "add_constraints": extra}, returns), False
+
+
+def _best_return(
+    mu: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    constraints: Constraints,
+    turnover: Turnover,
+) -> float:
+    """Highest expected return of a fully invested allocation within the limits (an LP)."""
+    if not (mu > 0).any():
+        return 0.0
+    w = cp.Variable(len(mu))
+    limits = [
+        w >= lower,
+        w <= upper,
+        cp.sum(w) == constraints.budget,
+        cp.norm1(w) <= constraints.max_gross_leverage,
+    ]
+    problem = cp.Problem(cp.Maximize(mu @ w), limits)
+    problem.solve(solver=cp.HIGHS)
+    if turnover is not None:  # the ratio is solved within the turnover limit when it can be
+        limited = cp.Problem(problem.objective, [*limits, cp.norm1(w - turnover[0]) <= turnover[1]])
+        limited.solve(solver=cp.HIGHS)
+        if limited.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            problem = limited
+    value = problem.value
+    return float(value) if value is not None and math.isfinite(value) else 0.0
 
 
 class MeanRiskAllocator(BaseAllocator):
@@ -236,8 +298,8 @@ class MeanRiskAllocator(BaseAllocator):
         self.name = objective
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
         lower, upper = constraints.bounds(moments.cov.shape[0])
         gross, budget = constraints.max_gross_leverage, constraints.budget
         params: dict[str, Any] = {
@@ -247,11 +309,16 @@ class MeanRiskAllocator(BaseAllocator):
             "max_weights": upper,
             "budget": budget,
         }
+        ratio = False
         if self.name == "max_sharpe":
-            if not (moments.mu > 0).any():
-                log.warning("max_sharpe: no positive expected return; using minimum variance")
+            if _best_return(moments.mu, lower, upper, constraints, turnover) <= 1e-12:
+                log.warning(
+                    "max_sharpe: no allocation within the limits has a positive expected "
+                    "return (the ratio is undefined); using minimum variance"
+                )
             else:
                 params["objective_function"] = ObjectiveFunction.MAXIMIZE_RATIO
+                ratio = True
         if (lower < 0).any():
             max_short = (gross - budget) / 2.0
             if max_short <= 1e-12:  # no room for shorts: gross leverage == budget
@@ -259,26 +326,29 @@ class MeanRiskAllocator(BaseAllocator):
             else:
                 params["max_long"] = (gross + budget) / 2.0
                 params["max_short"] = max_short
-        if "objective_function" not in params:
-            params["add_constraints"] = _turnover_constraint(constraints, previous, lower, upper)
-        model = MeanRisk(**params).fit(moments.returns)
-        return np.asarray(model.weights_, dtype=np.float64)
+        if turnover is None or (ratio and budget <= 0):
+            return _fit(params, moments.returns), False
+        previous, limit = turnover
+        if ratio:  # homogenised: y = κw with κ = Σy / budget (see the module docstring)
+
+            def limits(y: Any) -> list[Any]:
+                kappa = cp.sum(y) / budget
+                return [cp.norm1(y - previous * kappa) <= limit * kappa]
+
+        else:
+
+            def limits(y: Any) -> list[Any]:
+                return [cp.norm1(y - previous) <= limit]
+
+        return _fit_limited(params, moments.returns, limits)
 
 
-def _risk_seeking_constraints(
-    w: Any, constraints: Constraints, n_assets: int, previous: FloatArray | None
-) -> list[Any]:
-    """Bounds, leverage and turnover for allocators that need not be fully invested."""
-    lower, upper = _free_bounds(constraints, n_assets)
-    limits: list[Any] = [
-        w >= lower,
-        w <= upper,
+def _risk_seeking_constraints(w: Any, constraints: Constraints) -> list[Any]:
+    """Gross and net leverage for allocators that need not be fully invested."""
+    return [
         cp.norm1(w) <= constraints.max_gross_leverage,
         cp.abs(cp.sum(w)) <= constraints.max_net_leverage,
     ]
-    if constraints.max_turnover is not None and previous is not None:
-        limits.append(cp.norm1(w - previous) <= constraints.max_turnover)
-    return limits
 
 
 def _free_bounds(constraints: Constraints, n_assets: int) -> tuple[FloatArray, FloatArray]:
@@ -296,14 +366,44 @@ def _as_array(bound: float | tuple[float, ...], n_assets: int) -> FloatArray:
     return np.full(n_assets, float(bound))
 
 
-def _solve_cvxpy(problem: Any, w: Any, name: str) -> FloatArray:
-    problem.solve(solver=cp.CLARABEL)
-    if w.value is None or problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise ConfigError(f"{name}: no allocation satisfies the constraints ({problem.status})")
-    return np.asarray(w.value, dtype=np.float64)
+class _RiskSeeking(BaseAllocator):
+    """Allocators that may hold cash: free bounds, gross and net leverage, turnover in the
+    solver (always feasible: the box's anchor of the holdings is within the limit)."""
+
+    def box(self, constraints: Constraints, n_assets: int) -> Box:
+        constraints.bounds(n_assets)
+        lower, upper = _free_bounds(constraints, n_assets)
+        return Box(lower, upper, constraints.max_gross_leverage, constraints.max_net_leverage)
+
+    def _params(self, moments: Moments, constraints: Constraints) -> dict[str, Any]:
+        lower, upper = _free_bounds(constraints, moments.cov.shape[0])
+        return {
+            "risk_measure": RiskMeasure.VARIANCE,
+            "prior_estimator": moments.prior(),
+            "min_weights": lower,
+            "max_weights": upper,
+            "budget": None,
+            "min_budget": 0.0 if constraints.long_only else -constraints.max_net_leverage,
+            "max_budget": constraints.max_net_leverage,
+        }
+
+    def _fit_with(
+        self, params: dict[str, Any], moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
+        def leverage(w: Any) -> list[Any]:
+            return _risk_seeking_constraints(w, constraints)
+
+        if turnover is None:
+            return _fit({**params, "add_constraints": leverage}, moments.returns), False
+        previous, limit = turnover
+
+        def limits(w: Any) -> list[Any]:
+            return [cp.norm1(w - previous) <= limit]
+
+        return _fit_limited(params, moments.returns, limits, leverage)
 
 
-class TargetVolatilityAllocator(BaseAllocator):
+class TargetVolatilityAllocator(_RiskSeeking):
     """Highest expected return whose volatility is at most ``target_vol``.
 
     ``target_vol`` is per bar unless ``periods_per_year`` is given, then it is annual.
@@ -325,30 +425,21 @@ class TargetVolatilityAllocator(BaseAllocator):
         self.target_vol = per_bar
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
-        n_assets = moments.cov.shape[0]
-        lower, upper = _free_bounds(constraints, n_assets)
-        model = MeanRisk(
-            objective_function=ObjectiveFunction.MAXIMIZE_RETURN,
-            risk_measure=RiskMeasure.VARIANCE,
-            prior_estimator=moments.prior(),
-            min_weights=lower,
-            max_weights=upper,
-            budget=None,
-            min_budget=0.0 if constraints.long_only else -constraints.max_net_leverage,
-            max_budget=constraints.max_net_leverage,
-            max_standard_deviation=self.target_vol,
-            add_constraints=lambda w: _risk_seeking_constraints(w, constraints, n_assets, previous),
-        ).fit(moments.returns)
-        return np.asarray(model.weights_, dtype=np.float64)
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
+        params = self._params(moments, constraints)
+        params["objective_function"] = ObjectiveFunction.MAXIMIZE_RETURN
+        params["max_standard_deviation"] = self.target_vol
+        return self._fit_with(params, moments, constraints, turnover)
 
 
-class KellyAllocator(BaseAllocator):
+class KellyAllocator(_RiskSeeking):
     """Fractional Kelly on the forecasts: maximise ``mu·w - w'Σw / (2 f)``.
 
+    That is skfolio's mean-variance utility ``mu·w - λ w'Σw`` with ``λ = 1 / (2 f)``.
     Unconstrained, the optimum is ``f · Σ⁻¹ μ`` (``f`` times the full Kelly growth-optimal
-    weights); skfolio has no such objective, so it is written directly in cvxpy.
+    weights); the tests check it against that closed form and against an independent cvxpy
+    formulation with constraints.
     """
 
     name = "kelly"
@@ -362,16 +453,12 @@ class KellyAllocator(BaseAllocator):
         self.fraction = fraction
 
     def _solve(
-        self, moments: Moments, constraints: Constraints, previous: FloatArray | None
-    ) -> FloatArray:
-        n_assets = moments.cov.shape[0]
-        w = cp.Variable(n_assets)
-        cov = cp.psd_wrap(moments.cov)
-        growth = moments.mu @ w - cp.quad_form(w, cov) / (2.0 * self.fraction)
-        problem = cp.Problem(
-            cp.Maximize(growth), _risk_seeking_constraints(w, constraints, n_assets, previous)
-        )
-        return _solve_cvxpy(problem, w, self.name)
+        self, moments: Moments, constraints: Constraints, turnover: Turnover
+    ) -> tuple[FloatArray, bool]:
+        params = self._params(moments, constraints)
+        params["objective_function"] = ObjectiveFunction.MAXIMIZE_UTILITY
+        params["risk_aversion"] = 1.0 / (2.0 * self.fraction)
+        return self._fit_with(params, moments, constraints, turnover)
 
 
 ALLOCATORS: dict[str, Callable[..., BaseAllocator]] = {

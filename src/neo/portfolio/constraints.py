@@ -97,21 +97,87 @@ def _expand(bound: Bound, n_assets: int, name: str) -> FloatArray:
     return np.full(n_assets, float(bound))
 
 
+class Box:
+    """The limits every output of one allocator must satisfy (the budget is a target, not a
+    bound): per-asset ``lower``/``upper``, ``sum |w| <= gross``, ``|sum w| <= net``."""
+
+    def __init__(self, lower: FloatArray, upper: FloatArray, gross: float, net: float) -> None:
+        self.lower, self.upper, self.gross, self.net = lower, upper, gross, net
+        self.centre = np.clip(np.zeros(len(lower)), lower, upper)
+        """The point of the box nearest to cash: the smallest gross and net it allows."""
+        if not self.holds(self.centre):
+            raise ConfigError(
+                f"min_weight forces a gross exposure of {np.abs(self.centre).sum():g} above "
+                f"max_gross_leverage {gross:g} (or max_net_leverage {net:g}): loosen them"
+            )
+
+    def holds(self, w: FloatArray, tol: float = 1e-9) -> bool:
+        return bool(
+            (w >= self.lower - tol).all()
+            and (w <= self.upper + tol).all()
+            and np.abs(w).sum() <= self.gross + tol
+            and abs(w.sum()) <= self.net + tol
+        )
+
+    def anchor(self, previous: FloatArray) -> FloatArray:
+        """``previous`` when it satisfies the box, else a nearby point that does: clipped to
+        the bounds, then pulled toward :attr:`centre` just enough for gross and net."""
+        if self.holds(previous):
+            return previous
+        clipped = np.clip(previous, self.lower, self.upper)
+        if self.holds(clipped):
+            return clipped
+        low, high = 0.0, 1.0  # share of the way from the centre to the clipped point
+        for _ in range(60):
+            mid = (low + high) / 2.0
+            if self.holds(self.centre + (clipped - self.centre) * mid):
+                low = mid
+            else:
+                high = mid
+        anchored: FloatArray = self.centre + (clipped - self.centre) * low
+        return anchored
+
+
+def turnover_room(
+    previous: FloatArray, box: Box, max_turnover: float
+) -> tuple[FloatArray, float, float]:
+    """Where a turnover-limited move starts and how far it may go.
+
+    Returns ``(anchor, spent, limit)``: the feasible start (:meth:`Box.anchor`), the turnover
+    already spent reaching it from ``previous`` (0 when ``previous`` is feasible), and the
+    turnover allowed in total, ``max(max_turnover, spent)``. Holdings that drifted out of the
+    bounds (e.g. 0.8 under a 0.5 cap) must be brought back whatever the turnover limit says:
+    the bounds always win, and the limit is exceeded only by what that restoring costs.
+    """
+    anchor = box.anchor(previous)
+    spent = float(np.abs(anchor - previous).sum())
+    return anchor, spent, max(max_turnover, spent)
+
+
 def limit_turnover(
-    weights: FloatArray, previous: FloatArray | None, max_turnover: float | None
+    weights: FloatArray,
+    previous: FloatArray | None,
+    max_turnover: float | None,
+    box: Box | None = None,
 ) -> FloatArray:
     """Move from ``previous`` toward ``weights`` only as far as the turnover limit allows.
 
-    The result is a convex combination of two allocations, so any linear limit both satisfy
-    (bounds, leverage) still holds.
+    With a ``box`` the move starts at the feasible anchor of ``previous`` (see
+    :func:`turnover_room`), so the result is a convex combination of two points of the box and
+    satisfies every bound even when ``previous`` did not. Without one, ``previous`` is assumed
+    feasible.
     """
     if previous is None or max_turnover is None:
         return weights
-    step = weights - previous
-    turnover = float(np.abs(step).sum())
-    if turnover <= max_turnover:
+    anchor, spent = previous, 0.0
+    if box is not None:
+        anchor, spent, _ = turnover_room(previous, box, max_turnover)
+    step = weights - anchor
+    size = float(np.abs(step).sum())
+    room = max(0.0, max_turnover - spent)
+    if size <= room:
         return weights
-    blended: FloatArray = previous + step * (max_turnover / turnover)
+    blended: FloatArray = anchor + step * (room / size)
     return blended
 
 

@@ -11,12 +11,13 @@ import math
 from collections.abc import Mapping
 
 import cvxpy as cp
+import msgspec
 import numpy as np
 from skfolio.exceptions import OptimizationError
 
 from neo.domain.account import AccountView
 from neo.domain.bar import FloatArray
-from neo.domain.errors import ConfigError
+from neo.domain.errors import ConfigError, NeoError
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
 from neo.logs import get_logger
@@ -26,6 +27,15 @@ from neo.portfolio.quantities import weights_to_quantities
 from neo.portfolio.rebalance import RebalancePolicy, RebalanceState
 
 log = get_logger("portfolio")
+
+
+class PortfolioEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Something the portfolio layer did instead of rebalancing (for reports)."""
+
+    ts: int
+    kind: str
+    code: str
+    reason: str
 
 
 class AllocatorPortfolio:
@@ -47,6 +57,11 @@ class AllocatorPortfolio:
     ----------
     history
         ``(ts, {instrument: weight})`` at every rebalance, for reports (weights over time).
+    events
+        :class:`PortfolioEvent` for every rebalance that could not be made: the allocation was
+        infeasible or the solver failed on that window. The previous weights are then kept (no
+        orders), the run goes on. A configuration that can never work (bounds that cannot
+        add up to the budget, impossible leverage) fails at construction instead.
     """
 
     def __init__(
@@ -71,6 +86,10 @@ class AllocatorPortfolio:
         self.lookback = lookback
         self.min_history = min_history
         self.history: list[tuple[int, dict[InstrumentId, float]]] = []
+        self.events: list[PortfolioEvent] = []
+        validate = getattr(allocator, "validate", None)
+        if validate is not None and self.instruments:
+            validate(constraints, len(self.instruments))  # bad configuration: fail now
         self._bar = -1
         self._last_bar: int | None = None
         self._last_forecasts: FloatArray | None = None
@@ -113,14 +132,23 @@ class AllocatorPortfolio:
             return None
         try:
             target = self.allocator.weights(window, signal, self.constraints, now)
-        except (OptimizationError, cp.SolverError, ValueError) as exc:
-            log.warning("allocation failed, keeping positions", extra={"error": str(exc)})
+        except (OptimizationError, cp.SolverError, ValueError, ArithmeticError, NeoError) as exc:
+            self._failed(account.ts, exc)
             return None
         self._last_bar, self._last_forecasts, self._last_target = self._bar, signal, target
         self._last_ids = ids
         self.history.append((account.ts, dict(zip(ids, target.tolist(), strict=True))))
         return weights_to_quantities(
             target.tolist(), ids, equity, prices.tolist(), self.instruments
+        )
+
+    def _failed(self, ts: int, exc: Exception) -> None:
+        """An allocation that cannot be made on this window: keep the previous weights."""
+        name = getattr(self.allocator, "name", "allocator")
+        reason = f"{name}: {type(exc).__name__}: {exc}; keeping the previous weights"
+        log.warning("allocation failed, keeping the previous weights", extra={"error": reason})
+        self.events.append(
+            PortfolioEvent(ts=ts, kind="allocation_failed", code=name, reason=reason)
         )
 
     def _current_weights(

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from neo.domain.errors import ConfigError
 from neo.portfolio import create_allocator
 from neo.portfolio.allocators import ALLOCATORS
-from neo.portfolio.constraints import Constraints, fit_to_bounds, limit_turnover
+from neo.portfolio.constraints import (
+    Box,
+    Constraints,
+    fit_to_bounds,
+    limit_turnover,
+    turnover_room,
+)
 
 FULLY_INVESTED = {
     "equal_weight",
@@ -65,14 +71,24 @@ def test_constraints_hold(
     constraints = data.draw(limits(n_assets))
     previous = data.draw(
         st.sampled_from([None, np.zeros(n_assets), np.full(n_assets, 1 / n_assets)])
-    )
+        | st.lists(st.floats(-1.5, 1.5), min_size=n_assets, max_size=n_assets).map(np.array)
+    )  # the last: drifted holdings, often outside every bound
     weights = (
         create_allocator(name, target_vol=0.01).weights(returns, forecasts, constraints, previous)
         if name == "target_volatility"
         else create_allocator(name).weights(returns, forecasts, constraints, previous)
     )
     assert weights.shape == (n_assets,)
-    assert constraints.violations(weights, previous, tol=1e-5) == []
+    allocator = create_allocator(name)
+    box = allocator.box(constraints, n_assets)  # type: ignore[attr-defined]
+    # every bound holds whatever the holdings were
+    assert constraints.violations(weights, None, tol=1e-5) == []
+    if previous is not None and constraints.max_turnover is not None:
+        # turnover within the limit, or within what bringing the holdings back inside costs
+        _, _, allowed = turnover_room(previous, box, constraints.max_turnover)
+        assert np.abs(weights - previous).sum() <= allowed + 1e-5
+        if box.holds(previous):
+            assert allowed == constraints.max_turnover
     if name in FULLY_INVESTED and (constraints.max_turnover is None or previous is None):
         assert weights.sum() == pytest.approx(1.0, abs=1e-5)
 
@@ -128,3 +144,30 @@ def test_limit_turnover_and_fit_to_bounds() -> None:
     assert limit_turnover(target, previous, 5.0) is target
     fitted = fit_to_bounds(np.array([0.7, 0.2, 0.1]), np.zeros(3), np.full(3, 0.4), 1.0)
     np.testing.assert_allclose(fitted, [0.4, 0.4, 0.2])
+
+
+@pytest.mark.parametrize("name", sorted(ALLOCATORS))
+def test_drifted_holdings_above_a_cap_are_brought_back(name: str) -> None:
+    """The audit's case: [0.8, 0.1, 0.1] held under max_weight=0.5 with a turnover limit."""
+    rng = np.random.default_rng(2)
+    returns = rng.normal(3e-4, 0.01, (200, 3)) * np.array([1.0, 1.5, 2.0])
+    limits = Constraints(max_weight=0.5, max_turnover=0.1)
+    drifted = np.array([0.8, 0.1, 0.1])
+    weights = (
+        create_allocator(name, target_vol=0.01)
+        if name == "target_volatility"
+        else create_allocator(name)
+    ).weights(returns, np.array([4e-4, 3e-4, 2e-4]), limits, drifted)
+    assert weights.max() <= 0.5 + 1e-6 and weights.min() >= -1e-9
+    # back to the cap costs 0.3 of turnover; no more than that is spent
+    assert np.abs(weights - drifted).sum() <= 0.3 + 1e-6
+
+
+def test_box_anchor_and_limit_turnover_from_outside() -> None:
+    box = Box(np.zeros(3), np.full(3, 0.5), 1.0, 1.0)
+    np.testing.assert_allclose(box.anchor(np.array([0.8, 0.1, 0.1])), [0.5, 0.1, 0.1])
+    over = box.anchor(np.array([0.5, 0.5, 0.5]))  # gross 1.5 > 1: pulled toward cash
+    assert box.holds(over) and np.abs(over).sum() == pytest.approx(1.0, abs=1e-8)
+    moved = limit_turnover(np.array([0.3, 0.3, 0.3]), np.array([0.8, 0.1, 0.1]), 0.1, box)
+    assert box.holds(moved)
+    np.testing.assert_allclose(moved, [0.5, 0.1, 0.1])  # all the room went to the cap

@@ -141,6 +141,64 @@ def test_solver_failure_keeps_positions(caplog: pytest.LogCaptureFixture) -> Non
 
     book = AllocatorPortfolio(Broken(), EveryK(1), Constraints(), None, lookback=30, min_history=20)
     assert book.rebalance({}, account(), series(6, 30)) is None
+    assert [(e.kind, e.code) for e in book.events] == [("allocation_failed", "broken")]
+    assert "solver exploded" in book.events[0].reason
+
+
+class FlakyKelly:
+    """Kelly that finds no feasible allocation (a ConfigError, as a solver's infeasibility
+    surfaces) on some windows."""
+
+    name = "kelly"
+
+    def __init__(self, fail_on: set[int]) -> None:
+        self.inner = create_allocator("kelly")
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def weights(self, *args: object) -> np.ndarray:
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise ConfigError("kelly: no allocation satisfies the constraints (infeasible)")
+        return self.inner.weights(*args)  # type: ignore[arg-type]
+
+
+def test_infeasible_allocation_mid_run_keeps_the_weights_and_is_reported() -> None:
+    from neo.analytics.report import risk_event_rows
+    from neo.data.feeds.simulated import simulate_bars
+    from neo.engine.backtest import run_backtest
+    from tests.integration.test_backtest_limits import Momentum
+
+    symbols = ["AAA/USD", "BBB/USD"]
+    specs = {InstrumentId("sim", s): Instrument.simple(s, lot_size=0.001) for s in symbols}
+    book = AllocatorPortfolio(
+        FlakyKelly({2, 3}), EveryK(10), Constraints(max_weight=0.6), specs, lookback=60,
+        min_history=40,
+    )  # fmt: skip
+    bars = simulate_bars(symbols, "1h", 300, seed=4)
+    result = run_backtest(Momentum(), bars, instruments=specs, portfolio=book)
+    assert len(result.ts) == 300  # the run went to the end
+    assert [e.kind for e in book.events] == ["allocation_failed"] * 2
+    times = [t for t, _ in book.history]
+    failed = [e.ts for e in book.events]
+    assert times[0] < failed[0] < failed[1] < times[1]  # no rebalance between them
+    # nothing traded while the allocation failed: the previous weights were kept
+    assert not [f for f in result.fills if failed[0] < f.ts <= failed[1] + 3_600_000_000_000]
+    rows = risk_event_rows(result.events, None, book)
+    assert [r["event"] for r in rows] == ["AllocationFailed"] * 2
+
+
+def test_an_impossible_configuration_fails_at_start() -> None:
+    with pytest.raises(ConfigError, match="budget"):
+        build_portfolio("kelly", PortfolioConfig(max_weight=0.2, budget=0.95), LOTS)
+    with pytest.raises(ConfigError, match="cannot add up"):
+        AllocatorPortfolio(
+            create_allocator("min_variance"),
+            EveryK(1),
+            Constraints(long_only=True, min_weight=0.5, max_weight=0.9, budget=1.0,
+                        max_gross_leverage=1.2, max_net_leverage=1.0),
+            LOTS,
+        )  # fmt: skip
 
 
 def test_bad_window() -> None:
