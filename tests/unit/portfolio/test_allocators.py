@@ -226,3 +226,146 @@ def test_input_errors() -> None:
     limits = Constraints(max_turnover=0.1)
     drifted = create_allocator("kelly").weights(returns, np.ones(6), limits, np.full(6, 5.0))
     assert limits.violations(drifted) == []
+
+
+def reference_hrp(cov: np.ndarray) -> np.ndarray:
+    """López de Prado's HRP written out independently: angular distance of the correlation,
+    Ward linkage with optimal leaf order (skfolio's defaults), then recursive bisection that
+    splits each cluster's weight by the inverse variance of its inverse-variance portfolio."""
+    from scipy.cluster import hierarchy
+    from scipy.spatial.distance import squareform
+
+    vol = np.sqrt(np.diag(cov))
+    corr = np.clip(cov / np.outer(vol, vol), -1.0, 1.0)
+    distance = np.sqrt(np.clip(0.5 * (1.0 - corr), 0.0, None))
+    np.fill_diagonal(distance, 0.0)
+    condensed = squareform(distance, checks=False)
+    linkage = hierarchy.optimal_leaf_ordering(hierarchy.linkage(condensed, "ward"), condensed)
+    order = list(hierarchy.leaves_list(linkage))
+    weights = np.ones(len(cov))
+
+    def cluster_variance(items: list[int]) -> float:
+        sub = cov[np.ix_(items, items)]
+        inverse = 1.0 / np.diag(sub)
+        w = inverse / inverse.sum()
+        return float(w @ sub @ w)
+
+    clusters = [order]
+    while clusters:
+        nxt = []
+        for items in clusters:
+            if len(items) < 2:
+                continue
+            left, right = items[: len(items) // 2], items[len(items) // 2 :]
+            v_left, v_right = cluster_variance(left), cluster_variance(right)
+            alpha = 1.0 - v_left / (v_left + v_right)
+            weights[left] *= alpha
+            weights[right] *= 1.0 - alpha
+            nxt += [left, right]
+        clusters = nxt
+    return weights / weights.sum()
+
+
+def test_hrp_on_correlated_stocks_matches_an_independent_implementation() -> None:
+    returns = sp500()
+    cov = np.cov(returns.T)
+    assert np.abs(np.corrcoef(returns.T) - np.eye(6)).max() > 0.3  # really correlated
+    ours = create_allocator("hrp").weights(returns, None, Constraints(), None)
+    np.testing.assert_allclose(ours, reference_hrp(cov), atol=1e-8)
+    # and a synthetic 8-asset market with two correlated blocks
+    rng = np.random.default_rng(11)
+    block = rng.normal(0, 0.01, (600, 2))
+    synthetic = np.repeat(block, 4, axis=1) + rng.normal(0, 0.006, (600, 8)) * np.linspace(
+        0.5, 2.0, 8
+    )
+    mine = create_allocator("hrp").weights(synthetic, None, Constraints(), None)
+    np.testing.assert_allclose(mine, reference_hrp(np.cov(synthetic.T)), atol=1e-8)
+
+
+def test_kelly_with_constraints_matches_cvxpy() -> None:
+    returns = sp500()
+    cov = np.cov(returns.T)
+    mu = np.array([8e-4, -2e-4, 6e-4, 3e-4, 9e-4, 1e-4])
+    previous = np.array([0.1, 0.3, 0.0, 0.2, 0.1, 0.0])
+    limits = Constraints(max_weight=0.4, max_gross_leverage=1.0, max_turnover=0.5)
+    ours = create_allocator("kelly", fraction=0.5).weights(returns, mu, limits, previous)
+    w = cp.Variable(6)
+    growth = mu @ w - cp.quad_form(w, cp.psd_wrap(cov)) / (2 * 0.5)
+    ref = solve(
+        cp.Maximize(growth),
+        [w >= 0, w <= 0.4, cp.norm1(w) <= 1.0, cp.sum(w) <= 1.0, cp.norm1(w - previous) <= 0.5],
+        w,
+    )
+
+    def value(x: np.ndarray) -> float:
+        return float(mu @ x - x @ cov @ x)
+
+    assert value(ours) == pytest.approx(value(ref), rel=1e-4)
+    np.testing.assert_allclose(ours, ref, atol=2e-3)
+    assert np.abs(ours - previous).sum() <= 0.5 + 1e-6  # the limit binds and holds
+
+
+def reference_max_sharpe(
+    mu: np.ndarray, cov: np.ndarray, limits: list[object], w: cp.Variable
+) -> float:
+    """The best Sharpe ratio by bisection on its level s: the largest margin
+    ``mu·w - s·|Lᵀw|`` over the feasible set is >= 0 exactly when some allocation reaches s
+    (a second-order cone program per level; independent of the Charnes-Cooper transform)."""
+    scale = 1.0 / np.abs(mu).mean()  # both sides scaled alike: same s, better conditioning
+    chol = np.linalg.cholesky(cov) * scale
+    target = mu * scale
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        level = (low + high) / 2
+        margin = target @ w - level * cp.norm(chol.T @ w, 2)
+        problem = cp.Problem(cp.Maximize(margin), limits)  # type: ignore[arg-type]
+        problem.solve(solver=cp.CLARABEL)
+        assert problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+        low, high = (level, high) if problem.value >= 0 else (low, level)
+    return low
+
+
+@pytest.mark.parametrize("turnover", [None, 0.3])
+def test_max_sharpe_with_bounds_and_turnover_matches_an_independent_solution(
+    turnover: float | None,
+) -> None:
+    returns = sp500()
+    cov = np.cov(returns.T)
+    mu = np.array([6e-4, 1e-4, 5e-4, -1e-4, 7e-4, 2e-4])
+    previous = np.full(6, 1 / 6)
+    limits = Constraints(max_weight=0.35, max_turnover=turnover)
+    ours = create_allocator("max_sharpe").weights(returns, mu, limits, previous)
+    w = cp.Variable(6)
+    bounds: list[object] = [w >= 0, w <= 0.35, cp.sum(w) == 1]
+    if turnover is not None:
+        bounds.append(cp.norm1(w - previous) <= turnover)
+        assert np.abs(ours - previous).sum() <= turnover + 1e-6
+    best = reference_max_sharpe(mu, cov, bounds, w)
+
+    def sharpe(x: np.ndarray) -> float:
+        return float(mu @ x / np.sqrt(x @ cov @ x))
+
+    assert sharpe(ours) == pytest.approx(best, rel=1e-4)
+    assert ours.max() <= 0.35 + 1e-6 and ours.sum() == pytest.approx(1.0, abs=1e-6)
+    if turnover is not None:  # better than stepping toward the unconstrained optimum
+        free = create_allocator("max_sharpe").weights(
+            returns, mu, Constraints(max_weight=0.35), None
+        )
+        blended = previous + (free - previous) * min(1.0, turnover / np.abs(free - previous).sum())
+        assert sharpe(ours) >= sharpe(blended) - 1e-9
+
+
+def test_risk_parity_matches_the_cvxpy_log_barrier_solution() -> None:
+    returns = sp500()
+    cov = np.cov(returns.T)
+    budget = np.array([0.3, 0.1, 0.2, 0.1, 0.2, 0.1])
+    ours = create_allocator("risk_parity", risk_budget=tuple(budget)).weights(
+        returns, None, Constraints(budget=0.9), None
+    )
+    y = cp.Variable(6)
+    raw = solve(
+        cp.Minimize(0.5 * cp.quad_form(y, cp.psd_wrap(cov)) - budget @ cp.log(y)), [y >= 1e-9], y
+    )
+    np.testing.assert_allclose(ours, 0.9 * raw / raw.sum(), rtol=5e-4)
+    contributions = ours * (cov @ ours)
+    np.testing.assert_allclose(contributions / contributions.sum(), budget, rtol=1e-3)
