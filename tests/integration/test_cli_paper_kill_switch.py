@@ -121,7 +121,7 @@ def test_bad_risk_file_is_one_error_line(tmp_path: Path) -> None:
             "5",
             "--risk",
             str(bad),
-        ],  # fmt: skip
+        ],
     )
     assert result.exit_code != 0
     assert result.stderr.strip().startswith("error:") and "max_levrage" in result.stderr

@@ -41,6 +41,7 @@ from neo.execution.config import ExecutionConfig
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
+    from neo.domain.fill import Fill
     from neo.domain.instrument import Instrument
     from neo.portfolio.constructor import AllocatorPortfolio
     from neo.risk import PreTradeRiskGate, RiskConfig
@@ -357,6 +358,7 @@ def run_backtest_job(
         "metrics": metrics.to_dict(json_safe=True),
         "report": written,
         "trades": [trade_row(t) for t in result.trades],
+        "open_positions": open_lot_rows(result.fills),
         "allocator": allocator,
         "rebalances": None if book is None else len(book.history),
         "risk_denials": {} if gate is None else dict(gate.counters),
@@ -364,6 +366,22 @@ def run_backtest_job(
         "kill_switch_engagements": 0 if gate is None else gate.engagements,
     }
     return payload
+
+
+def open_lot_rows(fills: Sequence[Fill]) -> list[dict[str, Any]]:
+    """Lots still open at the end (FIFO, as the trade list matches them): what the trade list
+    of closed round trips leaves out."""
+    from neo.execution.ledger import TradeMatcher
+
+    matchers: dict[InstrumentId, TradeMatcher] = {}
+    for fill in fills:
+        matcher = matchers.setdefault(fill.instrument, TradeMatcher())
+        matcher.add(fill.signed_quantity, fill.price, fill.fee, fill.ts)
+    return [
+        {"instrument": str(iid), "quantity": quantity, "entry_ts": ts, "entry_price": price}
+        for iid, matcher in matchers.items()
+        for quantity, price, ts, _ in matcher.open_lots()
+    ]
 
 
 def risk_config_of(settings: NeoSettings, risk: Path | None) -> RiskConfig | None:
