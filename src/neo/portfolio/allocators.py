@@ -23,6 +23,7 @@ so every result satisfies every bound.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -277,15 +278,28 @@ def _best_return(
         cp.sum(w) == constraints.budget,
         cp.norm1(w) <= constraints.max_gross_leverage,
     ]
-    problem = cp.Problem(cp.Maximize(mu @ w), limits)
-    problem.solve(solver=cp.HIGHS)
+    best = _maximum(cp.Problem(cp.Maximize(mu @ w), limits))
     if turnover is not None:  # the ratio is solved within the turnover limit when it can be
-        limited = cp.Problem(problem.objective, [*limits, cp.norm1(w - turnover[0]) <= turnover[1]])
-        limited.solve(solver=cp.HIGHS)
-        if limited.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            problem = limited
+        limited = _maximum(
+            cp.Problem(cp.Maximize(mu @ w), [*limits, cp.norm1(w - turnover[0]) <= turnover[1]])
+        )
+        best = best if limited is None else limited
+    return 0.0 if best is None else best
+
+
+def _maximum(problem: Any) -> float | None:
+    """The optimal value, or None when the solver finds none (CLARABEL: HiGHS would print a
+    banner on stdout, which must hold only the CLI's JSON)."""
+    try:
+        with warnings.catch_warnings():  # an inaccurate optimum is fine for this yes/no test
+            warnings.simplefilter("ignore", UserWarning)
+            problem.solve(solver=cp.CLARABEL)
+    except cvxpy.SolverError:
+        return None
     value = problem.value
-    return float(value) if value is not None and math.isfinite(value) else 0.0
+    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or value is None:
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 class MeanRiskAllocator(BaseAllocator):
