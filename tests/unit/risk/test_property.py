@@ -1,10 +1,14 @@
 """Random order streams and price paths through the gate: no configured limit is ever breached.
 
-Each step moves prices, lets the gate see the account (on_bar), then submits random orders;
-approved ones wait on the book and fill at the end of the step in a random order (market at the
-last price, limits at their limit price — the worst case). After every fill that grows a
+Each step moves prices, lets the gate see the account (on_bar), then submits random orders:
+market, limit and stop orders, brackets (entry plus reduce-only stop and take-profit legs), with
+quantities and prices sometimes off the lot and tick grid or below the minimum notional.
+Approved ones wait on the book and fill at the end of the step in a random order (market at the
+last price, limits at their limit price and stops at their trigger — the worst case; bracket
+legs only once their entry filled, one cancelling the other). After every fill that grows a
 position, the resulting positions are checked against every limit: the grown one valued at the
-higher of its fill price and the last price, the others at the last price.
+higher of its fill price and the last price, the others at the last price. Daily loss and
+drawdown limits engage the kill switch, after which no fill may grow a position.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from neo.domain.enums import OrderType, Side
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order, next_order_id
+from neo.execution.simulated import bracket
 from neo.risk import PreTradeRiskGate, RiskConfig, RiskLimits
 from tests.unit.risk.fakes import FakeAccount
 
 IDS = [InstrumentId("sim", s) for s in ("AAA/USD", "BBB/USD", "CCC/USD")]
-INSTRUMENTS = {i: Instrument.simple(i.symbol, tick_size=0.01, lot_size=0.1) for i in IDS}
+INSTRUMENTS = {
+    i: Instrument.simple(i.symbol, tick_size=0.01, lot_size=0.1, min_notional=15.0) for i in IDS
+}
 LIMITS = RiskLimits(
     max_position_notional=4_000.0,
     max_position_pct=0.35,
@@ -32,6 +39,7 @@ LIMITS = RiskLimits(
     max_orders_per_minute=8,
     price_band_pct=0.05,
     max_drawdown_pct=0.15,
+    max_daily_loss_pct=0.08,
 )
 STEP_NS = 20_000_000_000
 TOL = 1e-6
@@ -39,10 +47,11 @@ TOL = 1e-6
 orders_st = st.tuples(
     st.integers(0, len(IDS) - 1),
     st.sampled_from([Side.BUY, Side.SELL]),
-    st.floats(0.1, 40.0),
-    st.sampled_from(["market", "limit"]),
+    st.floats(0.01, 40.0),
+    st.sampled_from(["market", "limit", "stop", "bracket"]),
     st.floats(-0.08, 0.08),
     st.booleans(),
+    st.booleans(),  # on the lot/tick grid (True) or raw
 )
 step_st = st.tuples(
     st.lists(st.floats(-0.25, 0.25), min_size=len(IDS), max_size=len(IDS)),
@@ -51,23 +60,38 @@ step_st = st.tuples(
 )
 
 
-def build(iid: InstrumentId, spec: tuple[int, Side, float, str, float, bool], last: float) -> Order:
-    _, side, qty, kind, offset, reduce_only = spec
-    qty = round(qty, 1) or 0.1
+Spec = tuple[int, Side, float, str, float, bool, bool]
+
+
+def build(iid: InstrumentId, spec: Spec, last: float) -> list[Order]:
+    """The order(s) of one spec: a bracket is its entry followed by its two legs."""
+    _, side, qty, kind, offset, reduce_only, on_grid = spec
+    if on_grid:
+        qty = round(qty, 1) or 0.1
+    price = max(last * (1 + offset), 0.01)
+    price = round(price, 2) if on_grid else price
     if kind == "market":
-        return Order(
-            id=next_order_id(), instrument=iid, side=side, quantity=qty, reduce_only=reduce_only
-        )
-    price = max(round(last * (1 + offset), 2), 0.01)
-    return Order(
-        id=next_order_id(),
-        instrument=iid,
-        side=side,
-        quantity=qty,
-        type=OrderType.LIMIT,
-        limit_price=price,
-        reduce_only=reduce_only,
-    )
+        return [Order(id=next_order_id(), instrument=iid, side=side, quantity=qty,
+                      reduce_only=reduce_only)]  # fmt: skip
+    if kind in ("limit", "stop"):
+        limit, stop = (price, None) if kind == "limit" else (None, price)
+        return [
+            Order(
+                id=next_order_id(),
+                instrument=iid,
+                side=side,
+                quantity=qty,
+                type=OrderType.LIMIT if kind == "limit" else OrderType.STOP,
+                limit_price=limit,
+                stop_price=stop,
+                reduce_only=reduce_only,
+            )
+        ]
+    entry = Order(id=next_order_id(), instrument=iid, side=side, quantity=qty)
+    away = abs(offset) + 0.01
+    stop = round(last * (1 - away * side.sign), 2)
+    take = round(last * (1 + away * side.sign), 2)
+    return bracket(entry, stop_loss=max(stop, 0.01), take_profit=max(take, 0.01))
 
 
 def assert_limits(acc: FakeAccount, fill_price: float, equity: float, grown: InstrumentId) -> None:
@@ -89,13 +113,22 @@ def check_approved(order: Order, acc: FakeAccount, sent: list[int], reduces: boo
     last = acc.price(order.instrument)
     band = LIMITS.price_band_pct
     assert band is not None
+    spec = INSTRUMENTS[order.instrument]
+    assert spec.is_valid_quantity(order.quantity), "an off-grid quantity was approved"
+    for price in (order.limit_price, order.stop_price):
+        assert price is None or spec.is_valid_price(price), "an off-grid price was approved"
+    held = acc.position(order.instrument)
+    closes_all = order.side.sign * held < 0 and order.quantity >= abs(held) - TOL
+    value = order.quantity * (order.limit_price or order.stop_price or last)
+    assert value >= spec.min_notional - TOL or closes_all, "an order below min notional"
+    if order.stop_price is not None and not order.reduce_only:
+        assert abs(order.stop_price - last) <= band * last + TOL
     if order.limit_price is not None:
         aggressive = (order.side is Side.BUY and order.limit_price > last * (1 + band)) or (
             order.side is Side.SELL and order.limit_price < last * (1 - band)
         )
         assert not aggressive
-    if order.reduce_only:
-        held = acc.position(order.instrument)
+    if order.reduce_only and order.parent_id is None:
         assert order.side.sign * held < 0 and order.quantity <= abs(held) + TOL
     if not reduces:
         assert len(acc.open_orders()) <= LIMITS.max_open_orders  # type: ignore[operator]
@@ -103,10 +136,56 @@ def check_approved(order: Order, acc: FakeAccount, sent: list[int], reduces: boo
         assert len(window) <= LIMITS.max_orders_per_minute  # type: ignore[operator]
 
 
+def submit(gate: PreTradeRiskGate, acc: FakeAccount, order: Order, sent: list[int]) -> bool:
+    held = acc.position(order.instrument)
+    same_side = sum(
+        o.remaining_quantity
+        for o in acc.orders
+        if o.instrument == order.instrument
+        and o.side is order.side
+        and not (o.reduce_only and order.reduce_only)
+    )
+    # the contract: an order that can only shrink the position is an exit, never blocked
+    reduces = order.side.sign * held < 0 and order.quantity + same_side <= abs(held) + TOL
+    # ... and so is a bracket leg that closes its working entry
+    reduces = reduces or any(
+        o.id == order.parent_id and o.side is not order.side and order.quantity <= o.quantity
+        for o in acc.orders
+    )
+    if not gate.check(order, acc).approved:
+        return False
+    sent.append(acc.ts)
+    acc.work(order)
+    check_approved(order, acc, sent, reduces)
+    return True
+
+
+def fill_book(acc: FakeAccount, rnd: object, equity: float, engaged: bool) -> None:
+    """Fill the book in a random order: legs after their entry, one leg cancels the other."""
+    book = list(acc.orders)
+    rnd.shuffle(book)  # type: ignore[attr-defined]
+    filled: set[str] = set()
+    for working in book:
+        if working.id not in {o.id for o in acc.orders}:
+            continue  # cancelled by its OCO sibling
+        if working.parent_id is not None and working.parent_id not in filled:
+            continue  # its entry has not filled: the leg is not live yet
+        before = abs(acc.position(working.instrument))
+        price = working.limit_price or working.stop_price or acc.price(working.instrument)
+        acc.fill(working, price)
+        filled.add(working.id)
+        if working.oco_group is not None:
+            acc.orders = [o for o in acc.orders if o.oco_group != working.oco_group]
+        if abs(acc.position(working.instrument)) > before + TOL:
+            assert not engaged, "the kill switch let new exposure through"
+            assert_limits(acc, price, equity, working.instrument)
+    acc.orders = [o for o in acc.orders if o.parent_id is None or o.parent_id in filled]
+
+
 def run_step(
     gate: PreTradeRiskGate,
     acc: FakeAccount,
-    step: tuple[list[float], list[tuple[int, Side, float, str, float, bool]], object],
+    step: tuple[list[float], list[Spec], object],
     sent: list[int],
 ) -> None:
     moves, specs, rnd = step
@@ -121,31 +200,11 @@ def run_step(
     equity = acc.equity
     for spec in specs:
         iid = IDS[spec[0]]
-        order = build(iid, spec, acc.price(iid))
-        held = acc.position(iid)
-        same_side = sum(
-            o.remaining_quantity
-            for o in acc.orders
-            if o.instrument == iid
-            and o.side is order.side
-            and not (o.reduce_only and order.reduce_only)
-        )
-        # the contract: an order that can only shrink the position is an exit, never blocked
-        reduces = order.side.sign * held < 0 and order.quantity + same_side <= abs(held) + TOL
-        if gate.check(order, acc).approved:
-            sent.append(acc.ts)
-            acc.work(order)
-            check_approved(order, acc, sent, reduces)
-    book = list(acc.orders)
-    rnd.shuffle(book)  # type: ignore[attr-defined]
-    engaged = gate.kill_switch.engaged
-    for working in book:
-        before = abs(acc.position(working.instrument))
-        price = working.limit_price or acc.price(working.instrument)
-        acc.fill(working, price)
-        if abs(acc.position(working.instrument)) > before + TOL:
-            assert not engaged, "the kill switch let new exposure through"
-            assert_limits(acc, price, equity, working.instrument)
+        entry, *legs = build(iid, spec, acc.price(iid))
+        if submit(gate, acc, entry, sent):
+            for leg in legs:
+                submit(gate, acc, leg, sent)
+    fill_book(acc, rnd, equity, gate.kill_switch.engaged)
 
 
 @settings(max_examples=150, deadline=None)
