@@ -4,6 +4,7 @@ import base64
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -256,3 +257,74 @@ def test_risk_event_rows_flatten_domain_events() -> None:
     assert "<th>order_id</th>" in table and "<td>max_position</td>" in table
     assert "<td>1970-01-01T00:00:00Z</td>" in table  # ts in ns shown as UTC time
     assert "<td>1:30:00</td>" in table  # durations in ns shown as durations
+
+
+def test_every_risk_and_portfolio_event_becomes_a_row_and_others_are_apart() -> None:
+    from neo.analytics.report import engine_event_rows, risk_event_rows
+    from neo.domain import OrderRejected, StrategyFailed
+    from neo.domain.fill import Fill
+    from neo.domain.ids import TradeId
+    from neo.portfolio.constructor import PortfolioEvent
+    from neo.risk import PreTradeRiskGate, RiskConfig, RiskLimits
+    from tests.unit.risk.fakes import FakeAccount
+
+    gate = PreTradeRiskGate(RiskConfig(limits=RiskLimits(max_position_notional=100.0)))
+    account = FakeAccount()
+    account.positions[BTC] = 2.0
+    gate.on_fill(
+        Fill(order_id=OrderId("o-9"), trade_id=TradeId("t"), instrument=BTC, side=Side.BUY,
+             quantity=2.0, price=60.0, fee=0.0, ts=3),
+        account,
+    )  # fmt: skip
+    gate.kill_switch.engage("manual")
+    gate._engage("drawdown", 4)  # already engaged: no second event
+    gate.reset(by="ops", ts=6)
+    gate._engage("daily loss", 8)
+    order = Order(id=OrderId("o-1"), instrument=BTC, side=Side.BUY, quantity=2.0)
+    events = [
+        RiskDenied(ts=5, order=order, code="max_position_notional", reason="too big"),
+        StrategyFailed(ts=2, strategy="s", error="ZeroDivisionError"),
+        OrderRejected(ts=7, order=order, reason="unknown instrument"),
+    ]
+
+    book = SimpleNamespace(
+        events=[PortfolioEvent(ts=1, kind="allocation_failed", code="kelly", reason="x")]
+    )
+    rows = risk_event_rows(events, gate, book)
+    assert [(r["ts"], r["event"]) for r in rows] == [
+        (1, "AllocationFailed"),
+        (3, "LimitExceededAfterFill"),
+        (5, "RiskDenied"),
+        (6, "KillSwitchReset"),
+        (8, "KillSwitchEngaged"),
+    ]
+    others = engine_event_rows(events)
+    assert [r["event"] for r in others] == ["StrategyFailed", "OrderRejected"]
+    assert gate.engagements == 1 and "kill_switch_engaged" not in gate.counters
+    inputs = _inputs()
+    inputs["risk_events"] = rows
+    text = render_report(title="t", engine_events=others, **inputs)
+    risk_table = text.split('id="risk-events"')[1].split("</table>")[0]
+    assert risk_table.count("<tr>") == len(rows) + 1  # header + one row per event
+    assert "StrategyFailed" not in risk_table and "OrderRejected" not in risk_table
+    other_table = text.split('id="engine-events"')[1].split("</table>")[0]
+    assert "StrategyFailed" in other_table and "OrderRejected" in other_table
+    assert "Strategy failures and broker rejections (2)" in text
+
+
+def test_held_weights_are_positions_times_price_over_equity() -> None:
+    from neo.analytics.report import held_weights
+
+    equity = np.array([100.0, 110.0, 0.0, 120.0])
+    positions = {"A": np.array([0.0, 1.0, 1.0, 2.0]), "B": np.array([1.0, 1.0, 1.0, -1.0])}
+    prices = {"A": np.array([10.0, 11.0, 12.0, 13.0]), "B": np.array([np.nan, 20.0, 20.0, 30.0])}
+    held = held_weights(equity, positions, prices, {"B": 2.0})
+    np.testing.assert_allclose(held["A"], [0.0, 0.1, 0.0, 26 / 120])
+    np.testing.assert_allclose(held["B"], [0.0, 40 / 110, 0.0, -60 / 120])
+    inputs = _inputs()
+    n = len(inputs["ts"])
+    text = render_report(title="t", **{**inputs, "held": {"BTC/USDT": np.linspace(0, 0.5, n)}})
+    (figure,) = [f for f in _figures(text) if f["layout"]["title"]["text"].startswith("Weights")]
+    names = [t["name"] for t in figure["data"]]
+    assert names == ["BTC/USDT", "BTC/USDT target", "ETH/USDT target"]
+    assert figure["data"][1]["line"]["dash"] == "dot"
