@@ -126,3 +126,10 @@ def test_bad_risk_file_is_one_error_line(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert result.stderr.strip().startswith("error:") and "max_levrage" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_risk_status_for_humans(tmp_path: Path) -> None:
+    from neo.cli.main import app
+
+    result = runner.invoke(app, ["--data-dir", str(tmp_path), "risk", "status"])
+    assert result.exit_code == 0 and "engaged" in result.stdout and "False" in result.stdout
