@@ -249,16 +249,16 @@ def _fit_limited(
     params: dict[str, Any],
     returns: FloatArray,
     limits: Callable[[Any], list[Any]],
-    extra: Callable[[Any], list[Any]] | None = None,
+    other_constraints: Callable[[Any], list[Any]] | None = None,
 ) -> tuple[FloatArray, bool]:
-    """Solve with the turnover ``limits`` (and ``extra``); when no allocation meets them, solve
-    without the turnover limit and let the caller step toward that (returns False)."""
-    both = limits if extra is None else (lambda w: [*extra(w), *limits(w)])
+    """Solve with the turnover ``limits`` (and ``other_constraints``); when no allocation meets
+    them, solve without the turnover limit and let the caller step toward that (returns False)."""
+    both = limits if other_constraints is None else (lambda w: [*other_constraints(w), *limits(w)])
     try:
         return _fit({**params, "add_constraints": both}, returns), True
     except (OptimizationError, cvxpy.SolverError):
         log.info("no allocation within the turnover limit; stepping toward the optimum")
-        return _fit({**params, "add_constraints": extra}, returns), False
+        return _fit({**params, "add_constraints": other_constraints}, returns), False
 
 
 def _best_return(

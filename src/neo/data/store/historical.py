@@ -328,18 +328,18 @@ class HistoricalDataStore:
         end_ns: int | None,
     ) -> list[BarBatch]:
         """One query over several instruments' files; the rows come back tagged and split."""
-        params = self._params([], start_ns, end_ns)
-        del params["files"]
-        branches = []
-        for i, (_, files) in enumerate(parts):
-            params[f"files{i}"] = [str(f) for f in files]
-            branches.append(f"SELECT {i} AS k, * FROM read_parquet($files{i})")
+        files = [f for _, instrument_files in parts for f in instrument_files]
+        params = self._params(files, start_ns, end_ns)
+        # Each file's instrument index, looked up by the file name DuckDB reports per row.
+        params["keys"] = [
+            k for k, (_, instrument_files) in enumerate(parts) for _ in instrument_files
+        ]
         sql = (
-            "SELECT k, ts, open, high, low, close, volume FROM ("
-            + " UNION ALL ".join(branches)
-            + ") WHERE ts >= $start AND ts < $end ORDER BY k, ts"
+            "SELECT $keys[list_position($files, filename)] AS k, ts, open, high, low, close, volume"
+            " FROM read_parquet($files, filename = true)"
+            " WHERE ts >= $start AND ts < $end ORDER BY k, ts"
         )
-        result = self._query(sql, params, [str(f) for _, files in parts for f in files])
+        result = self._query(sql, params)
         bounds = np.searchsorted(result["k"], np.arange(len(parts) + 1))
         batches = []
         for i, (iid, _) in enumerate(parts):
