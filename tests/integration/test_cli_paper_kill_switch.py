@@ -133,3 +133,17 @@ def test_risk_status_for_humans(tmp_path: Path) -> None:
 
     result = runner.invoke(app, ["--data-dir", str(tmp_path), "risk", "status"])
     assert result.exit_code == 0 and "engaged" in result.stdout and "False" in result.stdout
+
+
+def test_a_new_paper_session_measures_drawdown_from_its_own_account(tmp_path: Path) -> None:
+    """Each paper session trades a fresh simulated account: a peak another session saved does
+    not put the new one in drawdown (the halt itself would carry over, as above)."""
+    data = tmp_path / "data"
+    state = data / "risk" / "risk_state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"engaged": False, "peak_equity": 250_000.0, "day": 0}))
+    risk = tmp_path / "risk.toml"
+    risk.write_text(RISK.replace("0.003", "0.5"))  # 100k is 60 % below the saved 250k peak
+    session = paper(data, risk)
+    assert session["kill_switch_engaged"] is False and session["fills"] > 0
+    assert neo(data, "risk", "status")["peak_equity"] < 250_000.0

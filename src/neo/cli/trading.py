@@ -413,18 +413,25 @@ def risk_layers(
     allocator: str | None,
     *,
     state_dir: Path | None,
+    keep_basis: bool = True,
 ) -> tuple[PreTradeRiskGate | None, AllocatorPortfolio | None]:
     """The risk gate and portfolio constructor of a run (either may be None).
 
     ``state_dir`` keeps the kill switch (halt and limit basis) on disk: paper (and live) pass
     ``<data_dir>/risk`` so a halt survives a restart until ``neo risk reset``. Backtests pass
     None: each replays history on its own simulated account, so one run's halt or peak must
-    not leak into the next.
+    not leak into the next. Paper passes ``keep_basis=False``: its simulated account starts
+    afresh each session, so the halt carries over but the drawdown and daily basis start with
+    the new account (a live account, which persists at the exchange, keeps both).
     """
     from neo.portfolio import build_portfolio
     from neo.risk import build_risk_gate
 
-    gate = None if risk_config is None else build_risk_gate(risk_config, state_dir, specs)
+    gate = (
+        None
+        if risk_config is None
+        else build_risk_gate(risk_config, state_dir, specs, keep_basis=keep_basis)
+    )
     book = None if allocator is None else build_portfolio(allocator, settings.portfolio, specs)
     return gate, book
 
@@ -539,8 +546,13 @@ def paper_command(
     if predictor is not None and feed == "replay":
         predictor.history = store_history(source.store)  # warm up on bars before --start
     specs = {iid: default_instrument(iid) for iid in source.instruments}
-    gate, book = risk_layers(
-        settings, specs, risk_config, allocator, state_dir=risk_state_dir(settings)
+    gate, book = risk_layers(  # a fresh simulated account: the halt persists, not its basis
+        settings,
+        specs,
+        risk_config,
+        allocator,
+        state_dir=risk_state_dir(settings),
+        keep_basis=False,
     )
     try:
         result = asyncio.run(

@@ -42,6 +42,8 @@ def build_risk_gate(
     path_or_config: Path | str | RiskConfig,
     state_dir: Path | None,
     instruments: Mapping[InstrumentId, Instrument] | None = None,
+    *,
+    keep_basis: bool = True,
 ) -> PreTradeRiskGate:
     """The RiskGate for ``--risk FILE.toml`` (or a ready RiskConfig).
 
@@ -49,6 +51,8 @@ def build_risk_gate(
     survives a restart (paper and live: pass e.g. ``settings.data_dir / "risk"``); ``None``
     keeps it in memory, which backtests want so one run's halt does not block the next.
     Pass ``instruments`` to enable the quantity and price precision checks.
+    ``keep_basis=False`` restores only the halt from that file, not the drawdown and daily
+    basis: for an account that starts afresh each session (paper trading).
     """
     config = (
         path_or_config
@@ -56,4 +60,4 @@ def build_risk_gate(
         else load_risk_config(Path(path_or_config))
     )
     state = None if state_dir is None else state_dir / config.state_file
-    return PreTradeRiskGate(config, state, instruments)
+    return PreTradeRiskGate(config, state, instruments, keep_basis=keep_basis)

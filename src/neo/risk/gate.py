@@ -146,10 +146,11 @@ class PreTradeRiskGate:
         instruments: Mapping[InstrumentId, Instrument] | None = None,
         *,
         max_events: int = 100_000,
+        keep_basis: bool = True,
     ) -> None:
         self.config = config
         self.limits = config.limits
-        self.kill_switch = KillSwitch(state_path)
+        self.kill_switch = KillSwitch(state_path, keep_basis=keep_basis)
         self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
         self.stops = None if config.stops is None else StopManager(config.stops, self.instruments)
         """Protective stops at the broker (``[stops]``); the engine runs it after every bar."""

@@ -41,8 +41,12 @@ file write per bar."""
 class KillSwitch:
     """Engaged or not, with the reason, time and limit basis; persisted to ``state_path``."""
 
-    def __init__(self, state_path: Path | None = None) -> None:
+    def __init__(self, state_path: Path | None = None, *, keep_basis: bool = True) -> None:
+        """``keep_basis=False`` restores only the halt, not the peak and day-start equity: for
+        an account that starts afresh each session (paper trading's simulated account), whose
+        drawdown must not be measured from another account's peak."""
         self.state_path = state_path
+        self.keep_basis = keep_basis
         self.engaged = False
         self.reason = ""
         self.engaged_ns = 0
@@ -63,10 +67,11 @@ class KillSwitch:
             self.reason = str(data.get("reason", ""))
             self.engaged_ns = int(data.get("engaged_ns", 0))
             self.actions_done = bool(data.get("actions_done", False))
-            self.peak_equity = _number(data.get("peak_equity"))
-            day = data.get("day")
-            self.day = None if day is None else int(day)
-            self.day_start_equity = _number(data.get("day_start_equity"))
+            if self.keep_basis:
+                self.peak_equity = _number(data.get("peak_equity"))
+                day = data.get("day")
+                self.day = None if day is None else int(day)
+                self.day_start_equity = _number(data.get("day_start_equity"))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             self.engaged = True
             self.reason = f"unreadable kill-switch state {path}: {exc}"

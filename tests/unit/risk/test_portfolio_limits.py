@@ -123,6 +123,26 @@ def test_drawdown_basis_survives_a_restart(tmp_path: Path) -> None:
     assert reborn.kill_switch.engaged and "drawdown" in actions.reason  # 10.4 % below 7_700
 
 
+def test_a_fresh_account_session_keeps_the_halt_but_not_the_basis(tmp_path: Path) -> None:
+    """Paper trading starts a new simulated account each session (keep_basis=False): another
+    account's peak must not count as this one's drawdown, but an engaged halt still holds."""
+    config = RiskConfig(limits=RiskLimits(max_daily_loss_pct=0.05, max_drawdown_pct=0.10))
+    first = make(tmp_path)
+    acc = book(0.0)
+    acc.peak_equity = 7_700.0
+    first.on_bar(acc)
+    assert first.kill_switch.peak_equity == 7_700.0
+    fresh = book(100.0)
+    fresh.peak_equity = fresh.day_start_equity = 6_900.0
+    reborn = PreTradeRiskGate(config, tmp_path / "ks.json", keep_basis=False)
+    assert math.isnan(reborn.kill_switch.peak_equity)
+    assert reborn.on_bar(fresh) is NO_ACTIONS  # 10.4 % below the old account's peak: ignored
+    assert not reborn.kill_switch.engaged and reborn.kill_switch.peak_equity == 6_900.0
+    reborn.kill_switch.engage("manual", 5)
+    again = PreTradeRiskGate(config, tmp_path / "ks.json", keep_basis=False)
+    assert again.kill_switch.engaged and again.kill_switch.reason == "manual"
+
+
 def test_daily_loss_basis_survives_a_restart_the_same_day(tmp_path: Path) -> None:
     make(tmp_path).on_bar(book(300.0))  # 4.3 % down on the day: fine
     reborn = make(tmp_path)
