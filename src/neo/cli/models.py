@@ -417,7 +417,7 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--model-features",
-                help="Use the model's own feature spec even if [features] is configured.",
+                help="Use the model's own feature spec even if \\[features] is configured.",
             ),
         ] = False,
         as_json: JsonOpt = False,

@@ -503,14 +503,14 @@ def paper_command(
         typer.Option(
             "--allocator",
             help="Size positions with a portfolio allocator (as for `neo backtest`); default: "
-            "[portfolio] allocator of neo.toml when configured.",
+            "\\[portfolio] allocator of neo.toml when configured.",
         ),
     ] = None,
     risk: Annotated[
         Path | None,
         typer.Option(
             "--risk",
-            help="Risk limits TOML (default: [risk] of neo.toml when configured). The kill "
+            help="Risk limits TOML (default: \\[risk] of neo.toml when configured). The kill "
             "switch is kept in <data-dir>/risk: a halt survives restarts until `neo risk reset`.",
         ),
     ] = None,
