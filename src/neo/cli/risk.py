@@ -25,7 +25,9 @@ risk_app = typer.Typer(
 
 RiskFileOpt = Annotated[
     Path | None,
-    typer.Option("--risk", help="Risk TOML whose state_file to use (default: \\[risk] of neo.toml)."),
+    typer.Option(
+        "--risk", help="Risk TOML whose state_file to use (default: \\[risk] of neo.toml)."
+    ),
 ]
 
 

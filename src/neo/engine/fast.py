@@ -203,33 +203,16 @@ def fast_backtest(
 
 
 def _multi_fills(result: MultiFastPathResult) -> list[Fill]:
-    from neo.domain.enums import LiquiditySide, Side
-    from neo.domain.ids import OrderId, TradeId
+    from neo.execution.fastpath import kernel_fills
 
-    stamps = result.ts[result.fill_bar].tolist()
-    return [
-        Fill(
-            order_id=OrderId(f"FP-{k + 1}"),
-            trade_id=TradeId(f"FP-{k + 1}"),
-            instrument=result.instruments[j],
-            side=Side.BUY if quantity > 0 else Side.SELL,
-            quantity=abs(quantity),
-            price=price,
-            fee=fee,
-            ts=ts,
-            liquidity=LiquiditySide.TAKER,
-        )
-        for k, (j, quantity, price, fee, ts) in enumerate(
-            zip(
-                result.fill_instrument.tolist(),
-                result.fill_quantity.tolist(),
-                result.fill_price.tolist(),
-                result.fill_fee.tolist(),
-                stamps,
-                strict=True,
-            )
-        )
-    ]
+    names = result.instruments
+    return kernel_fills(
+        [names[j] for j in result.fill_instrument.tolist()],
+        result.fill_quantity,
+        result.fill_price,
+        result.fill_fee,
+        result.ts[result.fill_bar],
+    )
 
 
 def _filled_order(fill: Fill, tag: str) -> Order:

@@ -28,6 +28,7 @@ A participation cap (partial fills) needs the event-driven broker; it is refused
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,7 @@ from neo.domain.bar import BarBatch, FloatArray, IntArray
 from neo.domain.enums import LiquiditySide, Side
 from neo.domain.errors import ConfigError
 from neo.domain.fill import Fill
-from neo.domain.ids import OrderId, TradeId
+from neo.domain.ids import InstrumentId, OrderId, TradeId
 from neo.domain.instrument import Instrument
 from neo.domain.trade import Trade
 from neo.execution.config import ExecutionConfig
@@ -214,29 +215,13 @@ class FastPathResult:
         """The fills as :class:`Fill` records (order ids ``FP-1``, ``FP-2``, …)."""
         cached: list[Fill] | None = self._cache.get("fills")
         if cached is None:
-            iid = self.instrument.id
-            cached = [
-                Fill(
-                    order_id=OrderId(f"FP-{k + 1}"),
-                    trade_id=TradeId(f"FP-{k + 1}"),
-                    instrument=iid,
-                    side=Side.BUY if quantity > 0 else Side.SELL,
-                    quantity=abs(quantity),
-                    price=price,
-                    fee=fee,
-                    ts=ts,
-                    liquidity=LiquiditySide.TAKER,
-                )
-                for k, (quantity, price, fee, ts) in enumerate(
-                    zip(
-                        self.fill_quantity.tolist(),
-                        self.fill_price.tolist(),
-                        self.fill_fee.tolist(),
-                        self.fill_ts.tolist(),
-                        strict=True,
-                    )
-                )
-            ]
+            cached = kernel_fills(
+                [self.instrument.id] * len(self.fill_quantity),
+                self.fill_quantity,
+                self.fill_price,
+                self.fill_fee,
+                self.fill_ts,
+            )
             self._cache["fills"] = cached
         return list(cached)
 
@@ -340,3 +325,37 @@ def run_fast_path(
         fill_fee=fee,
         initial_cash=float(config.cash),
     )
+
+
+def kernel_fills(
+    instruments: Sequence[InstrumentId],
+    quantity: FloatArray,
+    price: FloatArray,
+    fee: FloatArray,
+    ts: IntArray,
+) -> list[Fill]:
+    """A kernel's fill columns as :class:`Fill` records (order ids ``FP-1``, ``FP-2``, …; a
+    signed ``quantity`` gives the side; the kernels fill every order whole, as taker)."""
+    return [
+        Fill(
+            order_id=OrderId(f"FP-{k + 1}"),
+            trade_id=TradeId(f"FP-{k + 1}"),
+            instrument=iid,
+            side=Side.BUY if q > 0 else Side.SELL,
+            quantity=abs(q),
+            price=px,
+            fee=f,
+            ts=t,
+            liquidity=LiquiditySide.TAKER,
+        )
+        for k, (iid, q, px, f, t) in enumerate(
+            zip(
+                instruments,
+                quantity.tolist(),
+                price.tolist(),
+                fee.tolist(),
+                ts.tolist(),
+                strict=True,
+            )
+        )
+    ]
