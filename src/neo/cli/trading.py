@@ -514,6 +514,15 @@ def paper_command(
             "switch is kept in <data-dir>/risk: a halt survives restarts until `neo risk reset`.",
         ),
     ] = None,
+    timer: Annotated[
+        float | None,
+        typer.Option(
+            "--timer",
+            help="Also run a risk and portfolio cycle every this many wall-clock seconds, so "
+            "limits and the kill switch are checked while the feed is quiet.",
+            min=0.001,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
@@ -566,6 +575,7 @@ def paper_command(
                 portfolio=book,
                 predictor=predictor,
                 cycles=cycles,
+                timer_s=timer,
             )
         )
     except KeyboardInterrupt:  # pragma: no cover - interactive only

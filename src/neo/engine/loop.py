@@ -109,6 +109,7 @@ class LoopStats:
     rejections: int = 0
     unsized_orders: int = 0
     """Orders cancelled because they sized to less than one lot (see ``OrderCancelled``)."""
+    timer_cycles: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -476,6 +477,7 @@ class AutonomousTradingLoop:
         if not self._live:
             return
         now = self.clock.now_ns()
+        self.stats.timer_cycles += 1
         self._publish(TimerFired(ts=now, name=name))
         self.end_step(now)
 

@@ -9,11 +9,18 @@ across all instruments, not after each instrument's bar: as soon as every instru
 delivered its bar for that timestamp, or when a bar of a later timestamp arrives first (an
 instrument skipped one), or when the feed ends. So the same bars give the same rebalances,
 orders and fills in paper as in a backtest.
+
+With ``timer_s`` a :class:`Ticker` also runs a timer cycle (``loop.on_timer``: ``TimerFired``,
+then the portfolio and risk step) every ``timer_s`` seconds of wall time, so risk limits and the
+kill switch are checked while the feed is quiet. A timer never cuts a timestamp's step in two:
+when it comes due mid-step it waits for the step to close, unless the step has stayed open for a
+whole further period (an instrument stopped delivering), which then closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -86,6 +93,7 @@ class PaperResult:
             "orders": len(self.orders),
             "fills": self.stats.fills,
             "strategy_failures": self.stats.strategy_failures,
+            "timer_cycles": self.stats.timer_cycles,
             "risk_denials": self.risk_denials,
             "risk_events": self.risk_events,
             "rebalances": self.rebalances,
@@ -179,26 +187,80 @@ class TimeSteps:
         self.seen.clear()
 
 
+class Ticker:
+    """Timer cycles every ``every_s`` seconds of wall time, at step boundaries only."""
+
+    def __init__(self, loop: AutonomousTradingLoop, steps: TimeSteps, every_s: float) -> None:
+        self.loop = loop
+        self.steps = steps
+        self.every_s = every_s
+        self.due = False
+        self.fired = 0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            self.tick()
+
+    def tick(self) -> None:
+        """A period has passed: a cycle is due (a step open for a whole period is closed)."""
+        if self.due and self.steps.ts is not None:
+            self.steps.close()  # open a whole period: that instrument is not coming
+        self.due = True
+        self.fire_if_due()
+
+    def fire_if_due(self) -> None:
+        """Run the timer cycle now if one is due and no timestamp's step is half received."""
+        if self.due and self.steps.ts is None:
+            self.due = False
+            self.fired += 1
+            self.loop.on_timer("timer")
+
+
 async def drive(
     loop: AutonomousTradingLoop,
     bars: Any,
     *,
     cycles: int | None = None,
     on_bar: Callable[[AutonomousTradingLoop], None] | None = None,
+    timer_s: float | None = None,
 ) -> str:
     """Push bars from an async iterator into a started loop; returns why it stopped.
 
     Portfolio and risk step once per timestamp (:class:`TimeSteps`); the last, possibly
-    incomplete step is closed when the feed ends or the cycle budget is spent.
+    incomplete step is closed when the feed ends or the cycle budget is spent. ``timer_s``
+    adds timer cycles (:class:`Ticker`).
     """
-    seen = 0
     steps = TimeSteps(loop)
+    if timer_s is None:
+        return await _push(loop, bars, steps, None, cycles, on_bar)
+    ticker = Ticker(loop, steps, timer_s)
+    task = asyncio.create_task(ticker.run())
+    try:
+        return await _push(loop, bars, steps, ticker, cycles, on_bar)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _push(
+    loop: AutonomousTradingLoop,
+    bars: Any,
+    steps: TimeSteps,
+    ticker: Ticker | None,
+    cycles: int | None,
+    on_bar: Callable[[AutonomousTradingLoop], None] | None,
+) -> str:
+    seen = 0
     async for bar in bars:
         if loop.state.value == "stopped":
             return "loop stopped"
         steps.before(bar)
         loop.push_bar(bar)
         steps.after(bar)
+        if ticker is not None:
+            ticker.fire_if_due()
         seen += 1
         if on_bar is not None:
             on_bar(loop)
@@ -224,8 +286,11 @@ async def run_paper(
     clock: Clock | None = None,
     bus: MessageBus | None = None,
     status: bool = True,
+    timer_s: float | None = None,
 ) -> PaperResult:
-    """Paper-trade ``strategy`` on ``feed`` until it ends, ``cycles`` bars, or the loop stops."""
+    """Paper-trade ``strategy`` on ``feed`` until it ends, ``cycles`` bars, or the loop stops.
+
+    ``timer_s`` adds a timer cycle (risk and portfolio step) every that many wall seconds."""
     if isinstance(strategy, str):
         strategy = create_strategy(strategy, params)
     ids = list(feed.instruments)
@@ -254,9 +319,11 @@ async def run_paper(
                     if current.bars_seen % every == 0:
                         live.update(status_text(current))
 
-                reason = await drive(loop, feed.stream(), cycles=cycles, on_bar=refresh)
+                reason = await drive(
+                    loop, feed.stream(), cycles=cycles, on_bar=refresh, timer_s=timer_s
+                )
         else:
-            reason = await drive(loop, feed.stream(), cycles=cycles)
+            reason = await drive(loop, feed.stream(), cycles=cycles, timer_s=timer_s)
     except asyncio.CancelledError:
         reason = "cancelled"
         raise
