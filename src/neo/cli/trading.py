@@ -514,6 +514,14 @@ def paper_command(
             "switch is kept in <data-dir>/risk: a halt survives restarts until `neo risk reset`.",
         ),
     ] = None,
+    model_features: Annotated[
+        bool,
+        typer.Option(
+            "--model-features",
+            help="With --model: use the model's own feature spec even if \\[features] is "
+            "configured.",
+        ),
+    ] = False,
     timer: Annotated[
         float | None,
         typer.Option(
@@ -548,7 +556,9 @@ def paper_command(
         from neo.engine.predictor import ModelPredictor, store_history
 
         predictor = ModelPredictor.from_registry(
-            settings.data_dir / "models", model, features=configured_features(settings)
+            settings.data_dir / "models",
+            model,
+            features=None if model_features else configured_features(settings),
         )
         ids = predictor.prepare(ids, frame)  # markets fed, and first within each timestamp
     source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)

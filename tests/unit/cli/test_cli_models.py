@@ -170,6 +170,10 @@ def test_predict_checks_the_configured_features(
     paper = runner.invoke(app, ["paper", "--model", model_id, "--symbols", "BTC/USDT",
                                 "--timeframe", "1h", "--cycles", "5", "--json"])  # fmt: skip
     assert paper.exit_code != 0 and "only in [features]" in paper.stderr
+    paper_own = runner.invoke(app, ["paper", "--model", model_id, "--symbols", "BTC/USDT",
+                                    "--timeframe", "1h", "--cycles", "5", "--model-features",
+                                    "--json"])  # fmt: skip
+    assert paper_own.exit_code == 0, paper_own.output
 
 
 def test_market_model_end_to_end(stored: Path, monkeypatch: pytest.MonkeyPatch) -> None:
