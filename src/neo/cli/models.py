@@ -113,6 +113,7 @@ def label_spec_of(
     label: str | None,
     horizon: int | None,
     overrides: Mapping[str, float | None] | None = None,
+    barrier_timeout: str | None = None,
 ) -> LabelSpec:
     """The label from the config, with ``dead_zone``/``take_profit``/``stop_loss`` overrides."""
     cfg = settings.models
@@ -127,6 +128,7 @@ def label_spec_of(
             dead_zone=given.get("dead_zone", cfg.dead_zone),
             take_profit=given.get("take_profit", cfg.take_profit),
             stop_loss=given.get("stop_loss", cfg.stop_loss),
+            barrier_timeout=(barrier_timeout or cfg.barrier_timeout),  # type: ignore[arg-type]
         )
     except msgspec.ValidationError as exc:  # pragma: no cover - __post_init__ raises first
         raise ConfigError(str(exc)) from exc
@@ -369,6 +371,12 @@ def register(app: typer.Typer) -> None:
         stop_loss: Annotated[
             float | None, typer.Option(help="Triple barrier: stop-loss return (> 0).")
         ] = None,
+        barrier_timeout: Annotated[
+            str | None,
+            typer.Option(
+                help="Triple barrier, no barrier hit: drop (leave out) or sign (of the return)."
+            ),
+        ] = None,
         predictions_out: Annotated[
             Path | None, typer.Option(help="Write OOS predictions (.csv or .parquet).")
         ] = None,
@@ -397,6 +405,7 @@ def register(app: typer.Typer) -> None:
                 label,
                 horizon,
                 {"dead_zone": dead_zone, "take_profit": take_profit, "stop_loss": stop_loss},
+                barrier_timeout,
             ),
             _walk_config(settings, overrides),
             predictions_out,

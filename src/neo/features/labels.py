@@ -138,10 +138,16 @@ class LabelSpec(msgspec.Struct, frozen=True, kw_only=True):
     dead_zone: float = 0.0
     take_profit: float = 0.01
     stop_loss: float = 0.01
+    barrier_timeout: Literal["drop", "sign"] = "drop"
+    """Triple barrier, neither barrier touched before the timeout: ``drop`` leaves the bar out
+    of training; ``sign`` labels it by the sign of the return at the timeout (López de Prado's
+    vertical barrier; an exactly flat return stays out)."""
 
     def __post_init__(self) -> None:
         if self.kind not in LABEL_KINDS:
             raise ConfigError(f"unknown label {self.kind!r}: use one of {', '.join(LABEL_KINDS)}")
+        if self.barrier_timeout not in ("drop", "sign"):
+            raise ConfigError(f"unknown barrier_timeout {self.barrier_timeout!r}: use drop or sign")
         _check_horizon(self.horizon)
 
     @property
@@ -155,6 +161,10 @@ class LabelSpec(msgspec.Struct, frozen=True, kw_only=True):
                 batch.high, batch.low, batch.close, self.take_profit, self.stop_loss, self.horizon
             )
             target = np.where(bars.label > 0, 1.0, np.where(bars.label < 0, 0.0, np.nan))
+            if self.barrier_timeout == "sign":
+                timed_out = bars.label == 0
+                target[timed_out & (bars.ret > 0)] = 1.0
+                target[timed_out & (bars.ret < 0)] = 0.0
             return LabelSet(target, bars.end, bars.ret)
         realized = forward_return(batch.close, self.horizon)
         end = np.arange(n, dtype=np.int64) + self.horizon

@@ -20,6 +20,9 @@ class ModelConfig(BaseModel):
     dead_zone: float = Field(0.0, ge=0, description="Sign label: |return| below this is skipped.")
     take_profit: float = Field(0.01, gt=0)
     stop_loss: float = Field(0.01, gt=0)
+    barrier_timeout: Literal["drop", "sign"] = Field(
+        "drop", description="Triple barrier timeouts: left out, or labelled by the return's sign."
+    )
     train_window: int = Field(1000, ge=1, description="Bars in a rolling training window.")
     expanding: bool = False
     retrain_every: int = Field(250, ge=1)

@@ -148,7 +148,13 @@ def _utc(ns: int) -> str:
 def test_label_flags_override_the_config(stored: Path) -> None:
     barrier = _train("--label", "triple_barrier", "--take-profit", "0.02", "--stop-loss", "0.005")
     assert barrier["label"] == {"kind": "triple_barrier", "horizon": 1, "dead_zone": 0.0,
-                                "take_profit": 0.02, "stop_loss": 0.005}  # fmt: skip
+                                "take_profit": 0.02, "stop_loss": 0.005,
+                                "barrier_timeout": "drop"}  # fmt: skip
+    signed = _train("--label", "triple_barrier", "--barrier-timeout", "sign", "--horizon", "3")
+    assert signed["label"]["barrier_timeout"] == "sign"  # type: ignore[index]
+    wrong = runner.invoke(app, ["train", "--symbols", "BTC/USDT", *SMALL, "--label",
+                                "triple_barrier", "--barrier-timeout", "zero"])  # fmt: skip
+    assert wrong.exit_code != 0 and "barrier_timeout" in wrong.stderr
     sign = _train("--dead-zone", "0.002")
     assert sign["label"]["dead_zone"] == 0.002  # type: ignore[index]
     bad = runner.invoke(app, ["train", "--symbols", "BTC/USDT", *SMALL, "--take-profit", "0"])

@@ -71,3 +71,17 @@ def test_label_spec_compute() -> None:
     # t=0: 101 * 1.001 >= 101 -> up at 1; t=2: bar 3 high 102.1 >= 101.5 -> up; t=3: stop
     assert labels.target[0] == 1.0 and labels.end[0] == 1
     assert labels.target[2] == 1.0 and labels.target[3] == 0.0 and labels.end[3] == 4
+
+
+def test_triple_barrier_timeouts_dropped_or_labelled_by_sign() -> None:
+    close = np.array([100.0, 100.5, 101.0, 100.2, 99.5, 99.6])
+    batch = _batch(close)  # barriers 5 % away: every decided bar times out
+    spec = {"kind": "triple_barrier", "horizon": 2, "take_profit": 0.05, "stop_loss": 0.05}
+    dropped = LabelSpec(**spec).compute(batch)  # type: ignore[arg-type]
+    assert np.isnan(dropped.target).all()
+    signed = LabelSpec(**spec, barrier_timeout="sign").compute(batch)  # type: ignore[arg-type]
+    # returns at the timeout: 101/100 > 0, 100.2/100.5 < 0, 99.5/101 < 0, 99.6/100.2 < 0
+    np.testing.assert_array_equal(signed.target, [1.0, 0.0, 0.0, 0.0, np.nan, np.nan])
+    np.testing.assert_array_equal(signed.end, [2, 3, 4, 5, -1, -1])  # known at the timeout
+    with pytest.raises(ConfigError, match="barrier_timeout"):
+        LabelSpec(barrier_timeout="zero")  # type: ignore[arg-type]
