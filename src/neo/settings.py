@@ -21,7 +21,7 @@ from pydantic_settings import (
 
 from neo.data.config import DataConfig
 from neo.domain.errors import ConfigError
-from neo.engine.config import EngineConfig
+from neo.engine.config import EngineConfig, InstrumentSpec
 from neo.execution.config import ExecutionConfig
 from neo.features.config import FeatureConfig
 from neo.models.config import ModelConfig
@@ -51,6 +51,8 @@ class NeoSettings(BaseSettings):
     execution: ExecutionConfig = ExecutionConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
     risk: RiskConfig = RiskConfig()
+    instruments: dict[str, InstrumentSpec] = {}
+    """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
 
     @classmethod
     def settings_customise_sources(

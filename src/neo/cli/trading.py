@@ -259,7 +259,7 @@ def run_backtest_job(
     from neo.analytics.report import engine_event_rows, held_weights, risk_event_rows
     from neo.data.store import HistoricalDataStore
     from neo.engine.backtest import check_job, run_backtest
-    from neo.engine.instruments import default_instrument
+    from neo.engine.instruments import configured_instrument
 
     check_job(chosen, engine, len(ids), has_predictions=predictions is not None)
     # Bad --allocator / --risk input fails before any data is read.
@@ -278,7 +278,7 @@ def run_backtest_job(
             f"--predictions {predictions} has no forecast for the selected bars: check its "
             "symbols and time range against --symbols/--start/--end"
         )
-    specs = {iid: default_instrument(iid) for iid in batches}
+    specs = {iid: configured_instrument(iid, settings.instruments) for iid in batches}
     gate, book = risk_layers(settings, specs, risk_config, allocator, state_dir=None)
     if engine == "fast" and (gate is not None or book is not None):
         raise ConfigError(
@@ -534,7 +534,7 @@ def paper_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
-    from neo.engine.instruments import default_instrument
+    from neo.engine.instruments import configured_instrument
     from neo.engine.paper import run_paper
     from neo.strategies.registry import create_strategy, parse_params
 
@@ -564,7 +564,7 @@ def paper_command(
     source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
     if predictor is not None and feed == "replay":
         predictor.history = store_history(source.store)  # warm up on bars before --start
-    specs = {iid: default_instrument(iid) for iid in source.instruments}
+    specs = {iid: configured_instrument(iid, settings.instruments) for iid in source.instruments}
     gate, book = risk_layers(  # a fresh simulated account: the halt persists, not its basis
         settings,
         specs,
