@@ -99,6 +99,10 @@ def execution_config(
         raise ConfigError(f"invalid execution settings: {problems}") from None
 
 
+SIMULATED_DEFAULT_SYMBOL = "BTC/USDT"
+"""What ``neo paper --feed simulated`` trades when no --symbols are given."""
+
+
 def _instruments(
     settings: NeoSettings, venue: str | None, symbols: str | None, symbol: str | None
 ) -> list[InstrumentId]:
@@ -540,6 +544,8 @@ def paper_command(
 
     settings = settings_of(ctx)
     frame = parse_timeframe(timeframe)
+    if feed == "simulated" and not (symbols or symbol):
+        symbols = SIMULATED_DEFAULT_SYMBOL  # a made-up market needs no choice of data
     ids = _instruments(settings, venue, symbols, symbol)
     if speed is not None and speed <= 0:
         raise ConfigError(f"--speed must be > 0 bars per second, got {speed}")

@@ -145,6 +145,10 @@ def test_paper_on_the_simulated_feed() -> None:
     assert payload["bars"] == 120
     assert payload["stopped_by"] == "120 cycles"
     assert payload["strategy_failures"] == 0
+    default = _json(["paper", "--feed", "simulated", "--cycles", "30", "--json"])
+    assert list(default["positions"]) == ["BTC/USDT@sim"]  # a made-up market: BTC/USDT
+    replay = runner.invoke(app, ["paper", "--feed", "replay", "--json"])
+    assert replay.exit_code != 0 and "select what to trade" in replay.stderr
 
 
 @pytest.mark.usefixtures("stored")
