@@ -644,13 +644,20 @@ def strategies_list_command(as_json: JsonOpt = False) -> None:
         table = Table("strategy", "version", "parameters", "description")
         for info in infos:
             params = ", ".join(
-                f"{name}: {spec['type']} = {spec['default']}"
+                f"{name}: {spec['type']} = {spec['default']}{_bounds(spec)}"
                 for name, spec in info["params"].items()
             )
             table.add_row(info["name"], info["version"], params, info["description"])
         Console().print(table)
 
     emit({"strategies": infos}, as_json, human)
+
+
+def _bounds(spec: Mapping[str, Any]) -> str:
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if low is None and high is None:
+        return ""
+    return f" [{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}]"
 
 
 def register(app: typer.Typer) -> None:

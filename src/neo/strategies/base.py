@@ -101,6 +101,8 @@ class StrategyInfo:
                     "type": p.type.__name__,
                     "default": p.default,
                     "optional": p.optional,
+                    "minimum": p.minimum,
+                    "maximum": p.maximum,
                     "help": p.help,
                 }
                 for key, p in self.params.items()

@@ -15,6 +15,8 @@ def test_shipped_strategies_are_listed_with_typed_defaults() -> None:
         "type": "int",
         "default": 10,
         "optional": False,
+        "minimum": 1,
+        "maximum": 10_000_000,
         "help": "fast average period (bars)",
     }
     assert sma["size"]["default"] is None and sma["size"]["optional"] is True
