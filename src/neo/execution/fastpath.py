@@ -115,6 +115,11 @@ def _book(
             taker_ref = _execution_price(reference, side, 0.0, slippage, 0.0)
             lots = _equity_units(cash, taker_ref, fee_rate, costs[4], costs[5], int(costs[6]))
             quantity = side * lots
+            if side > 0.0 and impact != 0.0 and lots > 0.0:  # the broker's second sizing
+                filled = _execution_price(reference, quantity, volume, slippage, impact)
+                if filled > taker_ref > 0.0:
+                    lots = _equity_units(cash, filled, fee_rate, costs[4], costs[5], int(costs[6]))
+                    quantity = side * lots
         if quantity != 0.0:
             price = _execution_price(reference, quantity, volume, slippage, impact)
             fee = fee_rate * abs(quantity) * price

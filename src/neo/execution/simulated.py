@@ -454,7 +454,13 @@ class SimulatedBroker:
         else:  # size on the slipped price, then add the impact of the size actually filled
             reference = self._slipped(working, price, 0.0, 0.0)
             quantity = self._quantity(working, reference, rate, volume)
-            price = self._slipped(working, price, quantity, volume)
+            filled = self._slipped(working, price, quantity, volume)
+            if working.fraction is not None and working.sign > 0 and filled > reference > 0:
+                # A buy's impact raised the price the budget was sized on: size once more on
+                # the impacted price (fewer units, so less impact) so the cost fits the cash.
+                quantity = self._quantity(working, filled, rate, volume)
+                filled = self._slipped(working, price, quantity, volume)
+            price = filled
         if quantity > 0.0:
             self._fill(working, ts, quantity, price, rate * quantity * price, maker)
 

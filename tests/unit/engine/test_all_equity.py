@@ -80,10 +80,13 @@ def test_the_gate_judges_the_size_the_order_will_get() -> None:
         assert estimate == pytest.approx(fill.quantity * fill.price, rel=0.02)
 
 
+@pytest.mark.parametrize("impact", ["none", "volume"])
 @pytest.mark.parametrize("gate", [None, DoNothingGate()])
-def test_cash_never_goes_negative_with_all_equity_sizing_and_fees(gate: Any) -> None:
-    batch = walk(4000, seed=12)
-    config = ExecutionConfig(fees_bps=50.0, slippage_bps=5.0, cash=5_000.0)
+def test_cash_never_goes_negative_with_all_equity_sizing_and_fees(gate: Any, impact: str) -> None:
+    batch = walk(4000, seed=12)  # with impact a 5k buy is ~10 % of a bar's volume: ~1 % dearer
+    config = ExecutionConfig(
+        fees_bps=50.0, slippage_bps=5.0, cash=5_000.0, impact=impact, impact_coefficient=0.1
+    )  # type: ignore[arg-type]
     result = run_backtest("sma_cross", batch, execution=config, risk=gate)
     longs = [t for t in result.trades if t.quantity > 0]
     assert len(longs) > 20
