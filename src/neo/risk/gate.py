@@ -377,22 +377,50 @@ class PreTradeRiskGate:
 
     # ------------------------------------------------------------------ after trading
     def on_fill(self, fill: Fill, account: AccountView) -> None:
-        """Record a position that ended beyond a limit anyway (e.g. a gap through a price)."""
-        cap = self.limits.max_position_notional
-        if cap is None:
-            return
-        notional = abs(account.position(fill.instrument)) * fill.price
-        if notional > cap * (1.0 + 1e-9):
+        """Record every exposure limit a position ended beyond anyway (a gap through a price,
+        a fill larger than the checks could foresee): one ``limit_exceeded_after_fill`` event
+        per limit, with the limit's reason code."""
+        for code, reason in self._exceeded_after(fill, account):
             self.events.append(
                 RiskEvent(
                     ts=fill.ts,
                     kind="limit_exceeded_after_fill",
-                    code="max_position_notional",
-                    reason=f"{fill.instrument} notional {notional:.2f} > {cap} after a fill",
+                    code=code,
+                    reason=f"{reason} after a fill",
                     order_id=fill.order_id,
                     instrument=str(fill.instrument),
                 )
             )
+
+    def _exceeded_after(self, fill: Fill, account: AccountView) -> list[tuple[str, str]]:
+        held = account.position(fill.instrument)
+        if abs(held) < abs(held - fill.side.sign * fill.quantity):
+            return []  # a reducing fill only ever brings exposure back toward the limits
+        limits, slack = self.limits, 1.0 + 1e-9
+        notional = abs(held) * fill.price
+        notional *= self._multiplier(fill.instrument)
+        equity, gross = account.equity, account.gross_exposure
+        found = []
+        cap = limits.max_position_notional
+        if cap is not None and notional > cap * slack:
+            found.append(
+                ("max_position_notional", f"{fill.instrument} notional {notional:.2f} > {cap}")
+            )
+        share = limits.max_position_pct
+        if share is not None and equity > 0 and notional > share * equity * slack:
+            found.append(
+                (
+                    "max_position_pct",
+                    f"{fill.instrument} at {notional / equity:.2%} of equity > {share:.2%}",
+                )
+            )
+        cap = limits.max_gross_exposure
+        if cap is not None and gross > cap * slack:
+            found.append(("max_gross_exposure", f"gross exposure {gross:.2f} > {cap}"))
+        cap = limits.max_leverage
+        if cap is not None and equity > 0 and gross > cap * equity * slack:
+            found.append(("max_leverage", f"leverage {gross / equity:.2f} > {cap}"))
+        return found
 
     def on_bar(self, account: AccountView) -> RiskActions:
         """Check daily loss and drawdown; when the switch is engaged, ask for cancels and exits.

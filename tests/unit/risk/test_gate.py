@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from neo.domain.enums import OrderType, Side
@@ -360,6 +361,27 @@ def test_on_fill_records_a_breach_caused_by_a_gap() -> None:
     gate.on_fill(_fill(10.0, 120.0), acc)
     assert [e.kind for e in gate.events] == ["limit_exceeded_after_fill"]
     gate_with().on_fill(_fill(10.0, 120.0), acc)  # no limit: nothing to record
+
+
+def test_on_fill_records_every_exposure_limit_it_ended_beyond() -> None:
+    acc = account()  # cash 10_000, BTC at 100
+    acc.positions[BTC] = 10.0  # 1_000 of BTC: equity 11_000, gross 1_000, leverage 0.091
+    assert (acc.equity, acc.gross_exposure) == (11_000.0, 1_000.0)
+    gate = gate_with(max_position_pct=0.05, max_gross_exposure=800.0, max_leverage=0.05)
+    gate.on_fill(_fill(10.0, 100.0), acc)
+    assert sorted(e.code for e in gate.events) == [
+        "max_gross_exposure",  # 1_000 > 800
+        "max_leverage",  # 0.091 > 0.05
+        "max_position_pct",  # 9.1 % > 5 %
+    ]
+    assert {e.kind for e in gate.events} == {"limit_exceeded_after_fill"}
+    loose = gate_with(max_position_pct=0.1, max_gross_exposure=1_000.0, max_leverage=0.1)
+    loose.on_fill(_fill(10.0, 100.0), acc)  # exactly at or inside every limit
+    assert not loose.events
+    reducing = gate_with(max_position_pct=0.01)
+    sell = msgspec.structs.replace(_fill(1.0, 100.0), side=Side.SELL)
+    reducing.on_fill(sell, acc)  # 11 -> 10 units: exposure came down, nothing to record
+    assert not reducing.events
 
 
 def test_reduce_only_exit_before_a_plain_buy_counts_toward_the_worst_case() -> None:
