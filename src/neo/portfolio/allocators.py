@@ -232,13 +232,20 @@ class RiskParityAllocator(BaseAllocator):
         self, moments: Moments, constraints: Constraints, turnover: Turnover
     ) -> tuple[FloatArray, bool]:
         budget = None if self.risk_budget is None else np.asarray(self.risk_budget, float)
+        n_assets = moments.cov.shape[0]
+        lower, upper = constraints.bounds(n_assets)
+        scale = min(constraints.budget, constraints.max_gross_leverage)
+        # The bounds go into skfolio's problem (risk budgeting among the assets they leave
+        # free), as shares of the fully invested portfolio that is scaled to ``scale`` below.
         model = RiskBudgeting(
             risk_measure=RiskMeasure.VARIANCE,
             risk_budget=budget,
             prior_estimator=moments.prior(),
+            min_weights=np.maximum(lower, 0.0) / scale,
+            max_weights=np.minimum(upper / scale, 1.0),
         ).fit(moments.returns)
         weights = np.asarray(model.weights_)
-        return _long_only_scaled(weights, constraints, moments.cov.shape[0]), False
+        return _long_only_scaled(weights, constraints, n_assets), False
 
 
 def _fit(params: dict[str, Any], returns: FloatArray) -> FloatArray:

@@ -369,3 +369,20 @@ def test_risk_parity_matches_the_cvxpy_log_barrier_solution() -> None:
     np.testing.assert_allclose(ours, 0.9 * raw / raw.sum(), rtol=5e-4)
     contributions = ours * (cov @ ours)
     np.testing.assert_allclose(contributions / contributions.sum(), budget, rtol=1e-3)
+
+
+def test_capped_risk_parity_matches_the_homogenised_cvxpy_problem() -> None:
+    """With a binding cap, risk budgeting among the assets the cap leaves free: the solution of
+    min ½ yᵀΣy − bᵀlog y subject to y_i <= cap · Σy (the cap made scale-free), normalised."""
+    returns = sp500()
+    cov = np.cov(returns.T)
+    free = create_allocator("risk_parity").weights(returns, None, Constraints(), None)
+    cap = 0.8 * float(free.max())  # binds on the largest weight
+    ours = create_allocator("risk_parity").weights(returns, None, Constraints(max_weight=cap), None)
+    y = cp.Variable(6)
+    objective = 0.5 * cp.quad_form(y, cp.psd_wrap(cov)) - np.full(6, 1 / 6) @ cp.log(y)
+    raw = solve(cp.Minimize(objective), [y >= 1e-9, y <= cap * cp.sum(y)], y)
+    np.testing.assert_allclose(ours, raw / raw.sum(), rtol=2e-3, atol=1e-5)
+    assert ours.max() == pytest.approx(cap, rel=1e-6) and ours.sum() == pytest.approx(1.0)
+    clipped = np.minimum(free, cap)  # what capping after the fact would have started from
+    assert not np.allclose(ours, clipped / clipped.sum(), rtol=1e-3)
