@@ -14,9 +14,6 @@ the one still open), as the peer runners do.
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -29,26 +26,18 @@ from neo.domain import BarBatch, InstrumentId, Timeframe
 from neo.engine.backtest import run_backtest
 from neo.execution.config import ExecutionConfig
 
-COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))  # one CLI for every runner
+from peer_common import COLUMNS, RunSpec, build_parser, emit, spec_of
+
 WARM_UP_BARS = 2_000
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="NEO: MA crossover benchmark, one JSON line.")
-    parser.add_argument("--data", type=Path, required=True, help="Parquet file from make_data.py")
-    parser.add_argument("--strategy", choices=("sma", "ema"), default="sma")
+def parse_args(argv: list[str] | None = None) -> tuple[RunSpec, str]:
+    """The peer runners' command line plus ``--path event|fast``."""
+    parser = build_parser("NEO")
     parser.add_argument("--path", choices=("event", "fast"), default="event")
-    parser.add_argument("--fast", type=int, default=10)
-    parser.add_argument("--slow", type=int, default=20)
-    parser.add_argument("--size", type=float, default=100.0, help="units per position")
-    parser.add_argument("--fees-bps", type=float, default=10.0, help="commission, bps of notional")
-    parser.add_argument("--cash", type=float, default=1e11, help="ample, so trading never stops")
     args = parser.parse_args(argv)
-    if not 0 < args.fast < args.slow:
-        parser.error(f"need 0 < --fast < --slow, got {args.fast} and {args.slow}")
-    if not args.data.is_file():
-        parser.error(f"--data {args.data} does not exist: run bench/peers/make_data.py first")
-    return args
+    return spec_of(parser, args), str(args.path)
 
 
 def _column(source: pq.ParquetFile, name: str, dtype: type[np.generic]) -> Any:
@@ -72,13 +61,13 @@ def load_batch(path: Path) -> BarBatch:
     )
 
 
-def run(batch: BarBatch, args: argparse.Namespace) -> tuple[float, int, float]:
+def run(batch: BarBatch, spec: RunSpec, path: str) -> tuple[float, int, float]:
     """Seconds of the timed run, position entries, final equity."""
-    name = "sma_cross" if args.strategy == "sma" else "ema_cross"
-    params: dict[str, Any] = {"fast": args.fast, "slow": args.slow, "size": args.size}
-    config = ExecutionConfig(fees_bps=args.fees_bps, cash=args.cash)
+    name = "sma_cross" if spec.strategy == "sma" else "ema_cross"
+    params: dict[str, Any] = {"fast": spec.fast, "slow": spec.slow, "size": spec.size}
+    config = ExecutionConfig(fees_bps=spec.fees_bps, cash=spec.cash)
     iid = batch.instrument
-    if args.path == "fast":
+    if path == "fast":
         from neo.engine.fast import run_fast  # numba: only the fast path pays its memory
 
         run_fast(name, batch.slice(0, WARM_UP_BARS), params=params, execution=config)
@@ -96,20 +85,10 @@ def run(batch: BarBatch, args: argparse.Namespace) -> tuple[float, int, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    batch = load_batch(args.data)
-    seconds, trades, final_equity = run(batch, args)
-    result = {
-        "engine": f"neo-{args.path}",
-        "strategy": args.strategy,
-        "bars": len(batch),
-        "seconds": round(seconds, 6),
-        "bars_per_s": round(len(batch) / seconds, 1) if seconds > 0 else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        "trades": trades,
-        "final_equity": round(float(final_equity), 2),
-    }
-    sys.stdout.write(json.dumps(result) + "\n")
+    spec, path = parse_args(argv)
+    batch = load_batch(spec.data)
+    seconds, trades, final_equity = run(batch, spec, path)
+    emit(f"neo-{path}", spec, len(batch), seconds, trades, final_equity)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ class RunSpec:
         return self.fees_bps / 10_000.0
 
 
-def parse_args(engine: str, argv: list[str] | None = None) -> RunSpec:
+def build_parser(engine: str) -> argparse.ArgumentParser:
+    """The runners' shared command line (a runner may add flags of its own before parsing)."""
     parser = argparse.ArgumentParser(
         description=f"{engine}: SMA/EMA crossover, fixed size, reversal; prints one JSON line."
     )
@@ -48,7 +49,11 @@ def parse_args(engine: str, argv: list[str] | None = None) -> RunSpec:
     parser.add_argument("--size", type=float, default=100.0, help="units per position")
     parser.add_argument("--fees-bps", type=float, default=10.0, help="commission, bps of notional")
     parser.add_argument("--cash", type=float, default=1e11, help="ample, so trading never stops")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def spec_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunSpec:
+    """The validated run of parsed ``args`` (a bad combination exits with the parser's usage)."""
     if not 0 < args.fast < args.slow:
         parser.error(f"need 0 < --fast < --slow, got {args.fast} and {args.slow}")
     if not args.data.is_file():
@@ -62,6 +67,11 @@ def parse_args(engine: str, argv: list[str] | None = None) -> RunSpec:
         fees_bps=args.fees_bps,
         cash=args.cash,
     )
+
+
+def parse_args(engine: str, argv: list[str] | None = None) -> RunSpec:
+    parser = build_parser(engine)
+    return spec_of(parser, parser.parse_args(argv))
 
 
 def load_bars(path: Path) -> dict[str, np.ndarray]:
