@@ -25,7 +25,7 @@ from neo.domain.instrument import Instrument
 from neo.domain.order import Order
 from neo.engine.backtest import BacktestResult, as_batches
 from neo.engine.instruments import default_instrument
-from neo.engine.loop import FULL_EQUITY, LoopStats
+from neo.engine.loop import FULL_EQUITY, LoopStats, aligned_predictions
 from neo.execution.config import ExecutionConfig
 from neo.execution.fastpath import FastPathResult, run_fast_path
 from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
@@ -47,12 +47,7 @@ def strategy_targets(
     and are returned as they are.
     """
     if predictions is not None:
-        predictions = np.ascontiguousarray(predictions, dtype=np.float64)
-        if predictions.shape != (len(batch),):
-            raise ConfigError(
-                f"predictions for {batch.instrument} have {predictions.shape[0]} values for "
-                f"{len(batch)} bars: align them to the bars (NaN where there is none)"
-            )
+        predictions = aligned_predictions(batch, predictions)
     raw = strategy.vector_targets(batch, predictions)
     if raw is None:
         raise StrategyError(

@@ -329,14 +329,7 @@ class AutonomousTradingLoop:
         if self._state is not LoopState.IDLE:
             raise ConfigError("load history before the loop starts")
         ctx = self._slot_of(batch.instrument).ctx
-        values = None
-        if predictions is not None:
-            values = np.ascontiguousarray(predictions, dtype=np.float64)
-            if values.shape != (len(batch),):
-                raise ConfigError(
-                    f"predictions for {batch.instrument} have {values.shape[0]} values for "
-                    f"{len(batch)} bars: align them to the bars (NaN where there is none)"
-                )
+        values = None if predictions is None else aligned_predictions(batch, predictions)
         ctx.load(
             {
                 "ts": batch.ts,
@@ -809,6 +802,18 @@ class AutonomousTradingLoop:
         cash = _step_values(fill_steps, _copy(self._fill_cash, np.float64), steps, initial)
         equity += cash
         return EquityCurve(timeline, equity, cash, positions, prices)
+
+
+def aligned_predictions(batch: BarBatch, predictions: FloatArray) -> FloatArray:
+    """``predictions`` as float64, one per bar of ``batch`` (a ConfigError otherwise): the
+    event and fast paths read forecasts in this one shape."""
+    values: FloatArray = np.ascontiguousarray(predictions, dtype=np.float64)
+    if values.shape != (len(batch),):
+        raise ConfigError(
+            f"predictions for {batch.instrument} have {values.shape[0]} values for "
+            f"{len(batch)} bars: align them to the bars (NaN where there is none)"
+        )
+    return values
 
 
 def _copy(buffer: Any, dtype: type[np.generic], stop: int | None = None) -> Any:

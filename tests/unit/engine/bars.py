@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from neo.domain import BarBatch, InstrumentId, Timeframe
+from neo.engine.paper import iterate
 
 MINUTE = Timeframe.parse("1m")
 
@@ -44,3 +47,24 @@ def perturb_after(batch: BarBatch, t: int, seed: int = 99) -> BarBatch:
     return BarBatch.from_arrays(
         batch.instrument, batch.timeframe, ts=batch.ts, volume=volume, **columns
     )
+
+
+class ListFeed:
+    """A replay of in-memory batches, time-ordered, without sleeping (a paper-trading feed)."""
+
+    def __init__(self, *batches: BarBatch) -> None:
+        self.batches = batches
+
+    @property
+    def instruments(self) -> list[InstrumentId]:
+        return [b.instrument for b in self.batches]
+
+    @property
+    def timeframe(self) -> Timeframe:
+        return self.batches[0].timeframe
+
+    def bars(self) -> list[Any]:
+        return sorted((bar for b in self.batches for bar in b), key=lambda bar: bar.ts)
+
+    def stream(self) -> Any:
+        return iterate(self.bars())

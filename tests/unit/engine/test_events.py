@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neo.domain import Bar, BarBatch, InstrumentId, Timeframe
+from neo.domain import Bar, BarBatch
 from neo.domain.events import (
     BarClosed,
     Event,
@@ -23,9 +23,9 @@ from neo.domain.events import (
 from neo.engine.backtest import run_backtest
 from neo.engine.bus import MessageBus
 from neo.engine.clock import SimulatedClock
-from neo.engine.paper import iterate, run_paper
+from neo.engine.paper import run_paper
 from neo.execution.config import ExecutionConfig
-from tests.unit.engine.bars import walk
+from tests.unit.engine.bars import ListFeed, walk
 
 
 class Recorder:
@@ -36,22 +36,6 @@ class Recorder:
 
     def of(self, kind: type[Event]) -> list[Any]:
         return [e for e in self.events if type(e) is kind]
-
-
-class OneFeed:
-    def __init__(self, batch: BarBatch) -> None:
-        self.batch = batch
-
-    @property
-    def instruments(self) -> list[InstrumentId]:
-        return [self.batch.instrument]
-
-    @property
-    def timeframe(self) -> Timeframe:
-        return self.batch.timeframe
-
-    def stream(self) -> Any:
-        return iterate(list(self.batch))
 
 
 class TablePredictor:
@@ -118,7 +102,7 @@ def test_paper_trading_publishes_the_same_events() -> None:
     asyncio.run(
         run_paper(
             "hybrid",
-            OneFeed(batch),
+            ListFeed(batch),
             params={"trend": 0},
             execution=config,
             predictor=TablePredictor(batch, preds),

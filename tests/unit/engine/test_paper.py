@@ -9,32 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neo.domain import Bar, BarBatch, InstrumentId, Timeframe
+from neo.domain import Bar, InstrumentId
 from neo.engine.backtest import run_backtest
 from neo.engine.clock import SimulatedClock
 from neo.engine.loop import get_autonomous_trading_loop
-from neo.engine.paper import iterate, run_paper, status_text
+from neo.engine.paper import run_paper, status_text
 from neo.execution.config import ExecutionConfig
-from tests.unit.engine.bars import walk
-
-
-class ListFeed:
-    """A replay of in-memory batches, time-ordered, without sleeping."""
-
-    def __init__(self, *batches: BarBatch) -> None:
-        self._batches = batches
-
-    @property
-    def instruments(self) -> list[InstrumentId]:
-        return [b.instrument for b in self._batches]
-
-    @property
-    def timeframe(self) -> Timeframe:
-        return self._batches[0].timeframe
-
-    def stream(self) -> Any:
-        bars = sorted((bar for b in self._batches for bar in b), key=lambda bar: bar.ts)
-        return iterate(bars)
+from tests.unit.engine.bars import ListFeed, walk
 
 
 class Echo:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
-from neo.domain import BarBatch, InstrumentId, Timeframe
+from neo.domain import BarBatch, InstrumentId
 from neo.domain.account import AccountView
 from neo.domain.bar import FloatArray
 from neo.engine.backtest import run_backtest
 from neo.engine.clock import SimulatedClock
-from neo.engine.paper import iterate, run_paper
-from tests.unit.engine.bars import walk
+from neo.engine.paper import run_paper
+from tests.unit.engine.bars import ListFeed, walk
 
 
 class Recorder:
@@ -31,23 +30,6 @@ class Recorder:
     ) -> Mapping[InstrumentId, float] | None:
         self.calls.append((account.ts, sum(len(r) for r in returns.values())))
         return None
-
-
-class Feed:
-    def __init__(self, *batches: BarBatch) -> None:
-        self.batches = batches
-
-    @property
-    def instruments(self) -> list[InstrumentId]:
-        return [b.instrument for b in self.batches]
-
-    @property
-    def timeframe(self) -> Timeframe:
-        return self.batches[0].timeframe
-
-    def stream(self) -> Any:
-        bars = sorted((bar for b in self.batches for bar in b), key=lambda bar: bar.ts)
-        return iterate(bars)
 
 
 def without(batch: BarBatch, index: int) -> BarBatch:
@@ -68,7 +50,7 @@ def test_one_step_per_timestamp_even_when_an_instrument_skips_a_bar() -> None:
     asyncio.run(
         run_paper(
             "sma_cross",
-            Feed(first, second),
+            ListFeed(first, second),
             portfolio=paper_book,
             clock=SimulatedClock(0),
             status=False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from neo.domain import BarBatch, InstrumentId, Timeframe
+from neo.domain import BarBatch
 from neo.domain.bar import Bar
 from neo.domain.events import TimerFired
 from neo.engine.bus import MessageBus
@@ -14,29 +14,20 @@ from neo.engine.clock import SimulatedClock
 from neo.engine.instruments import default_instrument
 from neo.engine.paper import Ticker, TimeSteps, build_paper_loop, run_paper
 from neo.strategies.registry import create_strategy
-from tests.unit.engine.bars import walk
+from tests.unit.engine.bars import ListFeed, walk
 from tests.unit.engine.test_paper_steps import Recorder
 
 
-class QuietFeed:
+class QuietFeed(ListFeed):
     """Two instruments' bars in time order, with a pause of ``quiet_s`` after bar ``pause_at``."""
 
     def __init__(self, *batches: BarBatch, pause_at: int, quiet_s: float) -> None:
-        self.batches = batches
+        super().__init__(*batches)
         self.pause_at = pause_at
         self.quiet_s = quiet_s
 
-    @property
-    def instruments(self) -> list[InstrumentId]:
-        return [b.instrument for b in self.batches]
-
-    @property
-    def timeframe(self) -> Timeframe:
-        return self.batches[0].timeframe
-
     async def _bars(self) -> Any:
-        bars = sorted((bar for b in self.batches for bar in b), key=lambda bar: bar.ts)
-        for k, bar in enumerate(bars):
+        for k, bar in enumerate(self.bars()):
             if k == self.pause_at:
                 await asyncio.sleep(self.quiet_s)
             yield bar

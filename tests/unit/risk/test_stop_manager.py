@@ -20,11 +20,12 @@ from neo.domain.enums import OrderStatus, OrderType, Side
 from neo.domain.instrument import Instrument
 from neo.engine.backtest import run_backtest
 from neo.engine.clock import SimulatedClock
-from neo.engine.paper import TimeSteps, build_paper_loop, iterate, run_paper
+from neo.engine.paper import TimeSteps, build_paper_loop, run_paper
 from neo.execution.config import ExecutionConfig
 from neo.risk import PreTradeRiskGate, RiskConfig, RiskLimits, StopsConfig
 from neo.strategies.base import Strategy
 from neo.strategies.context import StrategyContext
+from tests.unit.engine.bars import ListFeed
 
 BTC = InstrumentId("sim", "BTC/USDT")
 MINUTE = Timeframe.parse("1m")
@@ -205,7 +206,7 @@ def test_backtest_and_paper_place_the_same_stops() -> None:
     paper = asyncio.run(
         run_paper(
             Script(),
-            _Feed(batch),
+            ListFeed(batch),
             instruments={BTC: SPEC},
             risk=gate(config),
             clock=SimulatedClock(0),
@@ -219,19 +220,3 @@ def test_backtest_and_paper_place_the_same_stops() -> None:
     assert len(stops_of(backtest)) >= 2
     assert key(paper.orders) == key(backtest.orders)
     assert [(f.price, f.ts) for f in paper.fills] == [(f.price, f.ts) for f in backtest.fills]
-
-
-class _Feed:
-    def __init__(self, batch: BarBatch) -> None:
-        self.batch = batch
-
-    @property
-    def instruments(self) -> list[InstrumentId]:
-        return [self.batch.instrument]
-
-    @property
-    def timeframe(self) -> Timeframe:
-        return self.batch.timeframe
-
-    def stream(self) -> Any:
-        return iterate(list(self.batch))
