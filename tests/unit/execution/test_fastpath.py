@@ -167,7 +167,14 @@ def test_compiled_kernel_matches_its_python_source(
             1e5, costs, close_mode, equity_mode,
         )  # fmt: skip
         runs.append((args, fastpath._target_kernel(*args)))
-    for name in ("_book", "_execution_price", "_equity_units", "_orders_for"):
+    for name in (
+        "_book",
+        "_execution_price",
+        "_equity_units",
+        "_equity_budget",
+        "_fill_fee",
+        "_orders_for",
+    ):
         monkeypatch.setattr(fastpath, name, getattr(fastpath, name).py_func)
     for args, compiled in runs:
         python = fastpath._target_kernel.py_func(*args)
