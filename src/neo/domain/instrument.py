@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 
 import msgspec
@@ -119,8 +119,11 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return str((Decimal(repr(price)) / step).quantize(Decimal(1), ROUND_HALF_EVEN) * step)
 
     def format_quantity(self, quantity: float) -> str:
+        """The exact decimal string of :meth:`round_quantity` (rounded down in whole lots, with
+        the grid tolerance: 0.29999999999999993 on a 0.1 lot is 0.3, not 0.2)."""
         step = Decimal(repr(self.lot_size))
-        return str((Decimal(repr(quantity)) / step).quantize(Decimal(1), ROUND_DOWN) * step)
+        steps = Decimal(repr(self.round_quantity(quantity))) / step
+        return str(steps.quantize(Decimal(1), ROUND_HALF_EVEN) * step)
 
     def is_valid_price(self, price: float) -> bool:
         """A positive whole number of ticks (:func:`on_grid`): what the exchange accepts as a

@@ -57,6 +57,8 @@ def test_float_noise_stays_on_the_grid() -> None:
     assert _verdicts(spec, noisy, noisy) == (True, True, True)
     assert on_grid(0.3 / 0.1 * 0.1, 0.1) and not on_grid(float("nan"), 0.1)
     assert spec.is_valid_quantity(spec.round_quantity(2.9999999999999996 * 0.1))
+    below = 0.29999999999999993  # one ulp under 0.3: valid, so it must reach the exchange as 0.3
+    assert spec.is_valid_quantity(below) and spec.format_quantity(below) == "0.3"
 
 
 def test_the_minimum_quantity_is_part_of_validity() -> None:
