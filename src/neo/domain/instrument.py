@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 import math
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 
 import msgspec
 
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
+
+GRID_TOLERANCE = 1e-12
+"""The one tolerance of the price and quantity grids, relative to the value's own size.
+
+A value counts as a whole number of steps (ticks or lots) when it lies within
+``GRID_TOLERANCE × max(1, |value / step|)`` steps of one. That absorbs the noise of float
+arithmetic (``0.3 / 0.1`` = 2.9999999999999996, ``0.1 + 0.2``: a few units in the last place,
+~1e-16 relative) and nothing more: a real off-grid value such as 100.0000001 on a 0.01 tick
+(1e-9 relative off) is refused. :meth:`Instrument.round_quantity` nudges by the same amount
+before flooring, so a quantity it returns is always on the grid, and one on the grid keeps its
+number of lots.
+The grid is meaningful while values stay below ~1e11 steps (float64 carries ~16 digits).
+"""
+
+
+def on_grid(value: float, step: float) -> bool:
+    """Whether ``value`` is a whole number of ``step`` up to :data:`GRID_TOLERANCE`: the one
+    rule the risk gate, the simulated broker and :class:`Instrument` apply."""
+    if not math.isfinite(value):
+        return False
+    steps = value / step
+    return abs(steps - round(steps)) <= GRID_TOLERANCE * max(1.0, abs(steps))
+
+
+def floor_to_grid(value: float, step: float, decimals: int) -> float:
+    """The largest whole number of ``step`` not above ``|value|`` (same sign as ``value``),
+    as the double nearest its decimal form (``decimals`` places).
+
+    Pure scalar code on floats, so the compiled fast path runs this very function (numba) and
+    sizes exactly as the event path does.
+    """
+    steps = math.floor(abs(value) / step * (1.0 + GRID_TOLERANCE))
+    return math.copysign(round(steps * step, decimals), value)
 
 
 @cache
@@ -77,23 +110,28 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return round(round(price / self.tick_size) * self.tick_size, self.price_decimals)
 
     def round_quantity(self, quantity: float) -> float:
-        """Largest valid quantity not above ``quantity`` in size: sizing never overshoots."""
-        # The relative nudge absorbs float noise such as 0.3 / 0.1 = 2.9999999999999996.
-        steps = math.floor(abs(quantity) / self.lot_size * (1.0 + 1e-12))
-        return math.copysign(round(steps * self.lot_size, self.quantity_decimals), quantity)
+        """Largest whole number of lots not above ``quantity`` in size: sizing never overshoots
+        (:func:`floor_to_grid`; the minimum quantity is not applied here)."""
+        return floor_to_grid(quantity, self.lot_size, self.quantity_decimals)
 
     def format_price(self, price: float) -> str:
         step = Decimal(repr(self.tick_size))
         return str((Decimal(repr(price)) / step).quantize(Decimal(1), ROUND_HALF_EVEN) * step)
 
     def format_quantity(self, quantity: float) -> str:
+        """The exact decimal string of :meth:`round_quantity` (rounded down in whole lots, with
+        the grid tolerance: 0.29999999999999993 on a 0.1 lot is 0.3, not 0.2)."""
         step = Decimal(repr(self.lot_size))
-        return str((Decimal(repr(quantity)) / step).quantize(Decimal(1), ROUND_DOWN) * step)
+        steps = Decimal(repr(self.round_quantity(quantity))) / step
+        return str(steps.quantize(Decimal(1), ROUND_HALF_EVEN) * step)
 
     def is_valid_price(self, price: float) -> bool:
-        return price > 0 and math.isclose(self.round_price(price), price, rel_tol=0, abs_tol=1e-12)
+        """A positive whole number of ticks (:func:`on_grid`): what the exchange accepts as a
+        limit or stop price."""
+        return price > 0 and on_grid(price, self.tick_size)
 
     def is_valid_quantity(self, quantity: float) -> bool:
-        return quantity > 0 and math.isclose(
-            self.round_quantity(quantity), quantity, rel_tol=0, abs_tol=1e-12
-        )
+        """A positive whole number of lots (:func:`on_grid`), at least ``min_quantity``: what
+        the exchange accepts as an order size (the minimum notional needs a price; the risk
+        gate checks it)."""
+        return quantity > 0 and quantity >= self.min_quantity and on_grid(quantity, self.lot_size)

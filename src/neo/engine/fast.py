@@ -27,7 +27,7 @@ from neo.engine.backtest import BacktestResult, as_batches
 from neo.engine.instruments import default_instrument
 from neo.engine.loop import FULL_EQUITY, LoopStats, aligned_predictions
 from neo.execution.config import ExecutionConfig
-from neo.execution.fastpath import FastPathResult, run_fast_path
+from neo.execution.fastpath import FastPathResult, lot_targets, run_fast_path
 from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
 from neo.strategies.base import Strategy
 from neo.strategies.registry import create_strategy
@@ -56,10 +56,7 @@ def strategy_targets(
         )
     if strategy.vector_all_equity:
         return np.sign(raw)
-    lot = instrument.lot_size
-    steps = np.floor(np.abs(raw) / lot * (1.0 + 1e-12))
-    targets: FloatArray = np.where(np.isnan(raw), np.nan, np.copysign(steps * lot, raw))
-    return targets
+    return lot_targets(raw, instrument)
 
 
 @overload

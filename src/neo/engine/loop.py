@@ -29,6 +29,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
 
 from neo.domain.bar import Bar, BarBatch, FloatArray, IntArray
@@ -110,6 +111,20 @@ class LoopStats:
     unsized_orders: int = 0
     """Orders cancelled because they sized to less than one lot (see ``OrderCancelled``)."""
     timer_cycles: int = 0
+
+
+def _on_tick(order: Order, spec: Instrument) -> Order:
+    """A strategy's order with its limit and stop prices rounded to the nearest tick, as the
+    exchange (and the simulated broker, and the risk gate) require; quantities the context
+    already rounded down to whole lots."""
+    limit, stop = order.limit_price, order.stop_price
+    if limit is None and stop is None:
+        return order
+    return msgspec.structs.replace(
+        order,
+        limit_price=None if limit is None else spec.round_price(limit),
+        stop_price=None if stop is None else spec.round_price(stop),
+    )
 
 
 @dataclass(slots=True, eq=False)
@@ -501,12 +516,16 @@ class AutonomousTradingLoop:
         elif ctx.target == ctx.target:
             self._target(slot, ctx.target, now)
         brackets = ctx.brackets
+        spec = slot.instrument
         for order in ctx.orders:
+            order = _on_tick(order, spec)
             legs = brackets.get(order.id)
             if legs is None:
                 self._submit(order)
             else:
-                for part in bracket(order, stop_loss=legs.stop_loss, take_profit=legs.take_profit):
+                stop_loss = None if legs.stop_loss is None else spec.round_price(legs.stop_loss)
+                take = None if legs.take_profit is None else spec.round_price(legs.take_profit)
+                for part in bracket(order, stop_loss=stop_loss, take_profit=take):
                     self._submit(part)
         if self.portfolio is None:
             for side, tag in ctx.deferred:

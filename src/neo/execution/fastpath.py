@@ -27,7 +27,6 @@ A participation cap (partial fills) needs the event-driven broker; it is refused
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,37 +39,35 @@ from neo.domain.enums import LiquiditySide, Side
 from neo.domain.errors import ConfigError
 from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId, OrderId, TradeId
-from neo.domain.instrument import Instrument
+from neo.domain.instrument import Instrument, floor_to_grid
 from neo.domain.trade import Trade
 from neo.execution.config import ExecutionConfig
 from neo.execution.ledger import TradeLog, TradeMatcher
+from neo.execution.pricing import affordable_units, equity_budget, fill_fee, taker_price
+from neo.jit import compile_shared
+
+_floor_to_grid = compile_shared(floor_to_grid)
+_execution_price = compile_shared(taker_price)
+_fill_fee = compile_shared(fill_fee)
+_equity_budget = compile_shared(equity_budget)
+_equity_units = compile_shared(affordable_units, floor_to_grid=_floor_to_grid)
 
 
 @njit(cache=True, nogil=True)
-def _execution_price(
-    reference: float, quantity: float, volume: float, slippage: float, impact: float
-) -> float:
-    """The taker's price for ``quantity`` (signed): slippage plus volume impact against it."""
-    move = slippage
-    if impact != 0.0 and volume > 0.0:
-        move += impact * abs(quantity) / volume
-    if move == 0.0:
-        return reference
-    return reference * (1.0 + (1.0 if quantity > 0.0 else -1.0) * move)
+def _floor_all(raw: Any, lot: float, decimals: int) -> Any:
+    out = np.empty(raw.shape[0])
+    for i in range(raw.shape[0]):
+        value = raw[i]
+        out[i] = value if value != value else _floor_to_grid(value, lot, decimals)
+    return out
 
 
-@njit(cache=True, nogil=True)
-def _equity_units(
-    cash: float, reference: float, fee_rate: float, fraction: float, lot: float, decimals: int
-) -> float:
-    """Whole lots that ``fraction`` of the cash buys at ``reference`` plus fees (when flat,
-    available equity is the cash), rounded down like ``Instrument.round_quantity``."""
-    budget = max(0.0, cash) * fraction
-    unit_cost = reference + fee_rate * reference
-    if lot == 1.0:
-        return budget // unit_cost
-    steps = math.floor(budget / unit_cost / lot * (1.0 + 1e-12))
-    return round(steps * lot, decimals)
+def lot_targets(raw: FloatArray, instrument: Instrument) -> FloatArray:
+    """Target positions rounded down in size to whole lots (NaN kept): the event path's
+    :meth:`Instrument.round_quantity`, compiled."""
+    values = np.ascontiguousarray(raw, dtype=np.float64)
+    out: FloatArray = _floor_all(values, instrument.lot_size, instrument.quantity_decimals)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -105,24 +102,29 @@ def _book(
     """Fill ``units`` at ``reference``, then (``side`` != 0) enter with equity; record fills.
 
     ``costs`` = (fee rate, slippage, impact, multiplier, equity fraction, lot, lot decimals).
+    Prices, fees and sizes come from :mod:`neo.execution.pricing`, as in the broker.
     """
     fee_rate, slippage, impact, multiplier = costs[0], costs[1], costs[2], costs[3]
+    lot, decimals = costs[5], int(costs[6])
     for leg in range(2):
         quantity = units
         if leg == 1:
             if side == 0.0:
                 break
-            taker_ref = _execution_price(reference, side, 0.0, slippage, 0.0)
-            lots = _equity_units(cash, taker_ref, fee_rate, costs[4], costs[5], int(costs[6]))
+            budget = _equity_budget(cash, 0.0, costs[4])  # flat: the equity is the cash
+            taker_ref = _execution_price(reference, side, 0.0, 0.0, slippage, 0.0)
+            lots = _equity_units(budget, taker_ref, fee_rate, lot, decimals)
             quantity = side * lots
             if side > 0.0 and impact != 0.0 and lots > 0.0:  # the broker's second sizing
-                filled = _execution_price(reference, quantity, volume, slippage, impact)
+                filled = _execution_price(reference, side, lots, volume, slippage, impact)
                 if filled > taker_ref > 0.0:
-                    lots = _equity_units(cash, filled, fee_rate, costs[4], costs[5], int(costs[6]))
+                    lots = _equity_units(budget, filled, fee_rate, lot, decimals)
                     quantity = side * lots
         if quantity != 0.0:
-            price = _execution_price(reference, quantity, volume, slippage, impact)
-            fee = fee_rate * abs(quantity) * price
+            sign = 1.0 if quantity > 0.0 else -1.0
+            size = abs(quantity)
+            price = _execution_price(reference, sign, size, volume, slippage, impact)
+            fee = _fill_fee(fee_rate, size, price)
             cash -= quantity * price * multiplier + fee
             position += quantity
             fills[n_fills, 0] = bar

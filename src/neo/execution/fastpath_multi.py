@@ -22,7 +22,7 @@ from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
 from neo.domain.trade import Trade
 from neo.execution.config import ExecutionConfig
-from neo.execution.fastpath import _execution_price
+from neo.execution.fastpath import _execution_price, _fill_fee
 from neo.execution.ledger import TradeLog, TradeMatcher
 
 Matrix = FloatArray  # (bars, instruments), float64
@@ -69,10 +69,12 @@ def _multi_kernel(
                         continue
                 if quantity == 0.0:
                     continue
+                sign = 1.0 if quantity > 0.0 else -1.0
+                size = abs(quantity)
                 price = _execution_price(
-                    reference, quantity, volume[i, j], costs[j, 1], costs[j, 2]
+                    reference, sign, size, volume[i, j], costs[j, 1], costs[j, 2]
                 )
-                fee = costs[j, 0] * abs(quantity) * price
+                fee = _fill_fee(costs[j, 0], size, price)
                 cash -= quantity * price * costs[j, 3] + fee
                 position[j] += quantity
                 fills[n_fills, 0] = i

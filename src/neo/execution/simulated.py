@@ -14,6 +14,9 @@ engine must not apply ``OrderFilled`` fills again.
 
 Fill model (``ExecutionConfig``)
 --------------------------------
+* **Refusals.** An order is rejected at submit when its quantity or its limit/stop price is
+  not one the exchange would take: :meth:`Instrument.is_valid_quantity` and
+  :meth:`Instrument.is_valid_price`, the same rule the risk gate applies.
 * **Market orders.** ``fill="next_open"`` (default): an order submitted during bar *i*'s cycle
   fills at bar *i + 1*'s open. ``fill="close"``: it fills at bar *i*'s close, in
   :meth:`SimulatedBroker.on_bar_close`.
@@ -76,6 +79,7 @@ from neo.domain.order import Order, next_order_id
 from neo.execution.broker import EventSink
 from neo.execution.config import ExecutionConfig
 from neo.execution.ledger import NS_PER_DAY, Ledger
+from neo.execution.pricing import affordable_units, equity_budget, fill_fee, taker_price
 
 _MARKET, _STOP, _LIMIT = 0, 1, 2
 _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
@@ -86,13 +90,9 @@ INSUFFICIENT_EQUITY = "insufficient equity to size"
 
 def equity_units(budget: float, price: float, fee_rate: float, spec: Instrument) -> float:
     """Whole lots that ``budget`` buys at ``price`` with the fee on top: the one sizing rule of
-    equity-fraction orders, shared by the broker (at fill time) and the engine (estimates)."""
-    unit_cost = price + fee_rate * price
-    if not unit_cost > 0.0 or not budget > 0.0:
-        return 0.0
-    if spec.lot_size == 1.0:
-        return float(budget // unit_cost)
-    return spec.round_quantity(budget / unit_cost)
+    equity-fraction orders (:func:`~neo.execution.pricing.affordable_units`), shared by the
+    broker (at fill time), the engine (estimates) and the compiled fast path."""
+    return affordable_units(budget, price, fee_rate, spec.lot_size, spec.quantity_decimals)
 
 
 class _Working:
@@ -274,13 +274,19 @@ class SimulatedBroker:
         if spec is None:
             known = ", ".join(str(i) for i in self._instruments) or "none"
             return f"unknown instrument {order.instrument}; the broker trades: {known}"
-        if equity_fraction is None and not _on_lot(order.quantity, spec.lot_size):
+        if equity_fraction is None and not spec.is_valid_quantity(order.quantity):
+            if order.quantity < spec.min_quantity:
+                return f"quantity {order.quantity} is below the minimum {spec.min_quantity}"
             return (
                 f"quantity {order.quantity} is not a multiple of the lot size {spec.lot_size}; "
                 "round it with Instrument.round_quantity"
             )
-        if order.quantity < spec.min_quantity and equity_fraction is None:
-            return f"quantity {order.quantity} is below the minimum {spec.min_quantity}"
+        for price in (order.limit_price, order.stop_price):
+            if price is not None and not spec.is_valid_price(price):
+                return (
+                    f"price {price} is not a multiple of the tick size {spec.tick_size}; "
+                    "round it with Instrument.round_price"
+                )
         if equity_fraction is not None:
             if self._ledger is None:
                 return "equity_fraction sizing needs a broker created with a ledger"
@@ -447,7 +453,7 @@ class SimulatedBroker:
         rate = self._fee_rate(working.instrument, maker)
         if working.plain and self._frictionless:  # the common case, no adjustment to make
             quantity = working.order.remaining_quantity
-            self._fill(working, ts, quantity, price, rate * quantity * price, maker)
+            self._fill(working, ts, quantity, price, fill_fee(rate, quantity, price), maker)
             return
         if maker:
             quantity = self._quantity(working, price, rate, volume)
@@ -462,7 +468,7 @@ class SimulatedBroker:
                 filled = self._slipped(working, price, quantity, volume)
             price = filled
         if quantity > 0.0:
-            self._fill(working, ts, quantity, price, rate * quantity * price, maker)
+            self._fill(working, ts, quantity, price, fill_fee(rate, quantity, price), maker)
 
     def fee_rate(self, instrument: InstrumentId, *, maker: bool = False) -> float:
         """The fee rate (fraction of notional) a fill of ``instrument`` pays: ``fees_bps`` when
@@ -478,12 +484,9 @@ class SimulatedBroker:
         return spec.maker_fee if maker else spec.taker_fee
 
     def _slipped(self, working: _Working, price: float, quantity: float, volume: float) -> float:
-        move = self._slippage
-        if self._impact and volume > 0:
-            move += self._impact * quantity / volume
-        if not move:
+        adjusted = taker_price(price, working.sign, quantity, volume, self._slippage, self._impact)
+        if adjusted == price:
             return price
-        adjusted = price * (1.0 + working.sign * move)
         limit = working.order.limit_price
         if limit is not None:
             adjusted = min(adjusted, limit) if working.sign > 0 else max(adjusted, limit)
@@ -520,7 +523,7 @@ class SimulatedBroker:
         ledger, fraction = self._ledger, working.fraction
         if ledger is None or fraction is None:  # refused at submit; kept for the type checker
             return 0.0
-        budget = max(0.0, ledger.equity - ledger.gross_exposure) * fraction
+        budget = equity_budget(ledger.equity, ledger.gross_exposure, fraction)
         return equity_units(budget, price, rate, working.instrument)
 
     def _fill(
@@ -596,13 +599,6 @@ class SimulatedBroker:
         for leg in self._children.pop(order.id, ()):
             if leg.order.id in self._orders:
                 self._finish(leg, OrderStatus.CANCELLED, ts, f"parent {order.id} {status}")
-
-
-def _on_lot(quantity: float, lot: float) -> bool:
-    """Whether ``quantity`` is a whole number of lots (to float noise); cheaper than
-    ``Instrument.is_valid_quantity``, which formats decimals."""
-    steps = quantity / lot
-    return abs(steps - round(steps)) <= 1e-9 * max(1.0, steps)
 
 
 def _rank_of(working: _Working) -> int:

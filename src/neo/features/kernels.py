@@ -19,6 +19,8 @@ import numpy as np
 from numba import njit
 
 from neo.domain.bar import FloatArray, IntArray
+from neo.features import steps
+from neo.jit import compile_shared
 
 K_RETURN = 0
 K_LOG_RETURN = 1
@@ -39,7 +41,18 @@ K_MARKET_CORR = 15
 
 N_PARAMS = 5
 DAY_NS = 86_400_000_000_000
-TA_EPSILON = 1e-8  # TA-Lib's TA_IS_ZERO threshold
+TA_EPSILON = steps.TA_EPSILON
+
+# The recursive indicators are defined once, in neo.features.steps (plain Python, shared with
+# the strategies' indicators and the stop manager); here they are compiled.
+_ema_next = compile_shared(steps.ema_next)
+_wilder_next = compile_shared(steps.wilder_next)
+_rsi_value = compile_shared(steps.rsi_value)
+_ema_update = compile_shared(steps.ema_update, ema_next=_ema_next)
+_rsi_update = compile_shared(steps.rsi_update, wilder_next=_wilder_next, rsi_value=_rsi_value)
+_volatility_update = compile_shared(steps.volatility_update)
+_true_range = compile_shared(steps.true_range)
+_atr_update = compile_shared(steps.atr_update, true_range=_true_range, wilder_next=_wilder_next)
 
 
 @njit(cache=True, error_model="numpy")
@@ -74,63 +87,23 @@ def step_return(p: FloatArray, i: int, s: FloatArray, o: int, close: float, log:
 
 @njit(cache=True, error_model="numpy")
 def step_volatility(p: FloatArray, i: int, s: FloatArray, o: int, close: float) -> float:
-    """Sample std of 1-bar log returns over w bars. State: [n, prev close, ring of w returns]."""
-    w = int(p[i, 0])
-    n = int(s[o + 0])
-    s[o + 0] = n + 1
-    prev = s[o + 1]
-    s[o + 1] = close
-    if n == 0:
-        return np.nan
-    s[o + 2 + (n - 1) % w] = math.log(close / prev)
-    if n < w:
-        return np.nan
-    return _std(s, o + 2, w, 1)
+    """Sample std of 1-bar log returns over w bars (:func:`neo.features.steps.volatility_update`).
+    State: [n, prev close, ring of w returns]."""
+    return float(_volatility_update(s, o, close, int(p[i, 0])))
 
 
 @njit(cache=True, error_model="numpy")
 def step_rsi(p: FloatArray, i: int, s: FloatArray, o: int, close: float) -> float:
-    """Wilder RSI seeded by the mean of the first w moves. State: [n, prev, gain, loss]."""
-    w = int(p[i, 0])
-    n = int(s[o + 0])
-    s[o + 0] = n + 1
-    prev = s[o + 1]
-    s[o + 1] = close
-    if n == 0:
-        return np.nan
-    diff = close - prev
-    gain = diff if diff > 0 else 0.0
-    loss = -diff if diff < 0 else 0.0
-    if n < w:
-        s[o + 2] += gain
-        s[o + 3] += loss
-        return np.nan
-    if n == w:
-        s[o + 2] = (s[o + 2] + gain) / w
-        s[o + 3] = (s[o + 3] + loss) / w
-    else:
-        s[o + 2] = (s[o + 2] * (w - 1) + gain) / w
-        s[o + 3] = (s[o + 3] * (w - 1) + loss) / w
-    total = s[o + 2] + s[o + 3]
-    if -TA_EPSILON < total < TA_EPSILON:
-        return 0.0
-    return float(100.0 * (s[o + 2] / total))
+    """Wilder RSI seeded by the mean of the first w moves, TA-Lib's conventions
+    (:func:`neo.features.steps.rsi_update`). State: [n, prev, gain, loss]."""
+    return float(_rsi_update(s, o, close, int(p[i, 0]), TA_EPSILON, 0.0))
 
 
 @njit(cache=True, error_model="numpy")
 def _ema_seeded(s: FloatArray, i_sum: int, i_ema: int, x: float, m: int, period: int) -> bool:
-    """EMA seeded with the SMA of its first ``period`` inputs; ``m`` counts inputs from 0.
-
-    Returns True once the EMA is defined (after ``period`` inputs).
-    """
-    if m < period - 1:
-        s[i_sum] += x
-        return False
-    if m == period - 1:
-        s[i_ema] = (s[i_sum] + x) / period
-        return True
-    s[i_ema] = ((x - s[i_ema]) * (2.0 / (period + 1))) + s[i_ema]
-    return True
+    """EMA seeded with the SMA of its first ``period`` inputs (TA-Lib); ``m`` counts inputs
+    from 0. Returns True once the EMA is defined (after ``period`` inputs)."""
+    return bool(_ema_update(s, i_sum, i_ema, x, m, period, False))
 
 
 @njit(cache=True, error_model="numpy")
@@ -175,31 +148,13 @@ def step_bb_pctb(p: FloatArray, i: int, s: FloatArray, o: int, close: float) -> 
 
 
 @njit(cache=True, error_model="numpy")
-def _true_range(high: float, low: float, prev_close: float) -> float:
-    return max(high - low, abs(high - prev_close), abs(low - prev_close))
-
-
-@njit(cache=True, error_model="numpy")
 def step_atr(
     p: FloatArray, i: int, s: FloatArray, o: int, high: float, low: float, close: float
 ) -> float:
-    """Wilder ATR seeded by the mean of the first w true ranges. State: [n, prev close, atr]."""
-    w = int(p[i, 0])
-    n = int(s[o + 0])
-    s[o + 0] = n + 1
-    prev = s[o + 1]
-    s[o + 1] = close
-    if n == 0:
-        return np.nan
-    tr = _true_range(high, low, prev)
-    if n < w:
-        s[o + 2] += tr
-        return np.nan
-    if n == w:
-        s[o + 2] = (s[o + 2] + tr) / w
-    else:
-        s[o + 2] = (s[o + 2] * (w - 1) + tr) / w
-    return float(s[o + 2] / close if p[i, 1] > 0 else s[o + 2])
+    """Wilder ATR seeded by the mean of the first w true ranges
+    (:func:`neo.features.steps.atr_update`). State: [n, prev close, atr]."""
+    atr = _atr_update(s, o, high, low, close, int(p[i, 0]))
+    return float(atr / close if p[i, 1] > 0 else atr)
 
 
 @njit(cache=True, error_model="numpy")

@@ -36,8 +36,9 @@ class StopsConfig(BaseModel):
     """Protective stops the stop manager keeps at the broker for every position (``[stops]``).
 
     ``kind``: ``fixed`` (``pct`` from the entry, never moves), ``trailing`` (``pct`` behind the
-    best price since entry) or ``atr`` (``atr_mult`` × ATR(``atr_window``) behind the best
-    price, the ATR re-read every bar). Stops only ever tighten. ``take_profit_pct`` adds a
+    best price since entry) or ``atr`` (``atr_mult`` × Wilder's ATR(``atr_window``), as TA-Lib
+    computes it, behind the best price, re-read every bar; ``pct`` until ``atr_window`` bars
+    give it a value). Stops only ever tighten. ``take_profit_pct`` adds a
     take-profit limit in one OCO group with the stop; ``time_stop_bars`` closes a position
     with a market order once it has been held that many bars. ``limit_offset_pct`` makes the
     stop a stop-limit with its limit that far beyond the trigger.

@@ -101,16 +101,6 @@ class RiskEvent(msgspec.Struct, frozen=True, kw_only=True):
     instrument: str = ""
 
 
-def _on_grid(value: float, step: float) -> bool:
-    """``value`` is a whole number of ``step`` (up to float noise): what the exchange accepts.
-
-    Same rule as Instrument.is_valid_quantity / is_valid_price, without their Decimal work,
-    which would dominate the cost of a check.
-    """
-    steps = value / step
-    return abs(steps - round(steps)) <= 1e-9 * max(1.0, steps)
-
-
 def _deny(code: str, reason: str) -> RiskVerdict:
     return RiskVerdict(False, code, reason)
 
@@ -238,9 +228,7 @@ class PreTradeRiskGate:
         instrument = self.instruments.get(order.instrument)
         if instrument is None or not self.config.check_precision:
             return APPROVED
-        if not _on_grid(order.quantity, instrument.lot_size) or order.quantity < (
-            instrument.min_quantity
-        ):
+        if not instrument.is_valid_quantity(order.quantity):
             return _deny(
                 "quantity_precision",
                 f"quantity {order.quantity} is not a multiple of lot size {instrument.lot_size} "
@@ -248,10 +236,11 @@ class PreTradeRiskGate:
                 "Instrument.round_quantity",
             )
         for price in (order.limit_price, order.stop_price):
-            if price is not None and not _on_grid(price, instrument.tick_size):
+            if price is not None and not instrument.is_valid_price(price):
                 return _deny(
                     "price_precision",
-                    f"price {price} is not a multiple of tick size {instrument.tick_size}",
+                    f"price {price} is not a multiple of tick size {instrument.tick_size}; "
+                    "round it with Instrument.round_price",
                 )
         minimum = instrument.min_notional
         if minimum > 0.0:

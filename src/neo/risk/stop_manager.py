@@ -10,11 +10,12 @@ instrument:
 * **trailing / ATR stops** move by cancel-and-replace, only ever tighter: the replacement is
   submitted first and the old stop cancelled only once the new one was accepted, so the
   position is never left unprotected. ``trailing`` sits ``pct`` behind the best price since
-  entry (highest high for a long); ``atr`` sits ``atr_mult`` × ATR behind it, the ATR being the
-  mean true range of the last ``atr_window`` bars (fewer at the start; ``pct`` before the
-  first bar). Should the new level be at or through the close (the bar ran up and fell back
-  further than the stop distance), the position is closed with a market order instead of
-  parking a stop the exchange would refuse.
+  entry (highest high for a long); ``atr`` sits ``atr_mult`` × ATR behind it, the ATR being
+  Wilder's ATR(``atr_window``) as TA-Lib and the ``atr`` feature compute it (one definition:
+  :func:`neo.features.steps.atr_update`): undefined for the first ``atr_window`` bars the
+  manager sees, during which the stop sits ``pct`` behind instead. Should the new level be at
+  or through the close (the bar ran up and fell back further than the stop distance), the
+  position is closed with a market order instead of parking a stop the exchange would refuse.
 * a **changed size** (added to, partly closed) replaces the stop and take-profit at the new
   quantity;
 * a stop that is no longer working while the position is (cancelled by the kill switch,
@@ -31,7 +32,6 @@ with the next bar: the path of prices inside the entry bar is unknown.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import count
@@ -42,6 +42,7 @@ from neo.domain.ids import InstrumentId, OrderId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order, next_order_id
 from neo.domain.position import Position
+from neo.features.steps import atr_update
 from neo.logs import get_logger
 from neo.risk.config import StopsConfig
 from neo.risk.stops import stop_order, take_profit_order
@@ -87,30 +88,18 @@ class _Guard:
     exit_id: OrderId | None = None
 
 
-class _Range:
-    """Mean true range over the last ``window`` bars, updated one bar at a time."""
+class _Atr:
+    """Wilder's ATR of one instrument, one bar at a time (the shared step's state)."""
 
-    __slots__ = ("close", "ranges", "total")
+    __slots__ = ("state", "value", "window")
 
     def __init__(self, window: int) -> None:
-        self.ranges: deque[float] = deque(maxlen=window)
-        self.total = 0.0
-        self.close = math.nan
+        self.window = window
+        self.state = [0.0, 0.0, 0.0]
+        self.value = math.nan
 
     def update(self, high: float, low: float, close: float) -> None:
-        previous = self.close
-        span = high - low
-        if previous == previous:
-            span = max(span, abs(high - previous), abs(low - previous))
-        if len(self.ranges) == self.ranges.maxlen:
-            self.total -= self.ranges[0]
-        self.ranges.append(span)
-        self.total += span
-        self.close = close
-
-    @property
-    def value(self) -> float:
-        return self.total / len(self.ranges) if self.ranges else math.nan
+        self.value = atr_update(self.state, 0, high, low, close, self.window)
 
 
 class StopManager:
@@ -130,7 +119,7 @@ class StopManager:
         self.config = config
         self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
         self.guards: dict[InstrumentId, _Guard] = {}
-        self._ranges: dict[InstrumentId, _Range] = {}
+        self._ranges: dict[InstrumentId, _Atr] = {}
         self._groups = count(1)
 
     # ------------------------------------------------------------------ per bar
@@ -146,7 +135,7 @@ class StopManager:
         """After a bar of ``instrument`` (its fills done): protect, trail, time out or clean up."""
         spread = self._ranges.get(instrument)
         if spread is None:
-            spread = self._ranges[instrument] = _Range(self.config.atr_window)
+            spread = self._ranges[instrument] = _Atr(self.config.atr_window)
         spread.update(high, low, close)
         held = host.ledger.position_of(instrument)
         guard = self.guards.get(instrument)

@@ -4,13 +4,15 @@ Every function maps a price array to an array of the same length whose value at 
 inputs ``[0, i]`` only (NaN until enough bars exist), so computing it once over a whole backtest
 is the same as recomputing it bar by bar in paper trading. Paper and live trading extend them
 with :func:`incremental` forms instead, O(1) or O(window) per bar and bit-identical to the batch
-values (neo.features' kernels follow TA-Lib's conventions, which differ in the details, so they
-are not reused here).
+values.
 
-The recursive EMA and RSI run as loops over Python floats unless numba is already loaded (the
-compiled fast path loads it), in which case the same loop runs compiled. Both do the same IEEE
-operations in the same order (no fast-math), so they give bit-identical values; the event-driven
-path thereby never pays numba's import and compile memory (~130 MB).
+EMA, RSI and volatility are not defined here: they run the one definition in
+:mod:`neo.features.steps` (which the feature kernels compile too), with their conventions (EMA
+seed, RSI's value on a flat market) as explicit parameters. The loops run over Python floats
+unless numba is already loaded (the compiled fast path loads it), in which case the same update
+runs compiled. Both do the same IEEE operations in the same order (no fast-math), so they give
+bit-identical values; the event-driven path thereby never pays numba's import and compile
+memory (~130 MB).
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from neo.domain.bar import FloatArray
 from neo.domain.errors import ConfigError
-
-_BLOCK = 1 << 14
+from neo.features.steps import ema_next, ema_update, rsi_update
 
 
 def _check(values: npt.ArrayLike, period: int) -> FloatArray:
@@ -47,28 +48,32 @@ def sma(values: npt.ArrayLike, period: int) -> FloatArray:
     return out
 
 
-def _ema_loop(weighted: FloatArray, keep: float, value: float) -> FloatArray:  # pragma: no cover
-    out = np.empty(len(weighted))
-    for k in range(len(weighted)):
-        value = weighted[k] + keep * value
-        out[k] = value
-    return out
+def _ema_batch(values: FloatArray, period: int, first_seed: bool, out: FloatArray) -> None:
+    """The batch as numba runs it (compiled by :func:`_compiled_kernels`)."""
+    state = np.zeros(2)
+    for m in range(values.shape[0]):
+        ready = ema_update(state, 0, 1, values[m], m, period, first_seed)
+        out[m] = state[1] if ready else np.nan
 
 
-def _wilder_loop(steps: FloatArray, period: int, value: float) -> FloatArray:  # pragma: no cover
-    out = np.empty(len(steps))
-    keep = float(period - 1)
-    for k in range(len(steps)):
-        value = (value * keep + steps[k]) / period
-        out[k] = value
-    return out
+def _rsi_batch(
+    values: FloatArray, period: int, flat: float, epsilon: float, out: FloatArray
+) -> None:
+    """The batch as numba runs it (compiled by :func:`_compiled_kernels`)."""
+    state = np.zeros(4)
+    for m in range(values.shape[0]):
+        out[m] = rsi_update(state, 0, values[m], period, epsilon, flat)
 
 
 @lru_cache(maxsize=1)
 def _compiled_kernels() -> tuple[Callable[..., Any], Callable[..., Any]]:
-    from numba import njit
+    from neo.features import kernels  # compiled steps (imports numba)
+    from neo.jit import compile_shared
 
-    return njit(cache=True)(_ema_loop), njit(cache=True)(_wilder_loop)
+    return (
+        compile_shared(_ema_batch, ema_update=kernels._ema_update),
+        compile_shared(_rsi_batch, rsi_update=kernels._rsi_update),
+    )
 
 
 def _kernels(compiled: bool | None) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
@@ -78,74 +83,90 @@ def _kernels(compiled: bool | None) -> tuple[Callable[..., Any], Callable[..., A
     return _compiled_kernels() if compiled else None
 
 
-def _ema_steps(weighted: FloatArray, keep: float, value: float, compiled: bool | None) -> Any:
-    kernels = _kernels(compiled)
-    if kernels is not None:
-        return kernels[0](weighted, keep, value)
-    return [value := x + keep * value for x in weighted.tolist()]
+def ema(
+    values: npt.ArrayLike, period: int, first_seed: bool = False, *, compiled: bool | None = None
+) -> FloatArray:
+    """Exponential moving average, alpha = 2/(period+1) (:func:`neo.features.steps.ema_update`).
 
-
-def _wilder_steps(steps: FloatArray, period: int, value: float, compiled: bool | None) -> Any:
-    kernels = _kernels(compiled)
-    if kernels is not None:
-        return kernels[1](steps, period, value)
-    keep = float(period - 1)
-    return [value := (value * keep + x) / period for x in steps.tolist()]
-
-
-def ema(values: npt.ArrayLike, period: int, *, compiled: bool | None = None) -> FloatArray:
-    """Exponential moving average, alpha = 2/(period+1), seeded with the SMA of the first bars.
-
+    ``first_seed`` False (default, TA-Lib): NaN until bar ``period - 1``, which holds the SMA of
+    the first ``period`` values; True (pandas ``adjust=False``): the first value seeds it.
     ``compiled`` forces (True) or avoids (False) the numba loop; the values are the same.
     """
     array = _check(values, period)
     n = len(array)
     out = np.full(n, np.nan)
-    if n < period:
+    kernels = _kernels(compiled)
+    if kernels is not None:
+        kernels[0](array, int(period), bool(first_seed), out)
         return out
-    alpha = 2.0 / (period + 1.0)
-    value = math.fsum(array[:period].tolist()) / period
-    out[period - 1] = value
-    out[period:] = _ema_steps(alpha * array[period:], 1.0 - alpha, value, compiled)
+    # the seed through the shared update, then its steady branch (ema_next) as a tight loop
+    state = [0.0, 0.0]
+    head = min(n, 1 if first_seed else int(period))
+    for m in range(head):
+        if ema_update(state, 0, 1, float(array[m]), m, int(period), bool(first_seed)):
+            out[m] = state[1]
+    if n > head:
+        value, alpha = state[1], 2.0 / (int(period) + 1)
+        out[head:] = [value := ema_next(value, x, alpha) for x in array[head:].tolist()]
     return out
 
 
-def rsi(values: npt.ArrayLike, period: int = 14, *, compiled: bool | None = None) -> FloatArray:
-    """Wilder's relative strength index (0..100); ``compiled`` as for :func:`ema`."""
+def rsi(
+    values: npt.ArrayLike,
+    period: int = 14,
+    flat: float = 100.0,
+    epsilon: float = 0.0,
+    *,
+    compiled: bool | None = None,
+) -> FloatArray:
+    """Wilder's relative strength index, 0..100 (:func:`neo.features.steps.rsi_update`).
+
+    ``flat`` is the value when nothing moved over the smoothing (gain + loss within
+    ``epsilon`` of 0): 100 by default, so a flat market never looks oversold (TA-Lib, and the
+    features, say 0 with epsilon 1e-8). ``compiled`` as for :func:`ema`.
+    """
     array = _check(values, period)
     n = len(array)
     out = np.full(n, np.nan)
-    if n <= period:
+    kernels = _kernels(compiled)
+    if kernels is not None:
+        kernels[1](array, int(period), float(flat), float(epsilon), out)
         return out
-    changes = np.diff(array)
-    ups = np.maximum(changes, 0.0)
-    downs = np.maximum(-changes, 0.0)
-    gain = np.empty(n - period)
-    loss = np.empty(n - period)
-    gain[0] = math.fsum(ups[:period].tolist()) / period
-    loss[0] = math.fsum(downs[:period].tolist()) / period
-    gain[1:] = _wilder_steps(ups[period:], period, gain[0], compiled)
-    loss[1:] = _wilder_steps(downs[period:], period, loss[0], compiled)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out[period:] = np.where(loss == 0.0, 100.0, 100.0 - 100.0 / (1.0 + gain / loss))
+    state = [0.0, 0.0, 0.0, 0.0]
+    out[:] = [
+        rsi_update(state, 0, x, int(period), float(epsilon), float(flat)) for x in array.tolist()
+    ]
     return out
 
 
-def rolling_volatility(values: npt.ArrayLike, period: int = 20) -> FloatArray:
-    """Rolling standard deviation (ddof=1) of log returns over ``period`` returns.
+def _log_returns(array: FloatArray) -> FloatArray:
+    """One-bar log returns ``log(close / previous)`` with :func:`math.log`, the function the
+    shared step (and numba) uses, so the bits match; NaN where the ratio is not positive."""
+    ratios = (array[1:] / array[:-1]).tolist()
+    return np.array([math.log(r) if r > 0.0 else math.nan for r in ratios], dtype=np.float64)
 
-    Each window is computed on its own (no drifting running sums), a block of windows at a time
-    so the temporary stays small.
+
+def rolling_volatility(values: npt.ArrayLike, period: int = 20) -> FloatArray:
+    """Rolling sample standard deviation (ddof=1) of log returns over ``period`` returns.
+
+    :func:`neo.features.steps.volatility_update` across all windows at once: the same IEEE
+    operations in the same order (sums oldest first, then the squared deviations), so the
+    values are its values bit for bit; each window is computed on its own (no running sums).
     """
     array = _check(values, max(int(period), 2))
+    period = int(period)
     out = np.full(len(array), np.nan)
     if len(array) > period:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            returns = np.diff(np.log(array))
-        windows = sliding_window_view(returns, period)
-        for start in range(0, len(windows), _BLOCK):
-            block = windows[start : start + _BLOCK]
-            out[period + start : period + start + len(block)] = block.std(axis=1, ddof=1)
+        windows = sliding_window_view(_log_returns(array), period)
+        total = np.zeros(len(windows))
+        for k in range(period):
+            total += windows[:, k]
+        mean = total / period
+        acc = np.zeros(len(windows))
+        for k in range(period):
+            deviation = windows[:, k] - mean
+            acc += deviation * deviation
+        out[period:] = np.sqrt(acc / (period - 1))
     return out
 
 
@@ -180,68 +201,33 @@ class _Tail:
 
 
 class _EmaStep:
-    """:func:`ema` one bar at a time: O(1), the same IEEE operations in the same order."""
+    """:func:`ema` one bar at a time: O(1), the shared update on its own state."""
 
-    __slots__ = ("alpha", "keep", "period", "seed", "value")
+    __slots__ = ("first_seed", "period", "state")
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: int, first_seed: bool = False) -> None:
         self.period = int(period)
-        self.alpha = 2.0 / (self.period + 1.0)
-        self.keep = 1.0 - self.alpha
-        self.seed: list[float] = []
-        self.value = math.nan
+        self.first_seed = bool(first_seed)
+        self.state = [0.0, 0.0]
 
     def update(self, history: Any, i: int) -> float:
-        x = float(history[i])
-        if i < self.period - 1:
-            self.seed.append(x)
-            return math.nan
-        if i == self.period - 1:
-            self.seed.append(x)
-            self.value = math.fsum(self.seed) / self.period
-            self.seed = []
-        else:
-            self.value = self.alpha * x + self.keep * self.value
-        return self.value
+        ready = ema_update(self.state, 0, 1, float(history[i]), i, self.period, self.first_seed)
+        return self.state[1] if ready else math.nan
 
 
 class _RsiStep:
-    """:func:`rsi` one bar at a time: O(1), Wilder's smoothing exactly as the batch does it."""
+    """:func:`rsi` one bar at a time: O(1), the shared update on its own state."""
 
-    __slots__ = ("downs", "gain", "keep", "loss", "period", "previous", "ups")
+    __slots__ = ("epsilon", "flat", "period", "state")
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: int = 14, flat: float = 100.0, epsilon: float = 0.0) -> None:
         self.period = int(period)
-        self.keep = float(self.period - 1)
-        self.ups: list[float] = []
-        self.downs: list[float] = []
-        self.gain = self.loss = self.previous = math.nan
+        self.flat = float(flat)
+        self.epsilon = float(epsilon)
+        self.state = [0.0, 0.0, 0.0, 0.0]
 
     def update(self, history: Any, i: int) -> float:
-        x = float(history[i])
-        change = x - self.previous
-        self.previous = x
-        if i == 0:
-            return math.nan
-        up = change if change > 0.0 else 0.0
-        down = -change if -change > 0.0 else 0.0
-        period = self.period
-        if i < period:
-            self.ups.append(up)
-            self.downs.append(down)
-            return math.nan
-        if i == period:
-            self.ups.append(up)
-            self.downs.append(down)
-            self.gain = math.fsum(self.ups) / period
-            self.loss = math.fsum(self.downs) / period
-            self.ups, self.downs = [], []
-        else:
-            self.gain = (self.gain * self.keep + up) / period
-            self.loss = (self.loss * self.keep + down) / period
-        if self.loss == 0.0:
-            return 100.0
-        return 100.0 - 100.0 / (1.0 + self.gain / self.loss)
+        return rsi_update(self.state, 0, float(history[i]), self.period, self.epsilon, self.flat)
 
 
 def incremental(
@@ -257,9 +243,9 @@ def incremental(
     if func is rolling_volatility:
         return _Tail(func, args, int(args[0] if args else 20) + 1)
     if func is ema:
-        return _EmaStep(int(args[0]))
+        return _EmaStep(*args)
     if func is rsi:
-        return _RsiStep(int(args[0]) if args else 14)
+        return _RsiStep(*args)
     if lookback is not None:
         return _Tail(func, args, lookback)
     return None

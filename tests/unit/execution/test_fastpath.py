@@ -167,10 +167,37 @@ def test_compiled_kernel_matches_its_python_source(
             1e5, costs, close_mode, equity_mode,
         )  # fmt: skip
         runs.append((args, fastpath._target_kernel(*args)))
-    for name in ("_book", "_execution_price", "_equity_units", "_orders_for"):
+    for name in (
+        "_book",
+        "_execution_price",
+        "_equity_units",
+        "_equity_budget",
+        "_fill_fee",
+        "_orders_for",
+    ):
         monkeypatch.setattr(fastpath, name, getattr(fastpath, name).py_func)
     for args, compiled in runs:
         python = fastpath._target_kernel.py_func(*args)
         assert len(python[3]) > 20
         for a, b in zip(compiled, python, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("lot", [0.1, 0.001, 0.05, 1e-8, 1.0])
+def test_the_fast_paths_lot_and_sizing_rules_are_the_domains_bit_for_bit(lot: float) -> None:
+    """Targets and equity sizes on the compiled path are Instrument.round_quantity's and the
+    broker's affordable_units, not a re-implementation (3 × 0.1 lots is 0.3, not
+    0.30000000000000004)."""
+    from neo.domain import Instrument
+    from neo.execution import fastpath
+    from neo.execution.pricing import affordable_units
+
+    spec = Instrument.simple("BTC/USDT", lot_size=lot)
+    rng = np.random.default_rng(5)
+    raw = np.concatenate([rng.normal(0.0, 50.0, 400), np.arange(-20, 20) * lot, [np.nan]])
+    expected = [spec.round_quantity(x) if x == x else np.nan for x in raw.tolist()]
+    np.testing.assert_array_equal(fastpath.lot_targets(raw, spec), expected)
+    decimals = spec.quantity_decimals
+    for budget, price in zip(rng.uniform(0, 1e5, 300), rng.uniform(0.01, 500.0, 300), strict=True):
+        args = (float(budget), float(price), 0.001, lot, decimals)
+        assert fastpath._equity_units(*args) == affordable_units(*args)

@@ -144,6 +144,7 @@ def test_compiled_multi_kernel_matches_its_python_source(monkeypatch: pytest.Mon
     kernel: Any = fastpath_multi._multi_kernel
     compiled = [kernel(*args, mode) for mode in (False, True)]
     monkeypatch.setattr(fastpath_multi, "_execution_price", fastpath._execution_price.py_func)
+    monkeypatch.setattr(fastpath_multi, "_fill_fee", fastpath._fill_fee.py_func)
     for mode, expected in zip((False, True), compiled, strict=True):
         python = kernel.py_func(*args, mode)
         for a, b in zip(expected, python, strict=True):

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import talib
 
 from neo.domain import BarBatch, InstrumentId, Timeframe
 from neo.domain.enums import OrderStatus, OrderType, Side
@@ -129,26 +130,29 @@ def test_stop_orders_rest_at_the_broker_as_stop_orders() -> None:
     assert len(groups) <= 1
 
 
-def test_atr_stop_follows_the_average_true_range() -> None:
+def test_atr_stop_follows_wilders_average_true_range() -> None:
     batch = rising_then_drop()
     config = StopsConfig(kind="atr", atr_mult=2.0, atr_window=3)
     result = run(batch, {0: 10.0}, config)
     high, low, close = (np.asarray(getattr(batch, f)) for f in ("high", "low", "close"))
-    ranges = [high[0] - low[0]] + [
-        max(high[k] - low[k], abs(high[k] - close[k - 1]), abs(low[k] - close[k - 1]))
-        for k in range(1, len(close))
-    ]
-    atr = [float(np.mean(ranges[max(0, k - 2) : k + 1])) for k in range(len(close))]
-    # entry seen at bar 1 (filled at its open, 100): 100 - 2 ATR(bar 1); then best high - 2 ATR
-    expected, level, best = [round(100.0 - 2 * atr[1], 2)], round(100.0 - 2 * atr[1], 2), 100.0
+    atr = talib.ATR(high, low, close, timeperiod=3)  # the independent reference
+    assert np.isnan(atr[:3]).all() and not np.isnan(atr[3:]).any()
+
+    def level_at(reference: float, k: int) -> float:  # pct until the ATR has a value
+        distance = 2 * atr[k] if k >= 3 else config.pct * reference
+        return round(reference - distance, 2)
+
+    # entry seen at bar 1 (filled at its open, 100): 2 % below it; then best high - 2 ATR
+    expected = [level_at(100.0, 1)]
+    level, best = expected[0], 100.0
     for k in range(2, 8):
         best = max(best, high[k])
-        candidate = round(best - 2 * atr[k], 2)
+        candidate = level_at(best, k)
         if candidate > level:
             level = candidate
             expected.append(level)
     assert [o.stop_price for o in stops_of(result)][: len(expected)] == expected
-    assert len(expected) >= 3  # it moved
+    assert len(expected) >= 5  # two pct steps before the ATR exists, then it trails on the ATR
     assert result.positions[BTC][-1] == 0.0
 
 
