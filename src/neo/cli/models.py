@@ -317,9 +317,6 @@ def run_predict(
     instrument = InstrumentId.parse(symbol, default_venue=venue or settings.data.default_venue)
     cutoff = None if end_ns is None else end_ns - trained_on.nanos + 1
     batch = load_bars(settings, [instrument], trained_on, None, cutoff)[instrument]
-    last_ts = int(batch.ts[-1])
-    part, used = model_for_bar(meta, last_ts)
-    model, meta = registry.load_with_metadata(model_id, pipeline, part=part)
     markets = market_instruments(meta)
     context = _context(settings, markets, trained_on, (None, cutoff))
     frame = pipeline.compute(batch, context=context)
@@ -329,6 +326,9 @@ def run_predict(
             f"{instrument} has {len(batch)} {trained_on} bars but the features need more than "
             f"{pipeline.lookback} (and every market series on the last bar): ingest more history"
         )
+    last_ts = int(batch.ts[-1])
+    part, used = model_for_bar(meta, last_ts)
+    model, meta = registry.load_with_metadata(model_id, pipeline, part=part)
     prediction = float(model.predict(row)[0])
     return {
         "model_id": model_id,
