@@ -137,3 +137,18 @@ def test_paper_replay_in_sample_is_refused_unless_allowed_and_then_flagged(
     clean = runner.invoke(app, [*base, "--start", "2024-01-12", "--json"])
     assert clean.exit_code == 0, clean.output
     assert json.loads(clean.stdout)["in_sample"] is False and "in sample" not in clean.stderr
+
+
+def test_models_list_names_a_damaged_model_and_lists_the_rest(stored: Path) -> None:
+    healthy, damaged = _train(), _train()
+    path = stored / "models" / damaged / "metadata.json"
+    path.write_bytes(path.read_bytes()[:100])  # what a crash mid-write left before the fix
+    result = runner.invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert [m["model_id"] for m in listed["models"]] == [healthy]
+    assert [d["model_id"] for d in listed["damaged"]] == [damaged]
+    assert f"damaged model {damaged}" in result.stderr
+    text = runner.invoke(app, ["models", "list"])
+    assert text.exit_code == 0 and healthy in text.stdout and f"{damaged}  DAMAGED" in text.stdout
+    assert _predict(healthy)["model_id"] == healthy
