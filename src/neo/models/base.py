@@ -131,7 +131,8 @@ class EstimatorModel:
 
     @property
     def estimator(self) -> Any:
-        """The scikit-learn-API estimator (fitted after :meth:`fit` or a load)."""
+        """The scikit-learn-API estimator: fitted after :meth:`fit`; after a load, fitted for
+        scikit-learn models, while a LightGBM model scores with :attr:`booster` alone."""
         return self._estimator
 
     @property

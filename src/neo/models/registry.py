@@ -274,7 +274,8 @@ class ModelRegistry:
         saved = {k: v for k, v in (files or {}).items() if k.startswith(f"{part}/")}
         if not saved:
             raise ModelError(f"model {model_id!r} has no saved {part!r}: retrain it")
-        found = {k: v for k, v in file_digests(folder).items() if k.startswith(f"{part}/")}
+        here = folder / part
+        found = {f"{part}/{k}": v for k, v in file_digests(here).items()} if here.is_dir() else {}
         if found != saved:
             bad = sorted(k for k in saved.keys() | found.keys() if saved.get(k) != found.get(k))
             raise ModelError(
