@@ -34,7 +34,13 @@ from neo.features.config import FeatureConfig
 from neo.features.labels import LabelSpec
 from neo.features.pipeline import FeaturePipeline, feature_code_version, pipeline_from_config
 from neo.models.forecast import signed_forecast
-from neo.models.registry import ModelRegistry, data_hash, market_instruments, resolve_pipeline
+from neo.models.registry import (
+    ModelRegistry,
+    data_hash,
+    market_instruments,
+    model_for_bar,
+    resolve_pipeline,
+)
 from neo.models.walkforward import WalkForwardConfig, WalkForwardResult, walk_forward
 from neo.settings import NeoSettings
 
@@ -148,7 +154,7 @@ def write_predictions(result: WalkForwardResult, path: Path) -> int:
     return len(frame)
 
 
-_STAMPS = ("train_start", "train_end", "test_start", "test_end", "start", "end")
+_STAMPS = ("train_start", "train_end", "test_start", "test_end", "start", "end", "last_bar")
 
 
 def with_utc(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,7 +270,7 @@ def run_train(
     if result.final_model is None:  # pragma: no cover - walk_forward fits it by default
         raise ModelError("walk-forward produced no model")
     meta = _metadata(result, pipeline, label_spec, config, batches, timeframe, context, markets)
-    model_id = registry_of(settings).save(result.final_model, meta)
+    model_id = registry_of(settings).save(result.final_model, meta, result.fold_models)
     rows = write_predictions(result, predictions_out) if predictions_out else None
     return {
         "model_id": model_id,
@@ -295,12 +301,13 @@ def run_predict(
 ) -> dict[str, Any]:
     """The latest prediction of a saved model for one symbol, as of ``end_ns`` if given: only
     bars complete by then (``ts + timeframe <= end_ns``) are read, so nothing later can reach
-    the features."""
+    the features, and the forecast comes from the model walk-forward training used for that
+    bar (:func:`neo.models.registry.model_for_bar`), so no later data reaches the model
+    either: it equals the walk-forward out-of-sample prediction of the bar."""
     registry = registry_of(settings)
     meta = registry.metadata(model_id)
     configured = None if model_features else configured_features(settings)
     pipeline = resolve_pipeline(meta, configured)
-    model, meta = registry.load_with_metadata(model_id, pipeline)
     trained_on = Timeframe.parse(meta["timeframe"])
     if timeframe is not None and timeframe != trained_on:
         raise ConfigError(
@@ -319,8 +326,10 @@ def run_predict(
             f"{instrument} has {len(batch)} {trained_on} bars but the features need more than "
             f"{pipeline.lookback} (and every market series on the last bar): ingest more history"
         )
-    prediction = float(model.predict(row)[0])
     last_ts = int(batch.ts[-1])
+    part, used = model_for_bar(meta, last_ts)
+    model, meta = registry.load_with_metadata(model_id, pipeline, part=part)
+    prediction = float(model.predict(row)[0])
     return {
         "model_id": model_id,
         "instrument": str(instrument),
@@ -328,6 +337,7 @@ def run_predict(
         "bar_ts": _iso(last_ts),
         "decided_at": _iso(last_ts + trained_on.nanos),
         "as_of": _iso(end_ns) if end_ns is not None else None,
+        "model_used": with_utc(used),
         "task": meta.get("task"),
         "prediction": prediction,
         "forecast": float(signed_forecast(np.array([prediction]), str(meta.get("task")))[0]),
@@ -431,7 +441,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """The latest prediction of a saved model for one symbol (as of --end if given)."""
+        """The latest prediction of a saved model for one symbol (as of --end if given).
+
+        The forecast comes from the model walk-forward training used at that bar (a fold
+        model, or the live model after the training data), so it never saw later data.
+        """
         if not symbol:
             raise ConfigError("give the symbol to predict, e.g. --symbol BTC/USDT")
         result = run_predict(
@@ -447,15 +461,22 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("list")
     def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-        """Every saved model, newest first."""
-        rows = registry_of(settings_of(ctx)).list()
+        """Every saved model, newest first; damaged ones are named, not fatal."""
+        rows, damaged = registry_of(settings_of(ctx)).scan()
+        for bad in damaged:  # the healthy models are listed all the same
+            stderr_console.print(f"warning: damaged model {bad['model_id']}: {bad['error']}")
 
         def human() -> None:
             if not rows:
                 typer.echo("no models yet: train one with `neo train`")
             for r in rows:
-                typer.echo(f"{r['model_id']}  {r['task']}  {r['instruments']}  {r['timeframe']}")
+                stale = "" if r["loadable"] else "  (old format: retrain)"
+                typer.echo(
+                    f"{r['model_id']}  {r['task']}  {r['instruments']}  {r['timeframe']}{stale}"
+                )
+            for bad in damaged:
+                typer.echo(f"{bad['model_id']}  DAMAGED: {bad['error']}")
 
-        emit({"models": rows}, as_json, human)
+        emit({"models": rows, "damaged": damaged}, as_json, human)
 
     app.add_typer(models_app, name="models")

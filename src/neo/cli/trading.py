@@ -526,6 +526,15 @@ def paper_command(
             "configured.",
         ),
     ] = False,
+    allow_in_sample: Annotated[
+        bool,
+        typer.Option(
+            "--allow-in-sample",
+            help="With --model and --feed replay: allow a replay that starts before the end of "
+            "the model's training data (its results are then flagged in_sample, not out of "
+            "sample).",
+        ),
+    ] = False,
     timer: Annotated[
         float | None,
         typer.Option(
@@ -568,8 +577,10 @@ def paper_command(
         )
         ids = predictor.prepare(ids, frame)  # markets fed, and first within each timestamp
     source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
+    in_sample: int | None = None
     if predictor is not None and feed == "replay":
         predictor.history = store_history(source.store)  # warm up on bars before --start
+        in_sample = _in_sample_start(source, predictor, allow_in_sample)
     specs = {iid: configured_instrument(iid, settings.instruments) for iid in source.instruments}
     gate, book = risk_layers(  # a fresh simulated account: the halt persists, not its basis
         settings,
@@ -597,7 +608,48 @@ def paper_command(
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         raise typer.Exit(code=130) from None
     summary = result.summary()
+    if predictor is not None:
+        summary["in_sample"] = in_sample is not None
     emit(summary, as_json)
+
+
+def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
+    """The first replayed bar at or before the model's training end (None: out of sample).
+
+    Replaying bars the model learned from makes its forecasts look better than they can be:
+    refused unless ``--allow-in-sample``, and then a warning on stderr and ``in_sample`` in
+    the result say so.
+    """
+    from neo.cli.common import stderr_console
+
+    end = predictor.training_end
+    if end is None:
+        return None
+    stop = end + 1 if source.end_ns is None else min(source.end_ns, end + 1)
+    if source.start_ns is not None and source.start_ns >= stop:
+        return None
+    batches = source.store.read_many(source.instruments, source.timeframe, source.start_ns, stop)
+    firsts = [int(batch.ts[0]) for batch in batches.values() if len(batch)]
+    if not firsts:
+        return None
+    first, trained = _iso_ns(min(firsts)), _iso_ns(end)
+    if not allowed:
+        raise ConfigError(
+            f"the replay starts at {first}, before the end of model "
+            f"{predictor.model_id}'s training data ({trained}): its forecasts there are in "
+            f"sample; start after it (--start) or pass --allow-in-sample to run it flagged"
+        )
+    stderr_console.print(
+        f"warning: in sample: the replay starts at {first}, before the end of the model's "
+        f"training data ({trained}); these results are not out of sample"
+    )
+    return min(firsts)
+
+
+def _iso_ns(ts: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat()
 
 
 def _feed(

@@ -131,6 +131,9 @@ class ModelPredictor:
         The features' declared warm-up in bars (tells warm-up NaNs from missing inputs).
     timeframe:
         The bar length the model was trained on; :meth:`prepare` rejects any other.
+    training_end:
+        Timestamp (ns) of the last bar the model learned from: a replay that starts at or
+        before it is in sample (``neo paper`` refuses it unless ``--allow-in-sample``).
     """
 
     def __init__(
@@ -144,8 +147,10 @@ class ModelPredictor:
         history: HistorySource | None = None,
         lookback: int = 0,
         timeframe: Timeframe | None = None,
+        training_end: int | None = None,
     ) -> None:
         self.model = model
+        self.training_end = training_end
         self.model_id = model_id
         self.task = task
         self.markets: dict[str, InstrumentId] = dict(markets or {})
@@ -306,6 +311,7 @@ class ModelPredictor:
         pipeline = resolve_pipeline(metadata, features)
         model, metadata = registry.load_with_metadata(model_id, pipeline)
         timeframe = metadata.get("timeframe")
+        end = (metadata.get("training_window") or {}).get("end")
         return cls(
             model,
             pipeline.incremental,
@@ -315,4 +321,5 @@ class ModelPredictor:
             history=history,
             lookback=pipeline.lookback,
             timeframe=Timeframe.parse(timeframe) if timeframe else None,
+            training_end=end if isinstance(end, int) else None,
         )

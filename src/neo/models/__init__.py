@@ -7,11 +7,10 @@ from neo.models.base import (
     Model,
     Task,
     create_model,
-    load_model,
-    save_model,
 )
 from neo.models.forecast import signed_forecast
 from neo.models.registry import ModelRegistry, data_hash, pipeline_of
+from neo.models.storage import TRUSTED_TYPES, load_model, save_model
 from neo.models.walkforward import (
     PredictionSeries,
     WalkForwardConfig,
@@ -21,6 +20,7 @@ from neo.models.walkforward import (
 
 __all__ = [
     "MODEL_NAMES",
+    "TRUSTED_TYPES",
     "EnsembleModel",
     "EstimatorModel",
     "Model",

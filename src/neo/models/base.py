@@ -4,14 +4,14 @@ Every model answers in one convention: for classification ``predict`` is the pro
 the forward return is positive (0..1); for regression it is the forecast forward return. All
 models are seeded and single-threaded, so refitting on the same data gives the same bits.
 
-Models are pickled; they are only unpickled from NEO's own registry after the file's sha256 has
-been checked against the one recorded when it was saved.
+Models are saved as folders in formats that cannot run code when loaded (LightGBM's text
+format, scikit-learn through skops with an allowlist, ensembles as folders of members): see
+:mod:`neo.models.storage`.
 """
 
 from __future__ import annotations
 
 import copy
-import pickle  # nosec B403
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -125,8 +125,40 @@ class EstimatorModel:
         self.params = dict(params or {})
         self.seed = seed
         self._estimator = _estimator(name, task, self.params, seed)
+        self._booster: Any = None
         self._constant: float | None = None
         self.n_features: int | None = None
+
+    @property
+    def estimator(self) -> Any:
+        """The scikit-learn-API estimator: fitted after :meth:`fit`; after a load, fitted for
+        scikit-learn models, while a LightGBM model scores with :attr:`booster` alone."""
+        return self._estimator
+
+    @property
+    def booster(self) -> Any:
+        """LightGBM only: the fitted booster that scores rows (None before fitting)."""
+        return self._booster
+
+    @property
+    def constant(self) -> float | None:
+        """The forecast of a classifier that saw one class only (else None)."""
+        return self._constant
+
+    def restore(
+        self,
+        n_features: int,
+        *,
+        constant: float | None = None,
+        booster: Any = None,
+        estimator: Any = None,
+    ) -> None:
+        """Put back the fitted state read from a model file (:mod:`neo.models.storage`)."""
+        self.n_features = n_features
+        self._constant = constant
+        self._booster = booster
+        if estimator is not None:
+            self._estimator = estimator
 
     def fit(
         self, x: npt.ArrayLike, y: npt.ArrayLike, *, spans: Spans | None = None
@@ -139,6 +171,7 @@ class EstimatorModel:
             raise ModelError("training data contains NaN/inf: drop warm-up rows and unknown labels")
         self.n_features = rows.shape[1]
         self._constant = None
+        self._booster = None
         if self.task == "classification":
             classes = np.unique(target)
             if len(classes) < 2:  # one class in the window: its frequency is the best forecast
@@ -147,6 +180,8 @@ class EstimatorModel:
             self._estimator.fit(rows, target.astype(np.int64))
         else:
             self._estimator.fit(rows, target)
+        if self.name == "lightgbm":
+            self._booster = self._estimator.booster_
         return self
 
     def _check(self, rows: FloatArray) -> None:
@@ -165,8 +200,7 @@ class EstimatorModel:
         if self._constant is not None:
             up = np.full(len(rows), self._constant)
         elif self.name == "lightgbm":  # the booster directly: same numbers, no sklearn checks
-            booster = self._estimator.booster_
-            up = np.asarray(booster.predict(rows, num_threads=1), dtype=np.float64)
+            up = np.asarray(self._booster.predict(rows, num_threads=1), dtype=np.float64)
         else:
             up = np.asarray(self._estimator.predict_proba(rows), dtype=np.float64)[:, 1]
         return np.column_stack([1.0 - up, up])
@@ -178,15 +212,18 @@ class EstimatorModel:
         rows = _rows(x)
         self._check(rows)
         if self.name == "lightgbm":
-            booster = self._estimator.booster_
-            return np.asarray(booster.predict(rows, num_threads=1), dtype=np.float64)
+            return np.asarray(self._booster.predict(rows, num_threads=1), dtype=np.float64)
         return np.asarray(self._estimator.predict(rows), dtype=np.float64)
 
     def save(self, path: Path) -> None:
+        from neo.models.storage import save_model
+
         save_model(self, path)
 
     @classmethod
     def load(cls, path: Path) -> Model:
+        from neo.models.storage import load_model
+
         return load_model(path)
 
     def metadata(self) -> dict[str, Any]:
@@ -229,6 +266,25 @@ class EnsembleModel:
         self._meta = EstimatorModel(linear, task, {}, seed)
         self._stacked = False
         self.fallback: str | None = None
+
+    @property
+    def stacked(self) -> bool:
+        """True when the meta-model combines the members (else they are averaged)."""
+        return self._stacked
+
+    @property
+    def meta_model(self) -> EstimatorModel:
+        return self._meta
+
+    def restore(
+        self, members: Sequence[EstimatorModel], meta: EstimatorModel | None, fallback: str | None
+    ) -> None:
+        """Put back fitted members (and the stacked meta-model) read from a model folder."""
+        self.members = list(members)
+        self._stacked = meta is not None
+        if meta is not None:
+            self._meta = meta
+        self.fallback = fallback
 
     def fit(
         self, x: npt.ArrayLike, y: npt.ArrayLike, *, spans: Spans | None = None
@@ -273,10 +329,14 @@ class EnsembleModel:
         return np.column_stack([1.0 - up, up])
 
     def save(self, path: Path) -> None:
+        from neo.models.storage import save_model
+
         save_model(self, path)
 
     @classmethod
     def load(cls, path: Path) -> Model:
+        from neo.models.storage import load_model
+
         return load_model(path)
 
     def metadata(self) -> dict[str, Any]:
@@ -322,23 +382,3 @@ def create_model(name: str, task: Task, params: Mapping[str, Any] | None = None)
             seed=seed,
         )
     return EstimatorModel(name, task, options, seed)
-
-
-def save_model(model: Model, path: Path) -> None:
-    """Write a fitted model to ``path`` (pickle; the registry records and checks its sha256)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def load_model(path: Path) -> Model:
-    """Read a model written by :func:`save_model`; only call on files you wrote yourself."""
-    try:
-        with path.open("rb") as handle:
-            # only NEO's own files, sha256-checked by the registry before this call
-            model = pickle.load(handle)  # nosec B301
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
-        raise ModelError(f"cannot read model file {path}: {exc}") from exc
-    if not isinstance(model, Model):
-        raise ModelError(f"{path} does not hold a NEO model")
-    return model

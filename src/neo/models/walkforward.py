@@ -96,6 +96,9 @@ class WalkForwardResult:
     baselines: dict[str, dict[str, Any]]
     final_model: Model | None = None
     training_window: dict[str, Any] = field(default_factory=dict)
+    fold_models: list[Model] = field(default_factory=list)
+    """The model of each fold, in ``folds`` order: ``neo predict --end T`` answers with the
+    one walk-forward used at T, never with a model that was trained on data after T."""
 
     def predictions_frame(self) -> Any:
         """Long table ``ts`` (UTC), ``symbol``, ``prediction`` (the model's raw output) and
@@ -265,6 +268,7 @@ def walk_forward(
     first = _first_fold(samples, config)
     prediction = np.full(len(samples.start), np.nan)
     folds: list[dict[str, Any]] = []
+    fold_models: list[Model] = []
     chosen = dict(params or {})
     for s in range(first, len(timeline), config.retrain_every):
         stop = s + config.retrain_every
@@ -286,6 +290,7 @@ def walk_forward(
         }
         fold.update(score(task, prediction[test], samples.target[test], samples.realized[test]))
         folds.append(fold)
+        fold_models.append(model)
     oos = np.isfinite(prediction)
     result = WalkForwardResult(
         task=task,
@@ -297,6 +302,7 @@ def walk_forward(
         baselines=baselines(
             task, samples.target[oos], samples.realized[oos], samples.previous[oos]
         ),
+        fold_models=fold_models,
     )
     if fit_final:
         _attach_final(result, model_name, task, chosen, samples, timeline, config)
@@ -334,4 +340,5 @@ def _attach_final(
         "start": _ts_of(timeline, int(samples.start[mask].min())),
         "end": _ts_of(timeline, int(samples.end[mask].max())),
         "n_samples": int(mask.sum()),
+        "last_bar": int(timeline[-1]),
     }

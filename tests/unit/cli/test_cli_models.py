@@ -138,7 +138,8 @@ def test_default_lightgbm_model_records_its_provenance(stored: Path) -> None:
     assert {"python", "numpy", "lightgbm", "scikit-learn", "optuna", "neo-trading"} <= set(
         libraries
     )
-    assert meta["model_sha256"] and meta["walk_forward"]["train_window"] == 150
+    assert meta["files"]["model/booster.txt"] and meta["walk_forward"]["train_window"] == 150
+    assert meta["fold_models"] == len(meta["folds"]) and meta["files"]["folds/0/booster.txt"]
 
 
 def _utc(ns: int) -> str:
@@ -209,15 +210,21 @@ def test_market_model_end_to_end(stored: Path, monkeypatch: pytest.MonkeyPatch) 
         return value
 
     monkeypatch.setattr(ModelPredictor, "predict", recording)
-    ok = runner.invoke(app, [*paper, "--symbols", "ETH/USDT,BTC/USDT"])
+    in_sample = runner.invoke(app, [*paper, "--symbols", "ETH/USDT,BTC/USDT"])
+    assert in_sample.exit_code != 0 and "--allow-in-sample" in in_sample.stderr
+    assert not forecasts  # refused before the first bar
+    args = [*paper, "--symbols", "ETH/USDT,BTC/USDT", "--allow-in-sample"]
+    ok = runner.invoke(app, args)
     assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["in_sample"] is True
     assert forecasts[0][0] == "BTC/USDT"  # the market first within each timestamp
     live_bars = 2 * (400 - 9 * 24)  # both symbols from 2024-01-10 on
     assert len(forecasts) == live_bars and all(math.isfinite(v) for _, v in forecasts)
 
 
-def test_predict_as_of_uses_no_later_bar(stored: Path) -> None:
-    model_id = str(_train()["model_id"])
+def test_predict_as_of_uses_no_later_bar(stored: Path, tmp_path: Path) -> None:
+    oos = tmp_path / "oos.csv"
+    model_id = str(_train("--predictions-out", str(oos))["model_id"])
     base = ["predict", "--model", model_id, "--symbol", "BTC/USDT", "--json"]
     latest = json.loads(runner.invoke(app, base).stdout)
     as_of = "2024-01-10T05:30:00"
@@ -226,14 +233,23 @@ def test_predict_as_of_uses_no_later_bar(stored: Path) -> None:
     earlier = json.loads(result.stdout)
     assert earlier["bar_ts"] == "2024-01-10T04:00:00+00:00"  # the last bar complete by 05:30
     assert earlier["decided_at"] <= "2024-01-10T05:30:00+00:00" < latest["bar_ts"]
-    # the same number from the batch pipeline on the bars up to that one
+    # the model walk-forward used for that bar, trained on labels known before it
+    used = earlier["model_used"]
+    assert used["model"].startswith("fold ") and used["train_end_utc"] <= earlier["bar_ts"]
+    # the same number as the walk-forward out-of-sample prediction of that bar
+    frame = pd.read_csv(oos)
+    mine = frame[(frame["symbol"] == "BTC/USDT@sim") & (frame["ts"] == "2024-01-10 04:00:00+00:00")]
+    assert earlier["prediction"] == pytest.approx(float(mine["prediction"].iloc[0]), abs=1e-15)
+    # and from the batch pipeline on the bars up to that one, with that fold's model
     store = HistoricalDataStore(stored / "store")
     batch = store.read(InstrumentId("sim", "BTC/USDT"), "1h", None, parse_time("2024-01-10T04:01"))
     store.close()
     registry = ModelRegistry(stored / "models")
-    model = registry.load(model_id)
+    fold = used["model"].split()[1]
+    model, _ = registry.load_with_metadata(model_id, part=f"folds/{fold}")
     row = registry.pipeline(model_id).compute(batch).values[-1]
     assert earlier["prediction"] == float(model.predict(row)[0])
+    assert earlier["prediction"] != float(registry.load(model_id).predict(row)[0])
     assert earlier["forecast"] == pytest.approx(2 * earlier["prediction"] - 1)
     wrong = runner.invoke(app, [*base, "--timeframe", "4h"])
     assert wrong.exit_code != 0 and "trained on 1h bars" in wrong.stderr

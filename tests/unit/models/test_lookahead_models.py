@@ -6,15 +6,17 @@ are unchanged bit for bit, while later ones do change (so the test can fail)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from neo.domain import BarBatch, InstrumentId
+from neo.domain import BarBatch, InstrumentId, ModelError
 from neo.features import FeaturePipeline, LabelSpec, default_pipeline, pipeline_from_config
 from neo.features.config import FeatureConfig
-from neo.models import MODEL_NAMES, WalkForwardConfig, walk_forward
+from neo.models import MODEL_NAMES, ModelRegistry, WalkForwardConfig, walk_forward
+from neo.models.registry import model_for_bar
 from tests.unit.features.synthetic import perturb_after, random_walk
 
 N = 330
@@ -129,3 +131,71 @@ def test_future_noise_never_changes_past_features_or_predictions(name: str) -> N
         assert [f["params"] for f in again.folds[: len(past_folds)]] == [
             f["params"] for f in past_folds
         ]
+
+
+AS_OF_CASES = ["lightgbm-regressor", "random_forest-classifier", "ensemble-stack", "cross-asset"]
+
+
+def _saved_as_of(
+    case: Case,
+    batches: dict[InstrumentId, BarBatch],
+    market: BarBatch | None,
+    registry: ModelRegistry,
+    t_ns: int,
+) -> tuple[dict[InstrumentId, float], Any]:
+    """Train walk-forward, save it with its fold models, reload the model the registry picks
+    for the bar at ``t_ns`` and score that bar: what ``neo predict --end`` does."""
+    context = {"MMM/USDT": market} if market is not None else None
+    result = walk_forward(
+        _pipeline(case), batches, case.label, case.model, case.config,
+        params=case.params, context=context,
+    )  # fmt: skip
+    assert result.final_model is not None
+    meta = {"folds": result.folds, "training_window": result.training_window}
+    model_id = registry.save(result.final_model, meta, result.fold_models)
+    part, _ = model_for_bar(registry.metadata(model_id), t_ns)
+    model, _ = registry.load_with_metadata(model_id, part=part)
+    scored = {}
+    for iid, batch in batches.items():
+        at = int(np.searchsorted(batch.ts, t_ns))
+        scored[iid] = float(model.predict(_features(case, batch, market)[at])[0])
+    return scored, result
+
+
+@pytest.mark.parametrize("name", AS_OF_CASES)
+def test_the_saved_model_as_of_t_gives_the_walk_forward_prediction_and_ignores_the_future(
+    name: str, tmp_path: Path
+) -> None:
+    """`neo predict --end T` picks a saved fold model: its forecast for the bar at T equals the
+    walk-forward out-of-sample prediction of that bar, and retraining on data whose bars after
+    T are noise gives the same number (the live model, trained to the end, would not)."""
+    case = CASES[name]
+    rng = np.random.default_rng(sum(map(ord, name)) + 1)
+    clean = _batches(7)
+    market = random_walk(N, 99, "MMM/USDT") if case.market else None
+    t_ns = int(rng.choice(clean[InstrumentId("sim", "AAA/USDT")].ts[160:300]))
+    registry = ModelRegistry(tmp_path)
+    before, result = _saved_as_of(case, clean, market, registry, t_ns)
+    for iid, value in before.items():
+        series = result.predictions[iid]
+        assert value == series.prediction[int(np.searchsorted(series.ts, t_ns))]
+    noisy = {iid: _noise(b, t_ns, rng) for iid, b in clean.items()}
+    noisy_market = _noise(market, t_ns, rng) if market is not None else None
+    after, again = _saved_as_of(case, noisy, noisy_market, registry, t_ns)
+    assert after == before
+    assert again.final_model is not None
+    iid = InstrumentId("sim", "AAA/USDT")
+    at = int(np.searchsorted(clean[iid].ts, t_ns))
+    live = float(again.final_model.predict(_features(case, clean[iid], market)[at])[0])
+    assert live != before[iid]
+
+
+def test_no_saved_model_before_the_first_fold(tmp_path: Path) -> None:
+    case = CASES["ridge"]
+    clean = _batches(7)
+    result = _run(case, clean, None)
+    record = {"model_id": "m", "folds": result.folds, "fold_models": len(result.folds)}
+    first = int(result.folds[0]["test_start"])
+    assert model_for_bar(record, first)[0] == "folds/0"
+    with pytest.raises(ModelError, match="first fold's test window"):
+        model_for_bar(record, first - 1)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,7 +49,7 @@ def test_save_load_list(tmp_path: Path) -> None:
     assert isinstance(registry.load(model_id), type(model))
     x = np.random.default_rng(1).normal(size=(5, 20))
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))  # type: ignore[attr-defined]
-    assert record["libraries"]["lightgbm"] and record["model_sha256"]
+    assert record["libraries"]["skops"] and record["files"]["model/model.json"]
     assert pipeline_of(record).spec_hash() == pipeline.spec_hash()
     listed = registry.list()
     assert {r["model_id"] for r in listed} == {model_id, other_id}
@@ -59,13 +64,15 @@ def test_mismatched_features_and_tampering(tmp_path: Path) -> None:
     other = FeaturePipeline([FeatureSpec.of("rsi", "rsi")])
     with pytest.raises(FeatureSpecMismatchError, match="retrain"):
         registry.load(model_id, other)
-    (tmp_path / model_id / "model.pkl").write_bytes(b"tampered")
-    with pytest.raises(ModelError, match="altered"):
+    (tmp_path / model_id / "model" / "estimator.skops").write_bytes(b"tampered")
+    with pytest.raises(ModelError, match=r"altered \(model/estimator\.skops\)"):
         registry.load(model_id)
     with pytest.raises(ModelNotFoundError, match="neo models list"):
         registry.load("nope")
     with pytest.raises(ModelNotFoundError, match="invalid model id"):
         registry.load("../etc")
+    with pytest.raises(ModelNotFoundError, match="invalid model id"):
+        registry.load(".staging-1")
     (tmp_path / model_id / "metadata.json").write_text("{broken")
     with pytest.raises(ModelError, match="unreadable"):
         registry.metadata(model_id)
@@ -137,3 +144,73 @@ def test_market_instruments_from_metadata() -> None:
     pipeline = pipeline_from_config(FeatureConfig(market="BTC/USDT"))
     older = {"features": pipeline.to_config(), "instruments": ["ETH/USDT@kraken"]}
     assert market_instruments(older) == {"BTC/USDT": InstrumentId("kraken", "BTC/USDT")}
+
+
+def _saved(registry: ModelRegistry, n: int = 1) -> list[str]:
+    meta = {"feature_hash": "x", "timeframe": "1h", "instruments": ["AAA/USDT@sim"]}
+    return [registry.save(_model(), meta) for _ in range(n)]  # type: ignore[arg-type]
+
+
+def test_one_truncated_metadata_does_not_hide_the_healthy_models(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    healthy, damaged = _saved(registry, 2)
+    path = tmp_path / damaged / "metadata.json"
+    path.write_bytes(path.read_bytes()[:40])  # a write cut short by a crash, as before the fix
+    assert [r["model_id"] for r in registry.list()] == [healthy]
+    rows, bad = registry.scan()
+    assert [r["model_id"] for r in rows] == [healthy]
+    assert [b["model_id"] for b in bad] == [damaged] and "unreadable" in bad[0]["error"]
+    assert registry.load(healthy) is not None
+
+
+def test_model_folders_without_metadata_are_removed_at_open_and_write(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    (kept,) = _saved(registry)
+    killed = tmp_path / "lightgbm-20260101T000000-0123abcd"  # a write killed before metadata
+    killed.mkdir()
+    (killed / "model.pkl").write_bytes(b"half")
+    other = tmp_path / "notes"  # not a folder NEO made: left alone
+    other.mkdir()
+    ModelRegistry(tmp_path)
+    assert not killed.exists() and other.exists() and (tmp_path / kept).exists()
+    killed.mkdir()
+    dead = tmp_path / ".staging-999999999-abc"  # a staging folder of a process that is gone
+    dead.mkdir()
+    alive = tmp_path / f".staging-{os.getpid()}-abc"  # one being written right now
+    alive.mkdir()
+    _saved(registry)
+    assert not killed.exists() and not dead.exists() and alive.exists()
+    assert len(registry.list()) == 2
+
+
+def test_an_interrupted_save_leaves_no_half_written_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up in the middle of writing metadata.json: before the fix a truncated
+    metadata.json stayed behind and `models list` failed; now nothing of the model remains."""
+    registry = ModelRegistry(tmp_path)
+    (before,) = _saved(registry)
+    real_open = io.open
+
+    class Full(io.BufferedWriter):
+        def write(self, data: Any) -> int:
+            super().write(bytes(data)[: len(data) // 2])
+            self.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "metadata.json" in str(file) and "w" in mode:
+            return (
+                io.TextIOWrapper(Full(real_open(file, "wb")))
+                if "b" not in mode
+                else Full(real_open(file, "wb"))
+            )
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(builtins, "open", open_)
+    with pytest.raises((ModelError, OSError)):
+        _saved(registry)
+    monkeypatch.undo()
+    assert [r["model_id"] for r in ModelRegistry(tmp_path).list()] == [before]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [before]
