@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from neo.domain.errors import StrategyError
 from neo.strategies.base import Strategy, StrategyInfo
-from neo.strategies.crossover import EmaCross, SmaCross
 from neo.strategies.hybrid import Hybrid
+from neo.strategies.moving_average import EmaCross, SmaCross
 from neo.strategies.rsi_reversion import RsiReversion
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ import pytest
 
 from neo.domain.errors import StrategyError
 from neo.strategies import Param, create_strategy, list_strategies, parse_params
-from neo.strategies.crossover import SmaCross
+from neo.strategies.moving_average import SmaCross
 
 
 def test_shipped_strategies_are_listed_with_typed_defaults() -> None:
