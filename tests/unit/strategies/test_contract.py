@@ -53,7 +53,7 @@ def test_a_params_mapping_or_an_unsupported_type_fails_at_definition() -> None:
     with pytest.raises(StrategyError, match="declare parameters once"):
 
         class Twice(Strategy):
-            params: ClassVar[Any] = {"fast": Param(int, 3)}  # type: ignore[misc]
+            params: ClassVar[Any] = {"fast": Param(int, 3)}
 
     with pytest.raises(StrategyError, match="int, float, bool or str"):
 
