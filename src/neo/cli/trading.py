@@ -559,6 +559,8 @@ def paper_command(
         settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
     )
     chosen = configured_strategy(settings, strategy, param)
+    if chosen.sizing.needs_forecast and model is None:
+        raise ConfigError(f"size={chosen.sizing} sizes by the model's forecast: give --model")
     risk_config = risk_config_of(settings, risk)  # bad --risk / --allocator fail before any I/O
     allocator = allocator_of(settings, allocator)
     predictor = None

@@ -180,3 +180,14 @@ def test_the_sizing_table_and_the_param_choose_the_size(tmp_path: Path) -> None:
     config.write_text('[sizing]\nsize = "fraction:3"\n')
     with pytest.raises(ConfigError, match=r"sizing\.size.*fraction of equity must be in"):
         load_settings(config)
+
+
+def test_paper_refuses_kelly_sizing_without_a_model(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neo.cli.main import app
+
+    args = ["--data-dir", str(tmp_path), "paper", "--param", "size=kelly:0.5", "--cycles", "5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.output == "error: size=kelly:0.5 sizes by the model's forecast: give --model\n"
