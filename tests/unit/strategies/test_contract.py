@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -119,3 +120,67 @@ def test_crossover_helpers_follow_backtesting_py() -> None:
     assert [crossunder(fast, slow, i) for i in range(5)] == [False, False, False, False, False]
     assert crossunder(fast, 2.5, 4) and crossover(fast[:3], slow[:3])  # a level; the last bar
     assert not crossover(fast, slow, 3)  # touching is not crossing (strict, as backtesting.py)
+
+
+def test_a_rule_is_evaluated_the_same_on_floats_and_arrays() -> None:
+    from neo.strategies import RuleStrategy, Values, indicator
+    from neo.strategies.indicators import sma
+    from neo.strategies.rule import Rule
+
+    class Band(RuleStrategy):
+        window: int = param(5, minimum=2)
+
+        def inputs(self) -> dict[str, Any]:
+            return {"mean": indicator(sma, self.window), "low": indicator(sma, 3, source="low")}
+
+        def rule(self, now: Values, before: Values) -> Rule:
+            return ((now.close > now.mean * 1.001, 1.0), (now.close < now.low, -1.0), (True, 0.0))
+
+    batch = walk(300, seed=5)
+    strategy = Band()
+    vector = strategy.vector_targets(batch)
+    assert vector is not None
+    close, low = np.asarray(batch.close), np.asarray(batch.low)
+    for i in (10, 77, 150, 299):
+        mean = float(np.mean(close[i - 4 : i + 1]))
+        now = {"close": close[i], "mean": mean, "low": float(np.mean(low[i - 2 : i + 1]))}
+        assert strategy.evaluate(now) == pytest.approx(vector[i])
+    result = run_backtest(Band(size="units:1"), batch)
+    from neo.engine.fast import fast_backtest
+
+    assert fast_backtest(Band(size="units:1"), batch).trades == result.trades
+
+
+def test_a_rule_written_with_and_or_says_how_to_fix_it() -> None:
+    from neo.strategies import RuleStrategy, Values
+    from neo.strategies.rule import Rule
+
+    class Wrong(RuleStrategy):
+        def rule(self, now: Values, before: Values) -> Rule:
+            return ((now.close > 1 and now.close < 1e9, 1.0),)
+
+    with pytest.raises(StrategyError, match=re.escape("combine conditions with & and |")):
+        Wrong().vector_targets(walk(20))
+    with pytest.raises(StrategyError, match="reads 'nope'"):
+        Values(close=1.0).nope  # noqa: B018
+
+
+def test_parameters_annotated_with_real_types() -> None:
+    from neo.strategies.base import _annotation_type
+
+    assert _annotation_type("X", "a", int) == (int, False)
+    assert _annotation_type("X", "a", float | None) == (float, True)
+    assert _annotation_type("X", "a", "Optional[bool]") == (bool, True)
+    with pytest.raises(StrategyError, match="int, float, bool or str"):
+        _annotation_type("X", "a", list)
+
+
+def test_size_is_reserved_and_clone_survives_without_captured_arguments() -> None:
+    with pytest.raises(StrategyError, match="default_size"):
+
+        class Sized(Strategy):
+            size: str = "equity"
+
+    strategy = Typed(fast=20)
+    del strategy._init_args
+    assert strategy.clone().fast == 20  # type: ignore[attr-defined]

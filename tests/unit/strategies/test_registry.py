@@ -171,3 +171,20 @@ def test_a_users_file_runs_in_backtest_paper_fast_path_and_on_several_instrument
         app, ["strategies", "check", "mine.py:VectorMomentum", "--symbol", "BTC/USDT"]
     )
     assert check.exit_code == 0 and "agree" in check.output
+
+
+def test_errors_in_modules_and_plugins_name_the_line(on_path: Path) -> None:
+    (on_path / "neo_test_plug_bad.py").write_text("x = 1\nraise ValueError('bad value')\n")
+    with pytest.raises(StrategyError, match=r"neo_test_plug_bad\.py, line 2: ValueError: bad"):
+        find_strategy("neo_test_plug_bad:Anything")
+    info = on_path / "neo_test_plug_b-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: neo-test-plug-b\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[neo.strategies]\nbroken = neo_test_plug_bad:X\n")
+    importlib.invalidate_caches()
+    listed = {i.name: i for i in list_strategies()}
+    assert listed["broken"].description.startswith("cannot load: ")
+    with pytest.raises(StrategyError, match="cannot load plugin broken"):
+        find_strategy("broken")
+    with pytest.raises(StrategyError, match="name the class after the colon"):
+        find_strategy("neo.strategies.rule:")
