@@ -108,7 +108,7 @@ SIMULATED_DEFAULT_SYMBOL = "BTC/USDT"
 """What ``neo paper --feed simulated`` trades when no --symbols are given."""
 
 
-def instruments_of(
+def _instruments(
     settings: NeoSettings, venue: str | None, symbols: str | None, symbol: str | None
 ) -> list[InstrumentId]:
     names = parse_symbols(symbols, symbol)
@@ -116,6 +116,9 @@ def instruments_of(
         raise ConfigError("select what to trade with --symbols A,B or --symbol A")
     where = venue or settings.data.default_venue
     return [InstrumentId(where, name) for name in names]
+
+
+instruments_of = _instruments  # what `neo strategies check` selects with the same flags
 
 
 def read_predictions(
@@ -223,7 +226,7 @@ def backtest_command(
     payload = run_backtest_job(
         settings,
         configured_strategy(settings, strategy, param),
-        instruments_of(settings, venue, symbols, symbol),
+        _instruments(settings, venue, symbols, symbol),
         parse_timeframe(timeframe),
         (parse_time(start), parse_time(end)),
         execution_config(
@@ -551,7 +554,7 @@ def paper_command(
     frame = parse_timeframe(timeframe)
     if feed == "simulated" and not (symbols or symbol):
         symbols = SIMULATED_DEFAULT_SYMBOL  # a made-up market needs no choice of data
-    ids = instruments_of(settings, venue, symbols, symbol)
+    ids = _instruments(settings, venue, symbols, symbol)
     if speed is not None and speed <= 0:
         raise ConfigError(f"--speed must be > 0 bars per second, got {speed}")
     pace = None if speed is None else 1.0 / speed
