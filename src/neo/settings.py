@@ -27,6 +27,7 @@ from neo.features.config import FeatureConfig
 from neo.models.config import ModelConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
+from neo.risk.sizing import SizingConfig
 from neo.strategies.config import StrategyConfig
 
 DEFAULT_CONFIG_FILE = Path("neo.toml")
@@ -51,6 +52,7 @@ class NeoSettings(BaseSettings):
     execution: ExecutionConfig = ExecutionConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
     risk: RiskConfig = RiskConfig()
+    sizing: SizingConfig = SizingConfig()
     instruments: dict[str, InstrumentSpec] = {}
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
 

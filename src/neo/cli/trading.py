@@ -1,4 +1,4 @@
-"""CLI commands of the engine: ``neo backtest``, ``neo paper`` and ``neo strategies list``.
+"""CLI commands of the engine: ``neo backtest`` and ``neo paper``.
 
 Thin shells over :mod:`neo.engine`: parse the shared flags, build the strategy and the fill
 model, run, print one result (``--json``: one object on stdout; progress and status on stderr).
@@ -48,11 +48,20 @@ if TYPE_CHECKING:
     from neo.strategies.base import Strategy
 
 StrategyOpt = Annotated[
-    str | None, typer.Option("--strategy", help="Strategy name (see `neo strategies list`).")
+    str | None,
+    typer.Option(
+        "--strategy",
+        help="Strategy: a name (see `neo strategies list`), path/to/file.py:ClassName or "
+        "package.module:ClassName.",
+    ),
 ]
 ParamOpt = Annotated[
     list[str] | None,
-    typer.Option("--param", help="Strategy parameter as name=value; repeat for several."),
+    typer.Option(
+        "--param",
+        help="Strategy parameter as name=value; repeat for several. size=equity|fraction:F|"
+        "units:N|vol:T|atr:R|kelly:K sizes any strategy (docs/strategies.md).",
+    ),
 ]
 FillOpt = Annotated[
     str | None, typer.Option("--fill", help="Market orders fill at next_open (default) or close.")
@@ -64,10 +73,6 @@ SlippageOpt = Annotated[
     float | None, typer.Option("--slippage-bps", help="Slippage against the taker, in bps.")
 ]
 CashOpt = Annotated[float | None, typer.Option("--cash", help="Starting cash (quote currency).")]
-
-strategies_app = typer.Typer(
-    name="strategies", help="The strategies NEO ships.", no_args_is_help=True
-)
 
 
 def execution_config(
@@ -111,6 +116,9 @@ def _instruments(
         raise ConfigError("select what to trade with --symbols A,B or --symbol A")
     where = venue or settings.data.default_venue
     return [InstrumentId(where, name) for name in names]
+
+
+instruments_of = _instruments  # what `neo strategies check` selects with the same flags
 
 
 def read_predictions(
@@ -212,12 +220,12 @@ def backtest_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Backtest a strategy on stored bars and print its metrics."""
-    from neo.strategies.registry import create_strategy, parse_params
+    from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
     payload = run_backtest_job(
         settings,
-        create_strategy(strategy or settings.strategies.default, parse_params(param)),
+        configured_strategy(settings, strategy, param),
         _instruments(settings, venue, symbols, symbol),
         parse_timeframe(timeframe),
         (parse_time(start), parse_time(end)),
@@ -549,7 +557,7 @@ def paper_command(
     """Paper-trade a strategy on a feed with the simulated broker."""
     from neo.engine.instruments import configured_instrument
     from neo.engine.paper import run_paper
-    from neo.strategies.registry import create_strategy, parse_params
+    from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
     frame = parse_timeframe(timeframe)
@@ -562,7 +570,9 @@ def paper_command(
     config = execution_config(
         settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
     )
-    chosen = create_strategy(strategy or settings.strategies.default, parse_params(param))
+    chosen = configured_strategy(settings, strategy, param)
+    if chosen.sizing.needs_forecast and model is None:
+        raise ConfigError(f"size={chosen.sizing} sizes by the model's forecast: give --model")
     risk_config = risk_config_of(settings, risk)  # bad --risk / --allocator fail before any I/O
     allocator = allocator_of(settings, allocator)
     predictor = None
@@ -685,35 +695,7 @@ def _feed(
     raise ConfigError(f"unknown --feed {kind!r}: use simulated or replay")
 
 
-@strategies_app.command("list")
-def strategies_list_command(as_json: JsonOpt = False) -> None:
-    """Name every shipped strategy with its parameters and defaults."""
-    from neo.strategies.registry import list_strategies
-
-    infos = [info.to_dict() for info in list_strategies()]
-
-    def human() -> None:
-        table = Table("strategy", "version", "parameters", "description")
-        for info in infos:
-            params = ", ".join(
-                f"{name}: {spec['type']} = {spec['default']}{_bounds(spec)}"
-                for name, spec in info["params"].items()
-            )
-            table.add_row(info["name"], info["version"], params, info["description"])
-        Console().print(table)
-
-    emit({"strategies": infos}, as_json, human)
-
-
-def _bounds(spec: Mapping[str, Any]) -> str:
-    low, high = spec.get("minimum"), spec.get("maximum")
-    if low is None and high is None:
-        return ""
-    return f" [{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}]"
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``backtest``, ``paper`` and the ``strategies`` group to the root app."""
+    """Add ``backtest`` and ``paper`` to the root app."""
     app.command("backtest")(backtest_command)
     app.command("paper")(paper_command)
-    app.add_typer(strategies_app, name="strategies")

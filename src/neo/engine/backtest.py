@@ -211,18 +211,16 @@ def check_job(strategy: Strategy, engine: str, instruments: int, *, has_predicti
             f"{strategy.name} trades on model forecasts: give --predictions FILE "
             "(e.g. from `neo train --predictions-out`)"
         )
+    if strategy.sizing.needs_forecast and not has_predictions:
+        raise ConfigError(
+            f"size={strategy.sizing} sizes by the model's forecast: give --predictions FILE "
+            "or choose another size (see docs/strategies.md)"
+        )
     if engine != "fast":
         return
-    if not has_vector_form(strategy):
-        raise ConfigError(
-            f"{strategy.name} has no vector form (its decisions depend on fills or the "
-            "account): use --engine event"
-        )
-    if strategy.vector_all_equity and instruments > 1:
-        raise ConfigError(
-            f"{strategy.name} with all-equity sizing (size=none) on several instruments runs on "
-            "the event path only: give --param size=N or use --engine event"
-        )
+    problem = strategy.fast_path_problem(instruments)
+    if problem:
+        raise ConfigError(problem)
 
 
 @contextmanager

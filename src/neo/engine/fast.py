@@ -25,7 +25,7 @@ from neo.domain.instrument import Instrument
 from neo.domain.order import Order
 from neo.engine.backtest import BacktestResult, as_batches
 from neo.engine.instruments import default_instrument
-from neo.engine.loop import FULL_EQUITY, LoopStats, aligned_predictions
+from neo.engine.loop import LoopStats, aligned_predictions
 from neo.execution.config import ExecutionConfig
 from neo.execution.fastpath import FastPathResult, lot_targets, run_fast_path
 from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
@@ -41,22 +41,23 @@ def strategy_targets(
     instrument: Instrument,
     predictions: FloatArray | None = None,
 ) -> FloatArray:
-    """The strategy's per-bar targets rounded down to the instrument's lot size (NaN = keep).
-
-    With all-equity sizing (:attr:`Strategy.vector_all_equity`) the targets are sides (±1, 0)
-    and are returned as they are.
+    """The strategy's per-bar signals sized as targets (NaN = keep): ``units:N`` gives
+    ``signal × N`` rounded down to the lot size; fill-time sizing (``equity``, ``fraction``)
+    gives sides (±1, 0), which the kernel sizes at the fill price.
     """
     if predictions is not None:
         predictions = aligned_predictions(batch, predictions)
-    raw = strategy.vector_targets(batch, predictions)
+    problem = strategy.fast_path_problem(1)
+    raw = None if problem else strategy.vector_targets(batch, predictions)
     if raw is None:
         raise StrategyError(
-            f"strategy {strategy.name!r} has no vector form (its decisions depend on fills or "
-            "the account): run it on the event path (--engine event)"
+            problem
+            or f"strategy {strategy.name!r} has no vector form (its decisions depend on fills "
+            "or the account): run it on the event path (--engine event)"
         )
     if strategy.vector_all_equity:
         return np.sign(raw)
-    return lot_targets(raw, instrument)
+    return lot_targets(raw * strategy.sizing.value, instrument)
 
 
 @overload
@@ -124,13 +125,11 @@ def run_fast(
     }
     if len(batches) == 1:
         iid, batch = next(iter(batches.items()))
-        fraction = FULL_EQUITY if strategy.vector_all_equity else None
+        fraction = strategy.sizing.fill_fraction
         return run_fast_path(batch, targets[iid], specs[iid], config, equity_fraction=fraction)
-    if strategy.vector_all_equity:
-        raise ConfigError(
-            f"{strategy.name} with all-equity sizing (size=none) on several instruments runs on "
-            "the event path only: give a fixed --param size=N or use --engine event"
-        )
+    problem = strategy.fast_path_problem(len(batches))
+    if problem:
+        raise ConfigError(problem)
     return run_fast_path_many(batches, targets, specs, config)
 
 

@@ -21,7 +21,6 @@ fill log (cash and positions change only on fills) and the closes, which is exac
 from __future__ import annotations
 
 import math
-import sys
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ from neo.execution.simulated import (
 from neo.logs import get_logger
 from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import PassThroughRiskGate, RiskGate
+from neo.risk.sizing import FULL_EQUITY
 from neo.risk.stop_manager import StopManager
 from neo.strategies.base import Strategy
 from neo.strategies.context import StrategyContext
@@ -77,8 +77,6 @@ from neo.strategies.indicators import rolling_volatility
 
 log = get_logger("engine.loop")
 
-FULL_EQUITY = 1.0 - sys.float_info.epsilon
-"""The fraction an all-equity order spends: backtesting.py's default ``size``."""
 
 ROUNDS_TO_NOTHING = "quantity rounds to zero lots"
 """Why an explicit order smaller than one lot was cancelled (never silently)."""
@@ -155,7 +153,8 @@ class AutonomousTradingLoop:
     Parameters
     ----------
     strategy:
-        The strategy; every further instrument gets its own instance with the same parameters.
+        The strategy; every further instrument gets its own instance, made as this one was
+        (:meth:`~neo.strategies.base.Strategy.clone`: its own ``__init__``, same arguments).
     instruments:
         What is traded, each with its own context (history, indicators, position).
     timeframe:
@@ -237,7 +236,7 @@ class AutonomousTradingLoop:
         self._slots: list[_Slot] = []
         self._by_id: dict[InstrumentId, _Slot] = {}
         for k, instrument in enumerate(instruments):
-            instance = strategy if k == 0 else type(strategy)(**strategy.param_values())
+            instance = strategy if k == 0 else strategy.clone()
             ctx = StrategyContext(
                 instrument,
                 ledger,
@@ -245,6 +244,7 @@ class AutonomousTradingLoop:
                 strategy_name=strategy.name,
                 refresh=self._mark_all,
             )
+            ctx.sizing = instance.sizing
             slot = _Slot(k, instrument, ctx, instance)
             self._slots.append(slot)
             self._by_id[instrument.id] = slot
@@ -528,8 +528,8 @@ class AutonomousTradingLoop:
                 for part in bracket(order, stop_loss=stop_loss, take_profit=take):
                     self._submit(part)
         if self.portfolio is None:
-            for side, tag in ctx.deferred:
-                self._submit_all_equity(slot, side, tag, now)
+            for side, tag, fraction in ctx.deferred:
+                self._submit_all_equity(slot, side, tag, now, fraction)
         for side, quantity, tag in ctx.unsized:
             lot = slot.instrument.lot_size
             reason = f"{ROUNDS_TO_NOTHING}: {abs(quantity):g} < lot size {lot:g}"
@@ -584,8 +584,11 @@ class AutonomousTradingLoop:
         price = slot.ctx.close[slot.ctx.i]
         return abs(quantity) * price * spec.contract_multiplier < spec.min_notional
 
-    def _submit_all_equity(self, slot: _Slot, side: Side, tag: str, now: int) -> None:
-        """An order for all available equity (backtesting.py's ``buy()``).
+    def _submit_all_equity(
+        self, slot: _Slot, side: Side, tag: str, now: int, fraction: float = FULL_EQUITY
+    ) -> None:
+        """An order for all (or ``fraction`` of the) available equity (backtesting.py's
+        ``buy()``, ``buy(size=fraction)``).
 
         The simulated broker sizes it at fill time against the fill price, gate or no gate, so a
         risk gate that lets it pass changes nothing. The gate judges the size the order is
@@ -594,7 +597,9 @@ class AutonomousTradingLoop:
         whatever the fill price. Another broker gets that estimate as the order's size.
         """
         spec = slot.instrument
-        estimate = self._equity_units(slot) if self._check_risk or not self._simulated else 0.0
+        estimate = (
+            self._equity_units(slot, fraction) if self._check_risk or not self._simulated else 0.0
+        )
         if estimate <= 0.0 and not self._simulated:
             self._cancel_unsized(slot, side, tag, now, INSUFFICIENT_EQUITY)
             return
@@ -608,11 +613,11 @@ class AutonomousTradingLoop:
             tag=tag or self._name(slot),
         )
         if self._simulated:
-            self._submit(order, FULL_EQUITY)
+            self._submit(order, fraction)
         else:
             self._submit(order)
 
-    def _equity_units(self, slot: _Slot) -> float:
+    def _equity_units(self, slot: _Slot, fraction: float = FULL_EQUITY) -> float:
         """Whole lots an all-equity order would get now: the broker's rule (equity less gross
         exposure, over price plus fee) applied to the account as it will be once this
         instrument's working market orders (the close of the position) have traded at the last
@@ -627,7 +632,7 @@ class AutonomousTradingLoop:
         value = price * spec.contract_multiplier
         gross = ledger.gross_exposure + (abs(held + pending) - abs(held)) * value
         budget = ledger.equity - rate * abs(pending) * price - gross
-        return equity_units(max(0.0, budget) * FULL_EQUITY, price, rate, spec)
+        return equity_units(max(0.0, budget) * fraction, price, rate, spec)
 
     def _fee_rate(self, spec: Instrument) -> float:
         fee_rate: Callable[[InstrumentId], float] | None = getattr(self.broker, "fee_rate", None)

@@ -23,7 +23,8 @@ from neo.domain.errors import ConfigError, InvalidOrderError
 from neo.domain.ids import InstrumentId, OrderId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order, next_order_id
-from neo.strategies.indicators import Incremental, incremental
+from neo.risk.sizing import ATR_WINDOW, EQUITY, Sizing
+from neo.strategies.indicators import Incremental, ema, incremental
 
 Indicator = Callable[..., FloatArray]
 
@@ -133,6 +134,7 @@ class StrategyContext:
         "open",
         "orders",
         "predictions",
+        "sizing",
         "strategy_name",
         "target",
         "timeframe_ns",
@@ -169,7 +171,8 @@ class StrategyContext:
         self.i = -1
         self.orders: list[Order] = []
         self.brackets: dict[OrderId, Bracket] = {}
-        self.deferred: list[tuple[Side, str]] = []
+        self.deferred: list[tuple[Side, str, float]] = []
+        self.sizing: Sizing = EQUITY
         self.unsized: list[tuple[Side, float, str]] = []
         self.target = math.nan
         self.forecast = math.nan
@@ -332,7 +335,8 @@ class StrategyContext:
         tp: float | None = None,
         tag: str = "",
     ) -> OrderId | None:
-        """Buy ``quantity`` units; ``None`` spends all available equity in whole units.
+        """Buy ``quantity`` units; ``None`` sizes it with the run's sizing (by default all
+        available equity in whole units, sized at the fill price).
 
         ``limit``/``stop`` make limit, stop or stop-limit orders; ``sl``/``tp`` attach a bracket
         (stop-loss and take-profit, one cancels the other) once the entry fills. Returns the
@@ -353,6 +357,76 @@ class StrategyContext:
     ) -> OrderId | None:
         """Sell (or go short) ``quantity`` units; see :meth:`buy`."""
         return self._order(Side.SELL, quantity, limit, stop, tif, sl, tp, tag)
+
+    def signal(self, value: float) -> None:
+        """Hold the side of ``value`` (> 0 long, < 0 short, 0 flat; NaN keeps what is held),
+        sized by the run's sizing (``--param size=…``, see :mod:`neo.risk.sizing`).
+
+        ``units:N`` holds ``value × N`` units. The other kinds size on entry and hold: the same
+        side as the position changes nothing; a new side closes the position and enters with
+        all or a fraction of the equity at the fill price (``equity``, ``fraction:F``) or with
+        the units ``vol``/``atr``/``kelly`` give now (times ``|value|``). What the fast path
+        does with the same values from :meth:`Strategy.vector_targets`.
+        """
+        if value != value:
+            return
+        sizing = self.sizing
+        if sizing.kind == "units":
+            self.target_position(value * sizing.value)
+            return
+        wanted = (value > 0) - (value < 0)
+        position = self.position
+        if wanted == (position > 0) - (position < 0):
+            return
+        fraction = sizing.fill_fraction
+        if fraction is None:
+            units = self.sized_units(wanted) * abs(value) if wanted else 0.0
+            self.target_position(math.copysign(units, wanted))
+            return
+        if position:
+            self.close_position()
+        if wanted:
+            self.deferred.append((Side.BUY if wanted > 0 else Side.SELL, "", fraction))
+            self.dirty = True
+
+    def sized_units(self, side: int = 1) -> float:
+        """Units the run's sizing gives one unit of signal on ``side`` now, from this bar's
+        equity, close, volatility, ATR and forecast (an estimate for fill-time kinds)."""
+        sizing = self.sizing
+        price = self.close[self.i]
+        return sizing.units(
+            equity=self.equity if sizing.kind != "units" else math.nan,
+            price=price,
+            volatility=self.volatility if sizing.kind in ("vol", "kelly") else math.nan,
+            atr=self.atr() if sizing.kind == "atr" else math.nan,
+            forecast=self.prediction * side,
+            periods_per_year=self.bars_per_year(),
+            instrument=self.instrument,
+        )
+
+    def atr(self, window: int = ATR_WINDOW) -> float:
+        """Wilder's average true range up to this bar (an EMA of the true range with
+        α = 1/window, over the last 10 × window bars); NaN before ``2 × window`` bars."""
+        stop = self.i + 1
+        start = max(0, stop - 10 * window - 1)
+        if stop - start < 2 * window:
+            return math.nan
+        high = np.array(self.high[start:stop], dtype=np.float64)
+        low = np.array(self.low[start:stop], dtype=np.float64)
+        close = np.array(self.close[start:stop], dtype=np.float64)
+        previous = close[:-1]
+        true_range = np.maximum(high[1:], previous) - np.minimum(low[1:], previous)
+        return float(ema(true_range, 2 * window - 1)[-1])
+
+    def bars_per_year(self) -> float:
+        """Bars per year observed so far (the nominal rate of the timeframe before 2 bars):
+        annualises volatility for markets that close (daily stocks: about 252)."""
+        year_ns = 365.25 * 86_400e9
+        i = self.i
+        span = self.ts[i] - self.ts[0] if i >= 1 else 0
+        if i >= 20 and span > 0:
+            return i * year_ns / span
+        return year_ns / self.timeframe_ns
 
     def close_position(self) -> None:
         """Flatten this instrument's position (net of orders already working)."""
@@ -384,12 +458,15 @@ class StrategyContext:
         if quantity is None:
             if limit is not None or stop is not None or sl is not None or tp is not None:
                 raise InvalidOrderError(
-                    "an all-equity order (no quantity) must be a plain market order; "
-                    "give a quantity for limit, stop or bracket orders"
+                    "an order sized by the run's sizing (no quantity) must be a plain market "
+                    "order; give a quantity for limit, stop or bracket orders"
                 )
-            self.deferred.append((side, tag))
-            self.dirty = True
-            return None
+            fraction = self.sizing.fill_fraction
+            if fraction is not None:
+                self.deferred.append((side, tag, fraction))
+                self.dirty = True
+                return None
+            quantity = self.sized_units(side.sign) if self.sizing.at_decision else self.sizing.value
         units = self.instrument.round_quantity(abs(quantity))
         if units <= 0:  # reported by the engine as a cancelled order, never dropped silently
             self.unsized.append((side, quantity, tag))

@@ -63,7 +63,7 @@ def test_backtest_json_has_metrics_and_trades(tmp_path: Path) -> None:
             "--json",
         ]
     )
-    assert payload["params"] == {"fast": 5, "slow": 15, "size": None}
+    assert payload["params"] == {"fast": 5, "slow": 15, "size": "equity"}
     assert payload["bars"] == 800
     trades = payload["trades"]
     assert isinstance(trades, list) and trades

@@ -63,6 +63,9 @@ def test_fast_path_refuses_what_it_cannot_run() -> None:
     class NoVector(Strategy):
         name = "no_vector"
 
+        def on_bar(self, ctx: StrategyContext) -> None:
+            ctx.buy(1)
+
     with pytest.raises(StrategyError, match="no vector form"):
         run_fast(NoVector(), walk(50))
     a = walk(60, seed=1, symbol="AAA/USD")

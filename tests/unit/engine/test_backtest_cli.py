@@ -90,7 +90,7 @@ def test_the_fast_engine_runs_several_instruments_and_hybrid_forecasts(tmp_path:
         rows.append(pd.DataFrame({"ts": stamps, "symbol": symbol, "prediction": values}))
     path = tmp_path / "preds.parquet"
     pd.concat(rows).to_parquet(path, index=False)
-    hybrid = [*two[:-3], "--strategy", "hybrid", "--predictions", str(path), "--json"]
+    hybrid = [*two[:-1], "--strategy", "hybrid", "--predictions", str(path), "--json"]
     event, fast = _json(hybrid), _json([*hybrid, "--engine", "fast"])
     assert fast["trades"] == event["trades"] and len(event["trades"]) > 20
 

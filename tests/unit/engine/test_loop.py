@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +30,7 @@ from neo.engine.config import EngineConfig
 from neo.engine.loop import LoopState, get_autonomous_trading_loop, strategy_instances
 from neo.execution.config import ExecutionConfig
 from neo.risk.base import NO_ACTIONS, RiskActions, RiskVerdict
-from neo.strategies.base import Param, Strategy
+from neo.strategies.base import Strategy
 from neo.strategies.context import StrategyContext
 from neo.strategies.indicators import sma
 from tests.unit.engine.bars import walk
@@ -69,8 +69,7 @@ def test_too_many_failures_stop_the_loop() -> None:
 
 class Recorder(Strategy):
     name = "recorder"
-    params: ClassVar[Mapping[str, Param]] = {"kind": Param(str, "market")}
-    kind: str
+    kind: str = "market"
 
     def on_start(self, ctx: StrategyContext) -> None:
         self.seen: list[int] = []

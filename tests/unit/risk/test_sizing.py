@@ -64,3 +64,60 @@ def test_kelly() -> None:
 
 def test_min_notional_drops_dust() -> None:
     assert fixed_fraction(1_000.0, 100.0, 0.005, instrument=LOT) == 0.0  # 5 < min notional 10
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "equity"),
+        ("none", "equity"),
+        ("ALL", "equity"),
+        (5, "units:5"),
+        ("2.5", "units:2.5"),
+        ("units:10", "units:10"),
+        ("fraction:0.5", "fraction:0.5"),
+        ("vol:0.15", "vol:0.15"),
+        ("atr:0.01:3", "atr:0.01:3"),
+        ("kelly:0.5", "kelly:0.5"),
+    ],
+)
+def test_the_sizing_grammar(text: object, expected: str) -> None:
+    from neo.risk.sizing import parse_sizing
+
+    sizing = parse_sizing(text)
+    assert str(sizing) == expected and parse_sizing(sizing) is sizing
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (True, "write one of equity"),
+        ("lots:3", "unknown sizing 'lots'"),
+        ("kelly", "write kelly with its number, e.g. size=kelly:0.5"),
+        ("vol:0.1:2", "write vol with its number"),
+        ("atr:x", "'x' is not a number"),
+        ("0", "must be > 0"),
+        ("fraction:1.5", r"must be in \(0, 1\]"),
+        ("atr:0.01:0", r"an ATR multiple must be > 0"),
+        ("kelly:0.5:2", r"a cap on the share of equity must be in \(0, 1\]"),
+    ],
+)
+def test_bad_sizing_says_how_to_write_it(text: object, message: str) -> None:
+    from neo.risk.sizing import parse_sizing
+
+    with pytest.raises(ConfigError, match=message):
+        parse_sizing(text)
+
+
+def test_forecast_kelly_and_fill_time_estimates() -> None:
+    from neo.risk.sizing import forecast_kelly, parse_sizing
+
+    # half Kelly of a 0.1 % expected return with 2 % volatility: 0.5 × 0.001 / 0.0004 = 1.25 → cap
+    assert forecast_kelly(10_000.0, 100.0, 0.001, 0.02, 0.5, 0.25) == pytest.approx(25.0)
+    assert forecast_kelly(10_000.0, 100.0, 0.0001, 0.02, 0.5, 0.25) == pytest.approx(12.5)
+    assert forecast_kelly(10_000.0, 100.0, -0.001, 0.02) == 0.0
+    assert forecast_kelly(10_000.0, 100.0, math.nan, 0.02) == 0.0
+    with pytest.raises(ConfigError):
+        forecast_kelly(1.0, 1.0, 0.1, 0.1, fraction=2.0)
+    assert parse_sizing("fraction:0.5").units(equity=10_000.0, price=100.0) == pytest.approx(50.0)
+    assert parse_sizing("units:3").units(equity=math.nan, price=100.0) == 3.0

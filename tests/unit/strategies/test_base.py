@@ -4,7 +4,7 @@ import pytest
 
 from neo.domain.errors import StrategyError
 from neo.strategies import Param, create_strategy, list_strategies, parse_params
-from neo.strategies.crossover import SmaCross
+from neo.strategies.moving_average import SmaCross
 
 
 def test_shipped_strategies_are_listed_with_typed_defaults() -> None:
@@ -19,17 +19,19 @@ def test_shipped_strategies_are_listed_with_typed_defaults() -> None:
         "maximum": 10_000_000,
         "help": "fast average period (bars)",
     }
-    assert sma["size"]["default"] is None and sma["size"]["optional"] is True
-    assert all(info["version"] for info in infos.values())
+    assert sma["size"]["default"] == "equity" and "kelly:K" in sma["size"]["help"]
+    assert infos["rsi_reversion"]["params"]["lower"]["type"] == "float"
+    assert all(info["version"] and info["source"] == "builtin" for info in infos.values())
+    assert all(info["vector_form"] for info in infos.values())
 
 
 def test_params_from_the_command_line_are_coerced() -> None:
     strategy = create_strategy("sma_cross", parse_params(["fast=5", "slow=30", "size=none"]))
-    assert strategy.param_values() == {"fast": 5, "slow": 30, "size": None}
+    assert strategy.param_values() == {"fast": 5, "slow": 30, "size": "equity"}
     assert isinstance(strategy, SmaCross)
     rsi = create_strategy("rsi_reversion", {"allow_short": "no", "size": "2.5", "period": "7.0"})
     assert rsi.param_values()["allow_short"] is False
-    assert rsi.param_values()["size"] == 2.5
+    assert rsi.param_values()["size"] == "units:2.5"
     assert rsi.param_values()["period"] == 7
 
 
@@ -46,6 +48,8 @@ def test_params_from_the_command_line_are_coerced() -> None:
         ("rsi_reversion", {"lower": 60}, "lower < 50 < upper"),
         ("rsi_reversion", {"allow_short": "maybe"}, "not a valid bool"),
         ("hybrid", {"threshold": "inf"}, "not a valid float"),
+        ("hybrid", {"size": "fraction:1.5"}, r"must be in \(0, 1\]"),
+        ("sma_cross", {"size": "lots:3"}, "unknown sizing 'lots'"),
     ],
 )
 def test_bad_parameters_say_what_to_fix(name: str, params: dict[str, object], message: str) -> None:

@@ -20,10 +20,10 @@ from neo.strategies.hybrid import Hybrid
         ({}, math.nan, 101.0, 100.0, 1.0, 0.0),  # no forecast: flat
         ({"threshold": 0.6}, 0.5, 101.0, 100.0, 1.0, 0.0),  # weak forecast: flat
         ({"allow_short": False}, -0.5, 99.0, 100.0, 1.0, 0.0),
-        ({"trend": 0, "size": 3.0}, 0.5, 99.0, math.nan, 1.0, 3.0),  # trend filter off
+        ({"trend": 0, "size": 3.0}, 0.5, 99.0, math.nan, 1.0, 1.0),  # trend filter off
     ],
 )
-def test_forecast_and_filters_make_the_target(
+def test_forecast_and_filters_make_the_signal(
     params: dict[str, object],
     forecast: float,
     price: float,
@@ -33,4 +33,5 @@ def test_forecast_and_filters_make_the_target(
 ) -> None:
     strategy = create_strategy("hybrid", params)
     assert isinstance(strategy, Hybrid)
-    assert strategy.signal(forecast, price, trend, regime) == expected
+    now = {"prediction": forecast, "close": price, "trend": trend, "regime": regime}
+    assert strategy.evaluate(now) == expected

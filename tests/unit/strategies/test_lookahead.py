@@ -19,6 +19,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("ema_cross", {"fast": 5, "slow": 12, "size": 3}),
     ("rsi_reversion", {"period": 6, "lower": 35, "upper": 65}),
     ("hybrid", {"trend": 20, "vol_window": 30}),
+    # sizing reads the account and data up to t only
+    ("sma_cross", {"fast": 4, "slow": 9, "size": "fraction:0.5"}),
+    ("rsi_reversion", {"period": 6, "lower": 35, "upper": 65, "size": "vol:0.3"}),
+    ("rsi_reversion", {"period": 6, "lower": 35, "upper": 65, "size": "atr:0.01:3"}),
+    ("hybrid", {"trend": 20, "vol_window": 30, "size": "kelly:0.5:0.6"}),
 ]
 
 
