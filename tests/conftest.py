@@ -15,5 +15,7 @@ def isolated_neo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     for key in [k for k in __import__("os").environ if k.startswith("NEO_")]:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NEO_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("NEO_CONFIG", str(tmp_path / "absent-neo.toml"))
+    empty = tmp_path / "empty-neo.toml"  # NEO_CONFIG must name a file that exists
+    empty.write_text("")
+    monkeypatch.setenv("NEO_CONFIG", str(empty))
     yield data_dir
