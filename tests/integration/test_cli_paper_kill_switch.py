@@ -1,8 +1,8 @@
 """The kill switch through the product: engage in `neo paper`, restart, `neo risk reset`.
 
-A paper session with a tight drawdown limit engages the switch; its state is kept under
-``<data-dir>/risk``; the next session (a restart) is halted from its first bar and trades
-nothing; ``neo risk status`` shows the halt; ``neo risk reset`` releases it and the session
+A paper session with a tight drawdown limit engages the switch; its state is the paper
+account's, kept in ``<data-dir>/accounts/paper``; the next session (a restart) is halted from its first bar and trades
+nothing; ``neo risk status`` shows the halt (and its history); ``neo risk reset`` releases it and the session
 after that trades again.
 """
 
@@ -65,9 +65,11 @@ def test_halt_survives_a_restart_until_neo_risk_reset(tmp_path: Path) -> None:
     assert len(engaged) == 1 and "drawdown" in engaged[0]["reason"]
     assert first["positions"] == {"BTC/USDT@sim": 0.0}  # flattened
     state = neo(data, "risk", "status")
-    assert state["engaged"] is True and state["actions_done"] is True
-    assert state["path"] == str(data / "risk" / "risk_state.json")
-    assert state["peak_equity"] > 100_000.0  # the drawdown basis is kept too
+    assert state["engaged"] is True and "drawdown" in state["reason"]
+    assert state["path"] == str(data / "accounts" / "paper" / "killswitch.json")
+    assert [e["event"] for e in state["history"]] == ["engaged"]
+    # the simulated account is the session's own: its drawdown basis is not the account's
+    assert state["peak_equity"] is None
 
     second = paper(data, risk)  # a restart: halted from the first bar
     assert second["kill_switch_engaged"] is True
@@ -81,7 +83,9 @@ def test_halt_survives_a_restart_until_neo_risk_reset(tmp_path: Path) -> None:
     reset = neo(data, "risk", "reset", "--reason", "checked by ops")
     assert reset["was_engaged"] is True and reset["engaged"] is False
     assert "drawdown" in reset["previous_reason"]
-    assert neo(data, "risk", "status")["engaged"] is False
+    status = neo(data, "risk", "status")
+    assert status["engaged"] is False
+    assert status["last_reset"]["reason"] == "checked by ops" and status["last_reset"]["by"]
 
     third = paper(data, risk)  # trading resumes
     assert third["fills"] > 0
@@ -139,11 +143,11 @@ def test_a_new_paper_session_measures_drawdown_from_its_own_account(tmp_path: Pa
     """Each paper session trades a fresh simulated account: a peak another session saved does
     not put the new one in drawdown (the halt itself would carry over, as above)."""
     data = tmp_path / "data"
-    state = data / "risk" / "risk_state.json"
+    state = data / "accounts" / "paper" / "killswitch.json"
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps({"engaged": False, "peak_equity": 250_000.0, "day": 0}))
     risk = tmp_path / "risk.toml"
     risk.write_text(RISK.replace("0.003", "0.5"))  # 100k is 60 % below the saved 250k peak
     session = paper(data, risk)
     assert session["kill_switch_engaged"] is False and session["fills"] > 0
-    assert neo(data, "risk", "status")["peak_equity"] < 250_000.0
+    assert neo(data, "risk", "status")["peak_equity"] == 250_000.0  # left alone

@@ -391,7 +391,6 @@ class KillSwitch:
             state = {**_blank(), **self.to_dict(), "history": list(self.history)}
             changed = mutate(state)
             if changed:
-                state["generation"] += 1
                 self._adopt(state, mine=True)
             return changed
         try:
@@ -409,7 +408,6 @@ class KillSwitch:
                 changed = mutate(state)
                 if changed:
                     state["version"] = STATE_VERSION
-                    state["generation"] += 1
                     _write(path, state)
                     self._adopt(state, mine=True)
                 info = path.stat() if path.exists() else None
@@ -449,10 +447,12 @@ class KillSwitch:
 def _record(
     state: dict[str, Any], event: str, reason: str, by: str, ts_ns: int, previous: str = ""
 ) -> None:
-    """Append one history entry (the generation it creates), keeping the last HISTORY_LIMIT."""
+    """Start a new generation (an engage or a reset) and append it to the history, keeping the
+    last HISTORY_LIMIT entries."""
+    state["generation"] = int(state["generation"]) + 1
     entry: dict[str, Any] = {
         "event": event,
-        "generation": int(state["generation"]) + 1,
+        "generation": state["generation"],
         "at": _now(),
         "by": by,
         "reason": reason,
