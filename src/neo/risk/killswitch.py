@@ -369,8 +369,8 @@ class KillSwitch:
         )
 
         def mutate(state: dict[str, Any]) -> bool:
-            if state["generation"] != generation:
-                return False  # reset or engaged meanwhile: that basis is stale
+            if _reset_since(state, generation):
+                return False  # reset meanwhile: that basis is stale, the next bar starts anew
             stored = _number(state["peak_equity"])
             if not stored >= peak:
                 state["peak_equity"] = peak
@@ -463,6 +463,16 @@ def _record(
         entry["previous_reason"] = previous
     history = [*state["history"], entry]
     state["history"] = history[-HISTORY_LIMIT:]
+
+
+def _reset_since(state: dict[str, Any], generation: int) -> bool:
+    """A reset happened after ``generation`` (an engagement alone keeps the basis)."""
+    if state["generation"] == generation:
+        return False
+    return any(
+        entry.get("event") == "reset" and int(entry.get("generation", 0)) > generation
+        for entry in state["history"]
+    ) or not state["engaged"]
 
 
 def _write(path: Path, state: dict[str, Any]) -> None:
