@@ -56,6 +56,8 @@ PAPER_ACCOUNT = "paper"
 HISTORY_LIMIT = 500
 """Engagements and resets kept in the state file (oldest dropped first)."""
 LOCK_TIMEOUT_S = 10.0
+LOCK_POLL_S = 0.002
+"""How often a waiting process retries the lock (held for a read, a write and an fsync)."""
 PEAK_SAVE_STEP = 1e-4
 """A higher peak is written to disk once it is this much (relative) above the saved one: the
 basis on disk then trails the true peak by at most 0.01 %, and a rising market does not cost a
@@ -395,7 +397,8 @@ class KillSwitch:
             return changed
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+            lock = FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S)
+            with lock.acquire(poll_interval=LOCK_POLL_S):
                 try:
                     state = read_state(path)
                 except (ValueError, KeyError, TypeError, OSError) as exc:
