@@ -7,6 +7,7 @@ from pathlib import Path
 
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
+from neo.logs import get_logger
 from neo.risk.base import (
     APPROVED,
     NO_ACTIONS,
@@ -46,6 +47,8 @@ __all__ = [
     "load_risk_config",
 ]
 
+log = get_logger("risk")
+
 
 def account_kill_switch(
     data_dir: Path, account: str = PAPER_ACCOUNT, *, keep_basis: bool = True, actor: str = ""
@@ -55,6 +58,10 @@ def account_kill_switch(
     switch = KillSwitch(account_state_path(data_dir, account), keep_basis=keep_basis, actor=actor)
     if account == PAPER_ACCOUNT:
         import_legacy_halt(data_dir, switch)
+    log.info(
+        "kill switch of the account",
+        extra={"account": account, "engaged": switch.engaged, "path": str(switch.state_path)},
+    )
     return switch
 
 

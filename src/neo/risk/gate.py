@@ -565,7 +565,9 @@ class PreTradeRiskGate:
         self.events.append(
             RiskEvent(ts=ts, kind=f"kill_switch_{change}", code="kill_switch", reason=reason)
         )
-        log.warning(f"kill switch {change} by another process", extra={"reason": reason})
+        log.warning(
+            f"kill switch {change} by another process", extra={"reason": reason, "bar_ts": ts}
+        )
 
     def reset(self, by: str = "", ts: int = 0) -> None:
         """Explicitly release the kill switch (persisted, recorded with ``by`` as the reason)."""
