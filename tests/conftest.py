@@ -2,10 +2,56 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default "ci"):
+#   ci    `make test`: derandomized (a fixed seed per test), so a run is reproducible and a
+#         property that passes today passes tomorrow; no example database.
+#   fuzz  `make fuzz`: random seeds and FUZZ_SCALE times each test's examples, to hunt for
+#         what the fixed seed does not reach; failures are kept in the example database.
+#   dev   random seeds, the tests' own example counts.
+FUZZ_SCALE = int(os.environ.get("NEO_FUZZ_SCALE", "20"))
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz", derandomize=False, deadline=None, print_blob=True, max_examples=100 * FUZZ_SCALE
+)
+settings.register_profile("dev", derandomize=False, deadline=None)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the fuzz profile, scale the examples a test asked for by FUZZ_SCALE (a test's own
+    ``@settings(max_examples=...)`` would otherwise cap it)."""
+    if PROFILE != "fuzz":
+        return
+    for item in items:
+        function = getattr(item, "obj", None)
+        _scale(function)
+        for value in vars(getattr(item, "module", None) or object()).values():
+            if value is not function:
+                _scale(value)
+
+
+def _scale(function: object) -> None:
+    own = getattr(function, "_hypothesis_internal_use_settings", None)
+    if own is None or getattr(function, "_neo_fuzz_scaled", False):
+        return
+    scaled = settings(own, max_examples=own.max_examples * FUZZ_SCALE, derandomize=False)
+    function._hypothesis_internal_use_settings = scaled  # type: ignore[attr-defined]
+    function._neo_fuzz_scaled = True  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)

@@ -472,10 +472,13 @@ def _reset_since(state: dict[str, Any], generation: int) -> bool:
     """A reset happened after ``generation`` (an engagement alone keeps the basis)."""
     if state["generation"] == generation:
         return False
-    return any(
-        entry.get("event") == "reset" and int(entry.get("generation", 0)) > generation
-        for entry in state["history"]
-    ) or not state["engaged"]
+    return (
+        any(
+            entry.get("event") == "reset" and int(entry.get("generation", 0)) > generation
+            for entry in state["history"]
+        )
+        or not state["engaged"]
+    )
 
 
 def _write(path: Path, state: dict[str, Any]) -> None:

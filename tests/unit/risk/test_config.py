@@ -60,7 +60,7 @@ def test_a_risk_file_cannot_choose_the_kill_switch_state(tmp_path: Path, text: s
     a halt, or writing outside the data directory) is refused, saying why."""
     path = tmp_path / "risk.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match="state_file is no longer a setting.*account"):
+    with pytest.raises(ConfigError, match=r"state_file is no longer a setting.*account"):
         load_risk_config(path)
 
 

@@ -5,12 +5,13 @@ engage, basis update, breach actions or reset on the same state file, each throu
 long-lived (so often stale) switch, as sessions and ``neo risk`` commands would. Every engage
 that took effect and every reset starts a generation: the file must end with exactly as many
 generations as the processes made, each in the history once, in order. Without the file lock
-the read-modify-write cycles overlap and generations go missing (checked by replacing the lock with a no-op: 6 of 6 runs lost
-70 to 78 of about 90 generations).
+the read-modify-write cycles overlap and generations go missing (checked by replacing the
+lock with a no-op: 6 of 6 runs lost 70 to 78 of about 90 generations).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import random
@@ -72,4 +73,4 @@ def test_concurrent_processes_never_lose_a_halt_or_a_reset(tmp_path: Path, repea
     assert sorted(entry["reason"] for entry in history) == sorted(made)
     assert state["engaged"] is (history[-1]["event"] == "engaged")
     events = [entry["event"] for entry in history]
-    assert all(a != b or a == "reset" for a, b in zip(events, events[1:], strict=False))
+    assert all(a != b or a == "reset" for a, b in itertools.pairwise(events))
