@@ -17,7 +17,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -33,6 +33,15 @@ def _wall(line: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(line["ts"])).timestamp()
 
 
+def _wait_for(stream: IO[str], message: str) -> dict[str, Any]:
+    """Read JSON log lines until one carries ``message`` (blocks; EOF fails the test)."""
+    for line in stream:
+        if line.startswith("{") and json.loads(line)["msg"] == message:
+            parsed: dict[str, Any] = json.loads(line)
+            return parsed
+    raise AssertionError(f"the session never logged {message!r}")
+
+
 @pytest.mark.slow
 def test_neo_risk_engage_halts_a_running_paper_session_within_a_step(tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -44,8 +53,8 @@ def test_neo_risk_engage_halts_a_running_paper_session_within_a_step(tmp_path: P
         [*NEO, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as session:
         assert session.stderr is not None and session.stdout is not None
-        first = json.loads(session.stderr.readline())  # blocks until the session is up
-        assert first["msg"] == "kill switch of the account" and first["engaged"] is False
+        first = _wait_for(session.stderr, "kill switch of the account")  # the session is up
+        assert first["engaged"] is False
         engage = subprocess.run(
             [*NEO, "risk", "engage", "--reason", "ops drill", "--json"],
             capture_output=True,
