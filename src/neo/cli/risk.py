@@ -107,8 +107,11 @@ def _print(status: dict[str, Any], title: str) -> None:
 def status_command(
     ctx: typer.Context, account: AccountOpt = "paper", as_json: JsonOpt = False
 ) -> None:
-    """Show whether the account's kill switch is engaged, why, the limits' equity basis and
-    the recorded engagements and resets."""
+    """Show whether the account's kill switch is engaged, why, and its history.
+
+    Also the equity basis of the drawdown and daily-loss limits, and who engaged or reset it
+    and when.
+    """
     status = _status(settings_of(ctx), account)
     emit(status, as_json, lambda: _print(status, f"kill switch of account {account}"))
 
@@ -117,8 +120,11 @@ def status_command(
 def engage_command(
     ctx: typer.Context, reason: ReasonOpt, account: AccountOpt = "paper", as_json: JsonOpt = False
 ) -> None:
-    """Halt new exposure on the account now: every session trading it stops opening positions
-    within one step (and flattens, or reduces, as its risk configuration says)."""
+    """Halt new exposure on the account now (recorded with who, when and why).
+
+    Every session trading the account stops opening positions within one step, and flattens
+    or reduces as its risk configuration says.
+    """
     why = _reason(reason)
     switch = _switch(settings_of(ctx), account)
     changed = switch.engage(f"engaged by hand: {why}")
@@ -135,8 +141,11 @@ def engage_command(
 def reset_command(
     ctx: typer.Context, reason: ReasonOpt, account: AccountOpt = "paper", as_json: JsonOpt = False
 ) -> None:
-    """Release the account's kill switch so trading can resume (also clears the drawdown
-    basis); recorded with who, when and why, and honoured by running sessions within a step."""
+    """Release the account's kill switch so trading resumes (recorded with who, when, why).
+
+    Running sessions honour it within one step; it also clears the drawdown and daily-loss
+    basis, which restarts from the equity of the next bar.
+    """
     why = _reason(reason)
     switch = _switch(settings_of(ctx), account)
     before = switch.reset(why)
