@@ -38,6 +38,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,9 @@ HISTORY_LIMIT = 500
 LOCK_TIMEOUT_S = 10.0
 LOCK_POLL_S = 0.002
 """How often a waiting process retries the lock (held for a read, a write and an fsync)."""
+RACY_NS = 100_000_000
+"""A file changed less than this long ago is re-read even when its stamp (mtime, inode, size)
+looks the same: file times are coarse, and two writes in one tick can leave an equal stamp."""
 PEAK_SAVE_STEP = 1e-4
 """A higher peak is written to disk once it is this much (relative) above the saved one: the
 basis on disk then trails the true peak by at most 0.01 %, and a rising market does not cost a
@@ -182,6 +186,8 @@ class KillSwitch:
         self._change = ""
         self._rebase = False
         self._loaded = False
+        self._failed_at: int | None = None
+        """The generation at which the file became unreadable: engaged until a later reset."""
         if state_path is not None:
             self.refresh()
             self._change = ""
@@ -206,7 +212,7 @@ class KillSwitch:
             self._fail_closed(path, exc)
             return True
         stamp = (info.st_mtime_ns, info.st_ino, info.st_size)
-        if stamp == self._stamp:
+        if stamp == self._stamp and time.time_ns() - info.st_mtime_ns > RACY_NS:
             return False
         before = (self.engaged, self.generation)
         try:
@@ -226,6 +232,8 @@ class KillSwitch:
 
     def _fail_closed(self, path: Path, exc: BaseException) -> None:
         self._stamp = None
+        if self._failed_at is None:
+            self._failed_at = self.generation
         if not self.engaged:
             self._change = "engaged"
             self.actions_done = False
@@ -235,6 +243,18 @@ class KillSwitch:
 
     def _adopt(self, state: dict[str, Any], *, mine: bool = False) -> None:
         """Take the halt (and, for a shared account, the basis) from ``state``."""
+        failed = self._failed_at
+        if (
+            failed is not None
+            and not mine
+            and not state["engaged"]
+            and not any(
+                entry.get("event") == "reset" and int(entry.get("generation", 0)) > failed
+                for entry in state["history"]
+            )
+        ):
+            return  # a file that was unreadable and now says "not engaged": only a reset
+        self._failed_at = None
         moved = state["generation"] != self.generation or state["engaged"] != self.engaged
         if moved and not mine:
             self._change = "engaged" if state["engaged"] else "reset"
@@ -286,7 +306,7 @@ class KillSwitch:
             self.actions_done = False
             raise
         if changed:
-            log.error("kill switch engaged", extra={"reason": reason, "ts": ts_ns})
+            log.error("kill switch engaged", extra={"reason": reason, "bar_ts": ts_ns})
         return changed
 
     def mark_actions_done(self) -> None:

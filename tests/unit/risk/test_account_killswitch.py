@@ -153,9 +153,21 @@ def test_unreadable_state_fails_closed_until_a_reset_replaces_it(tmp_path: Path)
     assert switch.refresh() and switch.engaged and "unreadable" in switch.reason
     switch.update_basis(1.0, 1.0, 1, 1.0)  # no write over a file it cannot read
     assert path.read_text() == "{oops"
-    before = KillSwitch(path).reset("file repaired by hand")
+    before = KillSwitch(path).reset("file replaced")
     assert before["engaged"] and "unreadable" in before["reason"]
-    assert not KillSwitch(path).engaged
+    assert switch.refresh() and not switch.engaged and switch.take_change() == "reset"
+
+
+def test_a_hand_repaired_state_file_does_not_release_a_halt(tmp_path: Path) -> None:
+    path = tmp_path / "ks.json"
+    switch = KillSwitch(path)
+    path.write_text("[]")
+    switch.refresh()
+    path.write_text(json.dumps({"engaged": False}))  # "repaired" by hand: no reset recorded
+    switch.refresh()
+    assert switch.engaged  # still failed closed: only a reset releases it
+    KillSwitch(path).reset("checked the file")
+    assert switch.refresh() and not switch.engaged
 
 
 def test_the_account_is_the_data_directory_s_not_the_config_s(tmp_path: Path) -> None:
