@@ -54,14 +54,23 @@ def _scale(function: object) -> None:
     function._neo_fuzz_scaled = True  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="session")
+def empty_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty neo.toml outside every test's tmp_path: NEO_CONFIG must name a file that
+    exists, and a test listing its own tmp_path should not find it."""
+    path = tmp_path_factory.mktemp("config") / "empty-neo.toml"
+    path.write_text("")
+    return path
+
+
 @pytest.fixture(autouse=True)
-def isolated_neo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_neo_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_config: Path
+) -> Iterator[Path]:
     """Point NEO at a fresh data dir and keep any developer's neo.toml / NEO_* out of tests."""
     data_dir = tmp_path / "neo-data"
     for key in [k for k in __import__("os").environ if k.startswith("NEO_")]:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NEO_DATA_DIR", str(data_dir))
-    empty = tmp_path / "empty-neo.toml"  # NEO_CONFIG must name a file that exists
-    empty.write_text("")
-    monkeypatch.setenv("NEO_CONFIG", str(empty))
+    monkeypatch.setenv("NEO_CONFIG", str(empty_config))
     yield data_dir
