@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint typecheck security unit bench clean
+.PHONY: run test install install-dev lint typecheck security unit fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ typecheck: $(STAMP_DEV)
 security: $(STAMP_DEV)
 	$(BIN)/bandit -q -c pyproject.toml -r src/
 
+# Hypothesis profiles live in tests/conftest.py: `ci` (default: derandomized, fixed seed) for
+# `make test`; `fuzz` draws random seeds and NEO_FUZZ_SCALE (20) times each property's examples.
 unit: $(STAMP_DEV)
-	$(BIN)/pytest --cov=neo --cov-report=term --cov-fail-under=90
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest --cov=neo --cov-report=term --cov-fail-under=90
+
+fuzz: $(STAMP_DEV)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider -m "not slow" \
+		$$(grep -rl --include='test_*.py' -e '@given' tests)
 
 test: lint typecheck security unit
 

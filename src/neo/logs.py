@@ -40,13 +40,24 @@ class ReadableFormatter(logging.Formatter):
         return f"{line} {tail}" if tail else line
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
-    """Route the ``neo`` loggers to stderr in the chosen format (idempotent)."""
+    """Route the ``neo`` loggers to stderr in the chosen format (idempotent).
+
+    An unknown ``level`` is a ConfigError naming the valid ones (never a bare ValueError).
+    """
+    name = level.strip().upper()
+    if name not in LEVELS:
+        from neo.domain.errors import ConfigError
+
+        raise ConfigError(f"unknown log level {level!r}: use one of {', '.join(LEVELS)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else ReadableFormatter())
     root = logging.getLogger("neo")
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(name)
     root.propagate = False
 
 

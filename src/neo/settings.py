@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,7 @@ from neo.domain.errors import ConfigError
 from neo.engine.config import EngineConfig, InstrumentSpec
 from neo.execution.config import ExecutionConfig
 from neo.features.config import FeatureConfig
+from neo.logs import LEVELS as LOG_LEVELS
 from neo.models.config import ModelConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
@@ -43,6 +44,7 @@ class NeoSettings(BaseSettings):
 
     data_dir: Path = Path("./neo-data")
     log_level: str = "INFO"
+    """One of LOG_LEVELS, any case (--log-level, NEO_LOG_LEVEL or log_level in neo.toml)."""
     log_json: bool = False
     data: DataConfig = DataConfig()
     features: FeatureConfig = FeatureConfig()
@@ -56,6 +58,17 @@ class NeoSettings(BaseSettings):
     instruments: dict[str, InstrumentSpec] = {}
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> Any:
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(
+                f"unknown log level {value!r}: use one of {', '.join(LOG_LEVELS)} "
+                "(--log-level, NEO_LOG_LEVEL or log_level in neo.toml)"
+            )
+        return level
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -65,7 +78,13 @@ class NeoSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("NEO_CONFIG", DEFAULT_CONFIG_FILE))
+        named = os.environ.get("NEO_CONFIG")
+        if named is not None and not Path(named).is_file():
+            raise ConfigError(
+                f"NEO_CONFIG names the config file {named}, which does not exist: "
+                "point it at a TOML file or unset it"
+            )
+        toml_file = Path(named) if named is not None else DEFAULT_CONFIG_FILE
         return (
             init_settings,
             env_settings,
@@ -76,7 +95,7 @@ class NeoSettings(BaseSettings):
 def load_settings(config_file: Path | None = None, **overrides: Any) -> NeoSettings:
     """Build the settings; a bad file or value becomes a ConfigError saying which key is wrong."""
     if config_file is not None and not config_file.is_file():
-        raise ConfigError(f"config file {config_file} does not exist")
+        raise ConfigError(f"config file {config_file} does not exist: give the path of a TOML file")
     previous = os.environ.get("NEO_CONFIG")
     try:
         if config_file is not None:

@@ -18,8 +18,9 @@ import pytest
 from neo.domain import BarBatch, InstrumentId, Timeframe
 from neo.engine.backtest import run_backtest
 from neo.execution.config import ExecutionConfig
+from tests.optional import require
 
-backtesting = pytest.importorskip("backtesting")
+backtesting = require("backtesting")
 from backtesting import Backtest, Strategy  # noqa: E402
 from backtesting.lib import crossover  # noqa: E402
 
@@ -47,7 +48,7 @@ class SmaCross(Strategy):  # type: ignore[misc]
 
 
 def _goog() -> pd.DataFrame:
-    sampledata = pytest.importorskip("bokeh_sampledata.stocks")
+    sampledata = require("bokeh_sampledata.stocks")
     frame = pd.DataFrame(sampledata.GOOG)
     index = pd.DatetimeIndex(pd.to_datetime(frame["date"]), name="ts").tz_localize("UTC")
     return pd.DataFrame(

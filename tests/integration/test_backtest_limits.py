@@ -21,7 +21,7 @@ from neo.domain.instrument import Instrument
 from neo.engine.backtest import BacktestResult, run_backtest
 from neo.execution.config import ExecutionConfig
 from neo.portfolio import PortfolioConfig, build_portfolio
-from neo.risk import KillSwitch, RiskConfig, build_risk_gate, load_risk_config
+from neo.risk import KillSwitch, RiskConfig, account_state_path, build_risk_gate, load_risk_config
 from neo.strategies.base import Strategy
 from neo.strategies.context import StrategyContext
 
@@ -137,7 +137,7 @@ def test_kill_switch_flattens_and_halts_in_a_backtest(tmp_path: Path) -> None:
         if fill.ts > halt_ts:
             assert abs(held[fill.instrument]) <= before + 1e-12, "new exposure after the halt"
     assert all(math.isclose(q, 0.0, abs_tol=1e-9) for q in held.values())  # flattened
-    assert KillSwitch(tmp_path / "state" / RiskConfig().state_file).engaged  # survives restart
+    assert KillSwitch(account_state_path(tmp_path / "state")).engaged  # survives restart
 
 
 @pytest.mark.parametrize("with_gate", [True, False])

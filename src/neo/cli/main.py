@@ -78,7 +78,10 @@ def root(
     log_json: Annotated[
         bool | None, typer.Option("--log-json", help="Log JSON lines to stderr.")
     ] = None,
-    log_level: Annotated[str | None, typer.Option("--log-level", help="DEBUG, INFO …")] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)."),
+    ] = None,
 ) -> None:
     settings = load_settings(config, data_dir=data_dir, log_json=log_json, log_level=log_level)
     configure_logging(settings.log_level, settings.log_json)

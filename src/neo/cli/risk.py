@@ -1,10 +1,12 @@
-"""CLI commands of the risk layer: ``neo risk status`` and ``neo risk reset``.
+"""CLI commands of the risk layer: ``neo risk status``, ``neo risk engage``, ``neo risk reset``.
 
-The kill switch of paper (and live) trading keeps its state in ``<data_dir>/risk/<state_file>``
-(``state_file`` from the risk configuration, ``risk_state.json`` by default): whether it is
-engaged and why, and the equity basis of the drawdown and daily-loss limits. Once engaged it
-halts new exposure in every later session until someone runs ``neo risk reset``, the only way
-back to trading; the reset also starts a new basis from the equity of the next bar.
+The kill switch belongs to the account, not to a configuration file: the paper account of a
+data directory keeps it in ``<data_dir>/accounts/paper/killswitch.json`` (later each exchange
+account ``exchange:<venue>:<label>`` in its own folder). Every session trading the account
+honours it, whatever flags it was started with, and picks up a change within one step. Once
+engaged (by a limit, or by hand with ``neo risk engage``) it halts new exposure until someone
+runs ``neo risk reset --reason ...``, the only way back to trading; every engage and reset is
+recorded with who, when and why (``neo risk status`` shows the history).
 """
 
 from __future__ import annotations
@@ -17,71 +19,144 @@ from rich.console import Console
 from rich.table import Table
 
 from neo.cli.common import JsonOpt, emit, settings_of
+from neo.domain.errors import ConfigError
 from neo.settings import NeoSettings
 
 risk_app = typer.Typer(
-    name="risk", help="The kill switch of paper and live trading.", no_args_is_help=True
+    name="risk",
+    help="The kill switch of an account (paper now, exchange accounts later).",
+    no_args_is_help=True,
 )
 
-RiskFileOpt = Annotated[
-    Path | None,
+HISTORY_SHOWN = 20
+
+AccountOpt = Annotated[
+    str,
     typer.Option(
-        "--risk", help="Risk TOML whose state_file to use (default: \\[risk] of neo.toml)."
+        "--account", help="Whose kill switch: paper (default) or exchange:<venue>:<label>."
     ),
+]
+ReasonOpt = Annotated[
+    str, typer.Option("--reason", help="Why (required; recorded with who and when).")
 ]
 
 
-def state_path(settings: NeoSettings, risk: Path | None = None) -> Path:
-    """The kill-switch state file paper trading uses with this configuration."""
-    from neo.cli.trading import risk_config_of, risk_state_dir
-    from neo.risk import RiskConfig
+def state_path(settings: NeoSettings, account: str = "paper") -> Path:
+    """The kill-switch state file of ``account`` in the configured data directory."""
+    from neo.risk import account_state_path
 
-    config = risk_config_of(settings, risk) or RiskConfig()
-    return risk_state_dir(settings) / config.state_file
+    return account_state_path(settings.data_dir, account)
 
 
-def _status(path: Path) -> dict[str, Any]:
-    from neo.risk import KillSwitch
+def _switch(settings: NeoSettings, account: str) -> Any:
+    from neo.risk import account_kill_switch
 
-    switch = KillSwitch(path)
-    return {"path": str(path), "exists": path.exists(), **switch.to_dict()}
+    return account_kill_switch(settings.data_dir, account, actor=_actor())
+
+
+def _actor() -> str:
+    from neo.risk.killswitch import whoami
+
+    return f"neo risk ({whoami()})"
+
+
+def _reason(reason: str) -> str:
+    text = " ".join(reason.split())
+    if not text:
+        raise ConfigError("--reason must say why (it is recorded with who and when)")
+    return text
+
+
+def _status(settings: NeoSettings, account: str) -> dict[str, Any]:
+    switch = _switch(settings, account)
+    path = switch.state_path
+    history = switch.history[-HISTORY_SHOWN:]
+    resets = [entry for entry in switch.history if entry.get("event") == "reset"]
+    return {
+        "account": account,
+        "path": str(path),
+        "exists": path.exists(),
+        **switch.to_dict(),
+        "last_reset": resets[-1] if resets else None,
+        "history": history,
+    }
 
 
 def _print(status: dict[str, Any], title: str) -> None:
     table = Table(title=title, show_header=False)
     for key, value in status.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+        if key != "history":
+            table.add_row(key, str(value))
+    console = Console()
+    console.print(table)
+    history = status.get("history")
+    if history:
+        log = Table("generation", "event", "at", "by", "reason", title="history (latest last)")
+        for entry in history:
+            log.add_row(
+                str(entry.get("generation", "")),
+                str(entry.get("event", "")),
+                str(entry.get("at", "")),
+                str(entry.get("by", "")),
+                str(entry.get("reason", "")),
+            )
+        console.print(log)
 
 
 @risk_app.command("status")
-def status_command(ctx: typer.Context, risk: RiskFileOpt = None, as_json: JsonOpt = False) -> None:
-    """Show whether the kill switch is engaged, why, and the limits' equity basis."""
-    status = _status(state_path(settings_of(ctx), risk))
-    emit(status, as_json, lambda: _print(status, "kill switch"))
+def status_command(
+    ctx: typer.Context, account: AccountOpt = "paper", as_json: JsonOpt = False
+) -> None:
+    """Show whether the account's kill switch is engaged, why, and its history.
+
+    Also the equity basis of the drawdown and daily-loss limits, and who engaged or reset it
+    and when.
+    """
+    status = _status(settings_of(ctx), account)
+    emit(status, as_json, lambda: _print(status, f"kill switch of account {account}"))
+
+
+@risk_app.command("engage")
+def engage_command(
+    ctx: typer.Context, reason: ReasonOpt, account: AccountOpt = "paper", as_json: JsonOpt = False
+) -> None:
+    """Halt new exposure on the account now (recorded with who, when and why).
+
+    Every session trading the account stops opening positions within one step, and flattens
+    or reduces as its risk configuration says.
+    """
+    why = _reason(reason)
+    switch = _switch(settings_of(ctx), account)
+    changed = switch.engage(f"engaged by hand: {why}")
+    result = {
+        "account": account,
+        "path": str(switch.state_path),
+        "changed": changed,
+        **switch.to_dict(),
+    }
+    emit(result, as_json, lambda: _print(result, "kill switch engaged"))
 
 
 @risk_app.command("reset")
 def reset_command(
-    ctx: typer.Context,
-    risk: RiskFileOpt = None,
-    reason: Annotated[
-        str, typer.Option("--reason", help="Who resets and why (logged and recorded).")
-    ] = "",
-    as_json: JsonOpt = False,
+    ctx: typer.Context, reason: ReasonOpt, account: AccountOpt = "paper", as_json: JsonOpt = False
 ) -> None:
-    """Release the kill switch so trading can resume (also clears the drawdown basis)."""
-    from neo.risk import KillSwitch
+    """Release the account's kill switch so trading resumes (recorded with who, when, why).
 
-    path = state_path(settings_of(ctx), risk)
-    switch = KillSwitch(path)
-    before = switch.to_dict()
-    switch.reset(by=reason or "neo risk reset")
+    Running sessions honour it within one step; it also clears the drawdown and daily-loss
+    basis, which restarts from the equity of the next bar.
+    """
+    why = _reason(reason)
+    switch = _switch(settings_of(ctx), account)
+    before = switch.reset(why)
     result = {
-        "path": str(path),
-        "was_engaged": before["engaged"],
-        "previous_reason": before["reason"],
-        "reason": reason,
+        "account": account,
+        "path": str(switch.state_path),
+        "was_engaged": bool(before.get("engaged")),
+        "previous_reason": before.get("reason", ""),
+        "reason": why,
+        "by": switch.history[-1]["by"] if switch.history else switch.actor,
+        "at": switch.history[-1]["at"] if switch.history else None,
         **{key: value for key, value in switch.to_dict().items() if key != "reason"},
     }
     emit(result, as_json, lambda: _print(result, "kill switch reset"))

@@ -207,7 +207,13 @@ def backtest_command(
     ] = None,
     risk: Annotated[
         Path | None,
-        typer.Option("--risk", help="Risk limits TOML: pre-trade checks and the kill switch."),
+        typer.Option(
+            "--risk",
+            help="Risk limits TOML: pre-trade checks and the kill switch (kept in memory: a "
+            "backtest's halt does not carry over). Units: *_notional and max_gross_exposure "
+            "in quote currency, *_pct as fractions (0.05 = 5 %), max_leverage as gross "
+            "exposure / equity.",
+        ),
     ] = None,
     engine: Annotated[
         str,
@@ -291,7 +297,7 @@ def run_backtest_job(
             "symbols and time range against --symbols/--start/--end"
         )
     specs = {iid: configured_instrument(iid, settings.instruments) for iid in batches}
-    gate, book = risk_layers(settings, specs, risk_config, allocator, state_dir=None)
+    gate, book = risk_layers(settings, specs, risk_config, allocator, data_dir=None)
     if engine == "fast" and (gate is not None or book is not None):
         raise ConfigError(
             "--engine fast has no risk gate or allocator: drop --risk/--allocator (and the "
@@ -424,17 +430,18 @@ def risk_layers(
     risk_config: RiskConfig | None,
     allocator: str | None,
     *,
-    state_dir: Path | None,
+    data_dir: Path | None,
     keep_basis: bool = True,
 ) -> tuple[PreTradeRiskGate | None, AllocatorPortfolio | None]:
     """The risk gate and portfolio constructor of a run (either may be None).
 
-    ``state_dir`` keeps the kill switch (halt and limit basis) on disk: paper (and live) pass
-    ``<data_dir>/risk`` so a halt survives a restart until ``neo risk reset``. Backtests pass
-    None: each replays history on its own simulated account, so one run's halt or peak must
-    not leak into the next. Paper passes ``keep_basis=False``: its simulated account starts
-    afresh each session, so the halt carries over but the drawdown and daily basis start with
-    the new account (a live account, which persists at the exchange, keeps both).
+    With ``data_dir`` the gate uses the kill switch of the paper account there, shared by
+    every session trading it: paper (and live) pass ``settings.data_dir`` so a halt survives
+    restarts and stops every session until ``neo risk reset``. Backtests pass None: each
+    replays history on its own simulated account, so one run's halt or peak must not leak
+    into the next. Paper passes ``keep_basis=False``: its simulated account starts afresh each
+    session, so the halt is shared but the drawdown and daily basis are the session's own (a
+    live account, which persists at the exchange, keeps both).
     """
     from neo.portfolio import build_portfolio
     from neo.risk import build_risk_gate
@@ -442,15 +449,10 @@ def risk_layers(
     gate = (
         None
         if risk_config is None
-        else build_risk_gate(risk_config, state_dir, specs, keep_basis=keep_basis)
+        else build_risk_gate(risk_config, data_dir, specs, keep_basis=keep_basis)
     )
     book = None if allocator is None else build_portfolio(allocator, settings.portfolio, specs)
     return gate, book
-
-
-def risk_state_dir(settings: NeoSettings) -> Path:
-    """Where paper (and live) trading keep the kill-switch state: ``<data_dir>/risk``."""
-    return settings.data_dir / "risk"
 
 
 def weights_over_time(
@@ -479,6 +481,34 @@ def _print_backtest(payload: dict[str, Any]) -> None:
     if payload["report"]:
         table.add_row("report", str(payload["report"]))
     console.print(table)
+    print_risk_note(payload)
+
+
+def risk_note(payload: Mapping[str, Any]) -> str:
+    """What the risk gate did, in words: denials counted by reason and the kill switch, so a
+    run whose orders were all denied does not read as a quiet strategy ("" when nothing)."""
+    denials: Mapping[str, int] = payload.get("risk_denials") or {}
+    parts = []
+    total = sum(denials.values())
+    if total:
+        by_reason = ", ".join(
+            f"{code} {count}" for code, count in sorted(denials.items(), key=lambda kv: -kv[1])
+        )
+        parts.append(f"risk gate denied {total} order{'s' * (total != 1)} ({by_reason})")
+    if payload.get("kill_switch_engaged") or payload.get("kill_switch_engagements"):
+        parts.append(
+            "kill switch engaged: new exposure halted until `neo risk reset --reason ...`"
+            if "kill_switch_engaged" in payload
+            else "kill switch engaged during the run"
+        )
+    return "; ".join(parts)
+
+
+def print_risk_note(payload: Mapping[str, Any]) -> None:
+    """Print :func:`risk_note` (when there is one) under a command's text output."""
+    note = risk_note(payload)
+    if note:
+        Console().print(f"[bold yellow]{note}[/bold yellow]; details: --json risk_events")
 
 
 def paper_command(
@@ -522,8 +552,11 @@ def paper_command(
         Path | None,
         typer.Option(
             "--risk",
-            help="Risk limits TOML (default: \\[risk] of neo.toml when configured). The kill "
-            "switch is kept in <data-dir>/risk: a halt survives restarts until `neo risk reset`.",
+            help="Risk limits TOML (default: \\[risk] of neo.toml when configured); units: "
+            "*_notional and max_gross_exposure in quote currency, *_pct as fractions (0.05 = "
+            "5 %), max_leverage as gross exposure / equity. With or without it the session "
+            "honours the paper account's kill switch (<data-dir>/accounts/paper): a halt "
+            "stops it until `neo risk reset`.",
         ),
     ] = None,
     model_features: Annotated[
@@ -557,6 +590,7 @@ def paper_command(
     """Paper-trade a strategy on a feed with the simulated broker."""
     from neo.engine.instruments import configured_instrument
     from neo.engine.paper import run_paper
+    from neo.risk import HALT_ONLY
     from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
@@ -595,9 +629,9 @@ def paper_command(
     gate, book = risk_layers(  # a fresh simulated account: the halt persists, not its basis
         settings,
         specs,
-        risk_config,
+        risk_config or HALT_ONLY,  # without limits it still honours the account's halt
         allocator,
-        state_dir=risk_state_dir(settings),
+        data_dir=settings.data_dir,
         keep_basis=False,
     )
     try:
@@ -620,7 +654,12 @@ def paper_command(
     summary = result.summary()
     if predictor is not None:
         summary["in_sample"] = in_sample is not None
-    emit(summary, as_json)
+    emit(summary, as_json, lambda: _print_paper(summary))
+
+
+def _print_paper(summary: dict[str, Any]) -> None:
+    emit(summary, False)
+    print_risk_note(summary)
 
 
 def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:

@@ -6,27 +6,55 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from neo.domain.errors import ConfigError
 
 
 class RiskLimits(BaseModel):
-    """Every limit is off when unset. Percentages are fractions (0.05 = 5 %)."""
+    """Every limit is off when unset. Units:
+
+    ================================  ==================================================
+    ``max_position_notional``         quote currency (e.g. USDT), per instrument
+    ``max_gross_exposure``            quote currency, sum of |position| × price
+    ``max_position_pct``              fraction of equity (0.25 = 25 %), per instrument
+    ``max_leverage``                  ratio: gross exposure / equity (1.0 = unlevered)
+    ``price_band_pct``                fraction of the last price (0.05 = 5 %)
+    ``max_daily_loss_pct``            fraction of the day's starting equity
+    ``max_drawdown_pct``              fraction of the peak equity
+    ``price_buffer_pct``              fraction added to prices when valuing exposure
+    ``max_open_orders``               count of working orders
+    ``max_orders_per_minute``         count of orders sent in the last 60 s
+    ================================  ==================================================
+
+    Every ``*_pct`` is a fraction, not a percentage: 0.05 means 5 %.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_position_notional: float | None = Field(None, gt=0, description="per instrument, quote")
-    max_position_pct: float | None = Field(None, gt=0, description="per instrument, of equity")
-    max_gross_exposure: float | None = Field(None, gt=0, description="sum |notional|, quote")
+    max_position_notional: float | None = Field(
+        None, gt=0, description="per instrument, in quote currency"
+    )
+    max_position_pct: float | None = Field(
+        None, gt=0, description="per instrument, fraction of equity (0.25 = 25 %)"
+    )
+    max_gross_exposure: float | None = Field(
+        None, gt=0, description="sum of |notional|, in quote currency"
+    )
     max_leverage: float | None = Field(None, gt=0, description="gross exposure / equity")
-    max_open_orders: int | None = Field(None, ge=1)
-    max_orders_per_minute: int | None = Field(None, ge=1)
-    price_band_pct: float | None = Field(None, gt=0, description="max distance from last price")
-    max_daily_loss_pct: float | None = Field(None, gt=0, lt=1)
-    max_drawdown_pct: float | None = Field(None, gt=0, lt=1)
+    max_open_orders: int | None = Field(None, ge=1, description="working orders")
+    max_orders_per_minute: int | None = Field(None, ge=1, description="orders in 60 s")
+    price_band_pct: float | None = Field(
+        None, gt=0, description="max distance from the last price, fraction (0.05 = 5 %)"
+    )
+    max_daily_loss_pct: float | None = Field(
+        None, gt=0, lt=1, description="fraction of the day's starting equity"
+    )
+    max_drawdown_pct: float | None = Field(
+        None, gt=0, lt=1, description="fraction of the peak equity"
+    )
     price_buffer_pct: float = Field(
         0.0, ge=0, lt=1, description="exposure is valued at price × (1 + buffer) for slippage"
     )
@@ -61,16 +89,35 @@ class RiskConfig(BaseModel):
     ``on_breach``: ``flatten`` closes every position; ``reduce`` cuts each by
     ``reduce_fraction``. Either way new exposure stays halted until an explicit reset.
     ``stops`` (a ``[stops]`` table) puts a protective stop at the broker for every position.
+
+    The kill switch is the account's, not this configuration's: its state lives in the data
+    directory (``<data_dir>/accounts/<account>/killswitch.json``) and every session trading
+    the account honours it. The former ``state_file`` key, which let a configuration pick
+    (and so escape) a halt, is refused with an error saying so.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     limits: RiskLimits = RiskLimits()
     on_breach: Literal["flatten", "reduce"] = "flatten"
-    reduce_fraction: float = Field(0.5, gt=0, le=1)
+    reduce_fraction: float = Field(0.5, gt=0, le=1, description="fraction of each position")
     check_precision: bool = True
-    state_file: str = "risk_state.json"
     stops: StopsConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_state_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "state_file" in data:
+            raise ValueError(
+                "state_file is no longer a setting: the kill switch belongs to the account and "
+                "lives in <data_dir>/accounts/<account>/killswitch.json; remove the key"
+            )
+        return data
+
+
+HALT_ONLY = RiskConfig(check_precision=False)
+"""No limits and no checks: what a session without a risk configuration runs, so it still
+honours its account's kill switch."""
 
 
 def load_risk_config(path: Path) -> RiskConfig:

@@ -122,11 +122,14 @@ class PreTradeRiskGate:
     config
         Limits and kill-switch behaviour.
     state_path
-        JSON file that keeps the kill switch engaged across restarts (None: memory only).
+        The account's kill-switch state file, shared with every session trading the account
+        (None: memory only). Ignored when ``kill_switch`` is given.
     instruments
         Tick and lot sizes for the precision checks; orders on unknown instruments skip them.
     max_events
         How many recent :class:`RiskEvent` to keep in :attr:`events`.
+    kill_switch
+        A ready kill switch (e.g. the account's, :func:`neo.risk.account_kill_switch`).
     """
 
     def __init__(
@@ -137,10 +140,11 @@ class PreTradeRiskGate:
         *,
         max_events: int = 100_000,
         keep_basis: bool = True,
+        kill_switch: KillSwitch | None = None,
     ) -> None:
         self.config = config
         self.limits = config.limits
-        self.kill_switch = KillSwitch(state_path, keep_basis=keep_basis)
+        self.kill_switch = kill_switch or KillSwitch(state_path, keep_basis=keep_basis)
         self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
         self.stops = None if config.stops is None else StopManager(config.stops, self.instruments)
         """Protective stops at the broker (``[stops]``); the engine runs it after every bar."""
@@ -419,7 +423,12 @@ class PreTradeRiskGate:
         ``reduce`` cuts each position once. Whether they ran is persisted with the halt, so a
         restart while engaged re-runs a flatten (idempotent: nothing to close twice) but never
         reduces again; either way it records a ``kill_switch_restored`` event.
+
+        First it re-reads the account's kill-switch state when another process changed it, so
+        a halt set elsewhere takes effect at this step and a reset elsewhere is honoured.
         """
+        self.kill_switch.refresh()
+        self._note_external_change(account.ts)
         reason = self._portfolio_breach(account)
         if reason:
             self._engage(reason, account.ts)
@@ -526,9 +535,31 @@ class PreTradeRiskGate:
             self.events.append(
                 RiskEvent(ts=ts, kind="kill_switch_engaged", code="kill_switch", reason=reason)
             )
+        else:
+            self._note_external_change(ts)
+
+    def _note_external_change(self, ts: int) -> None:
+        """Record a halt or reset another process made to the account (seen on disk)."""
+        switch = self.kill_switch
+        change = switch.take_change()
+        if not change:
+            return
+        if change == "engaged":
+            switch.restored = False  # a live halt, not a restart: its actions run below
+            by = f" by {switch.engaged_by}" if switch.engaged_by else ""
+            reason = f"{switch.reason} (engaged elsewhere{by})"
+        else:
+            last = switch.history[-1] if switch.history else {}
+            reason = f"reset elsewhere by {last.get('by', '?')}: {last.get('reason', '')}"
+        self.events.append(
+            RiskEvent(ts=ts, kind=f"kill_switch_{change}", code="kill_switch", reason=reason)
+        )
+        log.warning(
+            f"kill switch {change} by another process", extra={"reason": reason, "bar_ts": ts}
+        )
 
     def reset(self, by: str = "", ts: int = 0) -> None:
-        """Explicitly release the kill switch (persisted)."""
+        """Explicitly release the kill switch (persisted, recorded with ``by`` as the reason)."""
         self.kill_switch.reset(by)
         self.events.append(
             RiskEvent(ts=ts, kind="kill_switch_reset", code="kill_switch", reason=by)

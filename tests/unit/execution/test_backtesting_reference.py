@@ -15,10 +15,11 @@ import pytest
 
 from neo.execution import ExecutionConfig
 from neo.execution.fastpath import run_fast_path
+from tests.optional import require
 
 from .helpers import EventPathRun, instrument, random_walk
 
-backtesting = pytest.importorskip("backtesting")
+backtesting = require("backtesting")
 Strategy: Any = backtesting.Strategy
 
 SIZE = 100.0

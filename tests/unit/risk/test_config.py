@@ -44,11 +44,30 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_build_risk_gate_from_path_and_config(tmp_path: Path) -> None:
     path = tmp_path / "risk.toml"
     path.write_text("[limits]\nmax_position_notional = 500.0\n")
-    gate = build_risk_gate(str(path), tmp_path / "state")
+    gate = build_risk_gate(str(path), tmp_path / "data")
     assert gate.limits.max_position_notional == 500.0
-    assert gate.kill_switch.state_path == tmp_path / "state" / "risk_state.json"
-    other = build_risk_gate(RiskConfig(state_file="x.json"), tmp_path)
-    assert other.kill_switch.state_path == tmp_path / "x.json"
+    paper = tmp_path / "data" / "accounts" / "paper" / "killswitch.json"
+    assert gate.kill_switch.state_path == paper
+    other = build_risk_gate(RiskConfig(), tmp_path / "data", account="exchange:binance:main")
+    assert other.kill_switch.state_path == paper.parents[1] / "exchange/binance/main" / paper.name
+
+
+@pytest.mark.parametrize(
+    "text", ['state_file = "../../elsewhere.json"\n', '[risk]\nstate_file = "x.json"\n']
+)
+def test_a_risk_file_cannot_choose_the_kill_switch_state(tmp_path: Path, text: str) -> None:
+    """The halt belongs to the account: a risk file naming its own state file (and so escaping
+    a halt, or writing outside the data directory) is refused, saying why."""
+    path = tmp_path / "risk.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"state_file is no longer a setting.*account"):
+        load_risk_config(path)
+
+
+@pytest.mark.parametrize("account", ["", "Paper", "exchange:binance", "exchange:x:../up", "a:b:c"])
+def test_unknown_accounts_are_refused(tmp_path: Path, account: str) -> None:
+    with pytest.raises(ConfigError, match="unknown account"):
+        build_risk_gate(RiskConfig(), tmp_path, account=account)
 
 
 def test_build_risk_gate_in_memory_for_backtests(tmp_path: Path) -> None:

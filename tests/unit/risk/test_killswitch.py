@@ -22,7 +22,8 @@ def test_engaged_state_survives_restart_until_reset(tmp_path: Path) -> None:
     reborn.reset(by="ops")
     assert not KillSwitch(path).engaged
     assert json.loads(path.read_text())["engaged"] is False
-    assert [p.name for p in path.parent.iterdir()] == ["ks.json"]  # no temp files left
+    left = sorted(p.name for p in path.parent.iterdir())
+    assert left == ["ks.json", "ks.json.lock"]  # no temp files left
 
 
 def test_unreadable_state_fails_closed(tmp_path: Path) -> None:
@@ -44,8 +45,10 @@ def test_unwritable_state_is_a_risk_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     switch = KillSwitch(blocker / "ks.json")  # parent is a file: cannot create it
+    assert switch.engaged  # cannot even look: fails closed
     with pytest.raises(RiskError, match="cannot persist"):
-        switch.engage("x")
+        switch.reset("ops")
+    assert switch.engaged
 
 
 def test_state_keeps_basis_and_reads_the_old_format(tmp_path: Path) -> None:
