@@ -33,6 +33,8 @@ class Provenance:
     sample: str | None = None
     exchange: str | None = None
     action: str = "ingest"
+    ids: tuple[str, ...] = ()
+    """Quarantine ids a release stores."""
 
     @classmethod
     def of_file(cls, path: Path | str) -> Provenance:
@@ -53,6 +55,7 @@ class Provenance:
             "source": self.source,
             "time": now_iso(),
             **{k: v for k, v in fields.items() if v is not None},
+            **({"ids": list(self.ids)} if self.ids else {}),
             **counts,
         }
 
