@@ -57,6 +57,8 @@ class KillSwitch:
         self.restored = False
         """True when this instance found the switch engaged on disk (a restart while halted)."""
         self._saved_peak = math.nan
+        if state_path is not None:
+            _remove_stale_temps(state_path.parent)
         if state_path is not None and state_path.exists():
             self._load(state_path)
 
@@ -154,6 +156,19 @@ class KillSwitch:
                 f"cannot persist the kill-switch state to {self.state_path}: {exc}; "
                 "make the directory writable"
             ) from exc
+
+
+STALE_TEMP_S = 60.0
+"""A ``.killswitch-*`` temporary file this old is a killed writer's leftover (a live one is
+renamed over the state file within milliseconds)."""
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    from neo.data.store.atomic import remove_stale_files
+
+    removed = remove_stale_files(directory, ".killswitch-*", STALE_TEMP_S)
+    if removed:
+        log.warning("removed %d kill-switch temp files left by a killed writer", removed)
 
 
 def _number(value: Any) -> float:
