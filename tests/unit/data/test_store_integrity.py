@@ -257,7 +257,7 @@ def test_names_that_are_not_one_directory_are_refused(
         lambda: store.write_quarantine(rows, ["negative_volume"], instrument=iid, timeframe=TF),
     ]
     for call in calls:
-        with pytest.raises(ConfigError, match="invalid (venue|symbol)") as caught:
+        with pytest.raises(ConfigError, match=r"invalid (venue|symbol)") as caught:
             call()
         assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
     outside = [p for p in tmp_path.rglob("*") if p.is_file() and root not in p.parents]
