@@ -119,7 +119,10 @@ def plan_upsert(directory: Path, entry: FileEntry | None, year: int, part: BarBa
         name: np.concatenate((old.columns[name][keep], columns[name]))[order]
         for name in OHLCV_COLUMNS
     }
-    codes = np.concatenate((old.codes[keep], np.full(len(part), code, np.int32)))[order]
+    incoming = np.full(len(part), code, np.int32)
+    same = match & ~differs  # identical bars keep the source that stored them first
+    incoming[same] = old.codes[pos[same]]
+    codes = np.concatenate((old.codes[keep], incoming))[order]
     plan.merged = YearFile(merged, codes, old.labels)
     return plan
 
