@@ -281,3 +281,34 @@ def test_list_json_is_one_object_with_sources(tmp_path: Path) -> None:
     listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).stdout)
     (dataset,) = listed["datasets"]
     assert dataset["sources"] == {"first": 5} and dataset["provenance"][0]["source"] == "first"
+
+
+def test_a_store_written_before_manifests_is_read_and_upgraded(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from neo.data.store.manifest import LEGACY_SOURCE
+
+    directory = tmp_path / "bars" / "sim" / "BTC%2FUSDT" / "1m"
+    directory.mkdir(parents=True)
+    more = walk(40)
+    cols = {k: v[:30] for k, v in more.items()}
+    pq.write_table(pa.table(cols), directory / "2024.parquet")  # the old layout
+    store = HistoricalDataStore(tmp_path)
+    assert _same(store.read(BTC, "1m"), batch_of(cols))
+    assert store.provenance(BTC, "1m") == {"sources": {LEGACY_SOURCE: 30}, "events": []}
+    result = store.write(batch_of(more), source="new.csv")
+    assert (result.inserted, result.other_sources) == (10, (LEGACY_SOURCE,))
+    assert not (directory / "2024.parquet").exists() and (directory / "manifest.json").exists()
+    assert store.provenance(BTC, "1m")["sources"] == {LEGACY_SOURCE: 30, "new.csv": 10}
+    assert _same(HistoricalDataStore(tmp_path).read(BTC, "1m"), batch_of(more))
+
+
+def test_a_missing_data_file_is_named(tmp_path: Path) -> None:
+    store = HistoricalDataStore(tmp_path, cache_entries=0)
+    store.write(batch_of(walk(10)))
+    next(tmp_path.rglob("*.parquet")).unlink()
+    with pytest.raises(StoreError, match="vanished while reading"):
+        store.read(BTC, "1m")
+    with pytest.raises(StoreError, match="missing, though the manifest names it"):
+        store.write(batch_of(walk(12)))
