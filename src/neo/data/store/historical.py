@@ -181,14 +181,15 @@ def _conflict_error(batch: BarBatch, source: str, plans: list[YearPlan]) -> Data
 
 def _retrying(read: Callable[[], T]) -> T:
     """Run ``read`` again while a writer replaces the generation under it (files vanish)."""
-    missing: MissingFile | None = None
-    for _ in range(_READ_ATTEMPTS):
+    for _ in range(_READ_ATTEMPTS - 1):
         try:
             return read()
-        except MissingFile as exc:
-            missing = exc
-    assert missing is not None
-    raise store_error_if_missing(missing)
+        except MissingFile:
+            continue
+    try:
+        return read()
+    except MissingFile as exc:
+        raise store_error_if_missing(exc) from exc
 
 
 class HistoricalDataStore:
@@ -286,8 +287,8 @@ class HistoricalDataStore:
         """New files first, then the manifest swap (one rename), then the old files go."""
         entries = {e.year: e for e in manifest.files}
         for plan in changed:
-            assert plan.merged is not None
-            entries[plan.year] = write_year(directory, plan.year, plan.merged)
+            if plan.merged is not None:
+                entries[plan.year] = write_year(directory, plan.year, plan.merged)
         owners: Counter[str] = Counter()
         for plan in conflicted:
             owners.update(plan.conflicts)
