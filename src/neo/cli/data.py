@@ -275,7 +275,8 @@ def quarantine_command(
     limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show rows rejected at ingestion, with their reasons and source."""
+    """Show rows rejected at ingestion, with their stable ids, reasons and source (release a
+    reviewed one with `neo data release ID`)."""
     instrument = None if symbol is None else _instrument(ctx, venue, symbol)
     frame = _api(ctx).quarantined(instrument, timeframe)
     if venue is not None and instrument is None:
@@ -292,7 +293,9 @@ def quarantine_command(
     def human() -> None:
         typer.echo(f"{len(frame)} quarantined rows; by reason: {dict(reasons)}")
         for row in sample:
-            typer.echo(f"  {row['symbol']}@{row['venue']} {row['ts']}: {row['reasons']}")
+            typer.echo(
+                f"  {row['id']} {row['symbol']}@{row['venue']} {row['ts']}: {row['reasons']}"
+            )
 
     emit(result, as_json, human)
 

@@ -81,6 +81,7 @@ def test_quarantine_ids_are_stable_and_release_stores_the_reviewed_row(tmp_path:
 def test_release_refuses_wrong_data_and_unknown_ids(tmp_path: Path) -> None:
     _ingest(_file(tmp_path))
     negative = str(_quarantine()["negative_volume"]["id"])
+    assert f"  {negative} BTC/USDT@sim" in runner.invoke(app, ["data", "quarantine"]).stdout
     line = _error(["data", "release", negative], 1)
     assert "negative_volume" in line and "fix the source" in line
     assert "nope" in _error(["data", "release", "nope"], 1)

@@ -224,6 +224,12 @@ def test_a_write_removes_leftover_temp_files(tmp_path: Path) -> None:
     (directory / ".2024-abc.parquet.0123.tmp").write_bytes(b"half")
     store.write(batch_of(walk(6)))
     assert not list(directory.glob(".*.tmp"))
+    rows = RawBars.from_arrays([T0], [1.0], [1.0], [1.0], [1.0], [-1.0])
+    written = store.write_quarantine(rows, ["negative_volume"], instrument=BTC, timeframe=TF)
+    assert written.path is not None
+    (written.path / ".abc.parquet.0123.tmp").write_bytes(b"half")
+    store.write_quarantine(rows, ["negative_volume"], instrument=BTC, timeframe=TF)
+    assert not list(written.path.glob(".*.tmp"))
 
 
 def test_stale_kill_switch_temp_files_are_removed_live_ones_kept(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ _EXPORT = (
 )
 _COUNT = "SELECT count(*) AS n" + _RANGE
 _INT64 = np.iinfo(np.int64)
+_MISSING_TEXTS = ("No such file or directory", "No files found")  # DuckDB's IO errors
 _READ_ATTEMPTS = 8  # generations a reader may see replaced under it before giving up
 T = TypeVar("T")
 
@@ -675,5 +676,7 @@ def _query_error(files: list[str], exc: Exception) -> Exception:
     gone = [f for f in files if not Path(f).exists()]
     if gone:
         return MissingFile(gone[0])
+    if any(text in str(exc) for text in _MISSING_TEXTS):  # gone, then written again meanwhile
+        return MissingFile(one_line(exc))
     found = first_damaged(Path(f) for f in files)
     return found if found is not None else StoreError(f"store query failed: {one_line(exc)}")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neo.data.store.atomic import atomic_path, dataset_lock
+from neo.data.store.atomic import atomic_path, dataset_lock, remove_temp_files
 from neo.data.store.damaged import damaged_file_error, one_line
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.validate import RawBars
@@ -143,6 +143,7 @@ class Quarantine:
         keys = row_keys(frame)
         directory = dataset_dir(self.root, instrument, timeframe)
         with dataset_lock(directory):
+            remove_temp_files(directory)
             fresh = ~np.isin(keys, self._stored_keys(directory))
             added = int(np.count_nonzero(fresh))
             if added:
