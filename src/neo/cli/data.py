@@ -116,6 +116,31 @@ def _print_report(report: dict[str, Any]) -> None:
     Console().print(table)
 
 
+ReplaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="Allow changing bars another source stored (recorded in the series' provenance).",
+    ),
+]
+
+
+def _say_provenance(report: Any) -> None:
+    """On stderr: bars appended to another source's series, or another source's replaced."""
+    if report.replaced:
+        typer.echo(
+            f"note: replaced {report.replaced} bars of {report.instrument} {report.timeframe} "
+            "that another source had stored (recorded in its provenance)",
+            err=True,
+        )
+    if report.other_sources and report.inserted:
+        typer.echo(
+            f"note: added {report.inserted} new bars to {report.instrument} "
+            f"{report.timeframe}, which also holds bars from {', '.join(report.other_sources)}",
+            err=True,
+        )
+
+
 InferredTimeframeOpt = Annotated[
     str | None,
     typer.Option(
@@ -133,13 +158,20 @@ def ingest_command(
     timeframe: InferredTimeframeOpt = None,
     venue: VenueOpt = None,
     fmt: FormatOpt = None,
+    replace: ReplaceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate a file and store its bars; rejected rows go to the quarantine."""
+    """Validate a file and store its bars; rejected rows go to the quarantine.
+
+    Bars another source stored are never changed silently: such an ingest is refused, naming
+    both sources, unless ``--replace`` is given (then it is recorded in the provenance).
+    """
     instrument = _instrument(ctx, venue, symbol)
     report = _api(ctx).ingest_file(
-        file, venue=instrument.venue, symbol=instrument.symbol, timeframe=timeframe, fmt=fmt
-    )
+        file, venue=instrument.venue, symbol=instrument.symbol, timeframe=timeframe, fmt=fmt,
+        replace=replace,
+    )  # fmt: skip
+    _say_provenance(report)
     payload = report.to_dict()
     payload["first_ts"], payload["last_ts"] = iso(report.first_ts), iso(report.last_ts)
     emit(payload, as_json, lambda: _print_report(payload))
@@ -169,6 +201,8 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "last": iso(d.last_ts),
             "files": d.files,
             "bytes": d.bytes,
+            "sources": dict(d.sources),
+            "provenance": [dict(e) for e in d.provenance],
         }
         for d in infos
     ]
@@ -204,8 +238,10 @@ def stats_command(
 ) -> None:
     """Rows, span, gaps and return/volatility summary of one dataset."""
     instrument = _instrument(ctx, venue, symbol)
-    stats = _api(ctx).stats(instrument, timeframe, parse_time(start), parse_time(end))
+    api = _api(ctx)
+    stats = api.stats(instrument, timeframe, parse_time(start), parse_time(end))
     stats["first_ts"], stats["last_ts"] = iso(stats["first_ts"]), iso(stats["last_ts"])
+    stats["provenance"] = api.store.provenance(instrument, timeframe)
     emit(stats, as_json)
 
 
@@ -239,7 +275,8 @@ def quarantine_command(
     limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show rows rejected at ingestion, with their reasons and source."""
+    """Show rows rejected at ingestion, with their stable ids, reasons and source (release a
+    reviewed one with `neo data release ID`)."""
     instrument = None if symbol is None else _instrument(ctx, venue, symbol)
     frame = _api(ctx).quarantined(instrument, timeframe)
     if venue is not None and instrument is None:
@@ -256,7 +293,9 @@ def quarantine_command(
     def human() -> None:
         typer.echo(f"{len(frame)} quarantined rows; by reason: {dict(reasons)}")
         for row in sample:
-            typer.echo(f"  {row['symbol']}@{row['venue']} {row['ts']}: {row['reasons']}")
+            typer.echo(
+                f"  {row['id']} {row['symbol']}@{row['venue']} {row['ts']}: {row['reasons']}"
+            )
 
     emit(result, as_json, human)
 
@@ -289,17 +328,83 @@ def samples_command(as_json: JsonOpt = False) -> None:
 
 @data_app.command("ingest-samples")
 def ingest_samples_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Validate and store every shipped sample (idempotent)."""
-    from neo.data.samples import ingest_samples
+    """Validate and store every shipped sample (idempotent).
 
-    reports = [r.to_dict() for r in ingest_samples(_api(ctx))]
+    Samples never change your data: a sample whose series already holds bars from another
+    source is skipped, with a ``warning:`` line on stderr (and under ``skipped``).
+    """
+    from neo.data.samples import ingest_samples_report
+
+    done, skipped = ingest_samples_report(_api(ctx))
+    reports = [r.to_dict() for r in done]
+    for message in skipped:
+        typer.echo(f"warning: {message}", err=True)
 
     def human() -> None:
         for r in reports:
             typer.echo(f"{r['instrument']}: {r['accepted']} accepted, {r['rejected']} "
                        f"quarantined, {r['stored']} new or changed")  # fmt: skip
 
-    emit({"reports": reports}, as_json, human)
+    emit({"reports": reports, "skipped": skipped}, as_json, human)
+
+
+@data_app.command("release")
+def release_command(
+    ctx: typer.Context,
+    ids: Annotated[list[str], typer.Argument(help="Ids from `neo data quarantine --json`.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Store reviewed quarantined rows: each is validated again, except the rule it failed
+    (a price jump or a duplicate conflict), stored with its source and removed from the
+    quarantine; recorded in the series' provenance."""
+    from neo.data.store.review import release
+
+    api = _api(ctx)
+    done = release(api.store, ids, api.validator_config)
+    released: list[dict[str, Any]] = [
+        {"instrument": str(r.instrument), "timeframe": str(r.timeframe), "ids": list(r.ids),
+         "stored": r.stored}
+        for r in done
+    ]  # fmt: skip
+
+    def human() -> None:
+        for r in released:
+            typer.echo(f"released {len(r['ids'])} rows into {r['instrument']} {r['timeframe']}")
+
+    emit({"released": released}, as_json, human)
+
+
+@data_app.command("delete")
+def delete_command(
+    ctx: typer.Context,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar timeframe: 1m, 1d …")],
+    symbol: SymbolOpt = None,
+    venue: VenueOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete (else: say what would).")] = (
+        False
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a stored series, or the bars in [--start, --end); recorded in its provenance.
+    Without --yes nothing is deleted: the command says what would be, and fails."""
+    instrument = _instrument(ctx, venue, symbol)
+    lo, hi = parse_time(start), parse_time(end)
+    store = _api(ctx).store
+    span = f"from {start or 'the first bar'} to {end or 'the last bar'}"
+    if not yes:
+        count = store.delete(instrument, timeframe, lo, hi, dry_run=True)
+        raise ConfigError(
+            f"would delete {count} bars of {instrument} {timeframe} {span}; nothing was "
+            "deleted: add --yes to delete them"
+        )
+    deleted = store.delete(instrument, timeframe, lo, hi)
+    result = {
+        "instrument": str(instrument), "timeframe": timeframe, "deleted": deleted,
+        "start": iso(lo), "end": iso(hi),
+    }  # fmt: skip
+    emit(result, as_json, lambda: typer.echo(f"deleted {deleted} bars of {instrument} {span}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -35,13 +35,17 @@ def _step(message: str) -> None:
     stderr_console.print(f"[bold cyan]neo demo[/bold cyan] {message}")
 
 
-def _ingest(settings: NeoSettings) -> list[dict[str, Any]]:
+def _ingest(settings: NeoSettings) -> tuple[list[dict[str, Any]], list[str]]:
+    """Ingest the samples; a sample whose series holds the user's own bars is skipped (the
+    demo then runs on the user's series, never on a splice of both)."""
     from neo.data.ingest import get_data_ingestion_api
-    from neo.data.samples import ingest_samples
+    from neo.data.samples import ingest_samples_report
 
     _step("1/4 ingesting the shipped daily OHLCV samples (validated, quarantine kept)")
-    reports = ingest_samples(get_data_ingestion_api(settings))
-    return [r.to_dict() for r in reports]
+    reports, skipped = ingest_samples_report(get_data_ingestion_api(settings))
+    for message in skipped:
+        stderr_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    return [r.to_dict() for r in reports], skipped
 
 
 def _train(
@@ -136,7 +140,7 @@ def run_demo(
     demo_dir = settings.data_dir / "demo"
     predictions = demo_dir / "predictions.parquet"
     report = settings.data_dir / "reports" / "demo-backtest.html"
-    ingested = _ingest(settings)
+    ingested, skipped = _ingest(settings)
     trained = _train(settings, ids, cutoff_ns, predictions)
     backtest = _backtest(settings, ids, cutoff_ns, predictions, report)
     paper = _paper(settings, ids, cutoff_ns, str(trained["model_id"]), paper_cycles)
@@ -145,6 +149,7 @@ def run_demo(
             {k: r[k] for k in ("source", "rows_read", "accepted", "rejected", "warnings") if k in r}
             for r in ingested
         ],
+        "samples_skipped": skipped,
         "model": {
             "model_id": trained["model_id"],
             "out_of_sample": trained["overall"],

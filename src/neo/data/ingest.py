@@ -19,6 +19,7 @@ from neo.data.config import ValidationConfig
 from neo.data.feeds.files import read_bar_file
 from neo.data.infer import infer_timeframe
 from neo.data.store.historical import DatasetInfo, ExportResult, HistoricalDataStore
+from neo.data.store.provenance import Provenance
 from neo.data.validate import DataValidator, RawBars, as_raw_bars
 from neo.domain.bar import BarBatch
 from neo.domain.errors import DataFormatError, DataNotFoundError
@@ -67,6 +68,9 @@ class IngestReport:
     seconds: float
     warning_samples: list[dict[str, Any]] = field(default_factory=list)
     timeframe_inferred: bool = False
+    replaced: int = 0
+    other_sources: list[str] = field(default_factory=list)
+    """Sources that had stored bars in the series this ingestion added bars to."""
 
     @property
     def ok(self) -> bool:
@@ -102,18 +106,24 @@ class DataIngestionAPI:
         symbol: str,
         timeframe: Timeframe | str | None = None,
         fmt: str | None = None,
+        replace: bool = False,
     ) -> IngestReport:
         """Ingest one file (CSV, Parquet, feather, ccxt/freqtrade JSON) of one instrument.
 
         ``timeframe`` None infers it from the file (see :func:`~neo.data.infer.infer_timeframe`).
         The source is recorded as the absolute path, so quarantined rows can be traced however
         the path was typed. Raises DataFormatError (and stores nothing) for a missing, empty or
-        unreadable file, one without OHLCV columns, or one whose timeframe cannot be inferred.
+        unreadable file, one without OHLCV columns, or one whose timeframe cannot be inferred;
+        DataConflictError (nothing stored) when it would change bars another source stored,
+        unless ``replace``.
         """
         instrument = InstrumentId(venue, symbol)
         raw = read_bar_file(path, fmt, symbol=symbol)
-        source = str(Path(path).absolute())
-        return self.ingest_frame(raw, instrument=instrument, timeframe=timeframe, source=source)
+        provenance = Provenance.of_file(path)
+        return self.ingest_frame(
+            raw, instrument=instrument, timeframe=timeframe, source=provenance.source,
+            provenance=provenance, replace=replace,
+        )  # fmt: skip
 
     def ingest_frame(
         self,
@@ -122,10 +132,14 @@ class DataIngestionAPI:
         instrument: InstrumentId,
         timeframe: Timeframe | str | None = None,
         source: str = "frame",
+        provenance: Provenance | None = None,
+        replace: bool = False,
     ) -> IngestReport:
         """Ingest in-memory data: a BarBatch, a DataFrame, a mapping of columns or RawBars.
 
         ``timeframe`` None infers it from the median timestamp spacing (logged).
+        ``provenance`` (default: ``Provenance(source)``) is recorded with the series; bars
+        another source stored are only changed with ``replace`` (see the store's ``write``).
         """
         started = time.perf_counter()
         raw = as_raw_bars(frame_or_batch)
@@ -137,7 +151,9 @@ class DataIngestionAPI:
             valid_ts) else None  # fmt: skip
         report = DataValidator(tf, self.validator_config).validate(raw, prev_close=prev_close)
         batch = report.accepted_batch(instrument)
-        written = self.store.write(batch, source=source)
+        written = self.store.write(
+            batch, provenance=provenance or Provenance(source), replace=replace
+        )
         quarantined = self.store.write_quarantine(
             report.rejected, report.reasons, instrument=instrument, timeframe=tf, source=source
         )
@@ -167,6 +183,8 @@ class DataIngestionAPI:
                 for w in report.warnings[:_WARNING_SAMPLES]
             ],
             timeframe_inferred=timeframe is None,
+            replaced=written.replaced,
+            other_sources=list(written.other_sources),
         )
         log.info(
             "ingested %s %s from %s: %d accepted, %d rejected, %d merged",

@@ -37,7 +37,7 @@ before ``t``; nothing here ever looks at later rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,11 +260,14 @@ class DataValidator:
         self.config = config or ValidationConfig()
         self.max_jump = self.config.jump_limit(str(self.timeframe))
 
-    def validate(self, data: Any, *, prev_close: float | None = None) -> ValidationReport:
+    def validate(
+        self, data: Any, *, prev_close: float | None = None, skip: Collection[str] = ()
+    ) -> ValidationReport:
         """Validate ``data`` (BarBatch, DataFrame, mapping of columns or :class:`RawBars`).
 
         ``prev_close`` is the last accepted close before this frame (e.g. from the store), so
-        the jump rule also holds across ingestion batches.
+        the jump rule also holds across ingestion batches. ``skip`` names reject rules not to
+        apply (a reviewed row released from the quarantine is checked by every other rule).
         """
         raw = as_raw_bars(data)
         counts = dict.fromkeys(RULES, 0)
@@ -279,6 +282,7 @@ class DataValidator:
             self.config.jump_confirmation,
         )
         flags[candidates[jumps]] |= _BIT["price_jump"]
+        flags &= ~np.uint16(sum(int(_BIT[code]) for code in skip if code in _BIT))
         for code in REJECT_CODES:
             counts[code] = int(np.count_nonzero(flags & _BIT[code]))
         keep = (flags == 0) & ~merged

@@ -13,6 +13,7 @@ from neo.domain.enums import (
 )
 from neo.domain.errors import (
     ConfigError,
+    DataConflictError,
     DataError,
     DataFormatError,
     DataNotFoundError,
@@ -76,6 +77,7 @@ __all__ = [
     "BarClosed",
     "BoolArray",
     "ConfigError",
+    "DataConflictError",
     "DataError",
     "DataFormatError",
     "DataNotFoundError",

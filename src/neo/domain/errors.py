@@ -9,6 +9,7 @@ is fatal for the operation that raised it, and retrying unchanged would fail the
      ├── DataError
      │    ├── DataFormatError             unreadable file, unknown columns, empty input
      │    ├── DataValidationError         data that breaks a rule and cannot be quarantined
+     │    ├── DataConflictError           an ingest would change bars another source stored
      │    └── DataNotFoundError           nothing stored for the requested selection
      ├── StoreError                       the historical store cannot read or write
      ├── FeatureError                     a feature spec that cannot be built
@@ -53,6 +54,10 @@ class DataFormatError(DataError):
 
 class DataValidationError(DataError):
     """Data that breaks a validation rule where quarantining the rows is not possible."""
+
+
+class DataConflictError(DataError):
+    """An ingest would change bars that another source stored (``--replace`` allows it)."""
 
 
 class DataNotFoundError(DataError):

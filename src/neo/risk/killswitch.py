@@ -189,6 +189,7 @@ class KillSwitch:
         self._failed_at: int | None = None
         """The generation at which the file became unreadable: engaged until a later reset."""
         if state_path is not None:
+            _remove_stale_temps(state_path.parent)
             self.refresh()
             self._change = ""
             self.restored = self.engaged
@@ -531,6 +532,19 @@ def import_legacy_halt(data_dir: Path, switch: KillSwitch) -> None:
         if engaged:
             switch.engage(f"halt carried over from {old}: {reason or 'engaged'}")
             return
+
+
+STALE_TEMP_S = 60.0
+"""A ``.killswitch-*`` temporary file this old is a killed writer's leftover (a live one is
+renamed over the state file within milliseconds)."""
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    from neo.data.store.atomic import remove_stale_files
+
+    removed = remove_stale_files(directory, ".killswitch-*", STALE_TEMP_S)
+    if removed:
+        log.warning("removed %d kill-switch temp files left by a killed writer", removed)
 
 
 def _number(value: Any) -> float:

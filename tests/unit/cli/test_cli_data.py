@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -53,8 +54,14 @@ def test_simulate_then_ingest_then_inspect(tmp_path: Path) -> None:
             "last": "2024-01-01T04:59:00Z",
             "files": 1,
             "bytes": listed["datasets"][0]["bytes"],
+            "sources": {str(out): 300},
+            "provenance": listed["datasets"][0]["provenance"],
         },  # type: ignore[index]
     ]
+    (event,) = listed["datasets"][0]["provenance"]  # type: ignore[index]
+    assert event["action"] == "ingest" and event["source"] == str(out)
+    assert event["file"] == "sim.csv" and event["inserted"] == 300
+    assert event["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     stats = _json(
         [
             "data",

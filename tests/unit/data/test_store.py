@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from neo.data.feeds import read_bar_file, simulate_bars
-from neo.data.store import HistoricalDataStore, LRUCache, atomic_path
+from neo.data.store import HistoricalDataStore, LRUCache, atomic, atomic_path
 from neo.data.validate import RawBars
 from neo.domain import (
     BarBatch,
@@ -70,7 +69,7 @@ def test_years_are_separate_files_and_ranges_prune_them(tmp_path: Path) -> None:
     iid = InstrumentId("sim", "X/USD")
     assert store.write(bars[iid]).files_written == 2
     names = sorted(p.name for p in tmp_path.rglob("*.parquet"))
-    assert names == ["2023.parquet", "2024.parquet"]
+    assert [name.split("-")[0] for name in names] == ["2023", "2024"]  # <year>-<digest>
     assert len(store.read(iid, "1d", T0, None)) == 7
     assert len(store.read(iid, "1d", None, T0)) == 3
     assert len(store.read(iid, "1d", T0 + DAY, T0 + 3 * DAY)) == 2
@@ -156,16 +155,16 @@ def test_crash_mid_write_keeps_the_stored_file(
     stored = next(tmp_path.rglob("*.parquet"))
     before = stored.read_bytes()
 
-    def crash(table: object, where: object, **kwargs: object) -> None:
-        Path(str(where)).write_bytes(b"half a file")
+    def crash(fd: int) -> None:  # the new file's bytes are written, not yet renamed
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(pq, "write_table", crash)
+    monkeypatch.setattr(atomic.os, "fsync", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         store.write(batch_of(cols))
     monkeypatch.undo()
     assert stored.read_bytes() == before
-    assert sorted(p.name for p in stored.parent.iterdir()) == [".lock", stored.name]  # no temp
+    names = sorted(p.name for p in stored.parent.iterdir())
+    assert names == [".lock", stored.name, "manifest.json"]  # no temp, the old generation
     assert len(store.read(BTC, "1m")) == 10
 
 

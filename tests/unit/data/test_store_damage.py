@@ -213,6 +213,8 @@ def test_read_many_uses_the_cache_and_reports_missing_or_damaged_data(tmp_path: 
         store.read_many([*ids, InstrumentId("sim", "C/USD")], "1m")
     damaged = next((tmp_path / "bars").rglob("B%2FUSD/1m/*.parquet"))
     damaged.write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")
+    cached = store.read_many(ids, "1m")  # the ranges read before the damage: still correct
+    assert all(cached[i] is first[i] for i in ids)
     with pytest.raises(StoreError, match="damaged") as caught:
-        store.read_many(ids, "1m")
+        HistoricalDataStore(tmp_path).read_many(ids, "1m")
     assert str(damaged) in str(caught.value)

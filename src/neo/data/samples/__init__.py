@@ -8,6 +8,10 @@ Daily stocks have genuine double-digit moves, so the default jump limit for ``1d
 (``ValidationConfig.max_jump_by_timeframe``), not 10 %. With it, :func:`ingest_samples`
 quarantines exactly one real bar: AAPL's 52 % fall on 2000-09-29 (the bar after it confirms the
 new level and is accepted). Nothing is lost: the row stays in the quarantine with its reason.
+
+Samples never change a user's data: a sample whose series already holds bars from any other
+source (a file the user ingested) is skipped with a message, so the demo neither overwrites
+nor splices the user's series (see :func:`ingest_samples_report`).
 """
 
 from __future__ import annotations
@@ -92,18 +96,46 @@ def list_samples() -> list[SampleInfo]:
 
 
 def ingest_samples(api: DataIngestionAPI) -> list[IngestReport]:
-    """Validate and store every sample through ``api`` (idempotent, like any ingestion)."""
-    reports = []
+    """Validate and store every sample through ``api`` (idempotent, like any ingestion);
+    samples whose series hold the user's data are skipped (see :func:`ingest_samples_report`)."""
+    return ingest_samples_report(api)[0]
+
+
+def ingest_samples_report(api: DataIngestionAPI) -> tuple[list[IngestReport], list[str]]:
+    """Ingest every sample whose series is empty or holds only that sample's bars; the
+    reports and one message per skipped sample (its series holds another source's bars)."""
+    from neo.data.store.provenance import Provenance
+
+    reports, skipped = [], []
     for info in list_samples():
+        provenance = Provenance.of_sample(info.path.name, info.path)
+        others = _other_sources(api, info.instrument, provenance.source)
+        if others:
+            skipped.append(
+                f"sample {info.path.name} not ingested: {info.instrument} {SAMPLE_TIMEFRAME} "
+                f"holds bars from {', '.join(others)}, and samples never change your data "
+                f"(to compare, ingest it elsewhere: `neo ingest {info.path} --venue samples "
+                f"--symbol {info.symbol}`)"
+            )
+            continue
         reports.append(
             api.ingest_frame(
                 load_sample(info.symbol),
                 instrument=info.instrument,
                 timeframe=SAMPLE_TIMEFRAME,
-                source=f"sample:{info.path.name}",
+                source=provenance.source,
+                provenance=provenance,
             )
         )
-    return reports
+    return reports, skipped
+
+
+def _other_sources(api: DataIngestionAPI, instrument: InstrumentId, source: str) -> list[str]:
+    try:
+        stored = api.store.provenance(instrument, SAMPLE_TIMEFRAME)["sources"]
+    except DataNotFoundError:
+        return []
+    return [name for name in stored if name != source]
 
 
 def load_sp500_closes() -> Any:

@@ -58,3 +58,67 @@ def dataset_lock(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def is_temp_file(path: Path) -> bool:
+    """A temporary file of :func:`atomic_path` (``.<name>.<uuid>.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def remove_temp_files(directory: Path) -> int:
+    """Remove the temporary files a killed writer left in ``directory``; the number removed.
+
+    Call it only while holding ``directory``'s :func:`dataset_lock`: every writer of the
+    directory holds that lock while its temporary file exists, so a temporary file seen under
+    the lock belongs to a writer that died, never to a live one.
+    """
+    removed = 0
+    for path in directory.glob(".*.tmp") if directory.is_dir() else ():
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:  # pragma: no cover - removed by another sweeper meanwhile
+            continue
+    return removed
+
+
+def sweep_if_idle(directory: Path) -> int:
+    """Remove a dead writer's temporary files from ``directory`` if no writer holds its lock
+    now (a non-blocking try; a busy directory is left for its writer, who sweeps it too)."""
+    lock = directory / ".lock"
+    if not lock.exists():
+        return remove_temp_files(directory) if any(directory.glob(".*.tmp")) else 0
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: only writers sweep
+        return 0
+    try:
+        handle = lock.open("a")
+    except OSError:  # pragma: no cover - unreadable lock file: leave the directory alone
+        return 0
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0
+        try:
+            return remove_temp_files(directory)
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_files(directory: Path, pattern: str, older_than_s: float) -> int:
+    """Remove files matching ``pattern`` not modified for ``older_than_s`` seconds: the
+    temporary files of writers without a lock (a live writer renames its file within
+    milliseconds, so an old one is a crash's leftover)."""
+    import time
+
+    removed, now = 0, time.time()
+    for path in directory.glob(pattern) if directory.is_dir() else ():
+        try:
+            if now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # pragma: no cover - gone meanwhile
+            continue
+    return removed

@@ -2,38 +2,68 @@
 
 Layout under ``root``::
 
-    bars/<venue>/<symbol>/<timeframe>/<year>.parquet     columns ts (int64 ns UTC), open, high,
-                                                         low, close, volume; sorted, unique ts
+    bars/<venue>/<symbol>/<timeframe>/manifest.json      the current generation: its files with
+                                                         their sha256, and the provenance log
+    bars/<venue>/<symbol>/<timeframe>/<year>-<digest>.parquet   columns ts (int64 ns UTC),
+                                                         open, high, low, close, volume, src;
+                                                         sorted, unique ts
     quarantine/<venue>/<symbol>/<timeframe>/<hash>.parquet   rejected rows (see quarantine.py)
 
-Writes are upserts by timestamp, one year file at a time, each replaced atomically (temp file +
-rename), so a crash mid-write leaves the previous file intact. A write that changes nothing
-touches no file, which makes ingesting the same data twice a no-op.
+Writes are upserts by timestamp under the dataset's lock: the changed year files are written
+under new names, then the manifest is swapped with one rename (see manifest.py), so a reader
+sees one whole version of a series and a crash mid-write leaves the previous one intact. A
+write that changes nothing touches no file, which makes ingesting the same data twice a no-op.
+Every read checks each file's sha256 against the manifest first: a damaged file fails with one
+line naming it, never with wrong prices. A write that would change bars another source stored
+is refused (:class:`~neo.domain.errors.DataConflictError`) unless ``replace=True``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from neo.data.store.atomic import atomic_path, dataset_lock
+from neo.data.store.atomic import (
+    atomic_path,
+    dataset_lock,
+    remove_temp_files,
+    sweep_if_idle,
+)
 from neo.data.store.cache import LRUCache
-from neo.data.store.damaged import damaged_file_error, first_damaged, one_line, parquet_problem
+from neo.data.store.damaged import first_damaged, one_line
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
+from neo.data.store.manifest import (
+    MANIFEST,
+    FileEntry,
+    Manifest,
+    MissingFile,
+    digest_problem,
+    load_manifest,
+    remove_unreferenced,
+    save_manifest,
+    store_error_if_missing,
+    verified_path,
+)
+from neo.data.store.provenance import Provenance
 from neo.data.store.quarantine import Quarantine, QuarantineWrite
+from neo.data.store.writer import PARQUET_OPTIONS, YearPlan, plan_delete, plan_upsert, write_year
 from neo.data.validate import RawBars
 from neo.domain.bar import OHLCV_COLUMNS, BarBatch, IntArray
-from neo.domain.errors import ConfigError, DataNotFoundError, StoreError
+from neo.domain.errors import ConfigError, DataConflictError, DataNotFoundError, StoreError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
 
 if TYPE_CHECKING:
     from neo.settings import NeoSettings
+
+__all__ = ["PARQUET_OPTIONS", "DatasetInfo", "ExportResult", "HistoricalDataStore", "WriteResult"]
 
 _VALUE_COLUMNS = OHLCV_COLUMNS[1:]
 _RANGE = " FROM read_parquet($files) WHERE ts >= $start AND ts < $end"
@@ -51,17 +81,19 @@ _EXPORT = (
 )
 _COUNT = "SELECT count(*) AS n" + _RANGE
 _INT64 = np.iinfo(np.int64)
-# Dictionary encoding is wasted work on float prices; delta encoding shrinks regular timestamps.
-PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "use_dictionary": False,
-    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
-}
+_MISSING_TEXTS = ("No such file or directory", "No files found")  # DuckDB's IO errors
+_READ_ATTEMPTS = 8  # generations a reader may see replaced under it before giving up
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What an upsert did: rows new to the store, rows whose values changed, rows unchanged."""
+    """What an upsert did: rows new to the store, rows whose values changed, rows unchanged.
+
+    ``replaced`` counts bars of other sources overwritten (only with ``replace=True``);
+    ``other_sources`` names the sources that had already stored bars in the series when this
+    write added bars to it (appending to another source's series is allowed, and said).
+    """
 
     instrument: InstrumentId
     timeframe: Timeframe
@@ -70,6 +102,8 @@ class WriteResult:
     updated: int
     unchanged: int
     files_written: int
+    replaced: int = 0
+    other_sources: tuple[str, ...] = ()
 
     @property
     def changed(self) -> int:
@@ -79,7 +113,8 @@ class WriteResult:
 @dataclass(frozen=True, slots=True)
 class DatasetInfo:
     """One stored dataset; ``damaged`` names files that could not be read (left out of the
-    counts), so a listing still shows every healthy dataset."""
+    counts), so a listing still shows every healthy dataset. ``sources`` are the rows stored
+    now by each source; ``provenance`` the log of what changed the series."""
 
     venue: str
     symbol: str
@@ -90,6 +125,8 @@ class DatasetInfo:
     files: int
     bytes: int
     damaged: tuple[str, ...] = ()
+    sources: Mapping[str, int] = field(default_factory=dict)
+    provenance: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def instrument(self) -> InstrumentId:
@@ -112,6 +149,50 @@ def _year_start_ns(year: int) -> int:
     return int(np.datetime64(f"{year:04d}-01-01", "ns").astype(np.int64))
 
 
+def _year_parts(batch: BarBatch) -> list[tuple[int, BarBatch]]:
+    """``batch`` split by calendar year (it is sorted by ts)."""
+    years = _years(batch.ts)
+    bounds = np.flatnonzero(np.diff(years)) + 1
+    starts, stops = np.concatenate(([0], bounds)), np.concatenate((bounds, [len(batch)]))
+    return [
+        (int(years[lo]), batch.slice(int(lo), int(hi)))
+        for lo, hi in zip(starts, stops, strict=True)
+    ]
+
+
+def _iso(ts_ns: int | None) -> str | None:
+    if ts_ns is None:
+        return None
+    return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[s]")) + "Z"
+
+
+def _conflict_error(batch: BarBatch, source: str, plans: list[YearPlan]) -> DataConflictError:
+    owners: Counter[str] = Counter()
+    for plan in plans:
+        owners.update(plan.conflicts)
+    first = min(p.first_conflict_ts for p in plans if p.first_conflict_ts is not None)
+    named = ", ".join(f"{name} ({n} bars)" for name, n in owners.most_common())
+    return DataConflictError(
+        f"{batch.instrument} {batch.timeframe}: {source or 'this write'} would change "
+        f"{sum(owners.values())} stored bars written by {named}, first at {_iso(first)}; "
+        "nothing was stored. Pass --replace to overwrite them (recorded in the series' "
+        "provenance), or ingest into another --venue"
+    )
+
+
+def _retrying(read: Callable[[], T]) -> T:
+    """Run ``read`` again while a writer replaces the generation under it (files vanish)."""
+    for _ in range(_READ_ATTEMPTS - 1):
+        try:
+            return read()
+        except MissingFile:
+            continue
+    try:
+        return read()
+    except MissingFile as exc:
+        raise store_error_if_missing(exc) from exc
+
+
 class HistoricalDataStore:
     """Bars of many instruments and timeframes on local disk.
 
@@ -121,7 +202,7 @@ class HistoricalDataStore:
         Store directory (``settings.data_dir / "store"`` by default, see :meth:`from_settings`).
     cache_entries:
         Size of the in-process LRU of read ranges (0 disables it). Entries are keyed by the
-        files' modification times, so a write by any process invalidates them.
+        files' digests from the manifest, so a write by any process invalidates them.
     """
 
     def __init__(self, root: Path, *, cache_entries: int = 64) -> None:
@@ -133,69 +214,135 @@ class HistoricalDataStore:
         self._cache: LRUCache[BarBatch] = LRUCache(cache_entries)
         self._db = duckdb.connect(":memory:")
         self._lock = threading.Lock()
+        self.swept = self._sweep()
 
     @classmethod
     def from_settings(cls, settings: NeoSettings) -> HistoricalDataStore:
         return cls(settings.data_dir / "store", cache_entries=settings.data.store.cache_entries)
 
+    def _sweep(self) -> int:
+        """Remove temporary files of killed writers (of datasets no writer holds now)."""
+        return sum(
+            sweep_if_idle(directory)
+            for root in (self.bars_root, self.quarantine.root)
+            for _, _, directory in iter_dataset_dirs(root)
+        )
+
     # -- writing -------------------------------------------------------------------------------
-    def write(self, batch: BarBatch, *, source: str = "") -> WriteResult:
+    def write(
+        self,
+        batch: BarBatch,
+        *,
+        source: str = "",
+        provenance: Provenance | None = None,
+        replace: bool = False,
+    ) -> WriteResult:
         """Upsert validated bars: new timestamps are inserted, stored ones replaced if different.
 
-        ``source`` is recorded for the log only. Raises StoreError if ``batch`` is not sorted
-        by strictly increasing ``ts`` (validate it first).
+        ``provenance`` (default: ``Provenance(source)``) says who writes; bars stored by
+        another source are only changed with ``replace=True`` (else DataConflictError and
+        nothing is written). Every change is logged in the series' provenance. Raises
+        StoreError if ``batch`` is not sorted by strictly increasing ``ts``.
         """
         if len(batch) > 1 and not bool(np.all(np.diff(batch.ts) > 0)):
             raise StoreError(
                 f"{batch.instrument} {batch.timeframe}: bars must be sorted with unique "
                 "timestamps; run them through DataValidator before writing"
             )
+        who = provenance if provenance is not None else Provenance(source)
         directory = dataset_dir(self.bars_root, batch.instrument, batch.timeframe)
-        inserted = updated = files = 0
-        if len(batch):
-            years = _years(batch.ts)
-            bounds = np.flatnonzero(np.diff(years)) + 1
-            with dataset_lock(directory):
-                for lo, hi in zip(
-                    np.concatenate(([0], bounds)), np.concatenate((bounds, [len(batch)])),
-                    strict=True,
-                ):  # fmt: skip
-                    part = batch.slice(int(lo), int(hi))
-                    path = directory / f"{int(years[lo])}.parquet"
-                    new, changed = self._upsert_file(path, part)
-                    inserted += new
-                    updated += changed
-                    files += int(new + changed > 0)
+        if not len(batch):
+            return WriteResult(batch.instrument, batch.timeframe, 0, 0, 0, 0, 0)
+        with dataset_lock(directory):
+            remove_temp_files(directory)
+            manifest = load_manifest(directory)
+            plans = [
+                plan_upsert(directory, manifest.entry(year), year, part, who.source)
+                for year, part in _year_parts(batch)
+            ]
+            conflicted = [p for p in plans if p.conflicts]
+            if conflicted and not replace:
+                raise _conflict_error(batch, who.source, conflicted)
+            replaced = sum(sum(p.conflicts.values()) for p in conflicted)
+            changed = [p for p in plans if p.merged is not None]
+            if changed:
+                self._commit(directory, manifest, changed, who, batch, replaced, conflicted)
+        inserted = sum(p.inserted for p in plans)
+        updated = sum(p.updated for p in plans)
+        others = tuple(s for s in manifest.sources() if s != who.source) if inserted else ()
         return WriteResult(
             batch.instrument, batch.timeframe, len(batch), inserted, updated,
-            len(batch) - inserted - updated, files,
+            len(batch) - inserted - updated, len(changed), replaced, others,
         )  # fmt: skip
 
-    def _upsert_file(self, path: Path, part: BarBatch) -> tuple[int, int]:
-        columns = {name: np.asarray(getattr(part, name)) for name in OHLCV_COLUMNS}
-        if path.exists():
-            old = _read_file(path)
-            pos = np.searchsorted(old["ts"], part.ts)
-            inside = pos < len(old["ts"])
-            match = np.zeros(len(part), dtype=np.bool_)
-            match[inside] = old["ts"][pos[inside]] == part.ts[inside]
-            differs = np.zeros(len(part), dtype=np.bool_)
-            for name in _VALUE_COLUMNS:
-                differs[match] |= old[name][pos[match]] != columns[name][match]
-            inserted, updated = int(np.count_nonzero(~match)), int(np.count_nonzero(differs))
-            if inserted == 0 and updated == 0:
-                return 0, 0
-            keep = np.ones(len(old["ts"]), dtype=np.bool_)
-            keep[pos[match]] = False
-            order = np.argsort(np.concatenate((old["ts"][keep], part.ts)), kind="stable")
-            columns = {
-                name: np.concatenate((old[name][keep], columns[name]))[order]
-                for name in OHLCV_COLUMNS
-            }
-        else:
-            inserted, updated = len(part), 0
-        _write_file(path, columns)
-        return inserted, updated
+    @staticmethod
+    def _commit(
+        directory: Path,
+        manifest: Manifest,
+        changed: list[YearPlan],
+        who: Provenance,
+        batch: BarBatch,
+        replaced: int,
+        conflicted: list[YearPlan],
+    ) -> None:
+        """New files first, then the manifest swap (one rename), then the old files go."""
+        entries = {e.year: e for e in manifest.files}
+        for plan in changed:
+            if plan.merged is not None:
+                entries[plan.year] = write_year(directory, plan.year, plan.merged)
+        owners: Counter[str] = Counter()
+        for plan in conflicted:
+            owners.update(plan.conflicts)
+        event = who.event(
+            "replace" if replaced else who.action,
+            rows=len(batch),
+            inserted=sum(p.inserted for p in changed),
+            updated=sum(p.updated for p in changed),
+            first=_iso(int(batch.ts[0])),
+            last=_iso(int(batch.ts[-1])),
+            **({"replaced": replaced, "replaced_sources": dict(owners)} if replaced else {}),
+        )
+        current = manifest.next(entries.values(), event)
+        save_manifest(directory, current)
+        remove_unreferenced(directory, current)
+
+    def delete(
+        self,
+        instrument: InstrumentId,
+        timeframe: Timeframe | str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        dry_run: bool = False,
+        by: str = "neo data delete",
+    ) -> int:
+        """Remove the bars with ``start_ns <= ts < end_ns`` (the whole series by default);
+        the number of bars removed (or that would be, with ``dry_run``). Logged in the
+        series' provenance. Raises DataNotFoundError when nothing is stored."""
+        tf = Timeframe.parse(timeframe)
+        lo = int(_INT64.min if start_ns is None else start_ns)
+        hi = int(_INT64.max if end_ns is None else end_ns)
+        directory = dataset_dir(self.bars_root, instrument, tf)
+        with dataset_lock(directory):
+            remove_temp_files(directory)
+            manifest = self._manifest(instrument, tf)
+            entries = {e.year: e for e in manifest.files}
+            removed = 0
+            for entry in self._entries(manifest, start_ns, end_ns):
+                kept, n = plan_delete(directory, entry, lo, hi)
+                removed += n
+                if n and not dry_run:
+                    entries.pop(entry.year)
+                    if len(kept.codes):
+                        entries[entry.year] = write_year(directory, entry.year, kept)
+            if removed and not dry_run:
+                event = Provenance(by).event(
+                    "delete", rows=removed, start=_iso(start_ns), end=_iso(end_ns)
+                )
+                current = manifest.next(entries.values(), event)
+                save_manifest(directory, current)
+                remove_unreferenced(directory, current)
+        return removed
 
     def write_quarantine(
         self,
@@ -218,34 +365,52 @@ class HistoricalDataStore:
         return self.quarantine.read(instrument, timeframe)
 
     # -- reading -------------------------------------------------------------------------------
-    def _files(
-        self,
-        instrument: InstrumentId,
-        timeframe: Timeframe,
-        start_ns: int | None = None,
-        end_ns: int | None = None,
-    ) -> list[Path]:
-        directory = dataset_dir(self.bars_root, instrument, timeframe)
-        files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
-        if not files:
+    def _manifest(self, instrument: InstrumentId, timeframe: Timeframe) -> Manifest:
+        """The dataset's current manifest; DataNotFoundError when it holds no bars."""
+        manifest = load_manifest(dataset_dir(self.bars_root, instrument, timeframe))
+        if not manifest.files:
             known = [f"{i} {t}" for i, t, _ in iter_dataset_dirs(self.bars_root)]
             hint = f"stored: {', '.join(known[:10])}" if known else "the store is empty"
             raise DataNotFoundError(
                 f"no {timeframe} bars stored for {instrument} ({hint}); "
                 "ingest some with `neo ingest FILE` or `neo data ingest-samples`"
             )
+        return manifest
+
+    @staticmethod
+    def _entries(manifest: Manifest, start_ns: int | None, end_ns: int | None) -> list[FileEntry]:
+        """The manifest's year files that can hold bars in ``[start_ns, end_ns)``."""
         return [
-            f
-            for f in files
-            if (start_ns is None or _year_start_ns(int(f.stem) + 1) > start_ns)
-            and (end_ns is None or _year_start_ns(int(f.stem)) < end_ns)
+            e
+            for e in manifest.files
+            if (start_ns is None or _year_start_ns(e.year + 1) > start_ns)
+            and (end_ns is None or _year_start_ns(e.year) < end_ns)
         ]
+
+    def _files(
+        self,
+        instrument: InstrumentId,
+        timeframe: Timeframe,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> tuple[list[Path], tuple[str, ...]]:
+        """The digest-checked files of one generation covering the range, and their digests
+        (the cache key). Raises MissingFile when a writer replaced the generation meanwhile."""
+        directory = dataset_dir(self.bars_root, instrument, timeframe)
+        entries = self._entries(self._manifest(instrument, timeframe), start_ns, end_ns)
+        return [verified_path(directory, e) for e in entries], tuple(e.sha256 for e in entries)
+
+    def provenance(self, instrument: InstrumentId, timeframe: Timeframe | str) -> dict[str, Any]:
+        """The series' sources (rows stored now by each) and its provenance log."""
+        manifest = self._manifest(instrument, Timeframe.parse(timeframe))
+        return {"sources": manifest.sources(), "events": [dict(e) for e in manifest.provenance]}
 
     def _query(
         self, sql: str, params: dict[str, Any], files: Sequence[str] | None = None
     ) -> dict[str, Any]:
         """Run one query; a failure names the damaged file among ``files`` (default:
-        ``params["files"]``) in a one-line StoreError."""
+        ``params["files"]``) in a one-line StoreError, or raises MissingFile when a file was
+        removed by a writer meanwhile."""
         with self._lock:
             try:
                 result: dict[str, Any] = self._db.execute(sql, params).fetchnumpy()
@@ -271,16 +436,24 @@ class HistoricalDataStore:
     ) -> BarBatch:
         """Bars with ``start_ns <= ts < end_ns`` (an empty batch when the range has none).
 
-        Raises DataNotFoundError when nothing at all is stored for the instrument/timeframe.
+        Raises DataNotFoundError when nothing at all is stored for the instrument/timeframe,
+        and StoreError naming the file when a stored file is damaged.
         """
         tf = Timeframe.parse(timeframe)
-        files = self._files(instrument, tf, start_ns, end_ns)
-        key = _cache_key(instrument, tf, start_ns, end_ns, files)
+        return _retrying(lambda: self._read_once(instrument, tf, start_ns, end_ns))
+
+    def _read_once(
+        self, instrument: InstrumentId, tf: Timeframe, start_ns: int | None, end_ns: int | None
+    ) -> BarBatch:
+        directory = dataset_dir(self.bars_root, instrument, tf)
+        entries = self._entries(self._manifest(instrument, tf), start_ns, end_ns)
+        key = (instrument, tf, start_ns, end_ns, tuple(e.sha256 for e in entries))
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        if not files:
+        if not entries:
             return BarBatch.empty(instrument, tf)
+        files = [verified_path(directory, e) for e in entries]
         batch = BarBatch.from_arrays(
             instrument, tf, **self._query(_SELECT, self._params(files, start_ns, end_ns))
         )
@@ -300,18 +473,28 @@ class HistoricalDataStore:
         Raises DataNotFoundError when nothing is stored for one of the instruments.
         """
         tf = Timeframe.parse(timeframe)
+        return _retrying(lambda: self._read_many_once(instruments, tf, start_ns, end_ns))
+
+    def _read_many_once(
+        self,
+        instruments: Sequence[InstrumentId],
+        tf: Timeframe,
+        start_ns: int | None,
+        end_ns: int | None,
+    ) -> dict[InstrumentId, BarBatch]:
         out: dict[InstrumentId, BarBatch] = {}
         pending: list[tuple[InstrumentId, list[Path], tuple[Any, ...]]] = []
         for iid in dict.fromkeys(instruments):
-            files = self._files(iid, tf, start_ns, end_ns)
-            key = _cache_key(iid, tf, start_ns, end_ns, files)
+            directory = dataset_dir(self.bars_root, iid, tf)
+            entries = self._entries(self._manifest(iid, tf), start_ns, end_ns)
+            key = (iid, tf, start_ns, end_ns, tuple(e.sha256 for e in entries))
             cached = self._cache.get(key)
             if cached is not None:
                 out[iid] = cached
-            elif not files:
+            elif not entries:
                 out[iid] = BarBatch.empty(iid, tf)
             else:
-                pending.append((iid, files, key))
+                pending.append((iid, [verified_path(directory, e) for e in entries], key))
         if pending:
             parts = [(iid, files) for iid, files, _ in pending]
             batches = self._read_union(tf, parts, start_ns, end_ns)
@@ -366,24 +549,30 @@ class HistoricalDataStore:
                 f"multiple of the source timeframe"
             )
         start = None if start_ns is None else target.floor(start_ns)
-        files = self._files(instrument, source, start, end_ns)
-        if not files:
-            return BarBatch.empty(instrument, target)
-        params = self._params(files, start, end_ns)
-        params.update(origin=target.origin_ns, step=target.nanos)
-        return BarBatch.from_arrays(instrument, target, **self._query(_RESAMPLE, params))
+
+        def once() -> BarBatch:
+            files, _ = self._files(instrument, source, start, end_ns)
+            if not files:
+                return BarBatch.empty(instrument, target)
+            params = self._params(files, start, end_ns)
+            params.update(origin=target.origin_ns, step=target.nanos)
+            return BarBatch.from_arrays(instrument, target, **self._query(_RESAMPLE, params))
+
+        return _retrying(once)
 
     def datasets(self) -> list[DatasetInfo]:
-        """Every stored dataset with its row count and time span (from Parquet metadata).
+        """Every stored dataset with its row count, time span and provenance (from the
+        manifests), each file's digest checked.
 
         A damaged file does not hide the rest: it is left out of its dataset's counts and
         named in :attr:`DatasetInfo.damaged`.
         """
-        return [
-            _dataset_info(iid, tf, files)
-            for iid, tf, directory in iter_dataset_dirs(self.bars_root)
-            if (files := sorted(directory.glob("*.parquet")))
-        ]
+        infos = []
+        for iid, tf, directory in iter_dataset_dirs(self.bars_root):
+            info = _retrying(partial(_dataset_info, iid, tf, directory))
+            if info.files or info.damaged:
+                infos.append(info)
+        return infos
 
     def export(
         self,
@@ -407,7 +596,18 @@ class HistoricalDataStore:
         kind = detect_format(target, fmt)
         if kind not in ("csv", "parquet"):
             raise ConfigError(f"export writes csv or parquet, not {kind}")
-        files = self._files(instrument, tf, start_ns, end_ns)
+        return _retrying(lambda: self._export_once(instrument, tf, target, kind, start_ns, end_ns))
+
+    def _export_once(
+        self,
+        instrument: InstrumentId,
+        tf: Timeframe,
+        target: Path,
+        kind: str,
+        start_ns: int | None,
+        end_ns: int | None,
+    ) -> ExportResult:
+        files, _ = self._files(instrument, tf, start_ns, end_ns)
         with atomic_path(target) as tmp:
             if not files:  # the range prunes every year file: an empty file with the schema
                 _write_empty_export(tmp, kind)
@@ -429,35 +629,28 @@ class HistoricalDataStore:
         self._db.close()
 
 
-def _cache_key(
-    iid: InstrumentId, tf: Timeframe, start_ns: int | None, end_ns: int | None, files: list[Path]
-) -> tuple[Any, ...]:
-    """A read's cache key: the range and each file's name, mtime and size (a write by any
-    process changes it)."""
-    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return (iid, tf, start_ns, end_ns, stamp)
-
-
-def _dataset_info(iid: InstrumentId, tf: Timeframe, files: list[Path]) -> DatasetInfo:
-    import pyarrow.parquet as pq
-
-    rows, size, first, last, damaged = 0, 0, None, None, []
-    for file in files:
-        try:
-            meta = pq.ParquetFile(file).metadata
-        except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
-            damaged.append(f"{file}: {one_line(exc)}")
-            continue
-        rows += meta.num_rows
-        size += file.stat().st_size
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(0).statistics
-            if stats is not None and stats.has_min_max:
-                first = int(stats.min) if first is None else min(first, int(stats.min))
-                last = int(stats.max) if last is None else max(last, int(stats.max))
+def _dataset_info(iid: InstrumentId, tf: Timeframe, directory: Path) -> DatasetInfo:
+    """One dataset's listing: counts from the manifest, every file's digest checked."""
+    try:
+        manifest = load_manifest(directory)
+    except StoreError as exc:
+        bad = f"{directory / MANIFEST}: {exc}"
+        return DatasetInfo(iid.venue, iid.symbol, str(tf), 0, None, None, 0, 0, (bad,))
+    healthy: list[FileEntry] = []
+    damaged: list[str] = []
+    for entry in manifest.files:
+        problem = digest_problem(directory, entry)
+        if problem is None:
+            healthy.append(entry)
+        else:
+            damaged.append(f"{directory / entry.name}: {problem}")
+    firsts = [e.first_ts for e in healthy if e.first_ts is not None]
+    lasts = [e.last_ts for e in healthy if e.last_ts is not None]
     return DatasetInfo(
-        iid.venue, iid.symbol, str(tf), rows, first, last, len(files) - len(damaged), size,
-        tuple(damaged),
+        iid.venue, iid.symbol, str(tf), sum(e.rows for e in healthy),
+        min(firsts) if firsts else None, max(lasts) if lasts else None, len(healthy),
+        sum(e.bytes for e in healthy), tuple(damaged), manifest.sources(),
+        tuple(dict(e) for e in manifest.provenance),
     )  # fmt: skip
 
 
@@ -477,26 +670,13 @@ def _write_empty_export(path: Path, kind: str) -> None:
     pq.write_table(pa.schema(fields).empty_table(), path)
 
 
-def _query_error(files: list[str], exc: Exception) -> StoreError:
-    """One line naming the damaged file when one is to blame, else DuckDB's first line."""
+def _query_error(files: list[str], exc: Exception) -> Exception:
+    """One line naming the damaged file when one is to blame, else DuckDB's first line; a
+    file that vanished (a writer replaced the generation) is MissingFile, to read again."""
+    gone = [f for f in files if not Path(f).exists()]
+    if gone:
+        return MissingFile(gone[0])
+    if any(text in str(exc) for text in _MISSING_TEXTS):  # gone, then written again meanwhile
+        return MissingFile(one_line(exc))
     found = first_damaged(Path(f) for f in files)
     return found if found is not None else StoreError(f"store query failed: {one_line(exc)}")
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
-        raise damaged_file_error(path, parquet_problem(path) or one_line(exc)) from exc
-    return {name: table.column(name).to_numpy() for name in OHLCV_COLUMNS}
-
-
-def _write_file(path: Path, columns: dict[str, Any]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table({name: pa.array(columns[name]) for name in OHLCV_COLUMNS})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **PARQUET_OPTIONS)

@@ -6,6 +6,10 @@ content (timestamp, prices, volume), its reasons and its occurrence (the k-th id
 rejected row of one ingestion, so two identical bad rows of one file stay two rows) within
 its venue/symbol/timeframe directory. Ingesting the same data again, under any path, adds
 nothing, and the source first recorded is kept.
+
+That identity, as 16 hex digits, is the row's stable ``id`` (``neo data quarantine --json``):
+``neo data release ID`` stores a reviewed row and removes it from here. Quarantine files are
+written with Parquet page checksums and verified when read, so a damaged one fails naming it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neo.data.store.atomic import atomic_path, dataset_lock
+from neo.data.store.atomic import atomic_path, dataset_lock, remove_temp_files
 from neo.data.store.damaged import damaged_file_error, one_line
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.validate import RawBars
@@ -81,11 +85,19 @@ def row_keys(frame: Any) -> KeyArray:
     return np.asarray(hashed, dtype=np.uint64)
 
 
+_WRITE_OPTIONS: dict[str, Any] = {"write_page_checksum": True}
+
+
+def row_ids(frame: Any) -> list[str]:
+    """Each row's stable id: its identity (:func:`row_keys`) as 16 hex digits."""
+    return [f"{int(k):016x}" for k in row_keys(frame)]
+
+
 def _read_file(path: Path) -> Any:
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(path).to_pandas()
+        frame = pq.read_table(path, page_checksum_verification=True).to_pandas()
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
         raise damaged_file_error(path, one_line(exc)) from exc
     if _OCCURRENCE not in frame.columns:
@@ -131,13 +143,14 @@ class Quarantine:
         keys = row_keys(frame)
         directory = dataset_dir(self.root, instrument, timeframe)
         with dataset_lock(directory):
+            remove_temp_files(directory)
             fresh = ~np.isin(keys, self._stored_keys(directory))
             added = int(np.count_nonzero(fresh))
             if added:
                 name = hashlib.sha256(np.sort(keys[fresh]).tobytes()).hexdigest()[:24]
                 table = pa.Table.from_pandas(frame[fresh], preserve_index=False)
                 with atomic_path(directory / f"{name}.parquet") as tmp:
-                    pq.write_table(table, tmp)
+                    pq.write_table(table, tmp, **_WRITE_OPTIONS)
         return QuarantineWrite(directory, len(rows), added)
 
     def _stored_keys(self, directory: Path) -> KeyArray:
@@ -164,15 +177,41 @@ class Quarantine:
                 continue
             frame = pd.concat(parts, ignore_index=True)
             frame = frame[~pd.Series(row_keys(frame)).duplicated().to_numpy()]
+            ids = row_ids(frame)
             frame = frame.drop(columns=[_OCCURRENCE]).reset_index(drop=True)
+            frame.insert(0, "id", ids)
             frame.insert(0, "timeframe", str(tf))
             frame.insert(0, "symbol", iid.symbol)
             frame.insert(0, "venue", iid.venue)
             frames.append(frame)
         if not frames:
-            columns = ["venue", "symbol", "timeframe", *QUARANTINE_COLUMNS]
+            columns = ["venue", "symbol", "timeframe", "id", *QUARANTINE_COLUMNS]
             return pd.DataFrame({c: [] for c in columns})
         return pd.concat(frames, ignore_index=True)
+
+    def remove(self, instrument: InstrumentId, timeframe: Timeframe, ids: Sequence[str]) -> int:
+        """Drop the rows with these ids (released into the store); the number removed.
+        Each file holding one is rewritten without it, atomically, under the dataset lock."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        wanted = set(ids)
+        removed = 0
+        directory = dataset_dir(self.root, instrument, timeframe)
+        with dataset_lock(directory):
+            for path in _files(directory):
+                frame = _read_file(path)
+                drop = np.isin(row_ids(frame), list(wanted))
+                if not drop.any():
+                    continue
+                removed += int(np.count_nonzero(drop))
+                if drop.all():
+                    path.unlink()
+                    continue
+                table = pa.Table.from_pandas(frame[~drop], preserve_index=False)
+                with atomic_path(path) as tmp:
+                    pq.write_table(table, tmp, **_WRITE_OPTIONS)
+        return removed
 
 
 def _files(directory: Path) -> list[Path]:

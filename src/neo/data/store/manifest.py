@@ -1,0 +1,251 @@
+"""A dataset's manifest: the one file saying which data files make up the series, with digests.
+
+``bars/<venue>/<symbol>/<timeframe>/manifest.json``::
+
+    {"format": 1, "generation": 7,
+     "files": [{"name": "2023-<sha256[:16]>.parquet", "year": 2023, "sha256": "…", "rows": …,
+                "first_ts": …, "last_ts": …, "bytes": …, "sources": {"<source>": rows}}],
+     "provenance": [{"action": "ingest", "source": "…", "time": "…", …}],
+     "checksum": "<sha256 of everything above>"}
+
+Versions switch atomically: a writer first writes the new data files (content-addressed names,
+so a name always means the same bytes and no file is ever overwritten), then replaces the
+manifest with one rename, then removes the files the new manifest no longer names. A reader
+reads the manifest once and so sees one generation; a file removed under it is missing (never
+different), and the read starts again from the newer manifest.
+
+Integrity: every data file's sha256 is checked before its rows are used, so one flipped bit
+fails with a message naming the file instead of returning prices like 4.7e180; the manifest
+checks itself with its own checksum.
+
+Stores written before manifests existed (``<year>.parquet`` files, no manifest) are read as a
+generation-0 manifest built from the files as they are (their source unknown); the next write
+records it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from neo.data.store.atomic import atomic_path
+from neo.data.store.damaged import damaged_file_error, one_line
+from neo.domain.errors import StoreError
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+LEGACY_SOURCE = "unknown (stored before provenance was recorded)"
+_CHUNK = 1 << 20
+_DIFFERS = "sha256 differs from the manifest: the file changed after it was written"
+
+
+class MissingFile(Exception):  # noqa: N818 - an internal signal; never leaves the store
+    """A file the manifest names is gone: a writer replaced the generation; read again."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One data file of a generation (one calendar year of bars)."""
+
+    name: str
+    year: int
+    sha256: str
+    rows: int
+    first_ts: int | None
+    last_ts: int | None
+    bytes: int
+    sources: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "year": self.year, "sha256": self.sha256, "rows": self.rows,
+            "first_ts": self.first_ts, "last_ts": self.last_ts, "bytes": self.bytes,
+            "sources": dict(self.sources),
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FileEntry:
+        return cls(
+            str(data["name"]), int(data["year"]), str(data["sha256"]), int(data["rows"]),
+            _opt_int(data.get("first_ts")), _opt_int(data.get("last_ts")), int(data["bytes"]),
+            {str(k): int(v) for k, v in dict(data.get("sources", {})).items()},
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """One generation of a dataset: its files (by year) and its provenance log."""
+
+    generation: int = 0
+    files: tuple[FileEntry, ...] = ()
+    provenance: tuple[Mapping[str, Any], ...] = ()
+
+    def entry(self, year: int) -> FileEntry | None:
+        return next((f for f in self.files if f.year == year), None)
+
+    def sources(self) -> dict[str, int]:
+        """Rows stored now by each source (from the per-file counts)."""
+        total: Counter[str] = Counter()
+        for entry in self.files:
+            total.update(entry.sources)
+        return {name: rows for name, rows in sorted(total.items()) if rows}
+
+    def next(self, files: Iterable[FileEntry], event: Mapping[str, Any]) -> Manifest:
+        """The following generation with ``files`` (sorted by year) and ``event`` logged."""
+        ordered = tuple(sorted((f for f in files if f.rows), key=lambda f: f.year))
+        return replace(
+            self, generation=self.generation + 1, files=ordered,
+            provenance=(*self.provenance, dict(event)),
+        )  # fmt: skip
+
+    def to_json(self) -> str:
+        body = {
+            "format": FORMAT,
+            "generation": self.generation,
+            "files": [f.to_dict() for f in self.files],
+            "provenance": [dict(e) for e in self.provenance],
+        }
+        body["checksum"] = _checksum(body)
+        return json.dumps(body, indent=1, sort_keys=True)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(
+        {k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def load_manifest(directory: Path) -> Manifest:
+    """The dataset's current manifest (empty if nothing is stored); StoreError if damaged."""
+    path = directory / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return legacy_manifest(directory)
+    except OSError as exc:
+        raise damaged_file_error(path, one_line(exc)) from exc
+    try:
+        body = json.loads(text)
+        if body.get("checksum") != _checksum(body):
+            raise ValueError("checksum mismatch: the file changed after it was written")
+        return Manifest(
+            int(body["generation"]),
+            tuple(FileEntry.from_dict(f) for f in body["files"]),
+            tuple(dict(e) for e in body.get("provenance", [])),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise damaged_file_error(path, one_line(exc)) from exc
+
+
+def save_manifest(directory: Path, manifest: Manifest) -> None:
+    """Replace the manifest atomically (call it under the dataset's lock)."""
+    with atomic_path(directory / MANIFEST) as tmp:
+        tmp.write_text(manifest.to_json(), encoding="utf-8")
+
+
+def legacy_manifest(directory: Path) -> Manifest:
+    """Generation 0 from ``<year>.parquet`` files written before manifests (if any)."""
+    import pyarrow.parquet as pq
+
+    files = []
+    for path in sorted(directory.glob("*.parquet")) if directory.is_dir() else []:
+        if not path.stem.isdigit():
+            continue
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
+            raise damaged_file_error(path, one_line(exc)) from exc
+        first = last = None
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(0).statistics
+            if stats is not None and stats.has_min_max:
+                first = int(stats.min) if first is None else min(first, int(stats.min))
+                last = int(stats.max) if last is None else max(last, int(stats.max))
+        files.append(
+            FileEntry(
+                path.name, int(path.stem), file_sha256(path), meta.num_rows, first, last,
+                path.stat().st_size, {LEGACY_SOURCE: meta.num_rows},
+            )
+        )  # fmt: skip
+    return Manifest(0, tuple(files), ())
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def digest_problem(directory: Path, entry: FileEntry) -> str | None:
+    """Why ``entry``'s file does not match the manifest, or None when it does.
+
+    Raises MissingFile when the file is gone (a newer generation replaced it).
+    """
+    path = directory / entry.name
+    try:
+        actual = file_sha256(path)
+    except FileNotFoundError as exc:
+        raise MissingFile(str(path)) from exc
+    except OSError as exc:
+        return one_line(exc)
+    if actual != entry.sha256:
+        return _DIFFERS
+    return None
+
+
+def verified_path(directory: Path, entry: FileEntry) -> Path:
+    """``entry``'s path once its bytes match the manifest's digest.
+
+    Raises MissingFile when the file is gone (a newer generation replaced it) and StoreError
+    naming the file when its bytes differ (damaged on disk).
+    """
+    problem = digest_problem(directory, entry)
+    if problem is not None:
+        raise damaged_file_error(directory / entry.name, problem)
+    return directory / entry.name
+
+
+def verified_bytes(directory: Path, entry: FileEntry) -> bytes:
+    """``entry``'s bytes, checked against the manifest (one read, no window for a change)."""
+    path = directory / entry.name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise MissingFile(str(path)) from exc
+    except OSError as exc:
+        raise damaged_file_error(path, one_line(exc)) from exc
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise damaged_file_error(path, _DIFFERS)
+    return data
+
+
+def remove_unreferenced(directory: Path, manifest: Manifest) -> None:
+    """Delete data files the current manifest does not name (call it under the lock)."""
+    keep = {f.name for f in manifest.files}
+    for path in directory.glob("*.parquet"):
+        if path.name not in keep:
+            try:
+                path.unlink()
+            except FileNotFoundError:  # pragma: no cover - removed meanwhile
+                continue
+
+
+def store_error_if_missing(exc: MissingFile) -> StoreError:
+    """A generation that kept changing under a reader: one clear line."""
+    return StoreError(
+        f"stored file {exc} vanished while reading, again and again: another process keeps "
+        "rewriting this dataset; try again when it has finished"
+    )

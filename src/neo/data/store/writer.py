@@ -1,0 +1,170 @@
+"""Writing one year file of a dataset: merge (upsert by timestamp), conflict check, delete.
+
+A year file holds the OHLCV columns plus ``src``, the source of each bar (dictionary-encoded,
+so it costs a few bytes per file). Files are content-addressed (``<year>-<sha256[:16]>.parquet``)
+and never overwritten; :mod:`neo.data.store.manifest` decides which ones make up the series.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from neo.data.store.atomic import atomic_path
+from neo.data.store.damaged import damaged_file_error, one_line
+from neo.data.store.manifest import (
+    LEGACY_SOURCE,
+    FileEntry,
+    MissingFile,
+    file_sha256,
+    verified_bytes,
+)
+from neo.domain.bar import OHLCV_COLUMNS, BarBatch
+
+VALUE_COLUMNS = OHLCV_COLUMNS[1:]
+# Dictionary encoding is wasted work on float prices; delta encoding shrinks regular timestamps.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": ["src"],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
+}
+Codes = npt.NDArray[np.int32]
+
+
+@dataclass(slots=True)
+class YearFile:
+    """The columns of one year file in memory; ``codes`` index ``labels`` (each bar's source)."""
+
+    columns: dict[str, Any]
+    codes: Codes
+    labels: list[str]
+
+    def code_of(self, label: str) -> int:
+        if label not in self.labels:
+            self.labels.append(label)
+        return self.labels.index(label)
+
+
+@dataclass(slots=True)
+class YearPlan:
+    """What an upsert does to one year: the merged file (None when nothing changes), counts,
+    and the bars of other sources it would change (``conflicts`` by source)."""
+
+    year: int
+    merged: YearFile | None
+    inserted: int = 0
+    updated: int = 0
+    conflicts: Counter[str] = field(default_factory=Counter)
+    first_conflict_ts: int | None = None
+
+
+def read_year(directory: Path, entry: FileEntry) -> YearFile:
+    """A stored year file, digest-checked; StoreError naming it if damaged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = directory / entry.name
+    try:
+        data = verified_bytes(directory, entry)
+    except MissingFile as exc:
+        raise damaged_file_error(path, "missing, though the manifest names it") from exc
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
+        raise damaged_file_error(path, one_line(exc)) from exc
+    columns = {name: table.column(name).to_numpy() for name in OHLCV_COLUMNS}
+    if "src" not in table.column_names:
+        return YearFile(columns, np.zeros(table.num_rows, np.int32), [LEGACY_SOURCE])
+    src = table.column("src")
+    if not pa.types.is_dictionary(src.type):
+        src = src.dictionary_encode()
+    combined = src.unify_dictionaries().combine_chunks()
+    codes = combined.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    return YearFile(columns, codes, [str(x) for x in combined.dictionary.to_pylist()])
+
+
+def plan_upsert(directory: Path, entry: FileEntry | None, year: int, part: BarBatch,
+                source: str) -> YearPlan:  # fmt: skip
+    """Merge ``part`` (one year of validated bars) into the stored year file."""
+    columns = {name: np.asarray(getattr(part, name)) for name in OHLCV_COLUMNS}
+    if entry is None:
+        fresh = YearFile(columns, np.zeros(len(part), np.int32), [source])
+        return YearPlan(year, fresh, inserted=len(part))
+    old = read_year(directory, entry)
+    pos = np.searchsorted(old.columns["ts"], part.ts)
+    inside = pos < len(old.codes)
+    match = np.zeros(len(part), dtype=np.bool_)
+    match[inside] = old.columns["ts"][pos[inside]] == part.ts[inside]
+    differs = np.zeros(len(part), dtype=np.bool_)
+    for name in VALUE_COLUMNS:
+        differs[match] |= old.columns[name][pos[match]] != columns[name][match]
+    plan = YearPlan(year, None, int(np.count_nonzero(~match)), int(np.count_nonzero(differs)))
+    code = old.code_of(source)
+    foreign = differs.copy()
+    foreign[differs] = old.codes[pos[differs]] != code
+    if foreign.any():
+        plan.conflicts = Counter(old.labels[c] for c in old.codes[pos[foreign]])
+        plan.first_conflict_ts = int(part.ts[np.argmax(foreign)])
+    if plan.inserted == 0 and plan.updated == 0:
+        return plan
+    keep = np.ones(len(old.codes), dtype=np.bool_)
+    keep[pos[match]] = False
+    order = np.argsort(np.concatenate((old.columns["ts"][keep], part.ts)), kind="stable")
+    merged = {
+        name: np.concatenate((old.columns[name][keep], columns[name]))[order]
+        for name in OHLCV_COLUMNS
+    }
+    incoming = np.full(len(part), code, np.int32)
+    same = match & ~differs  # identical bars keep the source that stored them first
+    incoming[same] = old.codes[pos[same]]
+    codes = np.concatenate((old.codes[keep], incoming))[order]
+    plan.merged = YearFile(merged, codes, old.labels)
+    return plan
+
+
+def plan_delete(directory: Path, entry: FileEntry, start_ns: int, end_ns: int) -> tuple[
+        YearFile, int]:  # fmt: skip
+    """The year file without bars in ``[start_ns, end_ns)`` and the number removed."""
+    old = read_year(directory, entry)
+    ts = old.columns["ts"]
+    drop = (ts >= start_ns) & (ts < end_ns)
+    keep = ~drop
+    kept = YearFile({n: c[keep] for n, c in old.columns.items()}, old.codes[keep], old.labels)
+    return kept, int(np.count_nonzero(drop))
+
+
+def write_year(directory: Path, year: int, data: YearFile) -> FileEntry:
+    """Write a year file under its content-addressed name; the manifest entry describing it."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    used = np.unique(data.codes)  # drop labels no bar refers to any more
+    remap = np.full(len(data.labels), -1, np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    labels = [data.labels[i] for i in used]
+    codes = remap[data.codes]
+    arrays = {name: pa.array(data.columns[name]) for name in OHLCV_COLUMNS}
+    arrays["src"] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(labels, pa.string()))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(arrays), sink, **PARQUET_OPTIONS)
+    payload = sink.getvalue().to_pybytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    name = f"{year}-{digest[:16]}.parquet"
+    target = directory / name
+    if not target.exists() or file_sha256(target) != digest:  # new, or a damaged copy
+        with atomic_path(directory / name) as tmp:
+            tmp.write_bytes(payload)
+    ts = data.columns["ts"]
+    counts = np.bincount(codes, minlength=len(labels))
+    return FileEntry(
+        name, year, digest, len(ts), int(ts[0]) if len(ts) else None,
+        int(ts[-1]) if len(ts) else None, len(payload),
+        {label: int(n) for label, n in zip(labels, counts, strict=True)},
+    )  # fmt: skip
