@@ -33,7 +33,7 @@ def test_demo_runs_the_whole_chain_out_of_time(isolated_neo_env: Path) -> None:
 
     backtest = out["backtest"]
     assert backtest["strategy"] == "hybrid" and backtest["trades"] > 0
-    assert backtest["metrics"]["end"] < cutoff_ns
+    assert backtest["metrics"]["end_ns"] < cutoff_ns
     assert Path(out["report"]).is_file()
     assert "<html" in Path(out["report"]).read_text()[:2000].lower()
 

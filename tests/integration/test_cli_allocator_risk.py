@@ -101,7 +101,7 @@ def _book_at(
         key = lot["instrument"]
         if lot["exit_ts"] <= stamps[k]:
             equity += lot["pnl"]
-        elif lot["entry_ts"] <= stamps[k]:
+        elif lot["entry_ts_ns"] <= stamps[k]:
             equity += lot["quantity"] * (closes[key][k] - lot["entry_price"])
             held[key] = held.get(key, 0.0) + lot["quantity"]
     return equity, held
@@ -111,11 +111,11 @@ def _check_limits(
     lots: list[dict[str, Any]], stamps: np.ndarray, closes: dict[str, np.ndarray]
 ) -> None:
     checked = 0
-    for k in sorted({int(np.searchsorted(stamps, lot["entry_ts"])) for lot in lots}):
+    for k in sorted({int(np.searchsorted(stamps, lot["entry_ts_ns"])) for lot in lots}):
         decided = k - 1  # filled at bar k's open, approved at bar k-1's close
         equity, _ = _book_at(lots, stamps, closes, decided)
         _, held = _book_at(lots, stamps, closes, k)  # after bar k's fills
-        grown = {lot["instrument"] for lot in lots if lot["entry_ts"] == stamps[k]}
+        grown = {lot["instrument"] for lot in lots if lot["entry_ts_ns"] == stamps[k]}
         value = {key: abs(q) * closes[key][decided] for key, q in held.items()}
         for key in grown:
             assert value[key] <= MAX_NOTIONAL + TOL, (key, k)

@@ -106,6 +106,75 @@ def parse_time(text: str | None) -> int | None:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
+def iso_utc(ns: int | None) -> str | None:
+    """Integer ns UTC → ISO 8601 with a ``Z`` (microseconds only when there are any).
+
+    The one timestamp convention of every command's output: a time field holds this string;
+    where the exact value matters, an integer ``<field>_ns`` sits beside it (:func:`stamp`).
+    """
+    if ns is None:
+        return None
+    from neo.analytics.html import format_time
+
+    return format_time(int(ns))
+
+
+def stamp(name: str, ns: int | None) -> dict[str, Any]:
+    """``{name: ISO string, name_ns: int}`` for a JSON row (see :func:`iso_utc`)."""
+    return {name: iso_utc(ns), f"{name}_ns": None if ns is None else int(ns)}
+
+
+TIME_KEYS = ("ts", "start", "end")
+
+
+def is_time_key(key: str) -> bool:
+    """Whether a result field named ``key`` holds a point in time (in integer ns)."""
+    return key in TIME_KEYS or key.endswith(("_ts", "_at"))
+
+
+def times_as_iso(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row whose integer ns time fields (``ts``, ``*_ts`` …) become ISO strings, each with
+    its ``_ns`` twin; other fields pass as they are."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if is_time_key(key) and isinstance(value, int | np.integer) and not isinstance(value, bool):
+            out.update(stamp(key, int(value)))
+        else:
+            out[key] = value
+    return out
+
+
+def metrics_json(metrics: Any) -> dict[str, Any]:
+    """Performance metrics for ``--json``: ``start``/``end`` as ISO with ``_ns`` twins,
+    durations in integer ns with a humanised twin (``max_drawdown_duration``: ``"31 d 14 h"``),
+    non-finite figures as null."""
+    from neo.analytics.html import format_duration
+
+    out: dict[str, Any] = {}
+    for key, value in times_as_iso(metrics.to_dict(json_safe=True)).items():
+        out[key] = value
+        if key.endswith("duration_ns"):
+            out[key.removesuffix("_ns")] = None if value is None else format_duration(value)
+    return out
+
+
+def human_value(key: str, value: Any) -> str:
+    """A result field as the text tables print it: ISO times, humanised durations, percents
+    for fractions the metrics name, no ``-0``."""
+    from neo.analytics.html import clean_number, format_duration, format_metric
+
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return str(value)
+    if key.endswith("duration_ns"):
+        return format_duration(float(value))
+    if is_time_key(key) or key.endswith("_ts_ns"):
+        return str(iso_utc(int(value)))
+    text = format_metric(key, value)
+    return clean_number(text)
+
+
 def settings_of(ctx: typer.Context) -> NeoSettings:
     """The settings the root callback built (or defaults when a command is invoked alone)."""
     root = ctx.find_root()

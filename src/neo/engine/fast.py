@@ -17,18 +17,20 @@ from typing import Any, overload
 import numpy as np
 
 from neo.domain.bar import BarBatch, FloatArray
-from neo.domain.enums import OrderStatus, OrderType
+from neo.domain.enums import LiquiditySide, OrderStatus, OrderType, Side
 from neo.domain.errors import ConfigError, StrategyError
 from neo.domain.fill import Fill
-from neo.domain.ids import InstrumentId
+from neo.domain.ids import InstrumentId, OrderId, TradeId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order
+from neo.domain.trade import Trade
 from neo.engine.backtest import BacktestResult, as_batches
 from neo.engine.instruments import default_instrument
 from neo.engine.loop import FULL_EQUITY, LoopStats, aligned_predictions
 from neo.execution.config import ExecutionConfig
-from neo.execution.fastpath import FastPathResult, run_fast_path
+from neo.execution.fastpath import FastPathResult, _execution_price, run_fast_path
 from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
+from neo.execution.ledger import TradeLog, TradeMatcher
 from neo.strategies.base import Strategy
 from neo.strategies.registry import create_strategy
 
@@ -156,9 +158,13 @@ def fast_backtest(
     instruments: Mapping[InstrumentId, Instrument] | None = None,
     execution: ExecutionConfig | None = None,
     predictions: Predictions = None,
+    close_at_end: bool = False,
 ) -> BacktestResult:
     """:func:`run_fast` with its result in the event path's shape (what reports and the CLI
-    read): fills, FIFO trades, one filled market order per fill, per-step equity."""
+    read): fills, FIFO trades, one filled market order per fill, per-step equity.
+
+    ``close_at_end`` flattens what is held on the last bar at the fill model's price there, as
+    :func:`neo.engine.backtest.close_positions_at_end` does on the event path."""
     config = execution or ExecutionConfig()
     batches = as_batches(bars)
     result = run_fast(
@@ -175,6 +181,14 @@ def fast_backtest(
         trades = result.trades()
         positions = {iid: result.position(iid) for iid in result.instruments}
         prices = {iid: np.asarray(batches[iid].close, dtype=np.float64) for iid in batches}
+    cash, equity = result.cash, result.equity
+    if close_at_end:
+        specs = {iid: (instruments or {}).get(iid) or default_instrument(iid) for iid in batches}
+        closing = _closing_fills(batches, positions, specs, config, len(fills))
+        if closing:
+            cash, equity = _after_closing(closing, cash, positions, prices, specs)
+            fills = fills + closing
+            trades = _fifo_trades(fills, list(batches))
     orders = [_filled_order(fill, strategy.name) for fill in fills]
     bars_seen = sum(len(b) for b in batches.values())
     stats = LoopStats(bars=bars_seen, orders_submitted=len(orders), fills=len(fills))
@@ -182,8 +196,8 @@ def fast_backtest(
         strategy=strategy.name,
         params=strategy.param_values(),
         ts=result.ts,
-        equity=result.equity,
-        cash=result.cash,
+        equity=equity,
+        cash=cash,
         positions=positions,
         prices=prices,
         fills=fills,
@@ -195,6 +209,75 @@ def fast_backtest(
         fees=float(np.sum(result.fill_fee)),
         extra={"engine": "fast"},
     )
+
+
+def _closing_fills(
+    batches: Mapping[InstrumentId, BarBatch],
+    positions: Mapping[InstrumentId, FloatArray],
+    specs: Mapping[InstrumentId, Instrument],
+    config: ExecutionConfig,
+    numbered: int,
+) -> list[Fill]:
+    """One taker fill per open position on its last bar: at the open (``next_open``) or the
+    close (``close`` fill), with the kernels' slippage, impact and fee."""
+    impact = config.impact_coefficient if config.impact == "volume" else 0.0
+    fills: list[Fill] = []
+    for iid, batch in batches.items():
+        held = float(positions[iid][-1])
+        if held == 0.0:
+            continue
+        last = len(batch) - 1
+        reference = float((batch.close if config.fill == "close" else batch.open)[last])
+        spec = specs[iid]
+        rate = config.fees_bps * 1e-4 if config.fees_bps is not None else spec.taker_fee
+        price = float(
+            _execution_price(
+                reference, -held, float(batch.volume[last]), config.slippage_bps * 1e-4, impact
+            )
+        )
+        number = numbered + len(fills) + 1
+        fills.append(
+            Fill(
+                order_id=OrderId(f"FP-{number}"),
+                trade_id=TradeId(f"FP-{number}"),
+                instrument=iid,
+                side=Side.SELL if held > 0 else Side.BUY,
+                quantity=abs(held),
+                price=price,
+                fee=rate * abs(held) * price,
+                ts=int(batch.ts[last]),
+                liquidity=LiquiditySide.TAKER,
+            )
+        )
+    return fills
+
+
+def _after_closing(
+    closing: list[Fill],
+    cash: FloatArray,
+    positions: dict[InstrumentId, FloatArray],
+    prices: Mapping[InstrumentId, FloatArray],
+    specs: Mapping[InstrumentId, Instrument],
+) -> tuple[FloatArray, FloatArray]:
+    """Cash and equity with the closing fills booked on the last step (positions zeroed)."""
+    cash = cash.copy()
+    for fill in closing:
+        multiplier = specs[fill.instrument].contract_multiplier
+        cash[-1] -= fill.signed_quantity * fill.price * multiplier + fill.fee
+        position = positions[fill.instrument] = positions[fill.instrument].copy()
+        position[-1] = 0.0
+    equity = cash.copy()
+    for iid, position in positions.items():
+        equity += np.nan_to_num(position * prices[iid]) * specs[iid].contract_multiplier
+    return cash, equity
+
+
+def _fifo_trades(fills: list[Fill], instruments: list[InstrumentId]) -> list[Trade]:
+    log = TradeLog()
+    matchers = {iid: TradeMatcher(k, log) for k, iid in enumerate(instruments)}
+    for fill in sorted(fills, key=lambda f: f.ts):  # stable: a step keeps its fill order
+        matchers[fill.instrument].add(fill.signed_quantity, fill.price, fill.fee, fill.ts)
+    return log.to_trades(instruments)
 
 
 def _multi_fills(result: MultiFastPathResult) -> list[Fill]:

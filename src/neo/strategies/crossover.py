@@ -42,8 +42,13 @@ class _Crossover(Strategy):
 
     def on_start(self, ctx: StrategyContext) -> None:
         cls = type(self)
-        self._fast = ctx.indicator(cls.average, ctx.close, self.fast)
-        self._slow = ctx.indicator(cls.average, ctx.close, self.slow)
+        label = cls.average.__name__.upper()
+        self._fast = ctx.plot(
+            f"{label} {self.fast}", ctx.indicator(cls.average, ctx.close, self.fast)
+        )
+        self._slow = ctx.plot(
+            f"{label} {self.slow}", ctx.indicator(cls.average, ctx.close, self.slow)
+        )
 
     def on_bar(self, ctx: StrategyContext) -> None:
         i = ctx.i
