@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint typecheck security unit bench clean
+.PHONY: run test install install-dev lint typecheck security unit bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ unit: $(STAMP_DEV)
 	$(BIN)/pytest --cov=neo --cov-report=term --cov-fail-under=90
 
 test: lint typecheck security unit
+
+# The report's browser test drives Debian's chromium through Playwright (never `playwright
+# install`, which downloads). .ci/run calls this; apt-get only when chromium is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; }
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/run_all.py

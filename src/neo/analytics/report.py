@@ -103,6 +103,8 @@ def _equity_figure(
             )
         )  # fmt: skip
         figure.update_layout(
+            xaxis={"anchor": "y2"},  # the time labels go under the strip, not between the two
+            margin={"l": 60, "r": 20, "t": 50, "b": 60},
             yaxis={"domain": [0.16, 1.0]},
             yaxis2={"domain": [0.0, 0.1], "showticklabels": False, "showgrid": False,
                     "zeroline": False, "title": {"text": "risk", "font": {"size": 10}},
