@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from neo.cli.common import JsonOpt, emit, settings_of
+from neo.cli.common import JsonOpt, emit, settings_of, stamp
 from neo.settings import NeoSettings
 
 risk_app = typer.Typer(
@@ -44,13 +44,21 @@ def _status(path: Path) -> dict[str, Any]:
     from neo.risk import KillSwitch
 
     switch = KillSwitch(path)
-    return {"path": str(path), "exists": path.exists(), **switch.to_dict()}
+    state = switch.to_dict()
+    engaged_ns = state.pop("engaged_ns", None)
+    return {
+        "path": str(path),
+        "exists": path.exists(),
+        **state,
+        **stamp("engaged_at", engaged_ns or None),  # ISO time, with the exact ns beside it
+    }
 
 
 def _print(status: dict[str, Any], title: str) -> None:
     table = Table(title=title, show_header=False)
     for key, value in status.items():
-        table.add_row(key, str(value))
+        if not key.endswith("_ns"):  # the ISO twin is shown
+            table.add_row(key, str(value))
     Console().print(table)
 
 

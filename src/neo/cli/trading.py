@@ -651,6 +651,7 @@ def paper_command(
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         raise typer.Exit(code=130) from None
     summary = result.summary()
+    summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
     emit(summary, as_json)
 
 

@@ -76,7 +76,10 @@ def _inputs(n: int = 200, seed: int = 0) -> dict[str, Any]:
         "equity": equity,
         "metrics": compute_metrics(ts, equity, trades=trades),
         "prices": {"BTC/USDT@binance": (ts, btc), "ETH/USDT": (ts, eth)},
-        "positions": {"BTC/USDT@binance": position, "ETH/USDT": -3.0 * eth / equity * (ts >= ts[50])},
+        "positions": {
+            "BTC/USDT@binance": position,
+            "ETH/USDT": -3.0 * eth / equity * (ts >= ts[50]),
+        },
         "trades": trades,
         "weights": {"BTC/USDT": np.full(n, 0.6), "ETH/USDT": np.full(n, 0.4)},
         "risk_events": [
@@ -326,9 +329,7 @@ def test_held_weights_are_positions_times_price_over_equity() -> None:
     np.testing.assert_allclose(held["B"], [0.0, 40 / 110, 0.0, -60 / 120])
     inputs = _inputs()
     n = len(inputs["ts"])
-    text = render_report(
-        title="t", **{**inputs, "positions": {"BTC/USDT": np.linspace(0, 0.5, n)}}
-    )
+    text = render_report(title="t", **{**inputs, "positions": {"BTC/USDT": np.linspace(0, 0.5, n)}})
     (figure,) = [f for f in _figures(text) if f["layout"]["title"]["text"].startswith("Positions")]
     names = [t["name"] for t in figure["data"]]
     assert names == ["BTC/USDT", "BTC/USDT target", "ETH/USDT target"]
