@@ -216,3 +216,31 @@ def test_backtest_reads_walk_forward_predictions(tmp_path: Path) -> None:
     for bad, message in ((broken, "lacks columns"), (tmp_path / "none.csv", "does not exist")):
         result = runner.invoke(app, [*args, "--predictions", str(bad)])
         assert result.exit_code != 0 and message in result.stderr
+
+
+@pytest.mark.usefixtures("stored")
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_close_at_end_leaves_no_open_position(engine: str) -> None:
+    args = ["backtest", "--symbols", "BTC/USDT,ETH/USDT", "--param", "size=1", "--engine", engine]
+    kept = _json([*args, "--json"])
+    assert kept["open_positions"] and kept["closed_at_end"] is False
+    for lot in kept["open_positions"]:  # listed and marked to the last close
+        assert lot["unrealized_pnl"] == pytest.approx(
+            lot["quantity"] * (lot["mark_price"] - lot["entry_price"])
+        )
+    closed = _json([*args, "--close-at-end", "--json"])
+    assert closed["open_positions"] == [] and closed["closed_at_end"] is True
+    assert len(closed["trades"]) == len(kept["trades"]) + len(kept["open_positions"])
+    last = max(t["exit_ts_ns"] for t in closed["trades"])  # type: ignore[union-attr]
+    assert last == kept["last_ts_ns"]
+    fees = closed["fees"] - kept["fees"]  # type: ignore[operator]
+    assert fees >= 0.0
+
+
+@pytest.mark.usefixtures("stored")
+def test_close_at_end_is_the_same_on_both_engines() -> None:
+    args = ["backtest", "--symbols", "BTC/USDT,ETH/USDT", "--param", "size=1", "--close-at-end"]
+    event = _json([*args, "--fees-bps", "10", "--json"])
+    fast = _json([*args, "--fees-bps", "10", "--engine", "fast", "--json"])
+    assert event["trades"] == fast["trades"]
+    assert event["final_equity"] == pytest.approx(fast["final_equity"], rel=1e-12)
