@@ -334,6 +334,10 @@ def run_backtest_job(
             )
     risk_events = risk_event_rows(result.events, gate, book)
     metrics, benchmark, held = analyse_backtest(result, specs, frame)
+    allocation = None
+    if book is not None:  # why little or nothing was allocated; library warnings, counted
+        book.diagnostics.log_summary(mean_exposure=metrics.exposure)
+        allocation = book.diagnostics.to_dict(mean_exposure=metrics.exposure)
     written = None
     if report is not None:
         written = write_report(
@@ -374,6 +378,7 @@ def run_backtest_job(
         "closed_at_end": close_at_end,
         "allocator": allocator,
         "rebalances": None if book is None else len(book.history),
+        "allocation": allocation,
         "risk_denials": {} if gate is None else dict(gate.counters),
         "risk_events": [times_as_iso(row) for row in risk_events],
         "kill_switch_engagements": 0 if gate is None else gate.engagements,
@@ -652,6 +657,9 @@ def paper_command(
         raise typer.Exit(code=130) from None
     summary = result.summary()
     summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
+    if book is not None:
+        book.diagnostics.log_summary()
+        summary["allocation"] = book.diagnostics.to_dict()
     emit(summary, as_json)
 
 
