@@ -42,7 +42,14 @@ SymbolsOpt = Annotated[
     typer.Option("--symbols", help="Comma-separated ccxt symbols, e.g. BTC/USDT,ETH/USDT."),
 ]
 SymbolOpt = Annotated[str | None, typer.Option("--symbol", help="One ccxt symbol, e.g. BTC/USDT.")]
-TimeframeOpt = Annotated[str, typer.Option("--timeframe", help="Bar timeframe: 1m, 5m, 1h, 1d …")]
+TimeframeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help="Bar timeframe: 1m, 5m, 1h, 1d … (default: the one stored for the symbols when "
+        "there is only one, else the command's default).",
+    ),
+]
 StartOpt = Annotated[
     str | None, typer.Option("--start", help="Inclusive start, ISO date/time (UTC).")
 ]
@@ -173,6 +180,34 @@ def human_value(key: str, value: Any) -> str:
         return str(iso_utc(int(value)))
     text = format_metric(key, value)
     return clean_number(text)
+
+
+def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """``--start`` / ``--end`` as ns, refusing a window that ends before it starts."""
+    start_ns, end_ns = parse_time(start), parse_time(end)
+    if start_ns is not None and end_ns is not None and start_ns >= end_ns:
+        raise ConfigError(
+            f"--start {start} is not before --end {end}: the window is empty; swap them or "
+            "widen it (--start is inclusive, --end exclusive)"
+        )
+    return start_ns, end_ns
+
+
+def resolve_timeframe(
+    settings: NeoSettings, given: str | None, instruments: Any, default: str
+) -> Timeframe:
+    """``--timeframe`` if given; else the one timeframe stored for every selected instrument
+    when there is exactly one (so a daily-only store needs no flag); else ``default``."""
+    if given:
+        return parse_timeframe(given)
+    from neo.data.store.layout import iter_dataset_dirs
+
+    wanted = {str(i) for i in instruments}
+    bars_root = settings.data_dir / "store" / "bars"  # HistoricalDataStore.from_settings
+    stored = {str(t) for i, t, _ in iter_dataset_dirs(bars_root) if str(i) in wanted}
+    if len(stored) == 1:
+        return parse_timeframe(stored.pop())
+    return parse_timeframe(default)
 
 
 def settings_of(ctx: typer.Context) -> NeoSettings:

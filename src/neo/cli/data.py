@@ -23,8 +23,9 @@ from neo.cli.common import (
     VenueOpt,
     emit,
     parse_symbols,
-    parse_time,
     parse_timeframe,
+    parse_window,
+    resolve_timeframe,
     settings_of,
 )
 from neo.domain.errors import ConfigError, DataValidationError
@@ -85,7 +86,7 @@ def simulate_command(
 
     names = parse_symbols(symbols)
     batches = simulate_bars(
-        names, parse_timeframe(timeframe), bars, seed, venue=venue or "sim",
+        names, parse_timeframe(timeframe or "1m"), bars, seed, venue=venue or "sim",
         correlation=correlation,
     )  # fmt: skip
     rows = write_bars(list(batches.values()), out)
@@ -196,7 +197,7 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def stats_command(
     ctx: typer.Context,
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     venue: VenueOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
@@ -204,7 +205,8 @@ def stats_command(
 ) -> None:
     """Rows, span, gaps and return/volatility summary of one dataset."""
     instrument = _instrument(ctx, venue, symbol)
-    stats = _api(ctx).stats(instrument, timeframe, parse_time(start), parse_time(end))
+    frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
+    stats = _api(ctx).stats(instrument, str(frame), *parse_window(start, end))
     stats["first_ts"], stats["last_ts"] = iso(stats["first_ts"]), iso(stats["last_ts"])
     emit(stats, as_json)
 
@@ -214,7 +216,7 @@ def export_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet).")],
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     venue: VenueOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
@@ -223,8 +225,10 @@ def export_command(
 ) -> None:
     """Stream a stored range to CSV or Parquet (works for ranges larger than memory)."""
     instrument = _instrument(ctx, venue, symbol)
+    frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
+    start_ns, end_ns = parse_window(start, end)
     result = _api(ctx).export(
-        instrument, timeframe, out, fmt=fmt, start_ns=parse_time(start), end_ns=parse_time(end)
+        instrument, str(frame), out, fmt=fmt, start_ns=start_ns, end_ns=end_ns
     )
     payload = {"path": str(result.path), "rows": result.rows, "format": result.format}
     emit(payload, as_json, lambda: typer.echo(f"exported {result.rows} rows to {result.path}"))

@@ -23,6 +23,8 @@ from neo.cli.common import (
     parse_symbols,
     parse_time,
     parse_timeframe,
+    parse_window,
+    resolve_timeframe,
     settings_of,
     stamp,
     stderr_console,
@@ -351,7 +353,7 @@ def register(app: typer.Typer) -> None:
         venue: VenueOpt = None,
         symbols: SymbolsOpt = None,
         symbol: SymbolOpt = None,
-        timeframe: TimeframeOpt = "1h",
+        timeframe: TimeframeOpt = None,
         start: StartOpt = None,
         end: EndOpt = None,
         model: ModelOpt = None,
@@ -401,8 +403,8 @@ def register(app: typer.Typer) -> None:
         result = run_train(
             settings,
             instruments,
-            parse_timeframe(timeframe),
-            (parse_time(start), parse_time(end)),
+            resolve_timeframe(settings, timeframe, instruments, "1h"),
+            parse_window(start, end),
             model or settings.models.default_model,
             label_spec_of(
                 settings,

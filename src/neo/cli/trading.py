@@ -31,7 +31,9 @@ from neo.cli.common import (
     parse_symbols,
     parse_time,
     parse_timeframe,
+    parse_window,
     progress_bar,
+    resolve_timeframe,
     settings_of,
     stamp,
     times_as_iso,
@@ -176,7 +178,7 @@ def backtest_command(
     venue: VenueOpt = None,
     symbols: SymbolsOpt = None,
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
     fill: FillOpt = None,
@@ -230,12 +232,13 @@ def backtest_command(
     from neo.strategies.registry import create_strategy, parse_params
 
     settings = settings_of(ctx)
+    ids = _instruments(settings, venue, symbols, symbol)
     payload = run_backtest_job(
         settings,
         create_strategy(strategy or settings.strategies.default, parse_params(param)),
-        _instruments(settings, venue, symbols, symbol),
-        parse_timeframe(timeframe),
-        (parse_time(start), parse_time(end)),
+        ids,
+        resolve_timeframe(settings, timeframe, ids, "1m"),
+        parse_window(start, end),
         execution_config(
             settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
         ),
@@ -554,7 +557,7 @@ def paper_command(
     venue: VenueOpt = None,
     symbols: SymbolsOpt = None,
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
     fill: FillOpt = None,
@@ -602,10 +605,15 @@ def paper_command(
     from neo.strategies.registry import create_strategy, parse_params
 
     settings = settings_of(ctx)
-    frame = parse_timeframe(timeframe)
     if feed == "simulated" and not (symbols or symbol):
         symbols = SIMULATED_DEFAULT_SYMBOL  # a made-up market needs no choice of data
     ids = _instruments(settings, venue, symbols, symbol)
+    frame = (
+        resolve_timeframe(settings, timeframe, ids, "1m")
+        if feed == "replay"
+        else parse_timeframe(timeframe or "1m")
+    )
+    parse_window(start, end)  # an empty window fails before any I/O
     if speed is not None and speed <= 0:
         raise ConfigError(f"--speed must be > 0 bars per second, got {speed}")
     pace = None if speed is None else 1.0 / speed

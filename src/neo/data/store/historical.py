@@ -24,6 +24,7 @@ import numpy as np
 from neo.data.store.atomic import atomic_path, dataset_lock
 from neo.data.store.cache import LRUCache
 from neo.data.store.damaged import damaged_file_error, first_damaged, one_line, parquet_problem
+from neo.data.store.hints import closest_series
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.store.quarantine import Quarantine, QuarantineWrite
 from neo.data.validate import RawBars
@@ -228,8 +229,8 @@ class HistoricalDataStore:
         directory = dataset_dir(self.bars_root, instrument, timeframe)
         files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
         if not files:
-            known = [f"{i} {t}" for i, t, _ in iter_dataset_dirs(self.bars_root)]
-            hint = f"stored: {', '.join(known[:10])}" if known else "the store is empty"
+            known = [(i, t) for i, t, _ in iter_dataset_dirs(self.bars_root)]
+            hint = closest_series(instrument, timeframe, known)
             raise DataNotFoundError(
                 f"no {timeframe} bars stored for {instrument} ({hint}); "
                 "ingest some with `neo ingest FILE` or `neo data ingest-samples`"
