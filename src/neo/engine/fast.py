@@ -11,7 +11,9 @@ one cash account on :func:`~neo.execution.fastpath_multi.run_fast_path_many` (fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, overload
 
 import numpy as np
@@ -31,8 +33,12 @@ from neo.execution.config import ExecutionConfig
 from neo.execution.fastpath import FastPathResult, _execution_price, run_fast_path
 from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
 from neo.execution.ledger import TradeLog, TradeMatcher
+from neo.logs import get_logger
 from neo.strategies.base import Strategy
+from neo.strategies.context import StrategyContext
 from neo.strategies.registry import create_strategy
+
+log = get_logger("engine")
 
 Predictions = FloatArray | Mapping[InstrumentId, FloatArray] | None
 
@@ -208,7 +214,46 @@ def fast_backtest(
         initial_cash=config.cash,
         fees=float(np.sum(result.fill_fee)),
         extra={"engine": "fast"},
+        plots=_plots(strategy, batches, instruments),
     )
+
+
+class _NoAccount:
+    """What ``on_start`` may read of an account when the fast path only wants its plots."""
+
+    cash = equity = math.nan
+
+    def position(self, instrument: InstrumentId) -> float:
+        return 0.0
+
+
+def _plots(
+    strategy: Strategy,
+    batches: Mapping[InstrumentId, BarBatch],
+    instruments: Mapping[InstrumentId, Instrument] | None,
+) -> dict[InstrumentId, dict[str, FloatArray]]:
+    """The series the strategy asks to draw (``ctx.plot`` in ``on_start``), computed as the
+    event path computes them: the strategy's setup on a context over the whole history. The
+    fast path needs them only for the report, so a setup that fails there draws none."""
+    out: dict[InstrumentId, dict[str, FloatArray]] = {}
+    for iid, batch in batches.items():
+        spec = (instruments or {}).get(iid) or default_instrument(iid)
+        ctx = StrategyContext(
+            spec, _NoAccount(), timeframe_ns=batch.timeframe.nanos, strategy_name=strategy.name
+        )
+        columns = {name: getattr(batch, name) for name in ("ts", "open", "high", "low", "close")}
+        ctx.load(
+            {**columns, "volume": batch.volume, "volatility": partial(np.full, len(batch), np.nan)}
+        )
+        try:
+            strategy.on_start(ctx)
+        except Exception as exc:  # the fills do not depend on it; only the chart is lost
+            log.warning(
+                f"{strategy.name}: on_start failed on the fast path ({exc}); no indicators drawn"
+            )
+            continue
+        out[iid] = ctx.plotted()
+    return out
 
 
 def _closing_fills(
