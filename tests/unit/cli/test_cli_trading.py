@@ -244,3 +244,24 @@ def test_close_at_end_is_the_same_on_both_engines() -> None:
     fast = _json([*args, "--fees-bps", "10", "--engine", "fast", "--json"])
     assert event["trades"] == fast["trades"]
     assert event["final_equity"] == pytest.approx(fast["final_equity"], rel=1e-12)
+
+
+def test_library_warnings_are_counted_not_flooded(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = HistoricalDataStore.from_settings(load_settings())
+    names = [f"A{k}/USD" for k in range(12)]
+    for k, name in enumerate(names):
+        store.write(walk(200, seed=10 + k, symbol=name))
+    store.close()
+    # a window shorter than the universe: the sample covariance is singular at every rebalance
+    monkeypatch.setenv("NEO_PORTFOLIO__LOOKBACK", "8")
+    monkeypatch.setenv("NEO_PORTFOLIO__MIN_HISTORY", "5")
+    monkeypatch.setenv("NEO_PORTFOLIO__REBALANCE_EVERY", "5")
+    args = ["backtest", "--symbols", ",".join(names), "--allocator", "min_variance", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    allocation = json.loads(result.stdout)["allocation"]
+    (row,) = allocation["library_warnings"]
+    assert "not positive definite" in row["message"] and row["count"] > 10
+    assert allocation["library_warnings_count"] == row["count"]
+    lines = [line for line in result.stderr.splitlines() if "positive definite" in line]
+    assert len(lines) == 1 and f"{row['count']} times" in lines[0]
