@@ -334,3 +334,33 @@ def test_held_weights_are_positions_times_price_over_equity() -> None:
     names = [t["name"] for t in figure["data"]]
     assert names == ["BTC/USDT", "BTC/USDT target", "ETH/USDT target"]
     assert figure["data"][1]["line"]["dash"] == "dot"
+
+
+def test_readable_at_any_scale() -> None:
+    """Small drawdowns keep distinct ticks, positions read as % of equity, no "-0", risk
+    events sit in their own strip under the equity line, durations are rounded."""
+    from neo.analytics.html import format_duration, table
+    from neo.analytics.report import percent_decimals
+
+    inputs = _inputs()
+    n = len(inputs["ts"])
+    inputs["equity"] = 10_000 * (1 - 0.0008 * np.sin(np.linspace(0, 6, n)) ** 2)  # -0.08 %
+    figures = {
+        f["layout"]["title"]["text"]: f for f in _figures(render_report(title="t", **inputs))
+    }
+    drawdown_ticks = figures["Drawdown"]["layout"]["yaxis"]["tickformat"]
+    assert drawdown_ticks == ".3%"  # -0.080 %, not "0.0 %, 0.0 %, -0.1 %"
+    assert [percent_decimals(x) for x in (-0.3, -0.05, -0.008, -0.0008)] == [0, 1, 2, 3]
+    (positions,) = [f for t, f in figures.items() if t.startswith("Positions (% of equity")]
+    assert positions["layout"]["yaxis"]["tickformat"].endswith("%")
+    (risk,) = [t for t in figures["Equity"]["data"] if t["name"] == "risk events"]
+    assert risk["yaxis"] == "y2"  # a strip of its own, not over the curve
+    assert (
+        figures["Equity"]["layout"]["yaxis2"]["domain"][1]
+        < (figures["Equity"]["layout"]["yaxis"]["domain"][0])
+    )
+    assert format_metric("total_return", -1e-9) == "0.00 %"
+    assert format_metric("sharpe", -0.0) == "0"
+    assert "<td>0</td>" in table([{"pnl": -0.0}], table_id="x")
+    assert format_duration(31 * 86_400e9 + 14 * 3_600e9 + 11 * 60e9 + 36.774194e9) == "31 d 14 h"
+    assert format_duration(3_599.9e9) == "1 h"
