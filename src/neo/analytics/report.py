@@ -155,7 +155,7 @@ def _series_figure(
     x = _ms(ts)[keep]
     everything = [v[np.isfinite(v)] for v in (*columns.values(), *extra.values())]
     largest = max((float(np.abs(v).max()) for v in everything if v.size), default=0.0)
-    figure.update_layout(yaxis={"tickformat": f".{percent_decimals(largest / 10)}%"})
+    figure.update_layout(yaxis={"tickformat": f".{percent_decimals(largest)}%"})
     for name, values in columns.items():
         figure.add_trace(
             go.Scatter(x=x, y=values[keep], name=escape(name), mode="lines", line_shape="hv")
