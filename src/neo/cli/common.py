@@ -210,6 +210,16 @@ def resolve_timeframe(
     return parse_timeframe(default)
 
 
+def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) rows of :func:`metrics_json` output for a text table: the ISO times and
+    humanised durations, not their ``_ns`` twins."""
+    return [
+        (key.replace("_", " "), human_value(key, value))
+        for key, value in metrics.items()
+        if not (key.endswith("_ns") and key.removesuffix("_ns") in metrics)
+    ]
+
+
 def settings_of(ctx: typer.Context) -> NeoSettings:
     """The settings the root callback built (or defaults when a command is invoked alone)."""
     root = ctx.find_root()

@@ -27,6 +27,7 @@ from neo.cli.common import (
     VenueOpt,
     emit,
     human_value,
+    metric_rows,
     metrics_json,
     parse_symbols,
     parse_time,
@@ -519,11 +520,8 @@ def _print_backtest(payload: dict[str, Any]) -> None:
     for key in ("instruments", "timeframe", "fees", "orders", "fills"):
         table.add_row(key, human_value(key, payload[key]))
     table.add_row("trades", str(len(payload["trades"])))
-    metrics = payload["metrics"]
-    for key, value in metrics.items():  # ISO times and humanised durations, not their _ns twins
-        if key.endswith("_ns") and key.removesuffix("_ns") in metrics:
-            continue
-        table.add_row(key.replace("_", " "), human_value(key, value))
+    for label, text in metric_rows(payload["metrics"]):
+        table.add_row(label, text)
     for lot in payload["open_positions"]:
         table.add_row(
             "open position",
