@@ -58,7 +58,7 @@ def _lots(out: dict[str, Any]) -> list[dict[str, Any]]:
     """Every lot of the run: closed round trips and the lots still open (exit = never)."""
     never = np.iinfo(np.int64).max
     return out["trades"] + [
-        {**lot, "exit_ts": never, "pnl": 0.0, "exit_price": 0.0} for lot in out["open_positions"]
+        {**lot, "exit_ts_ns": never, "pnl": 0.0, "exit_price": 0.0} for lot in out["open_positions"]
     ]
 
 
@@ -99,7 +99,7 @@ def _book_at(
     equity, held = CASH, {}
     for lot in lots:
         key = lot["instrument"]
-        if lot["exit_ts"] <= stamps[k]:
+        if lot["exit_ts_ns"] <= stamps[k]:
             equity += lot["pnl"]
         elif lot["entry_ts_ns"] <= stamps[k]:
             equity += lot["quantity"] * (closes[key][k] - lot["entry_price"])
@@ -138,9 +138,9 @@ def _check_report(
     assert body is not None
     assert body.group(1).count("<tr>") == len(out["risk_events"])  # one row per event
     assert all(row["order_id"] in body.group(1) for row in out["risk_events"] if "order_id" in row)
-    (figure,) = [f for f in _figures(html) if f["layout"]["title"]["text"].startswith("Weights")]
+    (figure,) = [f for f in _figures(html) if f["layout"]["title"]["text"].startswith("Positions")]
     title = figure["layout"]["title"]["text"]
-    assert title == "Weights: held (solid) and allocator targets (dotted)"
+    assert title == "Positions (% of equity, signed): held (solid) and allocator targets (dotted)"
     traces = {t["name"].replace("\\u002f", "/"): _values(t["y"]) for t in figure["data"]}
     assert len(_values(figure["data"][0]["x"])) == len(stamps)  # every bar, not thinned
     # held weights: position × close / equity at every bar, rebuilt from the trade list
