@@ -151,6 +151,16 @@ def times_as_iso(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def iso_times_deep(value: Any) -> Any:
+    """:func:`times_as_iso` through nested mappings and lists (e.g. an ingest report with its
+    warning samples)."""
+    if isinstance(value, Mapping):
+        return {k: iso_times_deep(v) for k, v in times_as_iso(value).items()}
+    if isinstance(value, list | tuple):
+        return [iso_times_deep(v) for v in value]
+    return value
+
+
 def metrics_json(metrics: Any) -> dict[str, Any]:
     """Performance metrics for ``--json``: ``start``/``end`` as ISO with ``_ns`` twins,
     durations in integer ns with a humanised twin (``max_drawdown_duration``: ``"31 d 14 h"``),

@@ -22,6 +22,7 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
+    iso_times_deep,
     parse_symbols,
     parse_timeframe,
     parse_window,
@@ -141,8 +142,7 @@ def ingest_command(
     report = _api(ctx).ingest_file(
         file, venue=instrument.venue, symbol=instrument.symbol, timeframe=timeframe, fmt=fmt
     )
-    payload = report.to_dict()
-    payload["first_ts"], payload["last_ts"] = iso(report.first_ts), iso(report.last_ts)
+    payload = iso_times_deep(report.to_dict())
     emit(payload, as_json, lambda: _print_report(payload))
     if not report.ok:
         raise DataValidationError(
@@ -296,7 +296,7 @@ def ingest_samples_command(ctx: typer.Context, as_json: JsonOpt = False) -> None
     """Validate and store every shipped sample (idempotent)."""
     from neo.data.samples import ingest_samples
 
-    reports = [r.to_dict() for r in ingest_samples(_api(ctx))]
+    reports = [iso_times_deep(r.to_dict()) for r in ingest_samples(_api(ctx))]
 
     def human() -> None:
         for r in reports:

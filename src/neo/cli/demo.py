@@ -19,6 +19,7 @@ from rich.table import Table
 from neo.cli.common import (
     JsonOpt,
     emit,
+    iso_times_deep,
     metric_rows,
     parse_symbols,
     parse_time,
@@ -48,7 +49,7 @@ def _ingest(settings: NeoSettings) -> list[dict[str, Any]]:
 
     _step("1/4 ingesting the shipped daily OHLCV samples (validated, quarantine kept)")
     reports = ingest_samples(get_data_ingestion_api(settings))
-    return [r.to_dict() for r in reports]
+    return [iso_times_deep(r.to_dict()) for r in reports]
 
 
 def _train(

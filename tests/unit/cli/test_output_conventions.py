@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +84,13 @@ def test_the_backtest_table_prints_dates_and_durations_for_people() -> None:
     assert not re.search(r"\b1[67]\d{17}\b", text), "a raw ns time in the table"
     assert not re.search(r"\d+ days?, \d+:\d\d:\d\d", text), "a timedelta repr"
     assert not re.search(r"(?<![\w.])-0(\.0+)?(?![\d.])", text), "a negative zero"
+
+
+def test_ingest_reports_follow_the_convention(tmp_path: Path) -> None:
+    path = tmp_path / "walk.csv"
+    simulated = _json(["simulate", "--symbols", "X/USD", "--bars", "300", "--out", str(path)])
+    _check(simulated)
+    report = _json(["ingest", str(path), "--venue", "sim", "--symbol", "X/USD"])
+    assert _check(report) >= 2 and ISO.match(report["first_ts"])
+    samples = _json(["data", "ingest-samples"])
+    assert _check(samples) >= 10  # first/last of each sample, their warning samples
