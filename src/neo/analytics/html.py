@@ -128,6 +128,8 @@ def _cell(key: str, value: Any) -> str:
         if key.endswith("duration_ns"):
             return escape(format_duration(float(value)))
         return escape(format_time(int(value)))
+    if key == "return" and isinstance(value, float | np.floating):  # a trade's, as a fraction
+        return escape(clean_number(f"{value * 100:.2f} %"))
     if isinstance(value, float | np.floating):
         return escape(clean_number(f"{value:.6g}"))
     return escape(str(value))

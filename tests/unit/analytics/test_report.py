@@ -362,5 +362,6 @@ def test_readable_at_any_scale() -> None:
     assert format_metric("total_return", -1e-9) == "0.00 %"
     assert format_metric("sharpe", -0.0) == "0"
     assert "<td>0</td>" in table([{"pnl": -0.0}], table_id="x")
+    assert "<td>1.20 %</td>" in table([{"return": 0.012}], table_id="x")
     assert format_duration(31 * 86_400e9 + 14 * 3_600e9 + 11 * 60e9 + 36.774194e9) == "31 d 14 h"
     assert format_duration(3_599.9e9) == "1 h"
