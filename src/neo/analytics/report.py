@@ -391,6 +391,7 @@ def render_report(
     engine_events: Sequence[Mapping[str, Any]] = (),
     benchmark: FloatArray | None = None,
     indicators: Mapping[str, Mapping[str, Any]] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The report as one HTML string (what :func:`write_report` writes)."""
     times = np.asarray(ts, dtype=np.int64)
@@ -412,6 +413,9 @@ def render_report(
         for k, (t, c) in prices.items()
     )
     sections = [("Metrics", html.metrics_table(metrics))]
+    if notes:
+        items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+        sections.append(("Notes", f'<ul class="notes" id="notes">{items}</ul>'))
     sections.append(("Charts", "\n".join(_figures_html(figures))))
     sections.extend(_tables(trades, risk_events, engine_events))
     return html.page(title, sections)
@@ -432,6 +436,7 @@ def write_report(
     engine_events: Sequence[Mapping[str, Any]] = (),
     benchmark: FloatArray | None = None,
     indicators: Mapping[str, Mapping[str, Any]] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write the run report to ``path`` as one self-contained HTML file.
 
@@ -467,6 +472,9 @@ def write_report(
     indicators
         Per price key: indicator name → values, one per bar of that price series (what the
         strategy registered for plotting), drawn over the price.
+    notes
+        Sentences shown under the metrics (e.g. why an allocator allocated little, library
+        warnings counted during the run).
 
     Returns
     -------
@@ -483,7 +491,7 @@ def write_report(
     document = render_report(
         title=title, ts=ts, equity=equity, metrics=metrics, prices=prices,
         positions=positions, trades=trades, weights=weights, risk_events=risk_events,
-        engine_events=engine_events, benchmark=benchmark, indicators=indicators,
+        engine_events=engine_events, benchmark=benchmark, indicators=indicators, notes=notes,
     )  # fmt: skip
     target = Path(path)
     temporary: Path | None = None

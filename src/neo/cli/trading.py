@@ -358,6 +358,7 @@ def run_backtest_job(
             engine_events=engine_event_rows(result.events),
             benchmark=benchmark,
             indicators={str(iid): plots for iid, plots in result.plots.items()},
+            notes=allocation_notes(allocation),
         )
     return {
         "strategy": chosen.name,
@@ -387,6 +388,18 @@ def run_backtest_job(
         "risk_events": [times_as_iso(row) for row in risk_events],
         "kill_switch_engagements": 0 if gate is None else gate.engagements,
     }
+
+
+def allocation_notes(allocation: Mapping[str, Any] | None) -> list[str]:
+    """The allocation diagnostics as sentences for the report."""
+    if not allocation:
+        return []
+    warned = [
+        f"{row['category']} raised {row['count']} times during allocation: {row['message']} "
+        f"({row['action']})"
+        for row in allocation["library_warnings"]
+    ]
+    return [*allocation["notes"], *warned]
 
 
 def analyse_backtest(

@@ -365,3 +365,9 @@ def test_readable_at_any_scale() -> None:
     assert "<td>1.20 %</td>" in table([{"return": 0.012}], table_id="x")
     assert format_duration(31 * 86_400e9 + 14 * 3_600e9 + 11 * 60e9 + 36.774194e9) == "31 d 14 h"
     assert format_duration(3_599.9e9) == "1 h"
+
+
+def test_notes_are_shown_escaped() -> None:
+    text = render_report(title="t", notes=["FB lacked history", EVIL], **_inputs())
+    notes = text.split('id="notes">')[1].split("</ul>")[0]
+    assert "<li>FB lacked history</li>" in notes and EVIL not in text
