@@ -44,13 +44,19 @@ _CHART_DATA = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).
 }))"""
 
 
+def _missing(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _browser() -> Any:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _missing("the playwright package is missing: pip install -e '.[dev]'")
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        message = "Debian chromium is missing: apt-get install -y chromium (.ci/run does)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing("Debian chromium is missing: apt-get install -y chromium (.ci/run does)")
     return sync_api
 
 
