@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint typecheck security unit fuzz bench clean
+.PHONY: run test install install-dev lint typecheck security unit fuzz bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ fuzz: $(STAMP_DEV)
 		$$(grep -rl --include='test_*.py' -e '@given' tests)
 
 test: lint typecheck security unit
+
+# The report's browser test drives Debian's chromium through Playwright (never `playwright
+# install`, which downloads). .ci/run calls this; apt-get only when chromium is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; }
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/run_all.py

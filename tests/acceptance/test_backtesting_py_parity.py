@@ -120,3 +120,53 @@ def test_same_trades_as_backtesting_py_on_goog_daily() -> None:
 @pytest.mark.filterwarnings(_OPEN_AT_END)
 def test_same_trades_as_backtesting_py_on_a_seeded_random_walk() -> None:
     _compare(_random_walk())
+
+
+def _finalized(frame: pd.DataFrame, engine: str) -> None:
+    """``--close-at-end`` against ``finalize_trades=True``: the position still open at the end
+    is closed on the last bar at the same price, so every trade and the final equity agree."""
+    bt = Backtest(
+        frame.tz_localize(None), SmaCross, cash=10_000, commission=0.002, finalize_trades=True
+    )
+    stats = bt.run()
+    reference = stats["_trades"]
+    batch = BarBatch.from_pandas(
+        InstrumentId("sim", "X/USD"), Timeframe.parse("1d"), frame.rename(columns=str.lower)
+    )
+    config = ExecutionConfig(fees_bps=20.0, cash=10_000.0)
+    if engine == "fast":
+        from neo.engine.fast import fast_backtest
+        from neo.strategies.registry import create_strategy
+
+        strategy = create_strategy("sma_cross", {"fast": 10, "slow": 20, "size": None})
+        result = fast_backtest(strategy, batch, execution=config, close_at_end=True)
+    else:
+        result = run_backtest(
+            "sma_cross",
+            batch,
+            params={"fast": 10, "slow": 20, "size": None},
+            execution=config,
+            close_at_end=True,
+        )
+    assert len(result.trades) == len(reference) > 10
+    position = {int(t): k for k, t in enumerate(batch.ts)}
+    for ours, (_, theirs) in zip(result.trades, reference.iterrows(), strict=True):
+        assert ours.quantity == theirs["Size"]
+        assert position[ours.entry_ts] == theirs["EntryBar"]
+        assert position[ours.exit_ts] == theirs["ExitBar"]
+        assert ours.entry_price == pytest.approx(theirs["EntryPrice"], rel=1e-12)
+        assert ours.exit_price == pytest.approx(theirs["ExitPrice"], rel=1e-12)
+        assert ours.pnl == pytest.approx(theirs["PnL"], rel=1e-9, abs=1e-6)
+    assert reference["ExitBar"].iloc[-1] == len(batch) - 1  # the last one was closed at the end
+    assert result.final_equity == pytest.approx(float(stats["Equity Final [$]"]), rel=1e-9)
+    assert result.positions[batch.instrument][-1] == 0.0
+
+
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_close_at_end_matches_finalize_trades_on_goog_daily(engine: str) -> None:
+    _finalized(_goog(), engine)
+
+
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_close_at_end_matches_finalize_trades_on_a_seeded_random_walk(engine: str) -> None:
+    _finalized(_random_walk(), engine)

@@ -29,11 +29,11 @@ def test_demo_runs_the_whole_chain_out_of_time(isolated_neo_env: Path) -> None:
     cutoff_ns = parse_time(out["cutoff"])
     assert cutoff_ns is not None
     # The live model's labels end before the paper session's first bar: out of time.
-    assert model["training_window"]["end"] < cutoff_ns
+    assert model["training_window"]["end_ns"] < cutoff_ns
 
     backtest = out["backtest"]
     assert backtest["strategy"] == "hybrid" and backtest["trades"] > 0
-    assert backtest["metrics"]["end"] < cutoff_ns
+    assert backtest["metrics"]["end_ns"] < cutoff_ns
     assert Path(out["report"]).is_file()
     assert "<html" in Path(out["report"]).read_text()[:2000].lower()
 

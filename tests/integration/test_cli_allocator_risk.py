@@ -58,7 +58,7 @@ def _lots(out: dict[str, Any]) -> list[dict[str, Any]]:
     """Every lot of the run: closed round trips and the lots still open (exit = never)."""
     never = np.iinfo(np.int64).max
     return out["trades"] + [
-        {**lot, "exit_ts": never, "pnl": 0.0, "exit_price": 0.0} for lot in out["open_positions"]
+        {**lot, "exit_ts_ns": never, "pnl": 0.0, "exit_price": 0.0} for lot in out["open_positions"]
     ]
 
 
@@ -99,9 +99,9 @@ def _book_at(
     equity, held = CASH, {}
     for lot in lots:
         key = lot["instrument"]
-        if lot["exit_ts"] <= stamps[k]:
+        if lot["exit_ts_ns"] <= stamps[k]:
             equity += lot["pnl"]
-        elif lot["entry_ts"] <= stamps[k]:
+        elif lot["entry_ts_ns"] <= stamps[k]:
             equity += lot["quantity"] * (closes[key][k] - lot["entry_price"])
             held[key] = held.get(key, 0.0) + lot["quantity"]
     return equity, held
@@ -111,11 +111,11 @@ def _check_limits(
     lots: list[dict[str, Any]], stamps: np.ndarray, closes: dict[str, np.ndarray]
 ) -> None:
     checked = 0
-    for k in sorted({int(np.searchsorted(stamps, lot["entry_ts"])) for lot in lots}):
+    for k in sorted({int(np.searchsorted(stamps, lot["entry_ts_ns"])) for lot in lots}):
         decided = k - 1  # filled at bar k's open, approved at bar k-1's close
         equity, _ = _book_at(lots, stamps, closes, decided)
         _, held = _book_at(lots, stamps, closes, k)  # after bar k's fills
-        grown = {lot["instrument"] for lot in lots if lot["entry_ts"] == stamps[k]}
+        grown = {lot["instrument"] for lot in lots if lot["entry_ts_ns"] == stamps[k]}
         value = {key: abs(q) * closes[key][decided] for key, q in held.items()}
         for key in grown:
             assert value[key] <= MAX_NOTIONAL + TOL, (key, k)
@@ -138,9 +138,9 @@ def _check_report(
     assert body is not None
     assert body.group(1).count("<tr>") == len(out["risk_events"])  # one row per event
     assert all(row["order_id"] in body.group(1) for row in out["risk_events"] if "order_id" in row)
-    (figure,) = [f for f in _figures(html) if f["layout"]["title"]["text"].startswith("Weights")]
+    (figure,) = [f for f in _figures(html) if f["layout"]["title"]["text"].startswith("Positions")]
     title = figure["layout"]["title"]["text"]
-    assert title == "Weights: held (solid) and allocator targets (dotted)"
+    assert title == "Positions (% of equity, signed): held (solid) and allocator targets (dotted)"
     traces = {t["name"].replace("\\u002f", "/"): _values(t["y"]) for t in figure["data"]}
     assert len(_values(figure["data"][0]["x"])) == len(stamps)  # every bar, not thinned
     # held weights: position × close / equity at every bar, rebuilt from the trade list

@@ -4,6 +4,7 @@
 cheaply; ``write_report`` imports plotly only when it runs.
 """
 
+from neo.analytics.benchmark import buy_and_hold, relative_metrics
 from neo.analytics.downsample import downsample_indices
 from neo.analytics.metrics import (
     PerformanceMetrics,
@@ -16,10 +17,12 @@ from neo.analytics.report import render_report, risk_event_row, write_report
 
 __all__ = [
     "PerformanceMetrics",
+    "buy_and_hold",
     "compute_metrics",
     "downsample_indices",
     "drawdown_series",
     "observed_periods_per_year",
+    "relative_metrics",
     "render_report",
     "returns_from_equity",
     "risk_event_row",

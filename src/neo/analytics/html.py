@@ -28,6 +28,9 @@ _PERCENT_FIELDS = frozenset(
         "worst_trade_return",
         "exposure",
         "time_in_market",
+        "benchmark_return",
+        "excess_return",
+        "alpha",
     }
 )
 _TIME_FIELDS = frozenset({"start", "end"})
@@ -54,10 +57,45 @@ def format_time(ns: int) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+_UNITS = (
+    ("d", 86_400 * 10**9),
+    ("h", 3_600 * 10**9),
+    ("min", 60 * 10**9),
+    ("s", 10**9),
+    ("ms", 10**6),
+)
+
+
 def format_duration(ns: float) -> str:
+    """A duration as a trader reads it: its two largest units, rounded (``31 d 14 h``,
+    ``2 h 5 min``, ``45 s``), never ``31 days, 14:11:36.774194``."""
     if not math.isfinite(ns):
         return "n/a"
-    return str(timedelta(microseconds=ns / 1_000))
+    total = round(abs(ns) / 10**6) * 10**6  # whole milliseconds
+    if total == 0:
+        return "0 s"
+    sign = "-" if ns < 0 else ""
+    for index, (_, size) in enumerate(_UNITS):
+        if total >= size or index == len(_UNITS) - 1:
+            break
+    small = _UNITS[index + 1] if index + 1 < len(_UNITS) else None
+    if small is None:
+        return f"{sign}{total // _UNITS[index][1]} {_UNITS[index][0]}"
+    count = round(total / small[1])  # round at the smaller unit, then split
+    if index > 0 and count * small[1] >= _UNITS[index - 1][1]:  # 59 min 59.9 s is 1 h
+        return sign + format_duration(count * small[1])
+    large, rest = divmod(count, _UNITS[index][1] // small[1])
+    if large == 0:
+        return f"{sign}{rest} {small[0]}"
+    text = f"{large} {_UNITS[index][0]}"
+    return sign + (text if rest == 0 else f"{text} {rest} {small[0]}")
+
+
+def clean_number(text: str) -> str:
+    """Drop the sign of a number that rounds to zero (``-0``, ``-0.00 %`` → ``0``, ``0.00 %``)."""
+    if text.startswith("-") and not any(c in "123456789" for c in text.split("e")[0]):
+        return text[1:]
+    return text
 
 
 def format_metric(name: str, value: Any) -> str:
@@ -69,10 +107,10 @@ def format_metric(name: str, value: Any) -> str:
     if name in _DURATION_FIELDS:
         return format_duration(float(value))
     if name in _PERCENT_FIELDS:
-        return f"{value * 100:.2f} %"
+        return clean_number(f"{value * 100:.2f} %")
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.2f}"
+    return clean_number(f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.2f}")
 
 
 def metrics_table(metrics: PerformanceMetrics) -> str:
@@ -90,8 +128,10 @@ def _cell(key: str, value: Any) -> str:
         if key.endswith("duration_ns"):
             return escape(format_duration(float(value)))
         return escape(format_time(int(value)))
+    if key == "return" and isinstance(value, float | np.floating):  # a trade's, as a fraction
+        return escape(clean_number(f"{value * 100:.2f} %"))
     if isinstance(value, float | np.floating):
-        return escape(f"{value:.6g}")
+        return escape(clean_number(f"{value:.6g}"))
     return escape(str(value))
 
 

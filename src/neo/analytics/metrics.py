@@ -28,6 +28,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from neo.analytics.benchmark import relative_metrics
 from neo.domain.bar import FloatArray, IntArray
 from neo.domain.errors import ConfigError, DataFormatError
 from neo.domain.trade import Trade
@@ -42,7 +43,9 @@ class PerformanceMetrics(msgspec.Struct, frozen=True, kw_only=True):
     ``*_return`` twins are fractions of the entry notional. ``exposure`` is the mean of gross
     exposure / equity per bar; ``time_in_market`` the fraction of bars with any position.
     ``max_drawdown_duration_*`` is the longest stretch from a peak to its recovery (or to the last
-    bar, if equity never recovered), as in backtesting.py.
+    bar, if equity never recovered), as in backtesting.py. The ``benchmark_*``, ``excess_return``,
+    ``beta``, ``alpha`` and ``information_ratio`` figures compare the run with a benchmark curve
+    (:mod:`neo.analytics.benchmark`); ``NaN`` when none was given.
     """
 
     start: int
@@ -72,6 +75,11 @@ class PerformanceMetrics(msgspec.Struct, frozen=True, kw_only=True):
     time_in_market: float
     turnover: float
     trade_count: int
+    benchmark_return: float = NAN
+    excess_return: float = NAN
+    beta: float = NAN
+    alpha: float = NAN
+    information_ratio: float = NAN
 
     def to_dict(self, *, json_safe: bool = False) -> dict[str, Any]:
         """Plain ``int`` / ``float`` values by field name; undefined figures stay ``NaN``.
@@ -282,6 +290,7 @@ def compute_metrics(
     traded_notional: float = 0.0,
     periods_per_year: float = 252.0,
     risk_free: float = 0.0,
+    benchmark: FloatArray | None = None,
 ) -> PerformanceMetrics:
     """Measure a run from its per-bar equity curve and its round-trip trades.
 
@@ -303,6 +312,9 @@ def compute_metrics(
         :attr:`neo.domain.Timeframe.periods_per_year` for 24/7 markets).
     risk_free
         Annual risk-free rate for Sharpe and Sortino (see the module notes).
+    benchmark
+        A benchmark equity curve, one value per bar (e.g.
+        :func:`neo.analytics.benchmark.buy_and_hold`), for the relative figures.
 
     Returns
     -------
@@ -340,6 +352,13 @@ def compute_metrics(
     )
     mean_exposure, time_in_market = _exposure_stats(ts_array, exposure, trades)
     mean_equity = float(values.mean()) if bars else NAN
+    relative = (
+        {}
+        if benchmark is None
+        else relative_metrics(
+            values, benchmark, periods_per_year=periods_per_year, risk_free=risk_free
+        )
+    )
     return PerformanceMetrics(
         start=int(ts_array[0]) if bars else 0,
         end=int(ts_array[-1]) if bars else 0,
@@ -360,4 +379,5 @@ def compute_metrics(
         turnover=float(traded_notional) / mean_equity if mean_equity > 0 else NAN,
         trade_count=len(trades),
         **_trade_stats(trades),
+        **relative,
     )

@@ -7,6 +7,7 @@ as float milliseconds on date axes, so a million-bar run still gives a file of a
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -69,36 +70,67 @@ def _line(figure: Any, x: FloatArray, y: FloatArray, name: str, **style: Any) ->
 
 
 def _equity_figure(
-    ts: IntArray, equity: FloatArray, risk_events: Sequence[Mapping[str, Any]]
+    ts: IntArray,
+    equity: FloatArray,
+    risk_events: Sequence[Mapping[str, Any]],
+    benchmark: FloatArray | None = None,
 ) -> Any:
+    """Equity beside its buy-and-hold benchmark; risk events as ticks in a strip of their own
+    under the curve, so a burst of denials never hides the line they refer to."""
     import plotly.graph_objects as go
 
     figure = _figure("Equity", "equity")
     x = _ms(ts)
-    _line(figure, x, equity, "equity")
+    if benchmark is not None:
+        _line(figure, x, benchmark, "buy and hold (benchmark)",
+              line={"color": "grey", "dash": "dot", "width": 1.5})  # fmt: skip
+    _line(figure, x, equity, "equity", line={"color": "#1f77b4", "width": 2})
     timed = [e for e in risk_events[:MAX_EVENT_ROWS] if isinstance(e.get("ts"), int | np.integer)]
     if timed and ts.size:
         stamps = np.asarray([e["ts"] for e in timed], np.int64)
-        at = np.clip(np.searchsorted(ts, stamps, "right") - 1, 0, None)
         labels = [escape(", ".join(f"{k}={v}" for k, v in e.items())) for e in timed]
         figure.add_trace(
             go.Scatter(
                 x=_ms(stamps),
-                y=equity[at],
+                y=np.zeros(stamps.size),
+                yaxis="y2",
                 name="risk events",
                 mode="markers",
-                marker={"symbol": "x", "size": 9, "color": "crimson"},
+                marker={"symbol": "line-ns-open", "size": 12, "color": "crimson",
+                        "line": {"width": 1.5}},
                 hovertext=labels,
-                hoverinfo="text",
+                hoverinfo="text+x",
             )
-        )
+        )  # fmt: skip
+        figure.update_layout(
+            xaxis={"anchor": "y2"},  # the time labels go under the strip, not between the two
+            margin={"l": 60, "r": 20, "t": 50, "b": 60},
+            yaxis={"domain": [0.16, 1.0]},
+            yaxis2={"domain": [0.0, 0.1], "showticklabels": False, "showgrid": False,
+                    "zeroline": False, "title": {"text": "risk", "font": {"size": 10}},
+                    "range": [-1, 1], "fixedrange": True},
+        )  # fmt: skip
     return figure
+
+
+def percent_decimals(smallest: float) -> int:
+    """Decimals a percent axis needs so ticks down to ``smallest`` (a fraction) stay distinct:
+    0.1 % drawdowns need 2 (``-0.05 %``, ``-0.10 %``), 30 % drawdowns need none."""
+    size = abs(smallest) * 100.0
+    if not (math.isfinite(size) and size > 0):
+        return 1
+    return int(min(max(math.ceil(1 - math.log10(size)), 0), 6))
 
 
 def _drawdown_figure(ts: IntArray, equity: FloatArray) -> Any:
     figure = _figure("Drawdown", "drawdown")
-    _line(figure, _ms(ts), drawdown_series(equity), "drawdown", fill="tozeroy")
-    figure.update_layout(yaxis={"tickformat": ".1%"})
+    drawdown = drawdown_series(equity)
+    _line(figure, _ms(ts), drawdown, "drawdown", fill="tozeroy")
+    finite = drawdown[np.isfinite(drawdown)]
+    deepest = float(finite.min()) if finite.size else 0.0
+    figure.update_layout(
+        yaxis={"tickformat": f".{percent_decimals(deepest)}%", "rangemode": "tozero"}
+    )
     return figure
 
 
@@ -121,6 +153,9 @@ def _series_figure(
     }
     keep = downsample_union([*columns.values(), *extra.values()], DEFAULT_MAX_POINTS * 2)
     x = _ms(ts)[keep]
+    everything = [v[np.isfinite(v)] for v in (*columns.values(), *extra.values())]
+    largest = max((float(np.abs(v).max()) for v in everything if v.size), default=0.0)
+    figure.update_layout(yaxis={"tickformat": f".{percent_decimals(largest)}%"})
     for name, values in columns.items():
         figure.add_trace(
             go.Scatter(x=x, y=values[keep], name=escape(name), mode="lines", line_shape="hv")
@@ -175,14 +210,31 @@ def _marker_trace(trades: list[Trade], leg: str) -> Any:
     )  # fmt: skip
 
 
-def _price_figure(key: str, ts: Any, close: Any, trades: Sequence[Trade], points: int) -> Any:
+def _price_figure(
+    key: str,
+    ts: Any,
+    close: Any,
+    trades: Sequence[Trade],
+    points: int,
+    indicators: Mapping[str, Any] | None = None,
+) -> Any:
     import plotly.graph_objects as go
 
     times = np.asarray(ts, dtype=np.int64)
     prices = _checked(f"price series {key!r}", close, times.size)
-    figure = _figure(f"{key}: price and trades", "price")
-    keep = downsample_indices(prices, points)
-    figure.add_trace(go.Scatter(x=_ms(times[keep]), y=prices[keep], name=escape(key), mode="lines"))
+    lines = {
+        name: _checked(f"indicator {name!r} of {key!r}", values, times.size)
+        for name, values in (indicators or {}).items()
+    }
+    figure = _figure(f"{key}: price, indicators and trades", "price")
+    keep = downsample_union([prices, *lines.values()], points)
+    x = _ms(times[keep])
+    figure.add_trace(go.Scatter(x=x, y=prices[keep], name=escape(key), mode="lines",
+                                line={"color": "#444", "width": 1.2}))  # fmt: skip
+    for name, values in lines.items():
+        figure.add_trace(
+            go.Scatter(x=x, y=values[keep], name=escape(name), mode="lines", line={"width": 1.2})
+        )
     mine = _thin(_trades_of(key, trades))
     if mine:
         figure.add_trace(_marker_trace(mine, "entry"))
@@ -336,22 +388,34 @@ def render_report(
     trades: Sequence[Trade],
     weights: Mapping[str, FloatArray] | None = None,
     risk_events: Sequence[Mapping[str, Any]] = (),
-    held: Mapping[str, FloatArray] | None = None,
     engine_events: Sequence[Mapping[str, Any]] = (),
+    benchmark: FloatArray | None = None,
+    indicators: Mapping[str, Mapping[str, Any]] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The report as one HTML string (what :func:`write_report` writes)."""
     times = np.asarray(ts, dtype=np.int64)
     values = _checked("equity", equity, times.size)
-    figures = [_equity_figure(times, values, risk_events), _drawdown_figure(times, values)]
-    if positions:
-        figures.append(_series_figure("Positions", "quantity", times, positions))
-    if held or weights:
-        heading = "Weights: held (solid) and allocator targets (dotted)" if held else "Weights"
-        solid, dotted = (held, weights) if held else (weights or {}, None)
-        figures.append(_series_figure(heading, "weight", times, solid, dotted))
+    yardstick = None if benchmark is None else _checked("benchmark", benchmark, times.size)
+    figures = [
+        _equity_figure(times, values, risk_events, yardstick),
+        _drawdown_figure(times, values),
+    ]
+    if positions or weights:
+        heading = "Positions (% of equity, signed)"
+        if weights:
+            heading += ": held (solid) and allocator targets (dotted)"
+        solid, dotted = (positions, weights) if positions else (weights or {}, None)
+        figures.append(_series_figure(heading, "% of equity", times, solid, dotted))
     points = max(PRICE_POINTS_BUDGET // max(len(prices), 1), 500)
-    figures.extend(_price_figure(k, t, c, trades, points) for k, (t, c) in prices.items())
+    figures.extend(
+        _price_figure(k, t, c, trades, points, (indicators or {}).get(k))
+        for k, (t, c) in prices.items()
+    )
     sections = [("Metrics", html.metrics_table(metrics))]
+    if notes:
+        items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+        sections.append(("Notes", f'<ul class="notes" id="notes">{items}</ul>'))
     sections.append(("Charts", "\n".join(_figures_html(figures))))
     sections.extend(_tables(trades, risk_events, engine_events))
     return html.page(title, sections)
@@ -369,8 +433,10 @@ def write_report(
     trades: Sequence[Trade],
     weights: Mapping[str, FloatArray] | None = None,
     risk_events: Sequence[Mapping[str, Any]] = (),
-    held: Mapping[str, FloatArray] | None = None,
     engine_events: Sequence[Mapping[str, Any]] = (),
+    benchmark: FloatArray | None = None,
+    indicators: Mapping[str, Mapping[str, Any]] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write the run report to ``path`` as one self-contained HTML file.
 
@@ -388,9 +454,10 @@ def write_report(
     prices
         Per instrument key: (ts, close) arrays; trades are drawn over the price whose key is
         the trade's ``str(instrument)`` (``"BTC/USDT@binance"``) or its bare symbol.
-    positions, weights, held
-        Per instrument key: one value per bar of ``ts``: quantity held; the allocator's target
-        weight; the weight actually held (:func:`held_weights`), drawn beside the targets.
+    positions, weights
+        Per instrument key, one value per bar of ``ts``: the signed fraction of equity held
+        (:func:`held_weights`: units would draw many ±1 trades as a solid block); the
+        allocator's target weights, drawn dotted beside them.
     trades
         Round trips, marked over price (entry/exit) and listed in a table.
     risk_events
@@ -399,6 +466,15 @@ def write_report(
         the equity curve.
     engine_events
         Strategy failures and broker rejections (:func:`engine_event_rows`), in their own table.
+    benchmark
+        A benchmark equity curve per bar of ``ts`` (:func:`neo.analytics.benchmark.buy_and_hold`),
+        drawn dotted beside the equity.
+    indicators
+        Per price key: indicator name → values, one per bar of that price series (what the
+        strategy registered for plotting), drawn over the price.
+    notes
+        Sentences shown under the metrics (e.g. why an allocator allocated little, library
+        warnings counted during the run).
 
     Returns
     -------
@@ -415,7 +491,7 @@ def write_report(
     document = render_report(
         title=title, ts=ts, equity=equity, metrics=metrics, prices=prices,
         positions=positions, trades=trades, weights=weights, risk_events=risk_events,
-        held=held, engine_events=engine_events,
+        engine_events=engine_events, benchmark=benchmark, indicators=indicators, notes=notes,
     )  # fmt: skip
     target = Path(path)
     temporary: Path | None = None

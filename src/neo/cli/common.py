@@ -42,7 +42,14 @@ SymbolsOpt = Annotated[
     typer.Option("--symbols", help="Comma-separated ccxt symbols, e.g. BTC/USDT,ETH/USDT."),
 ]
 SymbolOpt = Annotated[str | None, typer.Option("--symbol", help="One ccxt symbol, e.g. BTC/USDT.")]
-TimeframeOpt = Annotated[str, typer.Option("--timeframe", help="Bar timeframe: 1m, 5m, 1h, 1d …")]
+TimeframeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help="Bar timeframe: 1m, 5m, 1h, 1d … (default: the one stored for the symbols when "
+        "there is only one, else the command's default).",
+    ),
+]
 StartOpt = Annotated[
     str | None, typer.Option("--start", help="Inclusive start, ISO date/time (UTC).")
 ]
@@ -104,6 +111,123 @@ def parse_time(text: str | None) -> int | None:
 
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def iso_utc(ns: int | None) -> str | None:
+    """Integer ns UTC → ISO 8601 with a ``Z`` (microseconds only when there are any).
+
+    The one timestamp convention of every command's output: a time field holds this string;
+    where the exact value matters, an integer ``<field>_ns`` sits beside it (:func:`stamp`).
+    """
+    if ns is None:
+        return None
+    from neo.analytics.html import format_time
+
+    return format_time(int(ns))
+
+
+def stamp(name: str, ns: int | None) -> dict[str, Any]:
+    """``{name: ISO string, name_ns: int}`` for a JSON row (see :func:`iso_utc`)."""
+    return {name: iso_utc(ns), f"{name}_ns": None if ns is None else int(ns)}
+
+
+TIME_KEYS = ("ts", "start", "end")
+
+
+def is_time_key(key: str) -> bool:
+    """Whether a result field named ``key`` holds a point in time (in integer ns)."""
+    return key in TIME_KEYS or key.endswith(("_ts", "_at"))
+
+
+def times_as_iso(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row whose integer ns time fields (``ts``, ``*_ts`` …) become ISO strings, each with
+    its ``_ns`` twin; other fields pass as they are."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if is_time_key(key) and isinstance(value, int | np.integer) and not isinstance(value, bool):
+            out.update(stamp(key, int(value)))
+        else:
+            out[key] = value
+    return out
+
+
+def iso_times_deep(value: Any) -> Any:
+    """:func:`times_as_iso` through nested mappings and lists (e.g. an ingest report with its
+    warning samples)."""
+    if isinstance(value, Mapping):
+        return {k: iso_times_deep(v) for k, v in times_as_iso(value).items()}
+    if isinstance(value, list | tuple):
+        return [iso_times_deep(v) for v in value]
+    return value
+
+
+def metrics_json(metrics: Any) -> dict[str, Any]:
+    """Performance metrics for ``--json``: ``start``/``end`` as ISO with ``_ns`` twins,
+    durations in integer ns with a humanised twin (``max_drawdown_duration``: ``"31 d 14 h"``),
+    non-finite figures as null."""
+    from neo.analytics.html import format_duration
+
+    out: dict[str, Any] = {}
+    for key, value in times_as_iso(metrics.to_dict(json_safe=True)).items():
+        out[key] = value
+        if key.endswith("duration_ns"):
+            out[key.removesuffix("_ns")] = None if value is None else format_duration(value)
+    return out
+
+
+def human_value(key: str, value: Any) -> str:
+    """A result field as the text tables print it: ISO times, humanised durations, percents
+    for fractions the metrics name, no ``-0``."""
+    from neo.analytics.html import clean_number, format_duration, format_metric
+
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return str(value)
+    if key.endswith("duration_ns"):
+        return format_duration(float(value))
+    if is_time_key(key) or key.endswith("_ts_ns"):
+        return str(iso_utc(int(value)))
+    text = format_metric(key, value)
+    return clean_number(text)
+
+
+def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """``--start`` / ``--end`` as ns, refusing a window that ends before it starts."""
+    start_ns, end_ns = parse_time(start), parse_time(end)
+    if start_ns is not None and end_ns is not None and start_ns >= end_ns:
+        raise ConfigError(
+            f"--start {start} is not before --end {end}: the window is empty; swap them or "
+            "widen it (--start is inclusive, --end exclusive)"
+        )
+    return start_ns, end_ns
+
+
+def resolve_timeframe(
+    settings: NeoSettings, given: str | None, instruments: Any, default: str
+) -> Timeframe:
+    """``--timeframe`` if given; else the one timeframe stored for every selected instrument
+    when there is exactly one (so a daily-only store needs no flag); else ``default``."""
+    if given:
+        return parse_timeframe(given)
+    from neo.data.store.layout import iter_dataset_dirs
+
+    wanted = {str(i) for i in instruments}
+    bars_root = settings.data_dir / "store" / "bars"  # HistoricalDataStore.from_settings
+    stored = {str(t) for i, t, _ in iter_dataset_dirs(bars_root) if str(i) in wanted}
+    if len(stored) == 1:
+        return parse_timeframe(stored.pop())
+    return parse_timeframe(default)
+
+
+def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) rows of :func:`metrics_json` output for a text table: the ISO times and
+    humanised durations, not their ``_ns`` twins."""
+    return [
+        (key.replace("_", " "), human_value(key, value))
+        for key, value in metrics.items()
+        if not (key.endswith("_ns") and key.removesuffix("_ns") in metrics)
+    ]
 
 
 def settings_of(ctx: typer.Context) -> NeoSettings:

@@ -22,9 +22,12 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
+    iso_times_deep,
     parse_symbols,
     parse_time,
     parse_timeframe,
+    parse_window,
+    resolve_timeframe,
     settings_of,
 )
 from neo.domain.errors import ConfigError, DataValidationError
@@ -85,7 +88,7 @@ def simulate_command(
 
     names = parse_symbols(symbols)
     batches = simulate_bars(
-        names, parse_timeframe(timeframe), bars, seed, venue=venue or "sim",
+        names, parse_timeframe(timeframe or "1m"), bars, seed, venue=venue or "sim",
         correlation=correlation,
     )  # fmt: skip
     rows = write_bars(list(batches.values()), out)
@@ -172,8 +175,7 @@ def ingest_command(
         replace=replace,
     )  # fmt: skip
     _say_provenance(report)
-    payload = report.to_dict()
-    payload["first_ts"], payload["last_ts"] = iso(report.first_ts), iso(report.last_ts)
+    payload = iso_times_deep(report.to_dict())
     emit(payload, as_json, lambda: _print_report(payload))
     if not report.ok:
         raise DataValidationError(
@@ -230,7 +232,7 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def stats_command(
     ctx: typer.Context,
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     venue: VenueOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
@@ -239,7 +241,8 @@ def stats_command(
     """Rows, span, gaps and return/volatility summary of one dataset."""
     instrument = _instrument(ctx, venue, symbol)
     api = _api(ctx)
-    stats = api.stats(instrument, timeframe, parse_time(start), parse_time(end))
+    frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
+    stats = api.stats(instrument, str(frame), *parse_window(start, end))
     stats["first_ts"], stats["last_ts"] = iso(stats["first_ts"]), iso(stats["last_ts"])
     stats["provenance"] = api.store.provenance(instrument, timeframe)
     emit(stats, as_json)
@@ -250,7 +253,7 @@ def export_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet).")],
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     venue: VenueOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
@@ -259,8 +262,10 @@ def export_command(
 ) -> None:
     """Stream a stored range to CSV or Parquet (works for ranges larger than memory)."""
     instrument = _instrument(ctx, venue, symbol)
+    frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
+    start_ns, end_ns = parse_window(start, end)
     result = _api(ctx).export(
-        instrument, timeframe, out, fmt=fmt, start_ns=parse_time(start), end_ns=parse_time(end)
+        instrument, str(frame), out, fmt=fmt, start_ns=start_ns, end_ns=end_ns
     )
     payload = {"path": str(result.path), "rows": result.rows, "format": result.format}
     emit(payload, as_json, lambda: typer.echo(f"exported {result.rows} rows to {result.path}"))
@@ -336,7 +341,7 @@ def ingest_samples_command(ctx: typer.Context, as_json: JsonOpt = False) -> None
     from neo.data.samples import ingest_samples_report
 
     done, skipped = ingest_samples_report(_api(ctx))
-    reports = [r.to_dict() for r in done]
+    reports = [iso_times_deep(r.to_dict()) for r in done]
     for message in skipped:
         typer.echo(f"warning: {message}", err=True)
 

@@ -9,7 +9,6 @@ already saw.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +16,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from neo.cli.common import JsonOpt, emit, parse_symbols, parse_time, settings_of, stderr_console
+from neo.cli.common import (
+    JsonOpt,
+    emit,
+    iso_times_deep,
+    metric_rows,
+    parse_symbols,
+    parse_time,
+    settings_of,
+    stderr_console,
+)
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
@@ -45,7 +53,7 @@ def _ingest(settings: NeoSettings) -> tuple[list[dict[str, Any]], list[str]]:
     reports, skipped = ingest_samples_report(get_data_ingestion_api(settings))
     for message in skipped:
         stderr_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
-    return [r.to_dict() for r in reports], skipped
+    return [iso_times_deep(r.to_dict()) for r in reports], skipped
 
 
 def _train(
@@ -169,11 +177,7 @@ def run_demo(
 
 
 def _cell(key: str, value: Any) -> str:
-    """Readable metric values: dates for timestamps, days for durations."""
-    if isinstance(value, int | float) and key in ("start", "end"):
-        return datetime.fromtimestamp(value / 1e9, UTC).date().isoformat()
-    if isinstance(value, int | float) and key.endswith("_duration_ns"):
-        return f"{value / 86_400e9:.1f} days"
+    """Readable values of the model and paper rows."""
     if isinstance(value, float):
         return f"{value:,.4f}"
     return str(value)
@@ -190,8 +194,8 @@ def _render(result: dict[str, Any]) -> None:
         table.add_row(f"model OOS {key}", _cell(key, value))
     table.add_section()
     table.add_row("backtest trades", str(result["backtest"]["trades"]))
-    for key, value in result["backtest"]["metrics"].items():
-        table.add_row(key.replace("_ns", ""), _cell(key, value))
+    for label, text in metric_rows(result["backtest"]["metrics"]):
+        table.add_row(label, text)
     table.add_section()
     paper = result["paper"]
     for key in ("bars", "equity", "orders", "fills", "strategy_failures"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,10 +19,14 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
+    iso_utc,
     parse_symbols,
     parse_time,
     parse_timeframe,
+    parse_window,
+    resolve_timeframe,
     settings_of,
+    stamp,
     stderr_console,
 )
 from neo.domain.bar import BarBatch
@@ -60,7 +63,7 @@ def registry_of(settings: NeoSettings) -> ModelRegistry:
 
 
 def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat()
+    return str(iso_utc(ts))
 
 
 def load_bars(
@@ -158,11 +161,14 @@ _STAMPS = ("train_start", "train_end", "test_start", "test_end", "start", "end",
 
 
 def with_utc(record: Mapping[str, Any]) -> dict[str, Any]:
-    """``record`` plus an ISO-8601 UTC twin ``<key>_utc`` of each nanosecond timestamp."""
-    out = dict(record)
-    for key in _STAMPS:
-        if isinstance(record.get(key), int):
-            out[f"{key}_utc"] = _iso(record[key])
+    """``record`` with each nanosecond timestamp as ISO-8601 UTC and its exact ``<key>_ns``
+    twin beside it (the one time convention of every command's output)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in _STAMPS and isinstance(value, int) and not isinstance(value, bool):
+            out.update(stamp(key, value))
+        else:
+            out[key] = value
     return out
 
 
@@ -357,7 +363,7 @@ def register(app: typer.Typer) -> None:
         venue: VenueOpt = None,
         symbols: SymbolsOpt = None,
         symbol: SymbolOpt = None,
-        timeframe: TimeframeOpt = "1h",
+        timeframe: TimeframeOpt = None,
         start: StartOpt = None,
         end: EndOpt = None,
         model: ModelOpt = None,
@@ -407,8 +413,8 @@ def register(app: typer.Typer) -> None:
         result = run_train(
             settings,
             instruments,
-            parse_timeframe(timeframe),
-            (parse_time(start), parse_time(end)),
+            resolve_timeframe(settings, timeframe, instruments, "1h"),
+            parse_window(start, end),
             model or settings.models.default_model,
             label_spec_of(
                 settings,

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from neo.cli.common import JsonOpt, emit, settings_of
+from neo.cli.common import JsonOpt, emit, settings_of, stamp
 from neo.domain.errors import ConfigError
 from neo.settings import NeoSettings
 
@@ -71,12 +71,15 @@ def _status(settings: NeoSettings, account: str) -> dict[str, Any]:
     switch = _switch(settings, account)
     path = switch.state_path
     history = switch.history[-HISTORY_SHOWN:]
+    state = switch.to_dict()
+    engaged_ns = state.pop("engaged_ns", None)
     resets = [entry for entry in switch.history if entry.get("event") == "reset"]
     return {
         "account": account,
         "path": str(path),
         "exists": path.exists(),
-        **switch.to_dict(),
+        **state,
+        **stamp("engaged_at", engaged_ns or None),  # ISO time, with the exact ns beside it
         "last_reset": resets[-1] if resets else None,
         "history": history,
     }
@@ -85,7 +88,7 @@ def _status(settings: NeoSettings, account: str) -> dict[str, Any]:
 def _print(status: dict[str, Any], title: str) -> None:
     table = Table(title=title, show_header=False)
     for key, value in status.items():
-        if key != "history":
+        if key != "history" and not key.endswith("_ns"):  # the ISO twin is shown
             table.add_row(key, str(value))
     console = Console()
     console.print(table)

@@ -23,8 +23,8 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
-    parse_time,
-    parse_timeframe,
+    parse_window,
+    resolve_timeframe,
     settings_of,
 )
 from neo.cli.trading import (
@@ -129,7 +129,7 @@ def strategies_check_command(
     store = HistoricalDataStore.from_settings(settings)
     try:
         batches = store.read_many(
-            ids, parse_timeframe(timeframe), parse_time(start), parse_time(end)
+            ids, resolve_timeframe(settings, timeframe, ids, "1m"), *parse_window(start, end)
         )
     finally:
         store.close()

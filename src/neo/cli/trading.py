@@ -26,11 +26,19 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
+    human_value,
+    iso_utc,
+    metric_rows,
+    metrics_json,
     parse_symbols,
     parse_time,
     parse_timeframe,
+    parse_window,
     progress_bar,
+    resolve_timeframe,
     settings_of,
+    stamp,
+    times_as_iso,
 )
 from neo.domain.bar import BarBatch, FloatArray, IntArray
 from neo.domain.errors import ConfigError
@@ -41,8 +49,10 @@ from neo.execution.config import ExecutionConfig
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
+    from neo.analytics.metrics import PerformanceMetrics
     from neo.domain.fill import Fill
     from neo.domain.instrument import Instrument
+    from neo.engine.backtest import BacktestResult
     from neo.portfolio.constructor import AllocatorPortfolio
     from neo.risk import PreTradeRiskGate, RiskConfig
     from neo.strategies.base import Strategy
@@ -162,8 +172,8 @@ def trade_row(trade: Trade) -> dict[str, Any]:
     return {
         "instrument": str(trade.instrument),
         "quantity": trade.quantity,
-        "entry_ts": trade.entry_ts,
-        "exit_ts": trade.exit_ts,
+        **stamp("entry_ts", trade.entry_ts),
+        **stamp("exit_ts", trade.exit_ts),
         "entry_price": trade.entry_price,
         "exit_price": trade.exit_price,
         "fees": trade.fees,
@@ -178,7 +188,7 @@ def backtest_command(
     venue: VenueOpt = None,
     symbols: SymbolsOpt = None,
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
     fill: FillOpt = None,
@@ -223,18 +233,28 @@ def backtest_command(
             "for strategies with a vector form, without risk gate or allocator).",
         ),
     ] = "event",
+    close_at_end: Annotated[
+        bool,
+        typer.Option(
+            "--close-at-end",
+            help="Close open positions on the last bar (as backtesting.py's finalize_trades), "
+            "so every position is a closed trade; without it they stay open, marked to the "
+            "last close, and are listed under open_positions.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Backtest a strategy on stored bars and print its metrics."""
     from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
+    ids = _instruments(settings, venue, symbols, symbol)
     payload = run_backtest_job(
         settings,
         configured_strategy(settings, strategy, param),
-        _instruments(settings, venue, symbols, symbol),
-        parse_timeframe(timeframe),
-        (parse_time(start), parse_time(end)),
+        ids,
+        resolve_timeframe(settings, timeframe, ids, "1m"),
+        parse_window(start, end),
         execution_config(
             settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash
         ),
@@ -243,6 +263,7 @@ def backtest_command(
         allocator=allocator,
         risk=risk,
         engine=engine,
+        close_at_end=close_at_end,
     )
     emit(payload, as_json, lambda: _print_backtest(payload))
 
@@ -260,6 +281,7 @@ def run_backtest_job(
     allocator: str | None = None,
     risk: Path | None = None,
     engine: str = "event",
+    close_at_end: bool = False,
 ) -> dict[str, Any]:
     """Read bars from the store, run the backtest, compute metrics, write the report; return
     what ``neo backtest --json`` prints (``neo demo`` runs the same job).
@@ -273,8 +295,8 @@ def run_backtest_job(
     neo.toml apply when configured. A backtest keeps the kill switch's state in memory so one
     run's halt never blocks the next.
     """
-    from neo.analytics import compute_metrics, observed_periods_per_year, write_report
-    from neo.analytics.report import engine_event_rows, held_weights, risk_event_rows
+    from neo.analytics import write_report
+    from neo.analytics.report import engine_event_rows, risk_event_rows
     from neo.data.store import HistoricalDataStore
     from neo.engine.backtest import check_job, run_backtest
     from neo.engine.instruments import configured_instrument
@@ -308,7 +330,12 @@ def run_backtest_job(
             from neo.engine.fast import fast_backtest  # numba: only the fast path loads it
 
             result = fast_backtest(
-                chosen, batches, instruments=specs, execution=config, predictions=forecasts
+                chosen,
+                batches,
+                instruments=specs,
+                execution=config,
+                predictions=forecasts,
+                close_at_end=close_at_end,
             )
             advance(total)
         else:
@@ -322,25 +349,14 @@ def run_backtest_job(
                 portfolio=book,
                 predictions=forecasts,
                 progress=advance,
+                close_at_end=close_at_end,
             )
     risk_events = risk_event_rows(result.events, gate, book)
-    weights = None if book is None else weights_over_time(book.history, result.ts)
-    held = None
-    if book is not None:
-        held = held_weights(
-            result.equity,
-            {str(iid): p for iid, p in result.positions.items()},
-            {str(iid): p for iid, p in result.prices.items()},
-            {str(iid): spec.contract_multiplier for iid, spec in specs.items()},
-        )
-    metrics = compute_metrics(
-        result.ts,
-        result.equity,
-        trades=result.trades,
-        exposure=result.exposure,
-        traded_notional=result.traded_notional,
-        periods_per_year=observed_periods_per_year(result.ts, frame.periods_per_year),
-    )
+    metrics, benchmark, held = analyse_backtest(result, specs, frame)
+    allocation = None
+    if book is not None:  # why little or nothing was allocated; library warnings, counted
+        book.diagnostics.log_summary(mean_exposure=metrics.exposure)
+        allocation = book.diagnostics.to_dict(mean_exposure=metrics.exposure)
     written = None
     if report is not None:
         written = write_report(
@@ -350,14 +366,16 @@ def run_backtest_job(
             equity=result.equity,
             metrics=metrics,
             prices={str(iid): (b.ts, b.close) for iid, b in batches.items()},
-            positions={str(iid): p for iid, p in result.positions.items()},
+            positions=held,
             trades=result.trades,
-            weights=weights,
+            weights=None if book is None else weights_over_time(book.history, result.ts),
             risk_events=risk_events,
-            held=held,
             engine_events=engine_event_rows(result.events),
+            benchmark=benchmark,
+            indicators={str(iid): plots for iid, plots in result.plots.items()},
+            notes=allocation_notes(allocation),
         )
-    payload = {
+    return {
         "strategy": chosen.name,
         "engine": engine,
         "version": chosen.version,
@@ -365,41 +383,91 @@ def run_backtest_job(
         "instruments": [str(i) for i in ids],
         "timeframe": str(frame),
         "bars": total,
-        "first_ts": int(result.ts[0]),
-        "last_ts": int(result.ts[-1]),
+        **stamp("first_ts", int(result.ts[0])),
+        **stamp("last_ts", int(result.ts[-1])),
         "initial_cash": result.initial_cash,
         "final_equity": result.final_equity,
         "fees": result.fees,
         "orders": len(result.orders),
         "fills": len(result.fills),
         "strategy_failures": result.stats.strategy_failures,
-        "metrics": metrics.to_dict(json_safe=True),
+        "metrics": metrics_json(metrics),
         "report": written,
         "trades": [trade_row(t) for t in result.trades],
-        "open_positions": open_lot_rows(result.fills),
+        "open_positions": open_lot_rows(result.fills, result),
+        "closed_at_end": close_at_end,
         "allocator": allocator,
         "rebalances": None if book is None else len(book.history),
+        "allocation": allocation,
         "risk_denials": {} if gate is None else dict(gate.counters),
-        "risk_events": risk_events,
+        "risk_events": [times_as_iso(row) for row in risk_events],
         "kill_switch_engagements": 0 if gate is None else gate.engagements,
     }
-    return payload
 
 
-def open_lot_rows(fills: Sequence[Fill]) -> list[dict[str, Any]]:
+def allocation_notes(allocation: Mapping[str, Any] | None) -> list[str]:
+    """The allocation diagnostics as sentences for the report."""
+    if not allocation:
+        return []
+    warned = [
+        f"{row['category']} raised {row['count']} times during allocation: {row['message']} "
+        f"({row['action']})"
+        for row in allocation["library_warnings"]
+    ]
+    return [*allocation["notes"], *warned]
+
+
+def analyse_backtest(
+    result: BacktestResult, specs: Mapping[InstrumentId, Instrument], frame: Timeframe
+) -> tuple[PerformanceMetrics, FloatArray, dict[str, FloatArray]]:
+    """The run's metrics (against buy-and-hold of what it traded), that benchmark curve, and
+    each instrument's signed share of equity per step."""
+    from neo.analytics import compute_metrics, observed_periods_per_year
+    from neo.analytics.benchmark import buy_and_hold
+    from neo.analytics.report import held_weights
+
+    benchmark = buy_and_hold(result.initial_cash, {str(k): p for k, p in result.prices.items()})
+    held = held_weights(
+        result.equity,
+        {str(iid): p for iid, p in result.positions.items()},
+        {str(iid): p for iid, p in result.prices.items()},
+        {str(iid): spec.contract_multiplier for iid, spec in specs.items()},
+    )
+    metrics = compute_metrics(
+        result.ts,
+        result.equity,
+        trades=result.trades,
+        exposure=result.exposure,
+        traded_notional=result.traded_notional,
+        periods_per_year=observed_periods_per_year(result.ts, frame.periods_per_year),
+        benchmark=benchmark,
+    )
+    return metrics, benchmark, held
+
+
+def open_lot_rows(
+    fills: Sequence[Fill], result: BacktestResult | None = None
+) -> list[dict[str, Any]]:
     """Lots still open at the end (FIFO, as the trade list matches them): what the trade list
-    of closed round trips leaves out."""
+    of closed round trips leaves out. With the run's ``result`` each lot is marked to its
+    instrument's last close (``mark_price``, ``unrealized_pnl`` before exit fees), as the
+    final equity is."""
     from neo.execution.ledger import TradeMatcher
 
     matchers: dict[InstrumentId, TradeMatcher] = {}
     for fill in fills:
         matcher = matchers.setdefault(fill.instrument, TradeMatcher())
         matcher.add(fill.signed_quantity, fill.price, fill.fee, fill.ts)
-    return [
-        {"instrument": str(iid), "quantity": quantity, "entry_ts": ts, "entry_price": price}
-        for iid, matcher in matchers.items()
-        for quantity, price, ts, _ in matcher.open_lots()
-    ]
+    rows = []
+    for iid, matcher in matchers.items():
+        for quantity, price, ts, _ in matcher.open_lots():
+            row: dict[str, Any] = {"instrument": str(iid), "quantity": quantity}
+            row.update(stamp("entry_ts", ts), entry_price=price)
+            if result is not None and iid in result.prices and len(result.prices[iid]):
+                mark = float(result.prices[iid][-1])
+                row.update(mark_price=mark, unrealized_pnl=quantity * (mark - price))
+            rows.append(row)
+    return rows
 
 
 def risk_config_of(settings: NeoSettings, risk: Path | None) -> RiskConfig | None:
@@ -474,10 +542,16 @@ def _print_backtest(payload: dict[str, Any]) -> None:
     console = Console()
     table = Table(title=f"{payload['strategy']} {payload['params']}", show_header=False)
     for key in ("instruments", "timeframe", "fees", "orders", "fills"):
-        table.add_row(key, str(payload[key]))
+        table.add_row(key, human_value(key, payload[key]))
     table.add_row("trades", str(len(payload["trades"])))
-    for key, value in payload["metrics"].items():
-        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    for label, text in metric_rows(payload["metrics"]):
+        table.add_row(label, text)
+    for lot in payload["open_positions"]:
+        table.add_row(
+            "open position",
+            f"{lot['instrument']} {lot['quantity']:+g} since {lot['entry_ts']} @ "
+            f"{lot['entry_price']:g}, marked to the last close",
+        )
     if payload["report"]:
         table.add_row("report", str(payload["report"]))
     console.print(table)
@@ -533,7 +607,7 @@ def paper_command(
     venue: VenueOpt = None,
     symbols: SymbolsOpt = None,
     symbol: SymbolOpt = None,
-    timeframe: TimeframeOpt = "1m",
+    timeframe: TimeframeOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
     fill: FillOpt = None,
@@ -594,10 +668,15 @@ def paper_command(
     from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
-    frame = parse_timeframe(timeframe)
     if feed == "simulated" and not (symbols or symbol):
         symbols = SIMULATED_DEFAULT_SYMBOL  # a made-up market needs no choice of data
     ids = _instruments(settings, venue, symbols, symbol)
+    frame = (
+        resolve_timeframe(settings, timeframe, ids, "1m")
+        if feed == "replay"
+        else parse_timeframe(timeframe or "1m")
+    )
+    parse_window(start, end)  # an empty window fails before any I/O
     if speed is not None and speed <= 0:
         raise ConfigError(f"--speed must be > 0 bars per second, got {speed}")
     pace = None if speed is None else 1.0 / speed
@@ -652,6 +731,10 @@ def paper_command(
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         raise typer.Exit(code=130) from None
     summary = result.summary()
+    summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
+    if book is not None:
+        book.diagnostics.log_summary()
+        summary["allocation"] = book.diagnostics.to_dict()
     if predictor is not None:
         summary["in_sample"] = in_sample is not None
     emit(summary, as_json, lambda: _print_paper(summary))
@@ -696,9 +779,7 @@ def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
 
 
 def _iso_ns(ts: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat()
+    return str(iso_utc(ts))
 
 
 def _feed(

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from neo.domain.bar import BarBatch, FloatArray, IntArray
+from neo.domain.enums import Side
 from neo.domain.errors import ConfigError, DataError
 from neo.domain.events import Event
 from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
-from neo.domain.order import Order
+from neo.domain.order import Order, next_order_id
 from neo.domain.trade import Trade
 from neo.engine.bus import MessageBus
 from neo.engine.clock import SimulatedClock
@@ -49,6 +50,8 @@ class BacktestResult:
     """Everything a backtest produced; arrays are per step (the union of bar times).
 
     ``events`` holds the events of note: risk denials, strategy failures and broker rejections.
+    ``plots`` holds, per instrument, the series the strategy asked to draw over its price
+    (``ctx.plot``), one value per bar of that instrument.
     """
 
     strategy: str
@@ -66,6 +69,7 @@ class BacktestResult:
     initial_cash: float
     fees: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    plots: dict[InstrumentId, dict[str, FloatArray]] = field(default_factory=dict)
 
     @property
     def final_equity(self) -> float:
@@ -113,6 +117,7 @@ def run_backtest(
     predictions: Mapping[InstrumentId, FloatArray] | None = None,
     bus: MessageBus | None = None,
     progress: Callable[[int], None] | None = None,
+    close_at_end: bool = False,
 ) -> BacktestResult:
     """Run ``strategy`` over ``bars`` through the event-driven loop.
 
@@ -136,6 +141,10 @@ def run_backtest(
         Subscribe to events before the run (e.g. to record them); one is made when omitted.
     progress:
         Called with the number of bars done since the last call.
+    close_at_end:
+        Close every open position at the last bar (:func:`close_positions_at_end`), so the
+        trade list and the final equity hold no open position, like backtesting.py's
+        ``finalize_trades=True``. Without it open positions stay open, marked to the last close.
     """
     if isinstance(strategy, str):
         strategy = create_strategy(strategy, params)
@@ -168,6 +177,8 @@ def run_backtest(
             _drive_one(loop, len(next(iter(batches.values()))), progress)
         else:
             _drive_many(loop, list(batches.values()), progress)
+    if close_at_end and loop.state is not LoopState.STOPPED:
+        close_positions_at_end(loop, broker, batches)
     loop.stop("end of data")
     curve = loop.equity_curve()
     result = BacktestResult(
@@ -185,9 +196,50 @@ def run_backtest(
         stats=loop.stats,
         initial_cash=execution.cash,
         fees=ledger.fees,
+        plots={iid: loop.context(iid).plotted() for iid in batches},
     )
     loop.close()
     return result
+
+
+CLOSE_AT_END_TAG = "close at end"
+
+
+def close_positions_at_end(
+    loop: AutonomousTradingLoop, broker: SimulatedBroker, batches: Mapping[InstrumentId, BarBatch]
+) -> None:
+    """Flatten every position on its instrument's last bar, as backtesting.py's
+    ``finalize_trades`` does.
+
+    Orders still working after the last bar are cancelled (there is no next bar to fill them).
+    Each position gets a market order for its opposite (through the risk gate, like any order),
+    filled at the price the fill model gives the last bar: its open under ``next_open`` (what
+    backtesting.py uses: its last broker pass re-runs the last bar's open), its close under
+    ``close``. The fills land on the last bar, so the final equity is cash.
+    """
+    broker.cancel_all(reason="end of data")
+    for iid, batch in batches.items():
+        quantity = loop.ledger.position(iid)
+        if quantity == 0.0:
+            continue
+        last = len(batch) - 1
+        ts = int(batch.ts[last])
+        loop.submit(
+            Order(
+                id=next_order_id(),
+                instrument=iid,
+                side=Side.SELL if quantity > 0 else Side.BUY,
+                quantity=abs(quantity),
+                created_ns=ts,
+                updated_ns=ts,
+                tag=CLOSE_AT_END_TAG,
+            )
+        )
+        bar = batch.ts[last], batch.open[last], batch.high[last], batch.low[last]
+        close, volume = float(batch.close[last]), float(batch.volume[last])
+        broker.on_bar_open(iid, int(bar[0]), float(bar[1]), float(bar[2]), float(bar[3]),
+                           close, volume)  # fmt: skip
+        broker.on_bar_close(iid, ts, close, volume)
 
 
 ENGINES = ("event", "fast")

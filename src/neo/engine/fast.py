@@ -11,26 +11,35 @@ one cash account on :func:`~neo.execution.fastpath_multi.run_fast_path_many` (fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, overload
 
 import numpy as np
 
 from neo.domain.bar import BarBatch, FloatArray
-from neo.domain.enums import OrderStatus, OrderType
+from neo.domain.enums import LiquiditySide, OrderStatus, OrderType, Side
 from neo.domain.errors import ConfigError, StrategyError
 from neo.domain.fill import Fill
-from neo.domain.ids import InstrumentId
+from neo.domain.ids import InstrumentId, OrderId, TradeId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order
+from neo.domain.trade import Trade
 from neo.engine.backtest import BacktestResult, as_batches
 from neo.engine.instruments import default_instrument
 from neo.engine.loop import LoopStats, aligned_predictions
 from neo.execution.config import ExecutionConfig
 from neo.execution.fastpath import FastPathResult, lot_targets, run_fast_path
 from neo.execution.fastpath_multi import MultiFastPathResult, run_fast_path_many
+from neo.execution.ledger import TradeLog, TradeMatcher
+from neo.execution.pricing import taker_price
+from neo.logs import get_logger
 from neo.strategies.base import Strategy
+from neo.strategies.context import StrategyContext
 from neo.strategies.registry import create_strategy
+
+log = get_logger("engine")
 
 Predictions = FloatArray | Mapping[InstrumentId, FloatArray] | None
 
@@ -152,9 +161,13 @@ def fast_backtest(
     instruments: Mapping[InstrumentId, Instrument] | None = None,
     execution: ExecutionConfig | None = None,
     predictions: Predictions = None,
+    close_at_end: bool = False,
 ) -> BacktestResult:
     """:func:`run_fast` with its result in the event path's shape (what reports and the CLI
-    read): fills, FIFO trades, one filled market order per fill, per-step equity."""
+    read): fills, FIFO trades, one filled market order per fill, per-step equity.
+
+    ``close_at_end`` flattens what is held on the last bar at the fill model's price there, as
+    :func:`neo.engine.backtest.close_positions_at_end` does on the event path."""
     config = execution or ExecutionConfig()
     batches = as_batches(bars)
     result = run_fast(
@@ -171,6 +184,14 @@ def fast_backtest(
         trades = result.trades()
         positions = {iid: result.position(iid) for iid in result.instruments}
         prices = {iid: np.asarray(batches[iid].close, dtype=np.float64) for iid in batches}
+    cash, equity = result.cash, result.equity
+    if close_at_end:
+        specs = {iid: (instruments or {}).get(iid) or default_instrument(iid) for iid in batches}
+        closing = _closing_fills(batches, positions, specs, config, len(fills))
+        if closing:
+            cash, equity = _after_closing(closing, cash, positions, prices, specs)
+            fills = fills + closing
+            trades = _fifo_trades(fills, list(batches))
     orders = [_filled_order(fill, strategy.name) for fill in fills]
     bars_seen = sum(len(b) for b in batches.values())
     stats = LoopStats(bars=bars_seen, orders_submitted=len(orders), fills=len(fills))
@@ -178,8 +199,8 @@ def fast_backtest(
         strategy=strategy.name,
         params=strategy.param_values(),
         ts=result.ts,
-        equity=result.equity,
-        cash=result.cash,
+        equity=equity,
+        cash=cash,
         positions=positions,
         prices=prices,
         fills=fills,
@@ -190,7 +211,118 @@ def fast_backtest(
         initial_cash=config.cash,
         fees=float(np.sum(result.fill_fee)),
         extra={"engine": "fast"},
+        plots=_plots(strategy, batches, instruments),
     )
+
+
+class _NoAccount:
+    """What ``on_start`` may read of an account when the fast path only wants its plots."""
+
+    cash = equity = math.nan
+
+    def position(self, instrument: InstrumentId) -> float:
+        return 0.0
+
+
+def _plots(
+    strategy: Strategy,
+    batches: Mapping[InstrumentId, BarBatch],
+    instruments: Mapping[InstrumentId, Instrument] | None,
+) -> dict[InstrumentId, dict[str, FloatArray]]:
+    """The series the strategy asks to draw (``ctx.plot`` in ``on_start``), computed as the
+    event path computes them: the strategy's setup on a context over the whole history. The
+    fast path needs them only for the report, so a setup that fails there draws none."""
+    out: dict[InstrumentId, dict[str, FloatArray]] = {}
+    for iid, batch in batches.items():
+        spec = (instruments or {}).get(iid) or default_instrument(iid)
+        ctx = StrategyContext(
+            spec, _NoAccount(), timeframe_ns=batch.timeframe.nanos, strategy_name=strategy.name
+        )
+        columns = {name: getattr(batch, name) for name in ("ts", "open", "high", "low", "close")}
+        ctx.load(
+            {**columns, "volume": batch.volume, "volatility": partial(np.full, len(batch), np.nan)}
+        )
+        try:
+            strategy.on_start(ctx)
+        except Exception as exc:  # the fills do not depend on it; only the chart is lost
+            log.warning(
+                f"{strategy.name}: on_start failed on the fast path ({exc}); no indicators drawn"
+            )
+            continue
+        out[iid] = ctx.plotted()
+    return out
+
+
+def _closing_fills(
+    batches: Mapping[InstrumentId, BarBatch],
+    positions: Mapping[InstrumentId, FloatArray],
+    specs: Mapping[InstrumentId, Instrument],
+    config: ExecutionConfig,
+    numbered: int,
+) -> list[Fill]:
+    """One taker fill per open position on its last bar: at the open (``next_open``) or the
+    close (``close`` fill), with the kernels' slippage, impact and fee."""
+    impact = config.impact_coefficient if config.impact == "volume" else 0.0
+    fills: list[Fill] = []
+    for iid, batch in batches.items():
+        held = float(positions[iid][-1])
+        if held == 0.0:
+            continue
+        last = len(batch) - 1
+        reference = float((batch.close if config.fill == "close" else batch.open)[last])
+        spec = specs[iid]
+        rate = config.fees_bps * 1e-4 if config.fees_bps is not None else spec.taker_fee
+        price = taker_price(
+            reference,
+            -1.0 if held > 0 else 1.0,
+            abs(held),
+            float(batch.volume[last]),
+            config.slippage_bps * 1e-4,
+            impact,
+        )
+        number = numbered + len(fills) + 1
+        fills.append(
+            Fill(
+                order_id=OrderId(f"FP-{number}"),
+                trade_id=TradeId(f"FP-{number}"),
+                instrument=iid,
+                side=Side.SELL if held > 0 else Side.BUY,
+                quantity=abs(held),
+                price=price,
+                fee=rate * abs(held) * price,
+                ts=int(batch.ts[last]),
+                liquidity=LiquiditySide.TAKER,
+            )
+        )
+    return fills
+
+
+def _after_closing(
+    closing: list[Fill],
+    cash: FloatArray,
+    positions: dict[InstrumentId, FloatArray],
+    prices: Mapping[InstrumentId, FloatArray],
+    specs: Mapping[InstrumentId, Instrument],
+) -> tuple[FloatArray, FloatArray]:
+    """Cash and equity with the closing fills booked on the last step (positions zeroed)."""
+    cash = cash.copy()
+    for fill in closing:
+        multiplier = specs[fill.instrument].contract_multiplier
+        cash[-1] -= fill.signed_quantity * fill.price * multiplier + fill.fee
+        position = positions[fill.instrument] = positions[fill.instrument].copy()
+        position[-1] = 0.0
+    equity = cash.copy()
+    for iid, position in positions.items():
+        equity += np.nan_to_num(position * prices[iid]) * specs[iid].contract_multiplier
+    return cash, equity
+
+
+def _fifo_trades(fills: list[Fill], instruments: list[InstrumentId]) -> list[Trade]:
+    log = TradeLog()
+    matchers = {iid: TradeMatcher(k, log) for k, iid in enumerate(instruments)}
+    for fill in sorted(fills, key=lambda f: f.ts):  # stable: a step keeps its fill order
+        matchers[fill.instrument].add(fill.signed_quantity, fill.price, fill.fee, fill.ts)
+    return log.to_trades(instruments)
 
 
 def _multi_fills(result: MultiFastPathResult) -> list[Fill]:

@@ -539,13 +539,15 @@ class AutonomousTradingLoop:
 
     def _record_forecast(self, ctx: StrategyContext) -> None:
         """With a portfolio configured, strategies say *what* they want and the allocator says
-        how much: an explicit forecast wins, else the sign of a target position, else the side
-        of an all-equity buy/sell (the portfolio sizes it instead of the strategy)."""
+        how much: an explicit forecast wins, else the side of an all-equity buy/sell (the
+        portfolio sizes it instead of the strategy), else the sign of a target position.
+        ``close_position(); buy()`` (a reversal) is a long wish: the flat target is only the
+        first half of it, and taking it as the forecast left a Kelly allocator with nothing."""
         forecast = ctx.forecast
-        if forecast != forecast and ctx.target == ctx.target:
-            forecast = math.copysign(1.0, ctx.target) if ctx.target else 0.0
         if forecast != forecast and ctx.deferred:
             forecast = float(ctx.deferred[-1][0].sign)
+        if forecast != forecast and ctx.target == ctx.target:
+            forecast = math.copysign(1.0, ctx.target) if ctx.target else 0.0
         if forecast == forecast:
             self._forecasts[ctx.instrument_id] = forecast
 

@@ -8,7 +8,9 @@ at the current bar), so nothing later than ``account.ts`` can influence a target
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import cvxpy as cp
 import msgspec
@@ -23,6 +25,7 @@ from neo.domain.instrument import Instrument
 from neo.logs import get_logger
 from neo.portfolio.allocators import Allocator
 from neo.portfolio.constraints import Constraints
+from neo.portfolio.diagnostics import AllocationDiagnostics
 from neo.portfolio.quantities import weights_to_quantities
 from neo.portfolio.rebalance import RebalancePolicy, RebalanceState
 
@@ -62,6 +65,14 @@ class AllocatorPortfolio:
         infeasible or the solver failed on that window. The previous weights are then kept (no
         orders), the run goes on. A configuration that can never work (bounds that cannot
         add up to the budget, impossible leverage) fails at construction instead.
+    diagnostics
+        Why little or nothing was allocated (:class:`AllocationDiagnostics`): instruments that
+        lacked history, forecasts that were all zero, bounds that bound, targets below one lot,
+        and the warnings the optimisation libraries raised (counted, not printed each time).
+
+    Instruments whose histories start at different times: each rebalance allocates over those
+    with ``min_history`` returns already (the others get no weight yet), so a universe whose
+    members list years apart starts trading once enough common history exists.
     """
 
     def __init__(
@@ -87,6 +98,7 @@ class AllocatorPortfolio:
         self.min_history = min_history
         self.history: list[tuple[int, dict[InstrumentId, float]]] = []
         self.events: list[PortfolioEvent] = []
+        self.diagnostics = AllocationDiagnostics(min_history=min_history)
         validate = getattr(allocator, "validate", None)
         if validate is not None and self.instruments:
             validate(constraints, len(self.instruments))  # bad configuration: fail now
@@ -103,13 +115,13 @@ class AllocatorPortfolio:
         returns: Mapping[InstrumentId, FloatArray],
     ) -> Mapping[InstrumentId, float] | None:
         self._bar += 1
-        ids = tuple(sorted(returns))
         equity = account.equity
-        if not ids or not (math.isfinite(equity) and equity > 0):
+        if not returns or not (math.isfinite(equity) and equity > 0):
+            return None
+        ids = self._ready(returns, account.ts)
+        if not ids:
             return None
         depth = min(len(returns[i]) for i in ids)
-        if depth < self.min_history:
-            return None
         prices = np.array([account.price(i) for i in ids], dtype=np.float64)
         if not (np.isfinite(prices) & (prices > 0)).all():
             return None
@@ -130,17 +142,54 @@ class AllocatorPortfolio:
         window = np.column_stack([np.asarray(returns[i][-span:], dtype=np.float64) for i in ids])
         if not np.isfinite(window).all():
             return None
-        try:
-            target = self.allocator.weights(window, signal, self.constraints, now)
-        except (OptimizationError, cp.SolverError, ValueError, ArithmeticError, NeoError) as exc:
-            self._failed(account.ts, exc)
+        target = self._allocate(account.ts, window, signal, now)
+        if target is None:
             return None
         self._last_bar, self._last_forecasts, self._last_target = self._bar, signal, target
         self._last_ids = ids
         self.history.append((account.ts, dict(zip(ids, target.tolist(), strict=True))))
-        return weights_to_quantities(
+        quantities = weights_to_quantities(
             target.tolist(), ids, equity, prices.tolist(), self.instruments
         )
+        self.diagnostics.allocated(ids, target, signal, self._box(len(ids)), quantities)
+        return quantities
+
+    def _ready(
+        self, returns: Mapping[InstrumentId, FloatArray], ts: int
+    ) -> tuple[InstrumentId, ...]:
+        """The instruments with ``min_history`` returns by now; the others are noted as
+        waiting (they join the allocation once they have it)."""
+        ready = tuple(sorted(i for i in returns if len(returns[i]) >= self.min_history))
+        self.diagnostics.waiting(
+            ts, {i: len(r) for i, r in returns.items() if len(r) < self.min_history}, len(ready)
+        )
+        return ready
+
+    def _allocate(
+        self, ts: int, window: FloatArray, signal: FloatArray | None, now: FloatArray
+    ) -> FloatArray | None:
+        """The allocator's weights, or None (recorded) when it failed. Library warnings
+        (skfolio repairing a covariance that is not positive definite …) are counted in
+        :attr:`diagnostics`, not printed at every rebalance."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                target: FloatArray = self.allocator.weights(window, signal, self.constraints, now)
+            except (
+                OptimizationError,
+                cp.SolverError,
+                ValueError,
+                ArithmeticError,
+                NeoError,
+            ) as exc:
+                self._failed(ts, exc)
+                target = None  # type: ignore[assignment]
+        self.diagnostics.warned(caught)
+        return target
+
+    def _box(self, n_assets: int) -> Any:
+        box = getattr(self.allocator, "box", None)
+        return None if box is None else box(self.constraints, n_assets)
 
     def _failed(self, ts: int, exc: Exception) -> None:
         """An allocation that cannot be made on this window: keep the previous weights."""

@@ -133,6 +133,7 @@ class StrategyContext:
         "low",
         "open",
         "orders",
+        "plots",
         "predictions",
         "sizing",
         "strategy_name",
@@ -168,6 +169,7 @@ class StrategyContext:
         self.predictions: Series = array("d")
         self.volatility_buffer: Series | Callable[[], FloatArray] = array("d")
         self._indicators: list[_Extension] = []
+        self.plots: dict[str, Series] = {}
         self.i = -1
         self.orders: list[Order] = []
         self.brackets: dict[OrderId, Bracket] = {}
@@ -277,6 +279,26 @@ class StrategyContext:
                 step.update(buffer, i)
         self._indicators.append(_Extension(func, buffer, args, out, step))
         return out
+
+    def plot(self, name: str, values: Series) -> Series:
+        """Ask for ``values`` (one per bar, e.g. what :meth:`indicator` returned) to be drawn
+        over this instrument's price in the run report, as ``name``; returns ``values``.
+
+        Typically in ``on_start``: ``self.fast = ctx.plot("SMA 10", ctx.indicator(sma, ...))``.
+        The engine reads the series at the end of the run (``BacktestResult.plots``).
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigError("ctx.plot needs a non-empty name for the series, e.g. 'SMA 10'")
+        self.plots[name] = values
+        return values
+
+    def plotted(self) -> dict[str, FloatArray]:
+        """Engine hook: the series registered with :meth:`plot`, as float arrays up to the
+        last bar seen (copies, so they outlive the run's buffers)."""
+        stop = len(self.ts)
+        return {
+            name: np.array(values[:stop], dtype=np.float64) for name, values in self.plots.items()
+        }
 
     def extend_indicators(self) -> None:
         """Engine hook after a bar was appended: extend each indicator causally."""

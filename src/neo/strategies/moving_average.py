@@ -31,7 +31,11 @@ class _Crossover(RuleStrategy):
 
     def inputs(self) -> Mapping[str, Input]:
         average = type(self).average
-        return {"fast": indicator(average, self.fast), "slow": indicator(average, self.slow)}
+        label = average.__name__.upper()
+        return {
+            "fast": indicator(average, self.fast, plot=f"{label} {self.fast}"),
+            "slow": indicator(average, self.slow, plot=f"{label} {self.slow}"),
+        }
 
     def rule(self, now: Values, before: Values) -> Rule:
         return (

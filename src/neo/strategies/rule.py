@@ -42,15 +42,22 @@ class Input:
     args: tuple[Any, ...] = ()
     source: str = "close"
     lookback: int | None = None
+    plot: str | None = None
+    """A label to draw the series over the price in the run report (price-scale inputs only)."""
 
 
 def indicator(
-    func: Callable[..., FloatArray], *args: Any, source: str = "close", lookback: int | None = None
+    func: Callable[..., FloatArray],
+    *args: Any,
+    source: str = "close",
+    lookback: int | None = None,
+    plot: str | None = None,
 ) -> Input:
-    """An input of a rule: ``indicator(sma, 20)`` is the 20-bar SMA of the close."""
+    """An input of a rule: ``indicator(sma, 20)`` is the 20-bar SMA of the close;
+    ``plot="SMA 20"`` also draws it on the report's price chart."""
     if source not in _FIELDS:
         raise StrategyError(f"indicator source {source!r}: use one of {', '.join(_FIELDS)}")
-    return Input(func, args, source, lookback)
+    return Input(func, args, source, lookback, plot)
 
 
 class Values:
@@ -93,10 +100,12 @@ class RuleStrategy(Strategy):
         """``(condition, signal)`` pairs over the inputs at bar ``i`` (``now``) and ``i - 1``."""
 
     def on_start(self, ctx: StrategyContext) -> None:
-        self._series = [
-            (name, ctx.indicator(spec.func, spec.source, *spec.args, lookback=spec.lookback))
-            for name, spec in self.inputs().items()
-        ]
+        self._series = []
+        for name, spec in self.inputs().items():
+            series = ctx.indicator(spec.func, spec.source, *spec.args, lookback=spec.lookback)
+            if spec.plot:
+                ctx.plot(spec.plot, series)
+            self._series.append((name, series))
         self._series.append(("close", ctx.close))
         self._now = Values()
         self._before = Values()

@@ -70,13 +70,16 @@ def _inputs(n: int = 200, seed: int = 0) -> dict[str, Any]:
               entry_price=float(eth[50]), exit_price=float(eth[90])),
     ]  # fmt: skip
     position = np.zeros(n)
-    position[10:40] = 0.5
+    position[10:40] = 0.5 * btc[10:40] / equity[10:40]  # share of equity held
     return {
         "ts": ts,
         "equity": equity,
         "metrics": compute_metrics(ts, equity, trades=trades),
         "prices": {"BTC/USDT@binance": (ts, btc), "ETH/USDT": (ts, eth)},
-        "positions": {"BTC/USDT@binance": position, "ETH/USDT": -3.0 * (ts >= ts[50])},
+        "positions": {
+            "BTC/USDT@binance": position,
+            "ETH/USDT": -3.0 * eth / equity * (ts >= ts[50]),
+        },
         "trades": trades,
         "weights": {"BTC/USDT": np.full(n, 0.6), "ETH/USDT": np.full(n, 0.4)},
         "risk_events": [
@@ -94,7 +97,7 @@ def test_report_is_one_self_contained_file(tmp_path: Path) -> None:
     assert text.startswith("<!DOCTYPE html>")
     assert not re.search(r"<script[^>]*\bsrc=", text), "plotly.js must be inlined, not linked"
     assert text.count("* plotly.js v") == 1  # inlined once, shared by every figure
-    assert text.count("Plotly.newPlot(") == 6  # equity, drawdown, positions, weights, 2 prices
+    assert text.count("Plotly.newPlot(") == 5  # equity, drawdown, positions+weights, 2 prices
     assert "Crossover &lt;BTC&gt; &amp; co" in text
     assert "Crossover <BTC>" not in text
     assert list(tmp_path.joinpath("deep", "er").iterdir()) == [target]  # no temp file left
@@ -119,14 +122,14 @@ def test_trades_are_marked_over_their_price() -> None:
         if trace["name"].startswith("trade ")
     }
     assert set(markers) == {
-        (f"{key}: price and trades", f"trade {leg}")
+        (f"{key}: price, indicators and trades", f"trade {leg}")
         for key in ("BTC/USDT@binance", "ETH/USDT")
         for leg in ("entries", "exits")
     }
-    btc_entry = markers[("BTC/USDT@binance: price and trades", "trade entries")]
+    btc_entry = markers[("BTC/USDT@binance: price, indicators and trades", "trade entries")]
     assert btc_entry["y"] == [pytest.approx(_inputs()["trades"][0].entry_price)]
     assert btc_entry["marker"]["symbol"] == ["triangle-up"]  # a long entry is a buy
-    eth_exit = markers[("ETH/USDT: price and trades", "trade exits")]
+    eth_exit = markers[("ETH/USDT: price, indicators and trades", "trade exits")]
     assert eth_exit["marker"]["symbol"] == ["triangle-up"]  # a short exit is a buy too
     assert eth_exit["hovertext"][0].startswith("exit -3 @")
     assert 'id="trades"' in text
@@ -147,15 +150,18 @@ def test_risk_events_are_listed_escaped_and_marked() -> None:
 
 def test_weights_traces_only_when_given() -> None:
     inputs = _inputs()
+    inputs["positions"] = {}
     with_weights = render_report(title="t", **inputs)
-    (weights,) = [f for f in _figures(with_weights) if f["layout"]["title"]["text"] == "Weights"]
+    (weights,) = [f for f in _figures(with_weights) if f["layout"]["title"]["text"].startswith(
+        "Positions")]  # fmt: skip
     assert [t["name"] for t in weights["data"]] == ["BTC/USDT", "ETH/USDT"]
     assert all(_length(t["y"]) == 200 for t in weights["data"])
     inputs.update(weights=None, risk_events=(), trades=[], positions={})
     bare = render_report(title="t", **inputs)
     titles = [f["layout"]["title"]["text"] for f in _figures(bare)]
     assert titles == [
-        "Equity", "Drawdown", "BTC/USDT@binance: price and trades", "ETH/USDT: price and trades",
+        "Equity", "Drawdown", "BTC/USDT@binance: price, indicators and trades",
+        "ETH/USDT: price, indicators and trades",
     ]  # fmt: skip
     assert 'id="risk-events"' not in bare and 'id="trades"' not in bare
 
@@ -218,7 +224,7 @@ def test_metric_formatting() -> None:
     assert format_metric("sharpe", float("nan")) == "n/a"
     assert format_metric("total_return", 0.1234) == "12.34 %"
     assert format_metric("trade_count", 12345) == "12,345"
-    assert format_metric("max_drawdown_duration_ns", 90 * MINUTE) == "1:30:00"
+    assert format_metric("max_drawdown_duration_ns", 90 * MINUTE) == "1 h 30 min"
     assert format_metric("final_equity", 123456.789) == "123,456.79"
     assert format_metric("sharpe", 1.23456) == "1.235"
     assert format_metric("average_trade_duration_ns", float("inf")) == "n/a"
@@ -256,7 +262,7 @@ def test_risk_event_rows_flatten_domain_events() -> None:
     table = render_report(title="t", **inputs).split('id="risk-events"')[1].split("</table>")[0]
     assert "<th>order_id</th>" in table and "<td>max_position</td>" in table
     assert "<td>1970-01-01T00:00:00Z</td>" in table  # ts in ns shown as UTC time
-    assert "<td>1:30:00</td>" in table  # durations in ns shown as durations
+    assert "<td>1 h 30 min</td>" in table  # durations in ns shown as durations
 
 
 def test_every_risk_and_portfolio_event_becomes_a_row_and_others_are_apart() -> None:
@@ -323,8 +329,45 @@ def test_held_weights_are_positions_times_price_over_equity() -> None:
     np.testing.assert_allclose(held["B"], [0.0, 40 / 110, 0.0, -60 / 120])
     inputs = _inputs()
     n = len(inputs["ts"])
-    text = render_report(title="t", **{**inputs, "held": {"BTC/USDT": np.linspace(0, 0.5, n)}})
-    (figure,) = [f for f in _figures(text) if f["layout"]["title"]["text"].startswith("Weights")]
+    text = render_report(title="t", **{**inputs, "positions": {"BTC/USDT": np.linspace(0, 0.5, n)}})
+    (figure,) = [f for f in _figures(text) if f["layout"]["title"]["text"].startswith("Positions")]
     names = [t["name"] for t in figure["data"]]
     assert names == ["BTC/USDT", "BTC/USDT target", "ETH/USDT target"]
     assert figure["data"][1]["line"]["dash"] == "dot"
+
+
+def test_readable_at_any_scale() -> None:
+    """Small drawdowns keep distinct ticks, positions read as % of equity, no "-0", risk
+    events sit in their own strip under the equity line, durations are rounded."""
+    from neo.analytics.html import format_duration, table
+    from neo.analytics.report import percent_decimals
+
+    inputs = _inputs()
+    n = len(inputs["ts"])
+    inputs["equity"] = 10_000 * (1 - 0.0008 * np.sin(np.linspace(0, 6, n)) ** 2)  # -0.08 %
+    figures = {
+        f["layout"]["title"]["text"]: f for f in _figures(render_report(title="t", **inputs))
+    }
+    drawdown_ticks = figures["Drawdown"]["layout"]["yaxis"]["tickformat"]
+    assert drawdown_ticks == ".3%"  # -0.080 %, not "0.0 %, 0.0 %, -0.1 %"
+    assert [percent_decimals(x) for x in (-0.3, -0.05, -0.008, -0.0008)] == [0, 1, 2, 3]
+    (positions,) = [f for t, f in figures.items() if t.startswith("Positions (% of equity")]
+    assert positions["layout"]["yaxis"]["tickformat"].endswith("%")
+    (risk,) = [t for t in figures["Equity"]["data"] if t["name"] == "risk events"]
+    assert risk["yaxis"] == "y2"  # a strip of its own, not over the curve
+    assert (
+        figures["Equity"]["layout"]["yaxis2"]["domain"][1]
+        < (figures["Equity"]["layout"]["yaxis"]["domain"][0])
+    )
+    assert format_metric("total_return", -1e-9) == "0.00 %"
+    assert format_metric("sharpe", -0.0) == "0"
+    assert "<td>0</td>" in table([{"pnl": -0.0}], table_id="x")
+    assert "<td>1.20 %</td>" in table([{"return": 0.012}], table_id="x")
+    assert format_duration(31 * 86_400e9 + 14 * 3_600e9 + 11 * 60e9 + 36.774194e9) == "31 d 14 h"
+    assert format_duration(3_599.9e9) == "1 h"
+
+
+def test_notes_are_shown_escaped() -> None:
+    text = render_report(title="t", notes=["FB lacked history", EVIL], **_inputs())
+    notes = text.split('id="notes">')[1].split("</ul>")[0]
+    assert "<li>FB lacked history</li>" in notes and EVIL not in text

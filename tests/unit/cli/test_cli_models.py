@@ -127,12 +127,12 @@ def test_default_lightgbm_model_records_its_provenance(stored: Path) -> None:
     assert len(meta["data_hash"]) == 64 and meta["feature_hash"] and meta["feature_code"]
     assert meta["instruments"] == ["BTC/USDT@sim", "ETH/USDT@sim"] and meta["timeframe"] == "1h"
     window = meta["training_window"]
-    assert window["n_samples"] > 0 and window["end_utc"].endswith("+00:00")
-    assert window["start"] < window["end"]
+    assert window["n_samples"] > 0 and window["end"].endswith("Z")
+    assert window["start_ns"] < window["end_ns"] and window["end"] == _utc(window["end_ns"])
     assert meta["folds"] == payload["folds"] and len(meta["folds"]) >= 2
     fold = meta["folds"][0]
     for key in ("train_start", "train_end", "test_start", "test_end"):
-        assert isinstance(fold[key], int) and fold[f"{key}_utc"] == _utc(fold[key])
+        assert isinstance(fold[f"{key}_ns"], int) and fold[key] == _utc(fold[f"{key}_ns"])
     assert {"accuracy", "auc", "log_loss"} <= set(fold)
     libraries = meta["libraries"]
     assert {"python", "numpy", "lightgbm", "scikit-learn", "optuna", "neo-trading"} <= set(
@@ -143,7 +143,7 @@ def test_default_lightgbm_model_records_its_provenance(stored: Path) -> None:
 
 
 def _utc(ns: int) -> str:
-    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
+    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
 
 
 def test_label_flags_override_the_config(stored: Path) -> None:
@@ -231,8 +231,8 @@ def test_predict_as_of_uses_no_later_bar(stored: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, [*base, "--end", as_of, "--timeframe", "1h"])
     assert result.exit_code == 0, result.output
     earlier = json.loads(result.stdout)
-    assert earlier["bar_ts"] == "2024-01-10T04:00:00+00:00"  # the last bar complete by 05:30
-    assert earlier["decided_at"] <= "2024-01-10T05:30:00+00:00" < latest["bar_ts"]
+    assert earlier["bar_ts"] == "2024-01-10T04:00:00Z"  # the last bar complete by 05:30
+    assert earlier["decided_at"] <= "2024-01-10T05:30:00Z" < latest["bar_ts"]
     # the model walk-forward used for that bar, trained on labels known before it
     used = earlier["model_used"]
     assert used["model"].startswith("fold ") and used["train_end_utc"] <= earlier["bar_ts"]

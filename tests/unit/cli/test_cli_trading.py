@@ -90,17 +90,20 @@ def test_backtest_human_output_and_time_range() -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "sma_cross" in result.stdout and "trade_count" in result.stdout
+    assert "sma_cross" in result.stdout and "trade count" in result.stdout
     args = ["backtest", "--symbol", "BTC/USDT", "--param", "size=1", "--json"]
     everything = _json(args)
     bars = walk(400, seed=5, symbol="BTC/USDT")
     start = 1_700_000_400 * 10**9  # 2023-11-14T22:20Z, the 7th bar of the stored walk
-    assert (everything["bars"], everything["first_ts"]) == (400, int(bars.ts[0]))
+    assert (everything["bars"], everything["first_ts_ns"]) == (400, int(bars.ts[0]))
     since = _json([*args, "--start", "2023-11-14T22:20"])
-    assert (since["bars"], since["first_ts"], since["last_ts"]) == (394, start, int(bars.ts[-1]))
+    assert (since["bars"], since["first_ts_ns"], since["last_ts_ns"]) == (
+        394, start, int(bars.ts[-1])
+    )  # fmt: skip
+    assert since["first_ts"] == "2023-11-14T22:20:00Z"  # ISO beside the exact ns
     window = _json([*args, "--start", "2023-11-14T22:20", "--end", "2023-11-14T23:00"])
-    assert window["first_ts"] == start and window["last_ts"] <= 1_700_002_800 * 10**9
-    assert window["bars"] == (window["last_ts"] - start) // 60_000_000_000 + 1
+    assert window["first_ts_ns"] == start and window["last_ts_ns"] <= 1_700_002_800 * 10**9
+    assert window["bars"] == (window["last_ts_ns"] - start) // 60_000_000_000 + 1
 
 
 @pytest.mark.parametrize(
@@ -193,7 +196,7 @@ def test_backtest_reads_walk_forward_predictions(tmp_path: Path) -> None:
     args = ["backtest", "--strategy", "hybrid", "--symbol", "BTC/USDT", "--json"]
     with_forecasts = _json([*args, "--predictions", str(path), "--param", "trend=10"])
     assert with_forecasts["trades"], "forecasts should make the hybrid strategy trade"
-    first_entry = min(t["entry_ts"] for t in with_forecasts["trades"])  # type: ignore[union-attr]
+    first_entry = min(t["entry_ts_ns"] for t in with_forecasts["trades"])  # type: ignore[union-attr]
     assert first_entry > int(bars.ts[50])  # no forecast, no trade, before row 50
     without = runner.invoke(app, [*args, "--param", "trend=10"])  # no forecasts: refused
     assert without.exit_code != 0 and "give --predictions FILE" in without.stderr
@@ -213,3 +216,52 @@ def test_backtest_reads_walk_forward_predictions(tmp_path: Path) -> None:
     for bad, message in ((broken, "lacks columns"), (tmp_path / "none.csv", "does not exist")):
         result = runner.invoke(app, [*args, "--predictions", str(bad)])
         assert result.exit_code != 0 and message in result.stderr
+
+
+@pytest.mark.usefixtures("stored")
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_close_at_end_leaves_no_open_position(engine: str) -> None:
+    args = ["backtest", "--symbols", "BTC/USDT,ETH/USDT", "--param", "size=1", "--engine", engine]
+    kept = _json([*args, "--json"])
+    assert kept["open_positions"] and kept["closed_at_end"] is False
+    for lot in kept["open_positions"]:  # listed and marked to the last close
+        assert lot["unrealized_pnl"] == pytest.approx(
+            lot["quantity"] * (lot["mark_price"] - lot["entry_price"])
+        )
+    closed = _json([*args, "--close-at-end", "--json"])
+    assert closed["open_positions"] == [] and closed["closed_at_end"] is True
+    assert len(closed["trades"]) == len(kept["trades"]) + len(kept["open_positions"])
+    last = max(t["exit_ts_ns"] for t in closed["trades"])  # type: ignore[union-attr]
+    assert last == kept["last_ts_ns"]
+    fees = closed["fees"] - kept["fees"]  # type: ignore[operator]
+    assert fees >= 0.0
+
+
+@pytest.mark.usefixtures("stored")
+def test_close_at_end_is_the_same_on_both_engines() -> None:
+    args = ["backtest", "--symbols", "BTC/USDT,ETH/USDT", "--param", "size=1", "--close-at-end"]
+    event = _json([*args, "--fees-bps", "10", "--json"])
+    fast = _json([*args, "--fees-bps", "10", "--engine", "fast", "--json"])
+    assert event["trades"] == fast["trades"]
+    assert event["final_equity"] == pytest.approx(fast["final_equity"], rel=1e-12)
+
+
+def test_library_warnings_are_counted_not_flooded(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = HistoricalDataStore.from_settings(load_settings())
+    names = [f"A{k}/USD" for k in range(12)]
+    for k, name in enumerate(names):
+        store.write(walk(200, seed=10 + k, symbol=name))
+    store.close()
+    # a window shorter than the universe: the sample covariance is singular at every rebalance
+    monkeypatch.setenv("NEO_PORTFOLIO__LOOKBACK", "8")
+    monkeypatch.setenv("NEO_PORTFOLIO__MIN_HISTORY", "5")
+    monkeypatch.setenv("NEO_PORTFOLIO__REBALANCE_EVERY", "5")
+    args = ["backtest", "--symbols", ",".join(names), "--allocator", "min_variance", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    allocation = json.loads(result.stdout)["allocation"]
+    (row,) = allocation["library_warnings"]
+    assert "not positive definite" in row["message"] and row["count"] > 10
+    assert allocation["library_warnings_count"] == row["count"]
+    lines = [line for line in result.stderr.splitlines() if "positive definite" in line]
+    assert len(lines) == 1 and f"{row['count']} times" in lines[0]

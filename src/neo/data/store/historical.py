@@ -38,6 +38,7 @@ from neo.data.store.atomic import (
 )
 from neo.data.store.cache import LRUCache
 from neo.data.store.damaged import first_damaged, one_line
+from neo.data.store.hints import closest_series
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.store.manifest import (
     MANIFEST,
@@ -369,8 +370,8 @@ class HistoricalDataStore:
         """The dataset's current manifest; DataNotFoundError when it holds no bars."""
         manifest = load_manifest(dataset_dir(self.bars_root, instrument, timeframe))
         if not manifest.files:
-            known = [f"{i} {t}" for i, t, _ in iter_dataset_dirs(self.bars_root)]
-            hint = f"stored: {', '.join(known[:10])}" if known else "the store is empty"
+            known = [(i, t) for i, t, _ in iter_dataset_dirs(self.bars_root)]
+            hint = closest_series(instrument, timeframe, known)
             raise DataNotFoundError(
                 f"no {timeframe} bars stored for {instrument} ({hint}); "
                 "ingest some with `neo ingest FILE` or `neo data ingest-samples`"
