@@ -10,6 +10,7 @@ wherever the session is open (from the session's open to its close minute).
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -64,7 +65,9 @@ class ExchangeCalendar:
             return np.empty(0, dtype=np.int64)
         if timeframe.nanos > _DAY_NS:
             return AlwaysOpen().missing_between(ts, timeframe)
-        expected = self._expected(int(ts[0]), int(ts[-1]), timeframe)
+        with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations
+            warnings.simplefilter("ignore")
+            expected = self._expected(int(ts[0]), int(ts[-1]), timeframe)
         if expected is None:  # outside the calendar's years: judge by the plain grid
             return AlwaysOpen().missing_between(ts, timeframe)
         key = ts - ts % _DAY_NS if timeframe.nanos == _DAY_NS else ts

@@ -370,7 +370,9 @@ class ValidationStream:
             self._hold(part.take(np.arange(cut, len(part))))
             part, flags, merged = part.take(np.arange(cut)), flags[:cut], merged[:cut]
             candidates, jumps, confirmed = (
-                candidates[:settled], jumps[:settled], confirmed[:settled]
+                candidates[:settled],
+                jumps[:settled],
+                confirmed[:settled],
             )
         self._ref = ref
         flags[candidates[jumps]] |= _BIT["price_jump"]
@@ -510,9 +512,7 @@ def _absurd_warnings(
 ) -> list[Issue]:
     """``absurd_value``: kept rows with prices or volumes no market has (1e200, 1e300)."""
     high, low = config.absurd_price, 1.0 / config.absurd_price
-    bad = (
-        (accepted.high > high) | (accepted.low < low) | (accepted.volume > config.absurd_volume)
-    )
+    bad = (accepted.high > high) | (accepted.low < low) | (accepted.volume > config.absurd_volume)
     rows = np.flatnonzero(bad)
     counts["absurd_value"] = len(rows)
     return [
