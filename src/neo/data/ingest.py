@@ -269,15 +269,15 @@ class DataIngestionAPI:
     def _scan(
         file: BarFile, symbol: str | None, chunk_rows: int, only: str | None
     ) -> dict[str | None, SeriesScan]:
-        scans = scan(file, chunk_rows, only)
         name = file.path.name
-        if not scans or all(found.rows == 0 for found in scans.values()):
-            hint = f" for symbol {symbol}" if only else ""
-            raise DataFormatError(f"{name} has no rows{hint}: nothing to ingest")
         if symbol is None and file.symbol_column is None:
             raise DataFormatError(
                 f"{name} has no symbol column: pass --symbol to name its instrument"
             )
+        scans = scan(file, chunk_rows, only)
+        if not scans or all(found.rows == 0 for found in scans.values()):
+            hint = f" for symbol {symbol}" if only else ""
+            raise DataFormatError(f"{name} has no rows{hint}: nothing to ingest")
         return scans
 
     def _first_previous_close(self, plan: _Series, found: SeriesScan) -> float | None:
