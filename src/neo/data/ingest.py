@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neo.data.calendars import TradingCalendar, calendar_of
+from neo.data.calendars import AlwaysOpen, TradingCalendar, calendar_of
 from neo.data.chunked import (
     SeriesScan,
     check_timeframe,
@@ -415,7 +415,8 @@ class DataIngestionAPI:
     ) -> dict[str, Any]:
         """Rows, span, gaps and a return/volatility summary of one stored dataset."""
         tf = Timeframe.parse(timeframe)
-        return dataset_stats(self.store.read(instrument, tf, start_ns, end_ns))
+        batch = self.store.read(instrument, tf, start_ns, end_ns)
+        return dataset_stats(batch, self.calendar(instrument.venue))
 
     def export(
         self,
@@ -438,9 +439,11 @@ class DataIngestionAPI:
         return self.store.read_quarantine(instrument, tf)
 
 
-def dataset_stats(batch: BarBatch) -> dict[str, Any]:
+def dataset_stats(batch: BarBatch, calendar: TradingCalendar | None = None) -> dict[str, Any]:
     """Summary statistics of a batch; volatility is annualised by the bars actually observed
-    per year (so daily stock data with weekends is not scaled as if it traded every day)."""
+    per year (so daily stock data with weekends is not scaled as if it traded every day).
+    Gaps are judged against ``calendar`` (default 24/7): only sessions the venue held and
+    the data lacks count as missing bars."""
     n = len(batch)
     out: dict[str, Any] = {
         "instrument": str(batch.instrument),
@@ -449,7 +452,8 @@ def dataset_stats(batch: BarBatch) -> dict[str, Any]:
         "first_ts": int(batch.ts[0]) if n else None,
         "last_ts": int(batch.ts[-1]) if n else None,
     }
-    steps = np.diff(batch.ts) // batch.timeframe.nanos - 1 if n > 1 else np.empty(0, np.int64)
+    steps = (calendar or AlwaysOpen()).missing_between(batch.ts, batch.timeframe)
+    out["calendar"] = (calendar or AlwaysOpen()).name
     out["gaps"] = int(np.count_nonzero(steps > 0))
     out["missing_bars"] = int(steps[steps > 0].sum())
     returns = np.diff(np.log(batch.close)) if n > 1 else np.empty(0)
