@@ -285,9 +285,10 @@ def _column_map(names: Sequence[str]) -> dict[str, str]:
                 "keep one of them (or combine a separate date and time into one column)"
             )
         found[key] = matches[0] if matches else ""
-    if not found["ts"] and names and _UNNAMED.match(str(names[0]).strip()):
+    unnamed = bool(names) and _UNNAMED.match(str(names[0]).strip()) is not None
+    if not found["ts"] and unnamed:
         found["ts"] = names[0]  # pandas df.to_csv(): the index, unnamed, is the timestamp
-    missing = [k for k, v in found.items() if not v]
+    missing = [k for k, v in found.items() if not v and not (k == "ts" and v == names[0])]
     if missing:
         raise DataFormatError(
             f"unknown columns {list(names)}: need timestamp, open, high, low, close, volume "
