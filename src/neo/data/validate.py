@@ -308,7 +308,7 @@ class DataValidator:
         """
         raw = as_raw_bars(data)
         raw, unsorted = _sorted(raw)
-        report = self.stream(prev_close=prev_close).feed(raw, final=True)
+        report = self.stream(prev_close=prev_close).feed(raw, final=True, is_sorted=True)
         report.counts["unsorted"] = unsorted
         return report
 
@@ -348,14 +348,18 @@ class ValidationStream:
         """Decide the rows still held back."""
         return self.feed(RawBars.from_arrays(*([np.empty(0)] * 6)), final=True)
 
-    def feed(self, data: Any, *, final: bool = False) -> ValidationReport:
+    def feed(
+        self, data: Any, *, final: bool = False, is_sorted: bool = False
+    ) -> ValidationReport:
         """Validate the next chunk; the report covers the rows decided now (``counts``'
-        ``unsorted`` is left at 0: order across chunks is the caller's to count)."""
+        ``unsorted`` is left at 0: order across chunks is the caller's to count).
+        ``is_sorted`` skips sorting a chunk already sorted as :func:`_sorted` sorts."""
         raw = as_raw_bars(data)
         if self._held is not None:
-            raw = RawBars.concat([self._held, raw])
+            raw, is_sorted = RawBars.concat([self._held, raw]), False
             self._held = None
-        raw, _ = _sorted(raw)
+        if not is_sorted:
+            raw, _ = _sorted(raw)
         part = raw if final else self._hold_last_timestamp(raw)
         v = self.validator
         flags = v.row_flags(part)
@@ -487,6 +491,8 @@ def _jump_warnings(
     counts: dict[str, int],
 ) -> list[Issue]:
     """``price_jump_confirmed`` (and ``possible_split``) for every jump that was kept."""
+    if not confirmed.any():
+        return []
     kept = candidates[~jumps]
     kept_closes = part.close[kept]
     where = np.flatnonzero(confirmed[~jumps])
@@ -512,6 +518,12 @@ def _absurd_warnings(
 ) -> list[Issue]:
     """``absurd_value``: kept rows with prices or volumes no market has (1e200, 1e300)."""
     high, low = config.absurd_price, 1.0 / config.absurd_price
+    if len(accepted) == 0 or (
+        accepted.high.max() <= high
+        and accepted.low.min() >= low
+        and accepted.volume.max() <= config.absurd_volume
+    ):
+        return []
     bad = (accepted.high > high) | (accepted.low < low) | (accepted.volume > config.absurd_volume)
     rows = np.flatnonzero(bad)
     counts["absurd_value"] = len(rows)

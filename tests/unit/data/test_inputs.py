@@ -100,9 +100,13 @@ def test_offsets_are_converted_to_utc_before_alignment(tmp_path: Path) -> None:
     assert (report.accepted, report.counts_by_rule["misaligned_ts"], report.timeframe) == (
         4, 0, "1h")  # fmt: skip
     daily = tmp_path / "stock.csv"
-    daily.write_text("Date,Open,High,Low,Close,Volume\n" + "".join(
-        f"2024-03-{d:02d} 00:00:00{'-05:00' if d < 11 else '-04:00'},{ROW}\n"
-        for d in (7, 8, 11, 12)))  # fmt: skip  (DST begins on 2024-03-10)
+    daily.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        + "".join(
+            f"2024-03-{d:02d} 00:00:00{'-05:00' if d < 11 else '-04:00'},{ROW}\n"
+            for d in (7, 8, 11, 12)
+        )
+    )  # fmt: skip  (DST begins on 2024-03-10)
     raw = read_bar_file(daily)
     assert raw.ts.tolist() == [_ns(f"2024-03-{d:02d}") for d in (7, 8, 11, 12)]
     report = _api(tmp_path).ingest_file(daily, venue="nasdaq", symbol="S/USD", timeframe="1d")
@@ -111,8 +115,8 @@ def test_offsets_are_converted_to_utc_before_alignment(tmp_path: Path) -> None:
 
 def test_semicolon_separated_files(tmp_path: Path) -> None:
     path = tmp_path / "semi.csv"
-    path.write_text("timestamp;open;high;low;close;volume\n"
-                    + "".join(f"{1704067200 + 60 * i};100;101;99;100.5;10\n" for i in range(3)))  # fmt: skip
+    rows = "".join(f"{1704067200 + 60 * i};100;101;99;100.5;10\n" for i in range(3))
+    path.write_text("timestamp;open;high;low;close;volume\n" + rows)
     raw = read_bar_file(path)
     assert len(raw) == 3 and raw.close.tolist() == [100.5] * 3
 
@@ -157,9 +161,7 @@ def _stamps(path: Path, stamps: list[int]) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    ("spacing", "given", "found"), [(DAY, "1h", "1d"), (HOUR, "1d", "1h")]
-)
+@pytest.mark.parametrize(("spacing", "given", "found"), [(DAY, "1h", "1d"), (HOUR, "1d", "1h")])
 def test_a_timeframe_that_contradicts_the_file_is_an_error(
     tmp_path: Path, spacing: int, given: str, found: str
 ) -> None:

@@ -398,7 +398,7 @@ def read_bar_file(
         raise DataFormatError(f"cannot interpret the columns of {file.name}: {exc}") from exc
 
 
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 250_000
 
 
 class BarFile:
