@@ -30,7 +30,7 @@ from neo.data.config import ValidationConfig, VenueConfig, default_venues
 from neo.data.feeds.files import CHUNK_ROWS, BarFile
 from neo.data.store.historical import DatasetInfo, ExportResult, HistoricalDataStore
 from neo.data.validate import RULES, DataValidator, RawBars, ValidationReport, as_raw_bars
-from neo.domain.bar import BarBatch
+from neo.domain.bar import BarBatch, IntArray
 from neo.domain.errors import DataFormatError, DataNotFoundError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
@@ -379,7 +379,8 @@ class DataIngestionAPI:
     @staticmethod
     def _timeframe(raw: RawBars, timeframe: Timeframe | str | None, source: str) -> Timeframe:
         found = SeriesScan()
-        found.add_steps(np.diff(np.unique(raw.ts[raw.ts_valid])))
+        distinct: IntArray = np.unique(raw.ts[raw.ts_valid]).astype(np.int64)
+        found.add_steps(np.diff(distinct).astype(np.int64))
         given = None if timeframe is None else Timeframe.parse(timeframe)
         tf, inferred = check_timeframe(given, found, source)
         if not inferred:

@@ -346,7 +346,10 @@ class ValidationStream:
 
     def finish(self) -> ValidationReport:
         """Decide the rows still held back."""
-        return self.feed(RawBars.from_arrays(*([np.empty(0)] * 6)), final=True)
+        empty = np.empty(0)
+        return self.feed(
+            RawBars.from_arrays(empty, empty, empty, empty, empty, empty), final=True
+        )
 
     def feed(
         self, data: Any, *, final: bool = False, is_sorted: bool = False
