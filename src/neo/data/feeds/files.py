@@ -180,17 +180,14 @@ def _first_row_is_data(cells: list[str]) -> bool:
     return len(cells) >= 6 and 2 * sum(_is_number(c) for c in values) > len(values)
 
 
-def _csv_options(layout: CsvLayout, mode: str, block_size: int | None = None) -> Any:
+def _csv_options(layout: CsvLayout, mode: str) -> Any:
     """pyarrow read/parse/convert options. ``mode`` ``"typed"`` reads prices as float64
     (fast); ``"inferred"`` lets pyarrow infer every column's type from the whole file;
     ``"text"`` reads every column as text, converted here so a bad cell costs only its row."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    kwargs: dict[str, Any] = {"column_names": _CCXT_NAMES if layout.headerless else None}
-    if block_size is not None:
-        kwargs["block_size"] = block_size
-    read = pacsv.ReadOptions(**kwargs)
+    read = pacsv.ReadOptions(column_names=_CCXT_NAMES if layout.headerless else None)
     parse = pacsv.ParseOptions(delimiter=layout.delimiter)
     types: dict[str, Any] = {}
     if mode == "text":
@@ -428,9 +425,7 @@ class BarFile:
     def _names(self) -> list[str]:
         if self.kind == "csv":
             assert self.layout is not None
-            if self.layout.headerless:
-                return list(_CCXT_NAMES)
-            return list(next(self._csv_batches("inferred", 1 << 16, None)).schema.names)
+            return list(self.layout.header)
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -450,15 +445,31 @@ class BarFile:
             seen = [a or b for a, b in zip(seen, found, strict=True)]
         return decide_date_order((seen[0], seen[1], seen[2]), self.path.name)
 
-    def _csv_batches(self, mode: str, block_size: int, include: list[str] | None) -> Any:
+    def _csv_pieces(self, size: int) -> Iterator[bytes]:
+        """The CSV's data rows in pieces of about ``size`` bytes, each ending at a line end
+        (the header left out). Read here rather than by pyarrow's streaming reader, whose
+        read-ahead holds most of a large file in memory when the consumer is slower."""
+        assert self.layout is not None
+        with self.path.open("rb") as handle:
+            if not self.layout.headerless:
+                handle.readline()
+            while True:
+                data = handle.read(size)
+                if not data:
+                    return
+                yield data + handle.readline()
+
+    def _read_piece(self, data: bytes, mode: str, include: list[str] | None) -> Any:
+        import pyarrow as pa
         import pyarrow.csv as pacsv
 
         assert self.layout is not None
-        read, parse, convert = _csv_options(self.layout, mode, block_size)
+        _, parse, convert = _csv_options(self.layout, mode)
+        read = pacsv.ReadOptions(column_names=list(self.layout.header))
         if include is not None:
             convert.include_columns = include
-        return iter(pacsv.open_csv(self.path, read_options=read, parse_options=parse,
-                                   convert_options=convert))  # fmt: skip
+        return pacsv.read_csv(pa.BufferReader(data), read_options=read, parse_options=parse,
+                              convert_options=convert)  # fmt: skip
 
     def _block_size(self, rows: int) -> int:
         lines = _head_lines(self.path)
@@ -466,8 +477,8 @@ class BarFile:
         return int(min(max(rows * per_row, 1 << 16), 1 << 28))
 
     def _batches(self, rows: int, include: list[str] | None = None) -> Iterator[Any]:
-        """Record batches in file order; a CSV cell that is no number switches the rest of
-        the file to text columns (from the row where the fast reader stopped)."""
+        """Tables of about ``rows`` rows in file order; a CSV piece with a cell that is no
+        number is read again as text, converted here so that cell costs only its row."""
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -477,22 +488,11 @@ class BarFile:
             table = self._table if include is None else self._table.select(include)
             yield from table.to_batches(max_chunksize=rows)
             return
-        done = 0
-        size = self._block_size(rows)
-        try:
-            for batch in self._csv_batches("typed", size, include):
-                yield batch
-                done += batch.num_rows
-            return
-        except Exception:  # a cell the typed reader cannot take: text from here on
-            pass
-        skip = done
-        for batch in self._csv_batches("text", size, include):
-            if skip >= batch.num_rows:
-                skip -= batch.num_rows
-                continue
-            yield batch.slice(skip)
-            skip = 0
+        for data in self._csv_pieces(self._block_size(rows)):
+            try:
+                yield self._read_piece(data, "typed", include)
+            except Exception:  # a cell the typed reader cannot take
+                yield self._read_piece(data, "text", include)
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[tuple[RawBars, list[str] | None, Any]]:
         """``(raw, symbols, symbol_of_row)`` per chunk: the chunk's distinct symbols and each
