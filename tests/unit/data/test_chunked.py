@@ -155,8 +155,8 @@ def test_chunks_number_rows_across_the_file(tmp_path: Path) -> None:
 
 
 def test_a_bad_cell_deep_in_a_csv_costs_its_row_only(tmp_path: Path) -> None:
-    """The fast typed reader meets 'oops' after many blocks: the rest is read as text, from
-    the row where it stopped, and the row is rejected like in one pass."""
+    """The fast typed reader meets 'oops' after many pieces: that piece is read again as
+    text, and only the row is rejected, as in one pass."""
     cols = walk(5000, seed=3)
     path = _file(tmp_path, cols, "late.csv")
     lines = path.read_text().splitlines()

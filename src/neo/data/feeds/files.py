@@ -403,8 +403,10 @@ class BarFile:
 
     The layout (columns, separator, symbol column, day/month order) is settled once for the
     whole file when it is opened, so every chunk is read the same way; CSV is streamed with
-    pyarrow's incremental reader and Parquet by record batches, so memory does not grow with
-    the file. JSON and feather files are read whole (they are small, or memory-mapped).
+    line-aligned pieces and Parquet by record batches, so memory does not grow with
+    the file. JSON and feather files are read whole (they are small, or memory-mapped). CSV
+    pieces end at line ends, so a quoted cell holding a line break (never seen in bar files)
+    is not supported.
     """
 
     def __init__(self, path: Path | str, fmt: str | None = None, *, date_format: str | None = None):
