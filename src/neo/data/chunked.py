@@ -30,7 +30,7 @@ from neo.data._kernels import displaced_rows
 from neo.data.feeds.files import CHUNK_ROWS, BarFile
 from neo.data.infer import timeframe_of_step
 from neo.data.validate import RawBars, ValidationReport, ValidationStream
-from neo.domain.bar import IntArray
+from neo.domain.bar import BoolArray, IntArray
 from neo.domain.errors import DataFormatError
 from neo.domain.timeframe import Timeframe
 
@@ -96,13 +96,31 @@ def split_by_symbol(
         yield symbol, raw if mask.all() else raw.take(mask)
 
 
+def _symbol_masks(
+    symbols: list[str] | None, column: Any, only: str | None
+) -> Iterator[tuple[str | None, BoolArray | None]]:
+    """Each symbol of a chunk with the mask of its rows (None: every row)."""
+    import pyarrow.compute as pc
+
+    if symbols is None:
+        yield None, None
+        return
+    for symbol in symbols:
+        if only is None or symbol == only:
+            mask = np.asarray(pc.equal(column, symbol).to_numpy(zero_copy_only=False), dtype=bool)
+            yield symbol, mask
+
+
 def scan(file: BarFile, chunk_rows: int, only: str | None) -> dict[str | None, SeriesScan]:
-    """Pass 1: per symbol, rows, span, order and spacings (see the module docstring)."""
+    """Pass 1: per symbol, rows, span, order and spacings (see the module docstring); reads
+    the timestamp (and symbol) column only."""
     out: dict[str | None, SeriesScan] = {}
-    for raw, symbols, column in file.chunks(chunk_rows):
-        for symbol, part in split_by_symbol(raw, symbols, column, only):
-            out.setdefault(symbol, SeriesScan()).rows += len(part)
-            out[symbol].add(part.ts[part.ts_valid])
+    for ts, valid, symbols, column in file.timestamps(chunk_rows):
+        for symbol, mask in _symbol_masks(symbols, column, only):
+            rows = valid if mask is None else valid & mask
+            found = out.setdefault(symbol, SeriesScan())
+            found.rows += len(ts) if mask is None else int(np.count_nonzero(mask))
+            found.add(ts[rows])
     return out
 
 
@@ -141,9 +159,9 @@ def rescan_unsorted(
     counts them) and, into ``found``, the spacings of its sorted distinct timestamps. Reads
     that symbol's timestamps whole: 8 bytes a row, for unsorted files only."""
     parts = [
-        part.ts[part.ts_valid]
-        for raw, symbols, column in file.chunks(chunk_rows)
-        for name, part in split_by_symbol(raw, symbols, column, only)
+        ts[valid if mask is None else valid & mask]
+        for ts, valid, symbols, column in file.timestamps(chunk_rows)
+        for name, mask in _symbol_masks(symbols, column, only)
         if name == symbol
     ]
     ts = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)

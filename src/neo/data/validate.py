@@ -347,13 +347,9 @@ class ValidationStream:
     def finish(self) -> ValidationReport:
         """Decide the rows still held back."""
         empty = np.empty(0)
-        return self.feed(
-            RawBars.from_arrays(empty, empty, empty, empty, empty, empty), final=True
-        )
+        return self.feed(RawBars.from_arrays(empty, empty, empty, empty, empty, empty), final=True)
 
-    def feed(
-        self, data: Any, *, final: bool = False, is_sorted: bool = False
-    ) -> ValidationReport:
+    def feed(self, data: Any, *, final: bool = False, is_sorted: bool = False) -> ValidationReport:
         """Validate the next chunk; the report covers the rows decided now (``counts``'
         ``unsorted`` is left at 0: order across chunks is the caller's to count).
         ``is_sorted`` skips sorting a chunk already sorted as :func:`_sorted` sorts."""

@@ -39,7 +39,7 @@ from neo.data.config import ValidationConfig
 from neo.data.feeds.base import BatchFeed
 from neo.data.feeds.timestamps import column_to_ns, date_order_of
 from neo.data.validate import DataValidator, RawBars
-from neo.domain.bar import BarBatch, FloatArray
+from neo.domain.bar import BarBatch, BoolArray, FloatArray, IntArray
 from neo.domain.errors import ConfigError, DataFormatError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
@@ -495,6 +495,30 @@ class BarFile:
                 yield self._read_piece(data, "typed", include)
             except Exception:  # a cell the typed reader cannot take
                 yield self._read_piece(data, "text", include)
+
+    def timestamps(
+        self, rows: int = CHUNK_ROWS
+    ) -> Iterator[tuple[IntArray, BoolArray, list[str] | None, Any]]:
+        """``(ts, valid, symbols, symbol_of_row)`` per chunk: the timestamp column alone (and
+        the symbol column), read and converted exactly as :meth:`chunks` does."""
+        import pyarrow.compute as pc
+
+        include = [self.columns["ts"]]
+        if self.symbol_column is not None:
+            include.append(self.symbol_column)
+        try:
+            for batch in self._batches(rows, include):
+                ts, valid = column_to_ns(_whole(batch.column(self.columns["ts"])),
+                                         self.date_format)  # fmt: skip
+                if self.symbol_column is None:
+                    yield ts, valid, None, None
+                    continue
+                column = _whole(batch.column(self.symbol_column)).cast("string")
+                yield ts, valid, [str(x) for x in pc.unique(column).to_pylist()], column
+        except DataFormatError:
+            raise
+        except Exception as exc:
+            raise _read_error(self.path, self.kind, exc) from exc
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[tuple[RawBars, list[str] | None, Any]]:
         """``(raw, symbols, symbol_of_row)`` per chunk: the chunk's distinct symbols and each
