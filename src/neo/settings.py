@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from neo.data.config import DataConfig
+from neo.data.config import DataConfig, VenueConfig, default_venues
 from neo.domain.errors import ConfigError
 from neo.engine.config import EngineConfig, InstrumentSpec
 from neo.execution.config import ExecutionConfig
@@ -57,6 +57,8 @@ class NeoSettings(BaseSettings):
     sizing: SizingConfig = SizingConfig()
     instruments: dict[str, InstrumentSpec] = {}
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
+    venues: dict[str, VenueConfig] = Field(default_factory=default_venues)
+    """Trading calendar per venue (``[venues.nasdaq] calendar = "XNAS"``); unlisted: 24/7."""
 
     @field_validator("log_level", mode="before")
     @classmethod

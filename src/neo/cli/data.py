@@ -101,6 +101,9 @@ def simulate_command(
     emit(result, as_json, lambda: typer.echo(f"wrote {rows} bars of {', '.join(names)} to {out}"))
 
 
+_SHOWN_WARNINGS = 5
+
+
 def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -117,6 +120,14 @@ def _print_report(report: dict[str, Any]) -> None:
         if count:
             table.add_row(f"  rule {code}", str(count))
     Console().print(table)
+    events = [w for w in report["warning_samples"] if w["code"] != "return_zscore"]
+    for w in events[:_SHOWN_WARNINGS]:
+        typer.echo(f"warning: {w['code']} at {w['ts']}: {w['message']}")
+
+
+def _report_payload(report: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = iso_times_deep(report.to_dict())
+    return payload
 
 
 ReplaceOpt = Annotated[
@@ -149,7 +160,23 @@ InferredTimeframeOpt = Annotated[
     typer.Option(
         "--timeframe",
         help="Bar timeframe: 1m, 5m, 1h, 1d … (default: inferred from the median spacing of "
-        "the file's timestamps, and reported).",
+        "the file's timestamps, and reported; one that contradicts the file is an error).",
+    ),
+]
+DateFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="strftime format of text dates, e.g. %d/%m/%Y or %m/%d/%Y (needed when a file's "
+        "dd/mm or mm/dd order is ambiguous).",
+    ),
+]
+IngestSymbolOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--symbol",
+        help="The file's instrument, e.g. BTC/USDT; for a file with a symbol column, the one "
+        "to take (default: every symbol in the file).",
     ),
 ]
 
@@ -157,30 +184,54 @@ InferredTimeframeOpt = Annotated[
 def ingest_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV, Parquet, feather or ccxt/freqtrade JSON.")],
-    symbol: SymbolOpt = None,
+    symbol: IngestSymbolOpt = None,
     timeframe: InferredTimeframeOpt = None,
     venue: VenueOpt = None,
     fmt: FormatOpt = None,
     replace: ReplaceOpt = False,
+    date_format: DateFormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a file and store its bars; rejected rows go to the quarantine.
 
-    Bars another source stored are never changed silently: such an ingest is refused, naming
-    both sources, unless ``--replace`` is given (then it is recorded in the provenance).
+    Without ``--symbol`` a file with a symbol column is ingested whole, one report per symbol
+    (``--json``: ``{"reports": [...]}``). Bars another source stored are never changed
+    silently: such an ingest is refused, naming both sources, unless ``--replace`` is given
+    (then it is recorded in the provenance).
     """
+    options = {
+        "timeframe": timeframe, "fmt": fmt, "date_format": date_format, "replace": replace,
+    }  # fmt: skip
+    venue_name = venue or settings_of(ctx).data.default_venue
+    if symbol is None:
+        reports = _api(ctx).ingest_file_symbols(file, venue=venue_name, **options)
+        for one in reports:
+            _say_provenance(one)
+        payloads = [_report_payload(r) for r in reports]
+
+        def human() -> None:
+            for payload in payloads:
+                _print_report(payload)
+
+        emit({"reports": payloads}, as_json, human)
+        _fail_if_nothing_accepted(file, reports)
+        return
     instrument = _instrument(ctx, venue, symbol)
     report = _api(ctx).ingest_file(
-        file, venue=instrument.venue, symbol=instrument.symbol, timeframe=timeframe, fmt=fmt,
-        replace=replace,
-    )  # fmt: skip
+        file, venue=instrument.venue, symbol=instrument.symbol, **options
+    )
     _say_provenance(report)
-    payload = iso_times_deep(report.to_dict())
+    payload = _report_payload(report)
     emit(payload, as_json, lambda: _print_report(payload))
-    if not report.ok:
+    _fail_if_nothing_accepted(file, [report])
+
+
+def _fail_if_nothing_accepted(file: Path, reports: list[Any]) -> None:
+    bad = [r for r in reports if not r.ok]
+    if bad:
         raise DataValidationError(
-            f"no row of {file} was accepted ({report.rejected} quarantined); "
-            "see `neo data quarantine`"
+            f"no row of {file} was accepted for {', '.join(r.instrument for r in bad)} "
+            f"({sum(r.rejected for r in bad)} quarantined); see `neo data quarantine`"
         )
 
 

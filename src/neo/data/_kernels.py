@@ -15,31 +15,47 @@ MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard
 
 
 @njit(cache=True)
-def jump_mask(close: FloatArray, limit: float, prev_close: float, confirm: bool) -> BoolArray:
-    """Rows whose close moved more than ``limit`` from the previous accepted close.
+def jump_scan(
+    close: FloatArray, limit: float, prev_close: float, confirm: bool, final: bool
+) -> tuple[BoolArray, BoolArray, float, int]:
+    """The jump rule over the candidate closes, resumable across chunks.
 
-    With ``confirm``, a bar that agrees (within ``limit``) with the rejected bar just before it
-    is accepted: the price level really moved, and later bars are judged against it.
+    A close that moved more than ``limit`` from the previous accepted close (the reference)
+    is a *jump*. With ``confirm`` the next close decides: if it agrees with the jump (within
+    ``limit`` of it) the level really moved, so the jump bar is kept and flagged in
+    ``confirmed``; otherwise (it reverts, or jumps again) the jump bar is an isolated spike and
+    is rejected. Without ``confirm`` every jump is rejected.
+
+    Returns ``(rejected, confirmed, reference, settled)``: rows from ``settled`` on are not
+    decided yet (only when ``final`` is False and the last row is a jump awaiting its next
+    bar); ``reference`` is the accepted close before row ``settled``, to resume from.
     """
     n = close.shape[0]
-    out = np.zeros(n, dtype=np.bool_)
+    rejected = np.zeros(n, dtype=np.bool_)
+    confirmed = np.zeros(n, dtype=np.bool_)
     ref = prev_close
-    last_rejected = np.nan
     for i in range(n):
         price = close[i]
-        if np.isnan(ref):
+        if np.isnan(ref) or abs(price / ref - 1.0) <= limit:
             ref = price
             continue
-        confirmed = confirm and not np.isnan(last_rejected)
-        if abs(price / ref - 1.0) <= limit or (
-            confirmed and abs(price / last_rejected - 1.0) <= limit
-        ):
-            ref = price
-            last_rejected = np.nan
-        else:
-            out[i] = True
-            last_rejected = price
-    return out
+        if confirm:
+            if i + 1 >= n:
+                if not final:
+                    return rejected, confirmed, ref, i
+            elif abs(close[i + 1] / price - 1.0) <= limit:
+                confirmed[i] = True
+                ref = price
+                continue
+        rejected[i] = True
+    return rejected, confirmed, ref, n
+
+
+@njit(cache=True)
+def jump_mask(close: FloatArray, limit: float, prev_close: float, confirm: bool) -> BoolArray:
+    """Rows rejected by the jump rule over a whole series (see :func:`jump_scan`)."""
+    rejected, _, _, _ = jump_scan(close, limit, prev_close, confirm, True)
+    return rejected
 
 
 @njit(cache=True)

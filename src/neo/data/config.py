@@ -20,15 +20,38 @@ class ValidationConfig(BaseModel):
     )
     jump_confirmation: bool = Field(
         True,
-        description="Accept a new price level when the bar after a rejected jump agrees with "
-        "it (within the limit), so one genuine level shift does not quarantine the rest.",
+        description="Keep a jump that the next bar confirms (it agrees with the new level "
+        "within the limit): a crash or a split is a real event, kept with a warning; only an "
+        "isolated spike that reverts is rejected.",
     )
+    split_tolerance: float = Field(
+        0.02, ge=0, lt=0.5, description="A confirmed jump whose price ratio is within this "
+        "relative distance of a common split ratio (2:1, 3:2, 1:10 ...) warns possible_split.",
+    )  # fmt: skip
+    absurd_price: float = Field(
+        1e12, gt=0, description="Prices above this (or below its reciprocal) warn absurd_value."
+    )
+    absurd_volume: float = Field(1e18, gt=0, description="Volumes above this warn absurd_value.")
     zscore_window: int = Field(50, ge=5)
     zscore_threshold: float = Field(8.0, gt=0)
 
     def jump_limit(self, timeframe: str) -> float:
         """The jump limit for bars of ``timeframe`` (text such as ``"1d"``)."""
         return float(self.max_jump_by_timeframe.get(str(timeframe), self.max_jump))
+
+
+class VenueConfig(BaseModel):
+    """One venue's trading calendar: an ``exchange_calendars`` code (``XNAS``, ``XNYS``,
+    ``XLON`` ...) for an exchange, or ``"24/7"`` for a venue that never closes (crypto)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calendar: str = Field("24/7", description="exchange_calendars code, or 24/7.")
+
+
+def default_venues() -> dict[str, VenueConfig]:
+    """The shipped samples' venue is NASDAQ; any venue not listed trades 24/7."""
+    return {"nasdaq": VenueConfig(calendar="XNAS")}
 
 
 class StoreConfig(BaseModel):

@@ -9,19 +9,36 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neo.data.config import ValidationConfig
-from neo.data.feeds.files import read_bar_file
-from neo.data.infer import infer_timeframe
+from neo.data.calendars import AlwaysOpen, TradingCalendar, calendar_of
+from neo.data.chunked import (
+    SeriesScan,
+    check_timeframe,
+    rescan_unsorted,
+    scan,
+    validate_by_year,
+    validate_in_order,
+)
+from neo.data.config import ValidationConfig, VenueConfig, default_venues
+from neo.data.feeds.files import CHUNK_ROWS, BarFile
 from neo.data.store.historical import DatasetInfo, ExportResult, HistoricalDataStore
 from neo.data.store.provenance import Provenance
-from neo.data.validate import DataValidator, RawBars, as_raw_bars
-from neo.domain.bar import BarBatch
+from neo.data.validate import (
+    RULES,
+    DataValidator,
+    RawBars,
+    ValidationReport,
+    ValidationStream,
+    as_raw_bars,
+)
+from neo.domain.bar import BarBatch, IntArray
 from neo.domain.errors import DataFormatError, DataNotFoundError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
@@ -81,6 +98,77 @@ class IngestReport:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class _Series:
+    """What the ingestion of one instrument of a file has done so far, chunk by chunk."""
+
+    instrument: InstrumentId
+    tf: Timeframe
+    inferred: bool
+    unsorted: int
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    merged: int = 0
+    warnings: int = 0
+    gaps: int = 0
+    missing: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[tuple[RawBars, tuple[str, ...]]] = field(default_factory=list)
+    pending_rows: int = 0
+    quarantine_added: int = 0
+    quarantine_path: str | None = None
+    replaced: int = 0
+    other_sources: dict[str, None] = field(default_factory=dict)
+    """Sources whose series this ingestion added bars to (ordered, without repeats)."""
+
+    def add(self, report: ValidationReport) -> None:
+        self.rows_read += report.rows_read
+        self.accepted += report.n_accepted
+        self.rejected += report.n_rejected
+        self.merged += report.merged_duplicates
+        self.warnings += len(report.warnings)
+        self.gaps += len(report.gaps)
+        self.missing += report.missing_bars
+        self.counts.update(report.counts)
+        room = _WARNING_SAMPLES - len(self.samples)
+        self.samples += [
+            {"code": w.code, "ts": w.ts, "message": w.message} for w in report.warnings[:room]
+        ]
+        if report.n_accepted:
+            ts = report.accepted.ts
+            self.first_ts = int(ts[0]) if self.first_ts is None else self.first_ts
+            self.last_ts = int(ts[-1])
+
+    def add_write(self, written: Any) -> None:
+        self.inserted += written.inserted
+        self.updated += written.updated
+        self.unchanged += written.unchanged
+        self.replaced += written.replaced
+        self.other_sources.update(dict.fromkeys(written.other_sources))
+
+    def report(self, source: str, seconds: float) -> IngestReport:
+        counts = {code: int(self.counts.get(code, 0)) for code in RULES}
+        counts["unsorted"] = self.unsorted
+        return IngestReport(
+            instrument=str(self.instrument), timeframe=str(self.tf), source=source,
+            rows_read=self.rows_read, accepted=self.accepted, rejected=self.rejected,
+            merged_duplicates=self.merged, warnings=self.warnings, counts_by_rule=counts,
+            stored=self.inserted + self.updated, inserted=self.inserted, updated=self.updated,
+            unchanged=self.unchanged, gaps=self.gaps, missing_bars=self.missing,
+            quarantine_path=self.quarantine_path, quarantine_added=self.quarantine_added,
+            first_ts=self.first_ts, last_ts=self.last_ts, seconds=seconds,
+            warning_samples=list(self.samples), timeframe_inferred=self.inferred,
+            replaced=self.replaced, other_sources=list(self.other_sources),
+        )  # fmt: skip
+
+
 class DataIngestionAPI:
     """Validate and store market data; report what happened to every row.
 
@@ -93,10 +181,21 @@ class DataIngestionAPI:
     """
 
     def __init__(
-        self, store: HistoricalDataStore, validator_config: ValidationConfig | None = None
+        self,
+        store: HistoricalDataStore,
+        validator_config: ValidationConfig | None = None,
+        venues: dict[str, VenueConfig] | None = None,
     ) -> None:
         self.store = store
         self.validator_config = validator_config or ValidationConfig()
+        self.venues = default_venues() if venues is None else venues
+
+    def calendar(self, venue: str) -> TradingCalendar:
+        """The trading calendar of ``venue`` (``[venues.<name>]``; unlisted venues: 24/7)."""
+        return calendar_of(venue, self.venues)
+
+    def validator(self, instrument: InstrumentId, tf: Timeframe) -> DataValidator:
+        return DataValidator(tf, self.validator_config, self.calendar(instrument.venue))
 
     def ingest_file(
         self,
@@ -106,24 +205,168 @@ class DataIngestionAPI:
         symbol: str,
         timeframe: Timeframe | str | None = None,
         fmt: str | None = None,
+        date_format: str | None = None,
+        chunk_rows: int = CHUNK_ROWS,
         replace: bool = False,
     ) -> IngestReport:
         """Ingest one file (CSV, Parquet, feather, ccxt/freqtrade JSON) of one instrument.
 
-        ``timeframe`` None infers it from the file (see :func:`~neo.data.infer.infer_timeframe`).
-        The source is recorded as the absolute path, so quarantined rows can be traced however
-        the path was typed. Raises DataFormatError (and stores nothing) for a missing, empty or
-        unreadable file, one without OHLCV columns, or one whose timeframe cannot be inferred;
-        DataConflictError (nothing stored) when it would change bars another source stored,
-        unless ``replace``.
+        ``timeframe`` None infers it from the file (median spacing); a given one that
+        contradicts the file's spacing is an error. The file is read in chunks of
+        ``chunk_rows`` rows (bounded memory, same results as one pass; see
+        :mod:`neo.data.chunked`). The source is recorded as the absolute path, so quarantined
+        rows can be traced however the path was typed. Raises DataFormatError (and stores
+        nothing) for a missing, empty or unreadable file, one without OHLCV columns, or one
+        whose timeframe cannot be inferred or contradicts ``timeframe``; DataConflictError
+        (nothing stored) when it would change bars another source stored, unless ``replace``.
         """
-        instrument = InstrumentId(venue, symbol)
-        raw = read_bar_file(path, fmt, symbol=symbol)
+        reports = self._ingest_chunked(
+            path, venue, symbol, timeframe, fmt, date_format, chunk_rows, replace
+        )
+        return reports[0]
+
+    def ingest_file_symbols(
+        self,
+        path: Path | str,
+        *,
+        venue: str,
+        timeframe: Timeframe | str | None = None,
+        fmt: str | None = None,
+        date_format: str | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+        replace: bool = False,
+    ) -> list[IngestReport]:
+        """Ingest every symbol of a file with a ``symbol`` column (what ``neo simulate
+        --symbols A,B`` writes), one report per symbol in order of appearance."""
+        return self._ingest_chunked(
+            path, venue, None, timeframe, fmt, date_format, chunk_rows, replace
+        )
+
+    def _ingest_chunked(
+        self,
+        path: Path | str,
+        venue: str,
+        symbol: str | None,
+        timeframe: Timeframe | str | None,
+        fmt: str | None,
+        date_format: str | None,
+        chunk_rows: int,
+        replace: bool = False,
+    ) -> list[IngestReport]:
+        started = time.perf_counter()
+        file = BarFile(path, fmt, date_format=date_format)
         provenance = Provenance.of_file(path)
-        return self.ingest_frame(
-            raw, instrument=instrument, timeframe=timeframe, source=provenance.source,
-            provenance=provenance, replace=replace,
-        )  # fmt: skip
+        source = provenance.source
+        only = symbol if file.symbol_column else None
+        scans = self._scan(file, symbol, chunk_rows, only)
+        given = None if timeframe is None else Timeframe.parse(timeframe)
+        plans: dict[str | None, _Series] = {}
+        for key, found in scans.items():
+            unsorted = 0 if found.in_order else rescan_unsorted(file, chunk_rows, key, only, found)
+            tf, inferred = check_timeframe(given, found, Path(path).name)
+            instrument = InstrumentId(venue, key if key is not None else str(symbol))
+            if inferred:
+                log.info(
+                    "no timeframe given: inferred %s for %s from the median timestamp spacing "
+                    "of %s (pass --timeframe to override)", tf, instrument, source,
+                )  # fmt: skip
+            plans[key] = _Series(instrument, tf, inferred, unsorted)
+        ordered = all(found.in_order for found in scans.values())
+        run = validate_in_order if ordered else validate_by_year
+        if not replace and any(
+            self.store.has_other_sources(plan.instrument, plan.tf, source)
+            for plan in plans.values()
+        ):  # refuse before the first chunk is written, not halfway through the file
+            run(file, self._streams(plans, scans), self._conflict_check(plans, provenance),
+                chunk_rows, only)  # fmt: skip
+        sink = self._sink(plans, provenance, replace)
+        run(file, self._streams(plans, scans), sink, chunk_rows, only)
+        reports = []
+        for plan in plans.values():
+            self._flush_quarantine(plan, source)
+            reports.append(plan.report(source, time.perf_counter() - started))
+            log.info(
+                "ingested %s %s from %s: %d accepted, %d rejected, %d merged", plan.instrument,
+                plan.tf, source, plan.accepted, plan.rejected, plan.merged,
+            )  # fmt: skip
+        return reports
+
+    @staticmethod
+    def _scan(
+        file: BarFile, symbol: str | None, chunk_rows: int, only: str | None
+    ) -> dict[str | None, SeriesScan]:
+        name = file.path.name
+        if symbol is None and file.symbol_column is None:
+            raise DataFormatError(
+                f"{name} has no symbol column: pass --symbol to name its instrument"
+            )
+        scans = scan(file, chunk_rows, only)
+        if not scans or all(found.rows == 0 for found in scans.values()):
+            hint = f" for symbol {symbol}" if only else ""
+            raise DataFormatError(f"{name} has no rows{hint}: nothing to ingest")
+        return scans
+
+    def _streams(
+        self, plans: dict[str | None, _Series], scans: dict[str | None, SeriesScan]
+    ) -> dict[str | None, ValidationStream]:
+        return {
+            key: self.validator(plan.instrument, plan.tf).stream(
+                prev_close=self._first_previous_close(plan, scans[key])
+            )
+            for key, plan in plans.items()
+        }
+
+    def _conflict_check(
+        self, plans: dict[str | None, _Series], provenance: Provenance
+    ) -> Callable[[str | None, ValidationReport], None]:
+        """A sink that writes nothing: it raises DataConflictError for the first chunk whose
+        accepted bars would change bars another source stored."""
+
+        def check(key: str | None, report: ValidationReport) -> None:
+            batch = report.accepted_batch(plans[key].instrument)
+            if len(batch):
+                self.store.check_conflicts(batch, provenance)
+
+        return check
+
+    def _first_previous_close(self, plan: _Series, found: SeriesScan) -> float | None:
+        if found.first_ts is None:
+            return None
+        return self._previous_close(plan.instrument, plan.tf, found.first_ts)
+
+    def _sink(
+        self, plans: dict[str | None, _Series], provenance: Provenance, replace: bool
+    ) -> Callable[[str | None, ValidationReport], None]:
+        source = provenance.source
+
+        def take(key: str | None, report: ValidationReport) -> None:
+            plan = plans[key]
+            plan.add(report)
+            batch = report.accepted_batch(plan.instrument)
+            if len(batch):
+                plan.add_write(self.store.write(batch, provenance=provenance, replace=replace))
+            if report.n_rejected:
+                plan.pending.append((report.rejected, report.reasons))
+                plan.pending_rows += report.n_rejected
+                if plan.pending_rows >= CHUNK_ROWS:
+                    self._flush_quarantine(plan, source)
+
+        return take
+
+    def _flush_quarantine(self, plan: _Series, source: str) -> None:
+        """Quarantine the rejected rows gathered so far in one write (identical rejected
+        rows are told apart by occurrence within a write, as in one pass)."""
+        if not plan.pending:
+            return
+        rows = RawBars.concat([rows for rows, _ in plan.pending])
+        reasons = [reason for _, why in plan.pending for reason in why]
+        plan.pending, plan.pending_rows = [], 0
+        written = self.store.write_quarantine(
+            rows, reasons, instrument=plan.instrument, timeframe=plan.tf, source=source
+        )
+        plan.quarantine_added += written.added
+        if written.path is not None:
+            plan.quarantine_path = str(written.path)
 
     def ingest_frame(
         self,
@@ -149,7 +392,7 @@ class DataIngestionAPI:
         valid_ts = raw.ts[raw.ts_valid]
         prev_close = self._previous_close(instrument, tf, int(valid_ts.min())) if len(
             valid_ts) else None  # fmt: skip
-        report = DataValidator(tf, self.validator_config).validate(raw, prev_close=prev_close)
+        report = self.validator(instrument, tf).validate(raw, prev_close=prev_close)
         batch = report.accepted_batch(instrument)
         written = self.store.write(
             batch, provenance=provenance or Provenance(source), replace=replace
@@ -194,9 +437,13 @@ class DataIngestionAPI:
 
     @staticmethod
     def _timeframe(raw: RawBars, timeframe: Timeframe | str | None, source: str) -> Timeframe:
-        if timeframe is not None:
-            return Timeframe.parse(timeframe)
-        tf = infer_timeframe(raw, source)
+        found = SeriesScan()
+        distinct: IntArray = np.unique(raw.ts[raw.ts_valid]).astype(np.int64)
+        found.add_steps(np.diff(distinct).astype(np.int64))
+        given = None if timeframe is None else Timeframe.parse(timeframe)
+        tf, inferred = check_timeframe(given, found, source)
+        if not inferred:
+            return tf
         log.info(
             "no timeframe given: inferred %s from the median timestamp spacing of %s "
             "(pass --timeframe to override)", tf, source,
@@ -228,7 +475,8 @@ class DataIngestionAPI:
     ) -> dict[str, Any]:
         """Rows, span, gaps and a return/volatility summary of one stored dataset."""
         tf = Timeframe.parse(timeframe)
-        return dataset_stats(self.store.read(instrument, tf, start_ns, end_ns))
+        batch = self.store.read(instrument, tf, start_ns, end_ns)
+        return dataset_stats(batch, self.calendar(instrument.venue))
 
     def export(
         self,
@@ -251,9 +499,11 @@ class DataIngestionAPI:
         return self.store.read_quarantine(instrument, tf)
 
 
-def dataset_stats(batch: BarBatch) -> dict[str, Any]:
+def dataset_stats(batch: BarBatch, calendar: TradingCalendar | None = None) -> dict[str, Any]:
     """Summary statistics of a batch; volatility is annualised by the bars actually observed
-    per year (so daily stock data with weekends is not scaled as if it traded every day)."""
+    per year (so daily stock data with weekends is not scaled as if it traded every day).
+    Gaps are judged against ``calendar`` (default 24/7): only sessions the venue held and
+    the data lacks count as missing bars."""
     n = len(batch)
     out: dict[str, Any] = {
         "instrument": str(batch.instrument),
@@ -262,7 +512,8 @@ def dataset_stats(batch: BarBatch) -> dict[str, Any]:
         "first_ts": int(batch.ts[0]) if n else None,
         "last_ts": int(batch.ts[-1]) if n else None,
     }
-    steps = np.diff(batch.ts) // batch.timeframe.nanos - 1 if n > 1 else np.empty(0, np.int64)
+    steps = (calendar or AlwaysOpen()).missing_between(batch.ts, batch.timeframe)
+    out["calendar"] = (calendar or AlwaysOpen()).name
     out["gaps"] = int(np.count_nonzero(steps > 0))
     out["missing_bars"] = int(steps[steps > 0].sum())
     returns = np.diff(np.log(batch.close)) if n > 1 else np.empty(0)
@@ -291,4 +542,6 @@ def get_data_ingestion_api(settings: NeoSettings | None = None) -> DataIngestion
         from neo.settings import load_settings
 
         settings = load_settings()
-    return DataIngestionAPI(HistoricalDataStore.from_settings(settings), settings.data.validation)
+    return DataIngestionAPI(
+        HistoricalDataStore.from_settings(settings), settings.data.validation, settings.venues
+    )

@@ -21,17 +21,26 @@ code                   effect     meaning
 ``duplicate_identical`` merged    the same bar twice; one copy is kept
 ``duplicate_conflict`` rejected   different bars with the same timestamp; all are rejected
 ``price_jump``         rejected   close moved beyond the limit from the last accepted close
+                                  and the next bar did not confirm it: an isolated spike
+``price_jump_confirmed`` warning  such a move that the next bar confirms: a real event, kept
+``possible_split``     warning    a kept jump near a common split ratio (2:1, 3:2, 1:10 ...)
+``absurd_value``       warning    a kept price or volume beyond any market (1e200, 1e300)
 ``return_zscore``      warning    robust (median/MAD) z-score of the return is extreme; kept
-``gap``                reported   bars missing between accepted rows
+``gap``                reported   bars missing between accepted rows, judged against the
+                                  venue's trading calendar (weekends and holidays are no gaps)
 =====================  =========  ==========================================================
 
 Row rules see each row alone; the duplicate rule sees rows that passed them; the jump rule walks
 the rows that are left, so a bad row never becomes the reference for the next one. The jump
 limit is ``ValidationConfig.max_jump`` (10 %), looser for daily and coarser bars
-(``max_jump_by_timeframe``: 25 % for 1d), and with ``jump_confirmation`` a bar that agrees with
-the rejected bar just before it is accepted: a genuine level shift costs one quarantined bar,
-not every bar after it. The z-score of bar ``t`` uses the ``zscore_window`` returns strictly
-before ``t``; nothing here ever looks at later rows.
+(``max_jump_by_timeframe``: 25 % for 1d). With ``jump_confirmation`` the bar after a jump
+decides: if it stays at the new level the move is real (a crash, a split) and *every* bar of
+it is kept, with a warning; if it reverts, the jump bar was an isolated spike and is rejected.
+That is the one rule that reads the next row: validation judges a finished file, it does not
+trade. The z-score of bar ``t`` uses the ``zscore_window`` returns strictly before ``t``.
+
+:class:`ValidationStream` applies the same rules chunk by chunk (for files larger than memory),
+carrying the state one pass would hold, so chunked and one-pass results are identical.
 """
 
 from __future__ import annotations
@@ -44,7 +53,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neo.data._kernels import displaced_rows, jump_mask, rolling_robust_zscore, row_flags
+from neo.data._kernels import (
+    displaced_rows,
+    jump_mask,
+    jump_scan,
+    rolling_robust_zscore,
+    row_flags,
+)
+from neo.data.calendars import AlwaysOpen, TradingCalendar
 from neo.data.config import ValidationConfig
 from neo.domain.bar import OHLCV_COLUMNS, BarBatch, BoolArray, FloatArray, IntArray
 from neo.domain.errors import DataFormatError
@@ -62,7 +78,12 @@ RULES: dict[str, str] = {
     "misaligned_ts": "timestamp is not a multiple of the timeframe",
     "duplicate_identical": "identical duplicate bar merged into one",
     "duplicate_conflict": "several different bars share this timestamp; all were rejected",
-    "price_jump": "close jumped beyond the limit from the previous accepted close",
+    "price_jump": "close jumped beyond the limit from the previous accepted close and the "
+    "next bar did not confirm the new level (an isolated spike)",
+    "price_jump_confirmed": "close jumped beyond the limit and the next bar confirmed the new "
+    "level: a real event, kept",
+    "possible_split": "a kept jump is close to a common split ratio: unadjusted prices?",
+    "absurd_value": "a price or the volume is implausibly large or small (kept)",
     "return_zscore": "return is an outlier by a robust rolling z-score (kept)",
     "gap": "bars are missing between two accepted rows",
 }
@@ -112,7 +133,9 @@ class RawBars:
         close: npt.ArrayLike,
         volume: npt.ArrayLike,
         ts_valid: npt.ArrayLike | None = None,
+        first_row: int = 0,
     ) -> RawBars:
+        """Columns as given; ``first_row`` numbers the rows (for a chunk of a larger file)."""
         ts_array = np.ascontiguousarray(ts, dtype=np.int64)
         n = len(ts_array)
         columns = [np.ascontiguousarray(c, dtype=np.float64) for c in (open, high, low, close)]
@@ -125,7 +148,16 @@ class RawBars:
             else np.ascontiguousarray(ts_valid, dtype=np.bool_)
         )
         o, h, lo, c, v = columns
-        return cls(ts_array, o, h, lo, c, v, valid, np.arange(n, dtype=np.int64))
+        rows = np.arange(first_row, first_row + n, dtype=np.int64)
+        return cls(ts_array, o, h, lo, c, v, valid, rows)
+
+    @classmethod
+    def concat(cls, parts: list[RawBars]) -> RawBars:
+        """Rows of ``parts`` one after the other (source rows kept)."""
+        if len(parts) == 1:
+            return parts[0]
+        names = ("ts", "open", "high", "low", "close", "volume", "ts_valid", "source_row")
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -253,12 +285,20 @@ class DataValidator:
         The bars' timeframe; fixes the timestamp grid, the gap size and the jump limit.
     config:
         Limits; defaults to :class:`ValidationConfig` defaults (10 % jump, looser for 1d+).
+    calendar:
+        The venue's trading calendar, so weekends and holidays are no gaps (default: 24/7).
     """
 
-    def __init__(self, timeframe: Timeframe | str, config: ValidationConfig | None = None) -> None:
+    def __init__(
+        self,
+        timeframe: Timeframe | str,
+        config: ValidationConfig | None = None,
+        calendar: TradingCalendar | None = None,
+    ) -> None:
         self.timeframe = Timeframe.parse(timeframe)
         self.config = config or ValidationConfig()
         self.max_jump = self.config.jump_limit(str(self.timeframe))
+        self.calendar: TradingCalendar = calendar or AlwaysOpen()
 
     def validate(
         self, data: Any, *, prev_close: float | None = None, skip: Collection[str] = ()
@@ -270,41 +310,18 @@ class DataValidator:
         apply (a reviewed row released from the quarantine is checked by every other rule).
         """
         raw = as_raw_bars(data)
-        counts = dict.fromkeys(RULES, 0)
-        raw, counts["unsorted"] = _sorted(raw)
-        flags = self._row_flags(raw)
-        merged = _duplicates(raw, flags, counts)
-        candidates = np.flatnonzero((flags == 0) & ~merged)
-        jumps = jump_mask(
-            raw.close[candidates],
-            self.max_jump,
-            math.nan if prev_close is None else float(prev_close),
-            self.config.jump_confirmation,
-        )
-        flags[candidates[jumps]] |= _BIT["price_jump"]
-        flags &= ~np.uint16(sum(int(_BIT[code]) for code in skip if code in _BIT))
-        for code in REJECT_CODES:
-            counts[code] = int(np.count_nonzero(flags & _BIT[code]))
-        keep = (flags == 0) & ~merged
-        accepted = raw if keep.all() else raw.take(keep)
-        rejected_index = np.flatnonzero(flags)
-        warnings = self._zscore_warnings(accepted, prev_close, counts)
-        gaps, missing = self._gaps(accepted.ts)
-        counts["gap"] = len(gaps)
-        return ValidationReport(
-            timeframe=self.timeframe,
-            rows_read=len(raw),
-            accepted=accepted,
-            rejected=raw.take(rejected_index),
-            reasons=_reasons(flags[rejected_index]),
-            merged_duplicates=int(np.count_nonzero(merged)),
-            counts=counts,
-            warnings=warnings,
-            gaps=gaps,
-            missing_bars=missing,
-        )
+        raw, unsorted = _sorted(raw)
+        report = self.stream(prev_close=prev_close, skip=skip).feed(raw, final=True, is_sorted=True)
+        report.counts["unsorted"] = unsorted
+        return report
 
-    def _row_flags(self, raw: RawBars) -> npt.NDArray[np.uint16]:
+    def stream(
+        self, *, prev_close: float | None = None, skip: Collection[str] = ()
+    ) -> ValidationStream:
+        """A validation carried across chunks of one long series (see :class:`ValidationStream`)."""
+        return ValidationStream(self, prev_close, skip)
+
+    def row_flags(self, raw: RawBars) -> npt.NDArray[np.uint16]:
         tf = self.timeframe
         flags: npt.NDArray[np.uint16] = row_flags(
             raw.ts, raw.open, raw.high, raw.low, raw.close, raw.volume, raw.ts_valid,
@@ -312,36 +329,218 @@ class DataValidator:
         )  # fmt: skip
         return flags
 
-    def _zscore_warnings(
-        self, accepted: RawBars, prev_close: float | None, counts: dict[str, int]
-    ) -> tuple[Issue, ...]:
-        closes = accepted.close
-        if prev_close is not None and math.isfinite(prev_close) and prev_close > 0:
-            closes = np.concatenate(([float(prev_close)], closes))
-        offset = len(closes) - len(accepted)  # 1 when returns start at row 0
-        if len(closes) < 2:
-            return ()
-        returns = np.diff(np.log(closes))
-        z = rolling_robust_zscore(returns, self.config.zscore_window, self.config.zscore_threshold)
-        outliers = np.flatnonzero(np.abs(np.nan_to_num(z)) > self.config.zscore_threshold)
-        counts["return_zscore"] = len(outliers)
-        rows = outliers + 1 - offset
-        return tuple(
-            Issue(
-                "return_zscore",
-                int(accepted.ts[row]),
-                f"{RULES['return_zscore']}: z={z[i]:.1f}, limit {self.config.zscore_threshold}",
+
+class ValidationStream:
+    """One series validated chunk by chunk, deciding every row exactly as one pass would.
+
+    Feed chunks in time order (each chunk's readable timestamps at or after every earlier
+    chunk's; rows inside a chunk may be unsorted). The state one pass would hold is carried:
+    the jump reference, the closes the z-score window needs and the last accepted timestamp.
+    Rows whose fate depends on rows not seen yet are held back and decided with the next chunk:
+    the last timestamp (its duplicates may follow) and a jump awaiting the bar that confirms
+    it. ``feed(..., final=True)`` (or :meth:`finish`) decides everything left.
+    """
+
+    def __init__(
+        self, validator: DataValidator, prev_close: float | None, skip: Collection[str] = ()
+    ) -> None:
+        self._keep_bits = ~np.uint16(sum(int(_BIT[code]) for code in skip if code in _BIT))
+        """Every rule's bit but those of ``skip`` (rules a released row is not checked by)."""
+        self.validator = validator
+        good = prev_close is not None and math.isfinite(prev_close) and prev_close > 0
+        self._ref = float(prev_close) if good and prev_close is not None else math.nan
+        self._context: FloatArray = np.array([self._ref] if good else [], dtype=np.float64)
+        self._last_ts: int | None = None
+        self._held: RawBars | None = None
+
+    def finish(self) -> ValidationReport:
+        """Decide the rows still held back."""
+        empty = np.empty(0)
+        return self.feed(RawBars.from_arrays(empty, empty, empty, empty, empty, empty), final=True)
+
+    def feed(self, data: Any, *, final: bool = False, is_sorted: bool = False) -> ValidationReport:
+        """Validate the next chunk; the report covers the rows decided now (``counts``'
+        ``unsorted`` is left at 0: order across chunks is the caller's to count).
+        ``is_sorted`` skips sorting a chunk already sorted as :func:`_sorted` sorts."""
+        raw = as_raw_bars(data)
+        if self._held is not None:
+            raw, is_sorted = RawBars.concat([self._held, raw]), False
+            self._held = None
+        if not is_sorted:
+            raw, _ = _sorted(raw)
+        part = raw if final else self._hold_last_timestamp(raw)
+        v = self.validator
+        flags = v.row_flags(part)
+        merged = _duplicates(part, flags)
+        candidates = np.flatnonzero((flags == 0) & ~merged)
+        start_ref = self._ref
+        jumps, confirmed, ref, settled = jump_scan(
+            part.close[candidates], v.max_jump, start_ref, v.config.jump_confirmation, final
+        )
+        if settled < len(candidates):  # a jump waits for the bar that confirms or refutes it
+            cut = int(candidates[settled])
+            self._hold(part.take(np.arange(cut, len(part))))
+            part, flags, merged = part.take(np.arange(cut)), flags[:cut], merged[:cut]
+            candidates, jumps, confirmed = (
+                candidates[:settled],
+                jumps[:settled],
+                confirmed[:settled],
             )
-            for i, row in zip(outliers, rows, strict=True)
+        self._ref = ref
+        flags[candidates[jumps]] |= _BIT["price_jump"]
+        flags &= self._keep_bits
+        return self._report(part, flags, merged, candidates, jumps, confirmed, start_ref)
+
+    def _hold(self, rows: RawBars) -> None:
+        self._held = rows if self._held is None else RawBars.concat([rows, self._held])
+
+    def _hold_last_timestamp(self, raw: RawBars) -> RawBars:
+        """Hold back the rows of the chunk's last readable timestamp: duplicates may follow."""
+        if not raw.ts_valid.any():
+            return raw
+        last = raw.ts[raw.ts_valid][-1]
+        cut = int(np.searchsorted(raw.ts, last, side="left"))
+        self._hold(raw.take(np.arange(cut, len(raw))))
+        return raw.take(np.arange(cut))
+
+    def _report(
+        self,
+        part: RawBars,
+        flags: npt.NDArray[np.uint16],
+        merged: BoolArray,
+        candidates: npt.NDArray[np.intp],
+        jumps: BoolArray,
+        confirmed: BoolArray,
+        start_ref: float,
+    ) -> ValidationReport:
+        v = self.validator
+        counts = dict.fromkeys(RULES, 0)
+        counts["duplicate_identical"] = int(np.count_nonzero(merged))
+        for code in REJECT_CODES:
+            counts[code] = int(np.count_nonzero(flags & _BIT[code]))
+        keep = (flags == 0) & ~merged
+        accepted = part if keep.all() else part.take(keep)
+        rejected_index = np.flatnonzero(flags)
+        warnings = [
+            *_jump_warnings(part, candidates, jumps, confirmed, start_ref, v.config, counts),
+            *_absurd_warnings(accepted, v.config, counts),
+            *self._zscore_warnings(accepted, counts),
+        ]
+        gaps, missing = self._gaps(accepted.ts)
+        counts["gap"] = len(gaps)
+        if len(accepted):
+            window = v.config.zscore_window + 1
+            self._context = np.concatenate((self._context, accepted.close))[-window:]
+            self._last_ts = int(accepted.ts[-1])
+        return ValidationReport(
+            timeframe=v.timeframe,
+            rows_read=len(part),
+            accepted=accepted,
+            rejected=part.take(rejected_index),
+            reasons=_reasons(flags[rejected_index]),
+            merged_duplicates=int(np.count_nonzero(merged)),
+            counts=counts,
+            warnings=tuple(sorted(warnings, key=lambda w: w.ts)),
+            gaps=gaps,
+            missing_bars=missing,
         )
 
+    def _zscore_warnings(self, accepted: RawBars, counts: dict[str, int]) -> list[Issue]:
+        cfg = self.validator.config
+        closes = np.concatenate((self._context, accepted.close))
+        offset = len(self._context)  # returns[i] ends at closes[i + 1]
+        if len(closes) < 2 or len(accepted) == 0:
+            return []
+        returns = np.diff(np.log(closes))
+        z = rolling_robust_zscore(returns, cfg.zscore_window, cfg.zscore_threshold)
+        z[: max(offset - 1, 0)] = np.nan  # returns inside the context were judged before
+        outliers = np.flatnonzero(np.abs(np.nan_to_num(z)) > cfg.zscore_threshold)
+        counts["return_zscore"] = len(outliers)
+        return [
+            Issue(
+                "return_zscore",
+                int(accepted.ts[i + 1 - offset]),
+                f"{RULES['return_zscore']}: z={z[i]:.1f}, limit {cfg.zscore_threshold}",
+            )
+            for i in outliers
+        ]
+
     def _gaps(self, ts: IntArray) -> tuple[tuple[Gap, ...], int]:
+        if self._last_ts is not None and len(ts):
+            ts = np.concatenate(([self._last_ts], ts))
         if len(ts) < 2:
             return (), 0
-        steps = np.diff(ts) // self.timeframe.nanos - 1
+        steps = self.validator.calendar.missing_between(ts, self.validator.timeframe)
         where = np.flatnonzero(steps > 0)
         gaps = tuple(Gap(int(ts[i]), int(ts[i + 1]), int(steps[i])) for i in where)
         return gaps, int(steps[where].sum())
+
+
+# Price factors of common splits, "n:m" meaning n new shares for m old (price times m / n).
+SPLIT_RATIOS: tuple[tuple[int, int], ...] = (
+    (2, 1), (3, 1), (3, 2), (4, 1), (5, 1), (8, 1), (10, 1), (20, 1),
+    (1, 2), (1, 3), (2, 3), (1, 4), (1, 5), (1, 8), (1, 10), (1, 20),
+)  # fmt: skip
+
+
+def split_ratio(factor: float, tolerance: float) -> str | None:
+    """The common split (``"2:1"``) whose price factor is within ``tolerance`` of ``factor``."""
+    best = min(SPLIT_RATIOS, key=lambda r: abs(math.log(factor * r[0] / r[1])))
+    near = abs(factor * best[0] / best[1] - 1.0) <= tolerance
+    return f"{best[0]}:{best[1]}" if near else None
+
+
+def _jump_warnings(
+    part: RawBars,
+    candidates: npt.NDArray[np.intp],
+    jumps: BoolArray,
+    confirmed: BoolArray,
+    start_ref: float,
+    config: ValidationConfig,
+    counts: dict[str, int],
+) -> list[Issue]:
+    """``price_jump_confirmed`` (and ``possible_split``) for every jump that was kept."""
+    if not confirmed.any():
+        return []
+    kept = candidates[~jumps]
+    kept_closes = part.close[kept]
+    where = np.flatnonzero(confirmed[~jumps])
+    out: list[Issue] = []
+    for k in where:
+        before = float(kept_closes[k - 1]) if k > 0 else start_ref
+        after = float(kept_closes[k])
+        ts = int(part.ts[kept[k]])
+        factor = after / before
+        out.append(Issue("price_jump_confirmed", ts, f"{RULES['price_jump_confirmed']}: close "
+                         f"{before:g} -> {after:g} ({factor - 1:+.2%})"))  # fmt: skip
+        ratio = split_ratio(factor, config.split_tolerance)
+        if ratio is not None:
+            out.append(Issue("possible_split", ts, f"{RULES['possible_split']}: prices moved by "
+                             f"a factor {factor:.4f}, close to a {ratio} split"))  # fmt: skip
+    counts["price_jump_confirmed"] = len(where)
+    counts["possible_split"] = sum(1 for w in out if w.code == "possible_split")
+    return out
+
+
+def _absurd_warnings(
+    accepted: RawBars, config: ValidationConfig, counts: dict[str, int]
+) -> list[Issue]:
+    """``absurd_value``: kept rows with prices or volumes no market has (1e200, 1e300)."""
+    high, low = config.absurd_price, 1.0 / config.absurd_price
+    if len(accepted) == 0 or (
+        accepted.high.max() <= high
+        and accepted.low.min() >= low
+        and accepted.volume.max() <= config.absurd_volume
+    ):
+        return []
+    bad = (accepted.high > high) | (accepted.low < low) | (accepted.volume > config.absurd_volume)
+    rows = np.flatnonzero(bad)
+    counts["absurd_value"] = len(rows)
+    return [
+        Issue("absurd_value", int(accepted.ts[i]), f"{RULES['absurd_value']}: high "
+              f"{accepted.high[i]:g}, low {accepted.low[i]:g}, volume {accepted.volume[i]:g}")
+        for i in rows
+    ]  # fmt: skip
 
 
 def _sorted(raw: RawBars) -> tuple[RawBars, int]:
@@ -359,7 +558,7 @@ def _sorted(raw: RawBars) -> tuple[RawBars, int]:
     return raw.take(np.argsort(raw.ts, kind="stable")), out_of_order
 
 
-def _duplicates(raw: RawBars, flags: npt.NDArray[np.uint16], counts: dict[str, int]) -> BoolArray:
+def _duplicates(raw: RawBars, flags: npt.NDArray[np.uint16]) -> BoolArray:
     """Flag conflicting duplicate groups; return the mask of identical copies to merge."""
     merged = np.zeros(len(raw), dtype=np.bool_)
     clean = np.flatnonzero(flags == 0)
@@ -378,7 +577,6 @@ def _duplicates(raw: RawBars, flags: npt.NDArray[np.uint16], counts: dict[str, i
     flags[clean[in_conflict]] |= _BIT["duplicate_conflict"]
     copies = np.concatenate(([False], same)) & ~in_conflict
     merged[clean[copies]] = True
-    counts["duplicate_identical"] = int(np.count_nonzero(copies))
     return merged
 
 

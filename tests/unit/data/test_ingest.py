@@ -139,15 +139,21 @@ def test_samples_are_adjusted_real_data() -> None:
         load_sample("TSLA")
 
 
-def test_ingest_samples_quarantines_only_the_real_crash(api: DataIngestionAPI) -> None:
+def test_ingest_samples_keeps_the_real_crash_with_a_warning(api: DataIngestionAPI) -> None:
+    """AAPL's -52 % day (2000-09-29) is confirmed by the days after it: a real event, kept
+    and reported (it used to be quarantined). Against the NASDAQ calendar the samples have
+    no gaps: weekends and holidays are not missing bars."""
     reports = ingest_samples(api)
     assert [r.rows_read for r in reports] == [3270, 3270, 3270, 2148, 196]
     for r in reports:
-        assert r.accepted + r.rejected + r.merged_duplicates == r.rows_read
-    assert sum(r.rejected for r in reports) == 1
-    crash = api.quarantined()
-    assert crash["symbol"].tolist() == ["AAPL/USD"] and crash["reasons"].tolist() == ["price_jump"]
-    assert str(np.datetime64(int(crash["ts"][0]), "ns"))[:10] == "2000-09-29"
+        assert r.accepted == r.rows_read and r.rejected == 0
+        assert r.gaps == 0 and r.missing_bars == 0
+    assert len(api.quarantined()) == 0
+    aapl = reports[0]
+    assert aapl.counts_by_rule["price_jump_confirmed"] == 1
+    (event,) = [w for w in aapl.warning_samples if w["code"] == "price_jump_confirmed"]
+    assert str(np.datetime64(int(event["ts"]), "ns"))[:10] == "2000-09-29"
+    assert "-51.87%" in event["message"]
     assert sum(r.stored for r in ingest_samples(api)) == 0
 
 

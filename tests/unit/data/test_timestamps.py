@@ -22,7 +22,8 @@ HEADER = "timestamp,open,high,low,close,volume\n"
 PLANTED_COUNTS = {
     "unsorted": 1, "invalid_ts": 0, "non_finite": 1, "non_positive_price": 0,
     "negative_volume": 1, "ohlc_order": 1, "misaligned_ts": 1, "duplicate_identical": 1,
-    "duplicate_conflict": 2, "price_jump": 1, "return_zscore": 0, "gap": 2,
+    "duplicate_conflict": 2, "price_jump": 1, "price_jump_confirmed": 0, "possible_split": 0,
+    "absurd_value": 0, "return_zscore": 0, "gap": 2,
 }  # fmt: skip
 
 

@@ -72,6 +72,9 @@ def test_planted_faults_give_exactly_the_expected_counts(tmp_path: Path) -> None
         "duplicate_identical": 1,
         "duplicate_conflict": 2,
         "price_jump": 1,
+        "price_jump_confirmed": 0,
+        "possible_split": 0,
+        "absurd_value": 0,
         "return_zscore": 0,
         "gap": 2,
     }
@@ -273,27 +276,22 @@ def test_property_conflicting_duplicates_are_rejected(
 
 
 def _jump_reference(close: list[float], limit: float, confirm: bool) -> list[bool]:
-    """Plain-Python statement of the jump rule: judged against the last accepted close."""
+    """Plain-Python statement of the jump rule: a close beyond ``limit`` from the last accepted
+    close is rejected, unless (with ``confirm``) the next close agrees with it within
+    ``limit``: then the move is real and the bar is kept as the new reference."""
     out: list[bool] = []
     ref: float | None = None
-    previous_rejected: float | None = None
-    for price in close:
-        if ref is None:
+    for i, price in enumerate(close):
+        if ref is None or abs(price / ref - 1) <= limit:
             out.append(False)
             ref = price
             continue
-        ok = abs(price / ref - 1) <= limit
-        confirms = (
-            confirm
-            and previous_rejected is not None
-            and abs(price / previous_rejected - 1) <= limit
-        )
-        if ok or confirms:
+        nxt = close[i + 1] if i + 1 < len(close) else None
+        if confirm and nxt is not None and abs(nxt / price - 1) <= limit:
             out.append(False)
-            ref, previous_rejected = price, None
+            ref = price
         else:
             out.append(True)
-            previous_rejected = price
     return out
 
 
@@ -344,7 +342,7 @@ def test_price_jump_uses_previous_close_and_confirmation() -> None:
     spike = np.array([100.0, 115.0, 101.0, 102.0])
     assert jump_mask(spike, 0.1, math.nan, True).tolist() == [False, True, False, False]
     level = np.array([100.0, 130.0, 131.0, 132.0])
-    assert jump_mask(level, 0.1, math.nan, True).tolist() == [False, True, False, False]
+    assert jump_mask(level, 0.1, math.nan, True).tolist() == [False, False, False, False]
     assert jump_mask(level, 0.1, math.nan, False).tolist() == [False, True, True, True]
     assert jump_mask(np.array([150.0]), 0.1, 100.0, False).tolist() == [True]
 
@@ -479,8 +477,14 @@ def test_inputs_batch_frame_mapping_and_errors() -> None:
 
 def test_report_helpers_and_prev_close() -> None:
     cols = walk(5)
-    report = DataValidator(Timeframe.parse("1m")).validate(cols, prev_close=cols["close"][0] * 2)
+    spike = {k: v.copy() for k, v in cols.items()}
+    spike["close"][0] = spike["high"][0] = cols["close"][0] * 1.5  # off the level, then back
+    prev = cols["close"][0]
+    report = DataValidator(Timeframe.parse("1m")).validate(spike, prev_close=prev)
     assert report.counts["price_jump"] == 1 and report.summary()["rejected"] == 1
+    # the whole frame at another level than the stored close: a real move, kept with a warning
+    moved = DataValidator(Timeframe.parse("1m")).validate(cols, prev_close=prev * 2)
+    assert moved.counts["price_jump_confirmed"] == 1 and moved.n_rejected == 0
     assert report.accepted_batch(BTC).instrument == BTC
     assert DataValidator("1d").max_jump == 0.25 and DataValidator("1m").max_jump == 0.10
     empty = DataValidator("1m").validate({k: v[:0] for k, v in cols.items()})

@@ -25,6 +25,12 @@ import numpy as np
 
 from neo.data.validate import TS_MISSING
 from neo.domain.bar import BoolArray, FloatArray, IntArray
+from neo.domain.errors import DataFormatError
+
+DAY_FIRST, MONTH_FIRST = "dayfirst", "monthfirst"
+_SLASH_PARTS = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})"
+_OFFSET_PARTS = r"([+-])(\d{2}):?(\d{2})\s*$"
+_HAS_OFFSET = r"[+-]\d{2}:?\d{2}\s*$"
 
 _CLASS_BOUNDS = np.array([1e11, 1e14, 1e17])  # s | ms | us | ns, by magnitude
 _NS_PER_CLASS = (1_000_000_000, 1_000_000, 1_000, 1)
@@ -118,30 +124,103 @@ def _arrow_ints(column: Any, kind: Any = None) -> tuple[IntArray, BoolArray]:
     return raw, valid
 
 
-def _text_to_ns(column: Any) -> tuple[IntArray, BoolArray]:
-    """Text cells: epoch numbers when most cells are numbers, else ISO 8601 (naive is UTC)."""
+def _text_to_ns(column: Any, date_format: str | None = None) -> tuple[IntArray, BoolArray]:
+    """Text cells: epoch numbers when most cells are numbers, else dates: ISO 8601 (naive is
+    UTC, an offset is converted to UTC), ``dd/mm/yyyy``/``mm/dd/yyyy`` in the order
+    ``date_format`` names (:data:`DAY_FIRST`, :data:`MONTH_FIRST` or a strftime format)."""
     import pandas as pd
     import pyarrow as pa
 
     text = pd.Series(column.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
-    numbers = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    present = int((text.notna() & (text.str.strip() != "")).sum())
-    if 2 * int(np.count_nonzero(np.isfinite(numbers))) > present:
-        return epoch_floats_to_ns(numbers)
-    parsed = pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"))
-    valid = ~np.asarray(parsed.isna())
-    return scaled_to_ns(np.asarray(parsed.asi8, dtype=np.int64), valid, _ns_per(parsed.unit))
+    if date_format is None:
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        present = int((text.notna() & (text.str.strip() != "")).sum())
+        if 2 * int(np.count_nonzero(np.isfinite(numbers))) > present:
+            return epoch_floats_to_ns(numbers)
+    if date_format in (DAY_FIRST, MONTH_FIRST):
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", dayfirst=date_format == DAY_FIRST)
+    else:
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format=date_format or "ISO8601")
+    index = pd.DatetimeIndex(parsed)
+    valid = ~np.asarray(index.isna())
+    ns, valid = scaled_to_ns(np.asarray(index.asi8, dtype=np.int64), valid, _ns_per(index.unit))
+    return _local_dates(text, ns, valid), valid
+
+
+def _local_dates(text: Any, ns: IntArray, valid: BoolArray) -> IntArray:
+    """Daily stamps written at local midnight with an offset (``2020-01-02T00:00-05:00``)
+    keep their local date (00:00 UTC of it), as daily bars are stamped; anything else stays
+    the UTC instant the offset gives."""
+    sample = text[valid].head(1)
+    if sample.empty or not sample.str.contains(_HAS_OFFSET, regex=True).any():
+        return ns
+    parts = text.str.extract(_OFFSET_PARTS)
+    has = parts[0].notna().to_numpy() & valid
+    sign = np.where(parts[0].to_numpy() == "-", -1, 1)
+    hours = parts[1].fillna("0").astype(np.int64).to_numpy()
+    minutes = parts[2].fillna("0").astype(np.int64).to_numpy()
+    offset = sign * (hours * 3600 + minutes * 60) * 1_000_000_000
+    local = ns + np.where(has, offset, 0)
+    if not has.any() or not np.all(offset[has] != 0) or np.any(local[has] % _NS_PER_DAY):
+        return ns
+    out: IntArray = np.where(has, local, ns)
+    return out
+
+
+def slash_date_evidence(column: Any) -> tuple[bool, bool, bool]:
+    """``(has slash dates, a first field above 12 seen, a second field above 12 seen)``."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False, False, False
+    text = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+    parts = text.str.extract(_SLASH_PARTS)
+    if parts[0].isna().all():
+        return False, False, False
+    first = pd.to_numeric(parts[0], errors="coerce")
+    second = pd.to_numeric(parts[1], errors="coerce")
+    return True, bool((first > 12).any()), bool((second > 12).any())
+
+
+def decide_date_order(evidence: tuple[bool, bool, bool], source: str) -> str | None:
+    """:data:`DAY_FIRST` or :data:`MONTH_FIRST` from :func:`slash_date_evidence`; a clear
+    error naming ``--date-format`` when the dates do not tell (or contradict each other)."""
+    slashed, day_first, month_first = evidence
+    if not slashed:
+        return None
+    if day_first and month_first:
+        raise DataFormatError(
+            f"the dates of {source} mix dd/mm and mm/dd (a day above 12 in both places): "
+            "fix the file, or pass --date-format (strftime, e.g. --date-format %d/%m/%Y)"
+        )
+    if not day_first and not month_first:
+        raise DataFormatError(
+            f"the dates of {source} are ambiguous (no day above 12 tells dd/mm/yyyy from "
+            "mm/dd/yyyy): pass --date-format %d/%m/%Y or --date-format %m/%d/%Y (strftime)"
+        )
+    return DAY_FIRST if day_first else MONTH_FIRST
+
+
+def date_order_of(column: Any, source: str) -> str | None:
+    """The day/month order of a whole text column of slash dates (None for other columns)."""
+    return decide_date_order(slash_date_evidence(column), source)
 
 
 def _ns_per(unit: str) -> int:
     return _NS_PER_ARROW_UNIT[unit]
 
 
-def column_to_ns(column: Any) -> tuple[IntArray, BoolArray]:
-    """Any timestamp column pyarrow can read to ``(ns, valid)``; never raises for bad cells."""
+def column_to_ns(column: Any, date_format: str | None = None) -> tuple[IntArray, BoolArray]:
+    """Any timestamp column pyarrow can read to ``(ns, valid)``; never raises for bad cells.
+
+    ``date_format`` (strftime, or :data:`DAY_FIRST`/:data:`MONTH_FIRST`) reads text dates.
+    """
     import pyarrow as pa
 
     kind = column.type
+    if date_format is not None and not pa.types.is_timestamp(kind):
+        return _text_to_ns(column, date_format)
     if pa.types.is_timestamp(kind):  # naive means UTC
         raw, valid = _arrow_ints(column)
         return scaled_to_ns(raw, valid, _ns_per(kind.unit))
@@ -158,4 +237,4 @@ def column_to_ns(column: Any) -> tuple[IntArray, BoolArray]:
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         return epoch_floats_to_ns(np.asarray(values, dtype=np.float64))
-    return _text_to_ns(column)
+    return _text_to_ns(column, date_format)

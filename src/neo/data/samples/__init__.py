@@ -5,9 +5,10 @@ Daily split/dividend-adjusted OHLCV of five US stocks (2000–2013, from bokeh-s
 skfolio's S&P 500 adjusted closes, read from the installed package at run time.
 
 Daily stocks have genuine double-digit moves, so the default jump limit for ``1d`` bars is 25 %
-(``ValidationConfig.max_jump_by_timeframe``), not 10 %. With it, :func:`ingest_samples`
-quarantines exactly one real bar: AAPL's 52 % fall on 2000-09-29 (the bar after it confirms the
-new level and is accepted). Nothing is lost: the row stays in the quarantine with its reason.
+(``ValidationConfig.max_jump_by_timeframe``), not 10 %. Beyond it, AAPL's 52 % fall on
+2000-09-29 is confirmed by the days after it: :func:`ingest_samples` keeps it, with a
+``price_jump_confirmed`` warning, and quarantines nothing. The venue ``nasdaq`` trades on the
+``XNAS`` calendar (``[venues.nasdaq]``), so weekends and holidays are not gaps.
 
 Samples never change a user's data: a sample whose series already holds bars from any other
 source (a file the user ingested) is skipped with a message, so the demo neither overwrites

@@ -276,6 +276,32 @@ class HistoricalDataStore:
             len(batch) - inserted - updated, len(changed), replaced, others,
         )  # fmt: skip
 
+    def has_other_sources(
+        self, instrument: InstrumentId, timeframe: Timeframe | str, source: str
+    ) -> bool:
+        """Whether the series holds bars that a source other than ``source`` wrote (only then
+        can a write by ``source`` conflict)."""
+        directory = dataset_dir(self.bars_root, instrument, Timeframe.parse(timeframe))
+        if not directory.is_dir():
+            return False
+        return any(name != source for name in load_manifest(directory).sources())
+
+    def check_conflicts(self, batch: BarBatch, provenance: Provenance) -> None:
+        """Raise DataConflictError when writing ``batch`` would change bars another source
+        stored, without writing anything: a long ingest checks every chunk before its first
+        write, so a refusal never leaves part of a file stored."""
+        directory = dataset_dir(self.bars_root, batch.instrument, batch.timeframe)
+        if not len(batch) or not directory.is_dir():
+            return
+        manifest = load_manifest(directory)
+        plans = [
+            plan_upsert(directory, manifest.entry(year), year, part, provenance.source)
+            for year, part in _year_parts(batch)
+        ]
+        conflicted = [p for p in plans if p.conflicts]
+        if conflicted:
+            raise _conflict_error(batch, provenance.source, conflicted)
+
     @staticmethod
     def _commit(
         directory: Path,
