@@ -100,9 +100,9 @@ def version_command(as_json: JsonOpt = False) -> None:
 
 
 def _register_command_groups() -> None:
-    from neo.cli import data, demo, models, risk, trading
+    from neo.cli import data, demo, models, risk, sweep, trading
 
-    for module in (data, models, trading, risk, demo):
+    for module in (data, models, trading, risk, demo, sweep):
         module.register(app)
 
 

@@ -54,7 +54,7 @@ class SweepAnalysis:
     def winner(self) -> dict[str, Any] | None:
         if self.ranking.empty:
             return None
-        return {str(k): v for k, v in self.ranking.iloc[0].to_dict().items()}
+        return records(self.ranking.head(1))[0]
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready headline: winner, DSR, PBO and the walk-forward selection."""
@@ -77,9 +77,14 @@ class SweepAnalysis:
             "pbo": None
             if self.pbo is None
             else {"pbo": self.pbo.pbo, "splits": self.pbo.splits, "blocks": self.pbo.blocks},
-            "walk_forward": [_clean(r) for r in self.selection.to_dict("records")],
+            "walk_forward": [_clean(r) for r in records(self.selection)],
             "notes": self.notes,
         }
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts with string keys."""
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _clean(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -147,14 +152,14 @@ def walk_forward_selection(frame: pd.DataFrame) -> pd.DataFrame:
         oos_return=("oos_return", "mean"),
     )
     rows = []
-    for window, part in per_window.groupby(level="window", sort=True):
-        keyed = part["is_sharpe"].fillna(-np.inf)
-        best = part.loc[keyed.idxmax()]
-        config_id = int(keyed.idxmax()[1])
+    flat = per_window.reset_index()
+    for window in sorted(flat["window"].unique()):
+        part = flat[flat["window"] == window]
+        best = records(part.iloc[[int(np.argmax(part["is_sharpe"].fillna(-np.inf).to_numpy()))]])[0]
         rows.append(
             {
                 "window": int(window),
-                "config_id": config_id,
+                "config_id": int(best["config_id"]),
                 "params": best["params"],
                 "is_sharpe": float(best["is_sharpe"]),
                 "oos_sharpe": float(best["oos_sharpe"]),
@@ -193,13 +198,14 @@ def _deflated(frame: pd.DataFrame, winner: int, notes: list[str]) -> DeflatedSha
     if len(moments) < 2:
         notes.append("one configuration: nothing to deflate its Sharpe ratio against")
         return None
-    best = moments.loc[winner]
+    row = int(np.flatnonzero(moments.index.to_numpy() == winner)[0])
+    column = {name: moments[name].to_numpy(dtype=np.float64) for name in moments.columns}
     return deflated_sharpe_ratio(
-        float(best["sharpe"]),
-        moments["sharpe"].to_numpy(),
-        int(best["n"]),
-        float(best["skew"]),
-        float(best["kurtosis"]),
+        float(column["sharpe"][row]),
+        column["sharpe"],
+        int(column["n"][row]),
+        float(column["skew"][row]),
+        float(column["kurtosis"][row]),
     )
 
 

@@ -67,9 +67,7 @@ def parse_axis(text: str, strategy: type[Strategy]) -> Axis:
 def _range_axis(name: str, spec: str, text: str, kind: type) -> Axis:
     parts = spec.split(":")
     if len(parts) not in (2, 3) or kind not in (int, float):
-        raise ConfigError(
-            f"--grid {text!r}: a range is start:stop[:step] of a numeric parameter"
-        )
+        raise ConfigError(f"--grid {text!r}: a range is start:stop[:step] of a numeric parameter")
     try:
         low, high = float(parts[0]), float(parts[1])
         step = float(parts[2]) if len(parts) == 3 else 1.0

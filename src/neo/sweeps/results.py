@@ -87,9 +87,7 @@ class ResultWriter:
     def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        columns = {
-            name: [row.get(name) for row in rows] for name in self.schema.names
-        }
+        columns = {name: [row.get(name) for row in rows] for name in self.schema.names}
         table = pa.Table.from_pydict(columns, schema=self.schema)
         self._parts += 1
         pq.write_table(table, self.parts_dir / f"part-{self._parts:06d}.parquet")

@@ -67,7 +67,7 @@ def make_tasks(
     every symbol and window."""
     order = work_order([params for _, params in configs])
     ordered = [configs[i] for i in order]
-    tasks = []
+    tasks: list[Task] = []
     for symbol in range(symbols):
         for window in range(windows):
             for start in range(0, len(ordered), chunk):

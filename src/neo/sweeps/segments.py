@@ -95,9 +95,7 @@ def window_stats(equity: FloatArray, cash: float, split: int, blocks: int) -> Wi
     if not 0 < split < len(values):
         raise ValueError(f"split {split} must fall inside the {len(values)} bars")
     raw = _segment_kernel(values, float(cash), int(split), int(blocks))
-    parts = [
-        PartStats(int(raw[b]), *(float(x) for x in raw[b + 1 : b + 7])) for b in (0, 7)
-    ]
+    parts = [PartStats(int(raw[b]), *(float(x) for x in raw[b + 1 : b + 7])) for b in (0, 7)]
     moments = raw[14:].reshape(blocks, 3)
     return WindowStats(
         parts[0], parts[1], moments[:, 0].copy(), moments[:, 1].copy(), moments[:, 2].copy()

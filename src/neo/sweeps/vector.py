@@ -91,7 +91,7 @@ def sweep_targets(
     if type(strategy) not in _CROSSOVERS:
         return strategy_targets(strategy, batch, instrument)
     params: dict[str, Any] = strategy.param_values()
-    average = type(strategy).average
+    average: Callable[[FloatArray, int], FloatArray] = getattr(type(strategy), "average")  # noqa: B009
     close = np.asarray(batch.close, dtype=np.float64)
 
     def indicator(period: int) -> FloatArray:

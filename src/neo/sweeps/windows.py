@@ -46,7 +46,7 @@ def walk_forward(bars: int, windows: int, train_frac: float) -> list[Window]:
     for k in range(windows):
         start = k * length
         stop = bars if k == windows - 1 else start + length
-        split = start + int(round((stop - start) * train_frac))
+        split = start + round((stop - start) * train_frac)
         if min(split - start, stop - split) < MIN_SEGMENT_BARS:
             raise ConfigError(
                 f"{bars} bars make {windows} windows too short to split (train-frac "
