@@ -159,10 +159,14 @@ class RayBackend:
         self._owned = False
         if not ray.is_initialized():
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address is None:
-                options.update(num_cpus=workers, object_store_memory=object_store_bytes)
-            else:
+            options: dict[str, Any] = {"log_to_driver": False}
+            if address is None:  # a local Ray of our own: sized, capped, no dashboard
+                options.update(
+                    num_cpus=workers,
+                    object_store_memory=object_store_bytes,
+                    include_dashboard=False,
+                )
+            else:  # an existing cluster brings its own resources
                 options["address"] = address
             ray.init(**options)
             self._owned = True

@@ -22,8 +22,10 @@ def stored() -> None:
     store_market(load_settings().data_dir)
 
 
-BASE = ["sweep", "--strategy", "sma_cross", "--symbols", "BTC/USDT,ETH/USDT", "--venue", "sim",
-        "--fees-bps", "10", "--param", "size=2", "--windows", "2", "--backend", "serial"]  # fmt: skip
+BASE = [
+    *("sweep", "--strategy", "sma_cross", "--symbols", "BTC/USDT,ETH/USDT", "--venue", "sim"),
+    *("--fees-bps", "10", "--param", "size=2", "--windows", "2", "--backend", "serial"),
+]
 
 
 @pytest.mark.usefixtures("stored")

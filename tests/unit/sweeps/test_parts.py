@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from neo.domain.errors import ConfigError
+from neo.engine.config import InstrumentSpec
 from neo.engine.fast import strategy_targets
 from neo.engine.instruments import default_instrument
-from neo.engine.config import InstrumentSpec
 from neo.strategies.registry import create_strategy
 from neo.sweeps.grid import expand, parse_axis, parse_grid, strategy_class, work_order
 from neo.sweeps.segments import window_stats
@@ -88,9 +88,7 @@ def test_window_figures_equal_numpy() -> None:
         assert part.total_return == pytest.approx(end / base - 1)
         assert part.sharpe_per_bar == pytest.approx(values.mean() / values.std(ddof=1))
         curve = np.concatenate(([base], equity[:60] if base == 1000.0 else equity[60:]))
-        assert part.max_drawdown == pytest.approx(
-            np.min(curve / np.maximum.accumulate(curve) - 1)
-        )
+        assert part.max_drawdown == pytest.approx(np.min(curve / np.maximum.accumulate(curve) - 1))
     edges = [0, 25, 49, 73, 97]  # bar i is in block i * 4 // 97
     for k in range(4):
         chunk = returns[edges[k] : edges[k + 1]]

@@ -180,9 +180,7 @@ def test_optuna_is_steered_by_in_sample_figures_only(tmp_path: Path) -> None:
     store_market(tmp_path / "b", [perturb_after(b, w.split - 1) for b in original])
     grid = ["fast=2:20:2", "slow=10:60:5"]
     runs = [
-        run_sweep(
-            request(tmp_path / k, tmp_path / f"{k}.parquet", grid=grid, optuna_trials=8)
-        )
+        run_sweep(request(tmp_path / k, tmp_path / f"{k}.parquet", grid=grid, optuna_trials=8))
         for k in ("a", "b")
     ]
     assert runs[0].configs == runs[1].configs
@@ -233,16 +231,24 @@ def test_the_winner_is_chosen_in_sample(tmp_path: Path) -> None:
 def test_rsi_sweeps_run_and_all_equity_sizing_matches_fast_backtest(tmp_path: Path) -> None:
     batches = store_market(tmp_path / "store")
     result = run_sweep(
-        request(tmp_path / "store", tmp_path / "e.parquet", grid=["fast=10", "slow=30"],
-                fixed={"size": None})  # fmt: skip
+        request(
+            tmp_path / "store",
+            tmp_path / "e.parquet",
+            grid=["fast=10", "slow=30"],
+            fixed={"size": None},
+        )
     )
     row = frame(result.path).iloc[0]
     expected = _expected(batches[0], 0, {"fast": 10, "slow": 30, "size": None}, "fast")
     assert row["final_equity"] == pytest.approx(expected["final_equity"], rel=1e-12)
     rsi = run_sweep(
         replace(
-            request(tmp_path / "store", tmp_path / "r.parquet", strategy="rsi_reversion",
-                    grid=["period=7,14", "lower=25,30"]),  # fmt: skip
+            request(
+                tmp_path / "store",
+                tmp_path / "r.parquet",
+                strategy="rsi_reversion",
+                grid=["period=7,14", "lower=25,30"],
+            ),
             windows=2,
         )
     )
