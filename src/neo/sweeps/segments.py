@@ -22,39 +22,51 @@ PART_FIELDS = ("n", "s1", "s2", "s3", "s4", "total_return", "max_drawdown")
 
 @njit(cache=True, nogil=True)
 def _segment_kernel(equity: FloatArray, cash: float, split: int, blocks: int) -> FloatArray:
+    """One pass over stretches where both the part (in/out of sample) and the block are
+    constant: ``out[0:7]`` and ``out[7:14]`` the parts, then (n, sum, sum of squares) per
+    block. Bar ``i`` is in block ``i * blocks // n``."""
     n = equity.shape[0]
     out = np.zeros(14 + 3 * blocks)
     previous = cash
     peak = cash
-    part = 0
-    out[5] = cash  # start equity of the part, turned into a return at the end
-    for i in range(n):
-        if i == split:
-            out[7 * part + 5] = previous / out[7 * part + 5] - 1.0 if out[7 * part + 5] > 0 else 0.0
-            part = 1
-            peak = previous
-            out[12] = previous
-        value = equity[i]
-        r = value / previous - 1.0 if previous > 0.0 else 0.0
-        base = 7 * part
-        out[base] += 1.0
-        out[base + 1] += r
-        out[base + 2] += r * r
-        out[base + 3] += r * r * r
-        out[base + 4] += r * r * r * r
-        if value > peak:
-            peak = value
-        if peak > 0.0:
-            drawdown = value / peak - 1.0
-            if drawdown < out[base + 6]:
-                out[base + 6] = drawdown
-        block = (i * blocks) // n
-        out[14 + 3 * block] += 1.0
-        out[15 + 3 * block] += r
-        out[16 + 3 * block] += r * r
-        previous = value
-    last = 7 * part + 5
-    out[last] = previous / out[last] - 1.0 if out[last] > 0 else 0.0
+    worst = 0.0
+    start = 0
+    for block in range(blocks):
+        block_stop = -((-(block + 1) * n) // blocks)
+        while start < block_stop:
+            if start == split:  # the test part starts: its drawdown from its first equity
+                out[5] = previous / cash - 1.0 if cash > 0.0 else 0.0
+                out[6] = worst
+                out[12] = previous
+                peak = previous
+                worst = 0.0
+            part = 0 if start < split else 7
+            stop = split if start < split < block_stop else block_stop
+            s1 = s2 = s3 = s4 = 0.0
+            for i in range(start, stop):
+                value = equity[i]
+                r = value / previous - 1.0 if previous > 0.0 else 0.0
+                r2 = r * r
+                s1 += r
+                s2 += r2
+                s3 += r2 * r
+                s4 += r2 * r2
+                if value > peak:
+                    peak = value
+                elif peak > 0.0 and value < peak * (1.0 + worst):
+                    worst = value / peak - 1.0
+                previous = value
+            out[part] += stop - start
+            out[part + 1] += s1
+            out[part + 2] += s2
+            out[part + 3] += s3
+            out[part + 4] += s4
+            out[14 + 3 * block] += stop - start
+            out[15 + 3 * block] += s1
+            out[16 + 3 * block] += s2
+            start = stop
+    out[12] = previous / out[12] - 1.0 if out[12] > 0.0 else 0.0
+    out[13] = worst
     return out
 
 
