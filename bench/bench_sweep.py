@@ -47,13 +47,13 @@ sys.path.insert(0, str(PEERS))
 sys.path.insert(0, str(BENCH))
 
 import make_data  # noqa: E402
-from neo_runner import load_batch  # noqa: E402
 
 from neo.data.store import HistoricalDataStore  # noqa: E402
 from neo.engine.instruments import default_instrument  # noqa: E402
 from neo.execution.config import ExecutionConfig  # noqa: E402
 from neo.sweeps.api import SweepRequest, SweepResult, run_sweep  # noqa: E402
 from neo.sweeps.grid import parse_grid, strategy_class  # noqa: E402
+from neo_runner import load_batch  # noqa: E402
 
 FAST, SLOW = "5:53:2", "60:450:10"
 EVENT_FAST, EVENT_SLOW = "5:43:2", "50:140:10"

@@ -31,7 +31,7 @@ WARMUP_BARS = 2_000
 
 def values(text: str) -> list[int]:
     parts = [int(p) for p in text.split(":")]
-    start, stop, step = (parts + [1])[:3] if len(parts) < 3 else parts
+    start, stop, step = parts if len(parts) == 3 else (parts[0], parts[-1], 1)
     return list(range(start, stop + 1, step))
 
 

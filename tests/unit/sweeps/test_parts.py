@@ -132,3 +132,23 @@ def test_the_indicator_cache_drops_the_least_recently_used() -> None:
     assert cache.misses == 6
     cache.clear()
     assert cache.get(9, lambda: np.ones(1))[0] == 1.0
+
+
+def test_optuna_proposals_follow_the_axes() -> None:
+    import optuna
+
+    from neo.sweeps.search import suggest
+
+    axes = parse_grid(["fast=5:50:5", "size=0.5:2:0.5", "slow=20,40"], SMA)
+    trial = optuna.trial.FixedTrial({"fast": 15, "size": 1.5, "slow": 40})
+    assert suggest(trial, axes) == {"fast": 15, "size": 1.5, "slow": 40}
+
+
+def test_auto_backend_is_ray_when_installed() -> None:
+    from neo.sweeps.backends import ray_available, resolve_backend
+
+    assert resolve_backend("auto", None) == ("ray" if ray_available() else "pool")
+    assert resolve_backend("auto", "ray://head:10001") == "ray"
+    assert resolve_backend("pool", None) == "pool"
+    with pytest.raises(ConfigError, match="unknown --backend"):
+        resolve_backend("slurm", None)
