@@ -77,18 +77,22 @@ def main() -> None:
     open_ = pd.Series(bars["open"], index=index, name="open")
     close = pd.Series(bars["close"], index=index, name="close")
     block(open_.iloc[:WARMUP_BARS], close.iloc[:WARMUP_BARS], pairs[:2], args)  # numba JIT
+    cpu = time.process_time()
     start = time.perf_counter()
     finals = np.concatenate(
         [block(open_, close, pairs[k : k + args.columns], args)
          for k in range(0, len(pairs), args.columns)]
     )  # fmt: skip
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     result = {
         "engine": "vectorbt",
         "pairs": len(pairs),
         "bars": int(close.size),
         "seconds": round(seconds, 3),
         "pair_bars_per_s": round(len(pairs) * close.size / seconds, 1),
+        "cpu_seconds": round(cpu, 3),
+        "pair_bars_per_cpu_s": round(len(pairs) * close.size / cpu, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "columns_per_call": args.columns,
         "final_values": {f"{f}/{s}": float(v) for (f, s), v in zip(pairs, finals, strict=True)},

@@ -187,6 +187,7 @@ def sweep_payload(result: Any, report: Path | None) -> dict[str, Any]:
         "backtests": stats.backtests,
         "tasks": stats.tasks,
         "seconds": stats.seconds,
+        "worker_cpu_seconds": stats.cpu_seconds,
         "retried_tasks": stats.retried,
         "failed_tasks": stats.failed,
         "interrupted": stats.interrupted,

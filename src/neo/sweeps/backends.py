@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -35,10 +36,22 @@ local sweep does not reserve 30 % of the machine's memory (Ray's default)."""
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A finished task: its rows, or the error that stopped it (one line)."""
+    """A finished task: its rows, or the error that stopped it (one line), and the CPU
+    seconds the worker spent on it."""
 
     rows: list[dict[str, Any]] | None
     error: str | None = None
+    cpu_seconds: float = 0.0
+
+
+def measured(
+    fn: TaskFn, job: SweepJob, data: Any, task: Task
+) -> tuple[list[dict[str, Any]], float]:
+    """``fn``'s rows and the worker's CPU seconds for them (what a busy machine cannot
+    inflate, unlike wall time)."""
+    started = time.process_time()
+    rows = fn(job, data, task)
+    return rows, time.process_time() - started
 
 
 class Backend(Protocol):
@@ -79,9 +92,10 @@ class SerialBackend:
         handle = min(pending)
         task = self._queue.pop(handle)
         try:
-            return [(handle, Outcome(self._fn(self._job, self._data, task)))]
+            rows, cpu = measured(self._fn, self._job, self._data, task)
         except Exception as exc:
             return [(handle, Outcome(None, _describe(exc)))]
+        return [(handle, Outcome(rows, cpu_seconds=cpu))]
 
     def cancel(self, pending: Iterable[Any]) -> None:
         for handle in pending:
@@ -125,7 +139,7 @@ class PoolBackend:
         )
 
     def submit(self, task: Task) -> Any:
-        return self._pool.submit(self._fn, self._job, self._data, task)
+        return self._pool.submit(measured, self._fn, self._job, self._data, task)
 
     def finished(self, pending: Iterable[Any]) -> list[tuple[Any, Outcome]]:
         done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -139,11 +153,12 @@ class PoolBackend:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _outcome_of(future: Future[list[dict[str, Any]]]) -> Outcome:
+def _outcome_of(future: Future[tuple[list[dict[str, Any]], float]]) -> Outcome:
     try:
-        return Outcome(future.result())
+        rows, cpu = future.result()
     except Exception as exc:  # the task's own error, or a worker that died
         return Outcome(None, _describe(exc))
+    return Outcome(rows, cpu_seconds=cpu)
 
 
 class RayBackend:
@@ -185,20 +200,23 @@ class RayBackend:
         self.workers = workers if address is None else int(ray.cluster_resources().get("CPU", 1))
         self._job = job
         self._data_ref = ray.put(dict(data))  # once: every task gets the same reference
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(task_fn)
+        self._fn = task_fn
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(measured)
 
     def submit(self, task: Task) -> Any:
-        return self._remote.remote(self._job, self._data_ref, task)
+        return self._remote.remote(self._fn, self._job, self._data_ref, task)
 
     def finished(self, pending: Iterable[Any]) -> list[tuple[Any, Outcome]]:
         ready, _ = self._ray.wait(list(pending), num_returns=1)
         out = []
         for ref in ready:
             try:
-                out.append((ref, Outcome(self._ray.get(ref))))
+                rows, cpu = self._ray.get(ref)
             except Exception as exc:  # RayTaskError wraps the task's own exception
                 cause = getattr(exc, "cause", None)
                 out.append((ref, Outcome(None, _describe(cause or exc))))
+            else:
+                out.append((ref, Outcome(rows, cpu_seconds=cpu)))
         return out
 
     def cancel(self, pending: Iterable[Any]) -> None:

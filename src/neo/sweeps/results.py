@@ -90,7 +90,10 @@ class ResultWriter:
         columns = {name: [row.get(name) for row in rows] for name in self.schema.names}
         table = pa.Table.from_pydict(columns, schema=self.schema)
         self._parts += 1
-        pq.write_table(table, self.parts_dir / f"part-{self._parts:06d}.parquet")
+        part = self.parts_dir / f"part-{self._parts:06d}.parquet"
+        temporary = part.with_suffix(".tmp")  # renamed when whole: Ctrl-C mid-write loses no part
+        pq.write_table(table, temporary)
+        temporary.replace(part)
         self.rows_written += len(rows)
 
     def finish(self) -> Path:

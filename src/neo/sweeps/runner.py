@@ -38,6 +38,7 @@ class RunStats:
     failed: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     def merge(self, other: RunStats) -> None:
         self.tasks += other.tasks
@@ -47,6 +48,7 @@ class RunStats:
         self.failed.extend(other.failed)
         self.interrupted = self.interrupted or other.interrupted
         self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
 
 
 def chunk_size(configs: int, workers: int, engine: str) -> int:
@@ -109,6 +111,7 @@ class SweepRunner:
             while pending:
                 for handle, outcome in self.backend.finished(list(pending)):
                     task, attempt = pending.pop(handle)
+                    stats.cpu_seconds += outcome.cpu_seconds
                     if outcome.rows is None and attempt <= self.retries:
                         log.warning(
                             "sweep task failed, retrying",

@@ -102,6 +102,7 @@ def test_the_pool_gives_the_serial_rows(tmp_path: Path) -> None:
     serial = run_sweep(request(tmp_path / "store", tmp_path / "s.parquet"))
     pool = run_sweep(request(tmp_path / "store", tmp_path / "p.parquet", backend="pool"))
     assert pool.backend == "pool" and pool.workers == 2
+    assert pool.stats.cpu_seconds > 0 and serial.stats.cpu_seconds > 0
     pd.testing.assert_frame_equal(frame(serial.path), frame(pool.path))
     assert not (tmp_path / "p.parquet.parts").exists()
 
