@@ -91,6 +91,15 @@ def timed(request: SweepRequest) -> tuple[SweepResult, float, float]:
     return result, wall, own_cpu() - cpu + result.stats.cpu_seconds
 
 
+def projected_speedup(one: dict[str, Any], two: dict[str, Any], workers: int) -> float:
+    """Wall-time speed-up on idle cores from CPU times alone (Amdahl): the driver's part runs
+    alone, the workers' part splits ``workers`` ways (with whatever it duplicates, e.g.
+    indicators each worker computes for itself). A projection, printed as one."""
+    return (one["driver_cpu_s"] + one["worker_cpu_s"]) / (
+        two["driver_cpu_s"] + two["worker_cpu_s"] / workers
+    )
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
@@ -110,6 +119,8 @@ def neo_sweeps(request: SweepRequest, workers: list[int], bars: int) -> dict[int
             "pair_bars_per_s": pairs * bars / wall,
             "pair_bars_per_cpu_s": pairs * bars / cpu,
             "table": str(result.path),
+            "worker_cpu_s": round(result.stats.cpu_seconds, 3),
+            "driver_cpu_s": round(cpu - result.stats.cpu_seconds, 3),
         }
         say(
             f"NEO pool x{count}: {pairs} pairs x {bars:,} bars in {wall:.1f} s wall "
@@ -119,13 +130,14 @@ def neo_sweeps(request: SweepRequest, workers: list[int], bars: int) -> dict[int
     return runs
 
 
-def vectorbt_sweep(data: Path, columns: int) -> dict[str, Any] | None:
+def vectorbt_sweep(data: Path, columns: int, max_pairs: int) -> dict[str, Any] | None:
     python = PEERS / ".venv" / "bin" / "python"
     if not python.is_file():
         say("vectorbt: bench/peers/.venv missing (bash bench/peers/setup.sh builds it): skipped")
         return None
     command = [str(python), str(PEERS / "run_vectorbt_sweep.py"), "--data", str(data),
-               "--fast", FAST, "--slow", SLOW, "--columns", str(columns)]  # fmt: skip
+               "--fast", FAST, "--slow", SLOW, "--columns", str(columns),
+               "--max-pairs", str(max_pairs)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PEERS)
     if done.returncode != 0:
         say(f"vectorbt failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -190,7 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--columns", type=int, default=40, help="vectorbt pairs per call")
+    parser.add_argument("--columns", type=int, default=20, help="vectorbt pairs per call")
+    parser.add_argument(
+        "--vectorbt-pairs",
+        type=int,
+        default=0,
+        help="vectorbt on an evenly spread subset of the pairs (0: all 1,000; ~7 CPU-minutes)",
+    )
     parser.add_argument("--event-bars", type=int, default=100_000)
     parser.add_argument("--skip-vectorbt", action="store_true")
     parser.add_argument("--skip-event", action="store_true")
@@ -217,8 +235,15 @@ def main(argv: list[str] | None = None) -> int:
             speedup = one["seconds"] / two["seconds"]
             report["speedup"] = speedup
             say(f"NEO speed-up from {workers[0]} to {workers[1]} workers: {speedup:.2f}x")
+            projected = projected_speedup(one, two, workers[1] // workers[0])
+            report["speedup_projected_idle_cores"] = projected
+            say(
+                f"NEO speed-up projected from CPU times on idle cores: {projected:.2f}x "
+                f"(driver {two['driver_cpu_s']:.1f} s CPU, workers {one['worker_cpu_s']:.1f} s "
+                f"-> {two['worker_cpu_s']:.1f} s CPU)"
+            )
         if not args.skip_vectorbt:
-            vbt = vectorbt_sweep(data, args.columns)
+            vbt = vectorbt_sweep(data, args.columns, args.vectorbt_pairs)
             if vbt is not None:
                 best = max(neo.values(), key=lambda r: r["pair_bars_per_s"])
                 report["vectorbt"] = {k: v for k, v in vbt.items() if k != "final_values"}

@@ -11,6 +11,7 @@ store themselves (and keep the bars for their next task); Ray gets the bars with
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -238,12 +239,18 @@ def ray_available() -> bool:
 
 
 def import_ray() -> Any:
+    """Ray, imported without its side effect on this process's logging: importing it installs
+    a log-record factory that stamps ``_ray_timestamp_ns`` on every record, which NEO's log
+    lines would then show; NEO's own factory is put back."""
+    factory = logging.getLogRecordFactory()
     try:
         import ray
     except ImportError:
         raise ConfigError(
             "Ray is not installed: pip install 'neo-trading[distributed]', or use --backend pool"
         ) from None
+    finally:
+        logging.setLogRecordFactory(factory)
     return ray
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from neo.sweeps.api import run_sweep
-from neo.sweeps.backends import TEST_OBJECT_STORE_BYTES
+from neo.sweeps.backends import TEST_OBJECT_STORE_BYTES, import_ray, ray_available
 from tests.unit.sweeps.helpers import frame, request, store_market
-
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def local_ray() -> Iterator[Any]:
+    """One local Ray for the module, imported only when these tests run (not at collection)."""
+    if not ray_available():
+        pytest.skip("Ray is not installed (the distributed extra)")
+    ray = import_ray()
     mp = pytest.MonkeyPatch()
     mp.setenv("RAY_AUTH_MODE", "disabled")
     ray.init(
@@ -26,15 +30,15 @@ def local_ray() -> Iterator[None]:
         log_to_driver=False,
         configure_logging=False,
     )
-    yield
+    yield ray
     ray.shutdown()
     mp.undo()
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("local_ray")
 @pytest.mark.parametrize("engine", ["fast", "event"])
-def test_ray_gives_the_pools_rows(tmp_path: Path, engine: str) -> None:
+def test_ray_gives_the_pools_rows(local_ray: Any, tmp_path: Path, engine: str) -> None:
+    ray = local_ray
     store_market(tmp_path / "store")
     grid = ["fast=5,10", "slow=20:40:10"] if engine == "fast" else ["fast=5", "slow=20,30"]
     on_ray = run_sweep(
@@ -47,3 +51,4 @@ def test_ray_gives_the_pools_rows(tmp_path: Path, engine: str) -> None:
         )
     )
     pd.testing.assert_frame_equal(frame(on_ray.path), frame(pool.path))
+    assert logging.getLogRecordFactory() is logging.LogRecord  # Ray's stamp kept out of logs
