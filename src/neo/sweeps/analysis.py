@@ -220,11 +220,13 @@ def _overfitting(frame: pd.DataFrame, notes: list[str]) -> Overfitting | None:
         return None
     if len(complete) < len(sizes):
         notes.append(f"PBO leaves out {len(sizes) - len(complete)} configurations with failed runs")
-    stacks = [
-        [np.concatenate(list(per_config.get_group(cid)[column])) for cid in complete]
+    cells = cells[cells["config_id"].isin(complete)]  # each: the same runs, the same order
+    counts, sums, squares = (
+        np.asarray(cells[column].tolist(), dtype=np.float64)  # rows x blocks
+        .reshape(len(complete), -1)  # configs x (runs * blocks), in time order per symbol
+        .T
         for column in ("block_n", "block_sum", "block_sumsq")
-    ]
-    counts, sums, squares = (np.stack(s, axis=1) for s in stacks)
+    )
     units = counts.shape[0]
     blocks = min(CSCV_BLOCKS, units - units % 2)
     if blocks < 2:
