@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +84,33 @@ def test_bad_sweeps_fail_with_one_line(tmp_path: Path, extra: list[str], message
 def test_no_symbols_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", "--grid", "fast=5", "--backend", "serial"])
     assert result.exit_code == 2 and "--symbols" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("stored")
+def test_sigint_stops_the_sweep_and_keeps_finished_rows(tmp_path: Path) -> None:
+    out = tmp_path / "int.parquet"
+    args = [
+        *BASE[:-2],  # not serial: the pool, whose workers leave Ctrl-C to the driver
+        *("--backend", "pool", "--workers", "2", "--engine", "event"),
+        *("--grid", "fast=2:41", "--grid", "slow=45:60:5", "--out", str(out), "--json"),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from neo.cli.main import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parts = out.with_name(out.name + ".parts")
+    deadline = time.monotonic() + 120
+    while not any(parts.glob("part-*.parquet")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    payload = json.loads(stdout)
+    assert payload["interrupted"] is True
+    table = pd.read_parquet(out)
+    assert 1 <= len(table) < 160 * 2 * 2 and payload["backtests"] >= 1
+    assert table["error"].isna().all() and not parts.exists()
