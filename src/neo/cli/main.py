@@ -103,9 +103,9 @@ def version_command(as_json: JsonOpt = False) -> None:
 
 
 def _register_command_groups() -> None:
-    from neo.cli import data, demo, models, risk, strategies, trading
+    from neo.cli import data, demo, models, risk, strategies, sweep, trading
 
-    for module in (data, models, trading, strategies, risk, demo):
+    for module in (data, models, trading, strategies, risk, demo, sweep):
         module.register(app)
 
 

@@ -1,0 +1,1 @@
+"""(research) Parameter sweeps and walk-forward studies on a local process pool or Ray."""
