@@ -28,7 +28,7 @@ from neo.cli.common import (
     emit,
     parse_symbols,
     parse_time,
-    parse_timeframe,
+    resolve_timeframe,
     settings_of,
     stderr_console,
 )
@@ -127,7 +127,7 @@ def sweep_command(
         grid=parse_grid(grid or [], cls),
         fixed=parse_params(param),
         instruments=instruments,
-        timeframe=parse_timeframe(timeframe),
+        timeframe=resolve_timeframe(settings, timeframe, [i.id for i in instruments], "1m"),
         store_root=settings.data_dir,
         out=out,
         execution=execution_config(

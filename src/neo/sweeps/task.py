@@ -130,12 +130,11 @@ def _backtest(
 
     strategy = create_strategy(job.strategy, {**job.fixed, **params})
     if job.engine == "fast":
-        from neo.engine.loop import FULL_EQUITY
         from neo.execution.fastpath import run_fast_path
         from neo.sweeps.vector import sweep_targets
 
         targets = sweep_targets(strategy, part, spec, _STATE.cache, window_key)
-        fraction = FULL_EQUITY if strategy.vector_all_equity else None
+        fraction = strategy.sizing.fill_fraction
         fast = run_fast_path(part, targets, spec, job.execution, equity_fraction=fraction)
         return fast.equity, fast.fill_ts
     from neo.engine.backtest import run_backtest

@@ -22,7 +22,7 @@ from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.instrument import Instrument
 from neo.engine.fast import strategy_targets
 from neo.strategies.base import Strategy
-from neo.strategies.crossover import EmaCross, SmaCross
+from neo.strategies.moving_average import EmaCross, SmaCross
 
 DEFAULT_CACHE_BYTES = 1 << 30
 """Indicator arrays a worker process keeps (1 GiB: ~130 arrays of 1 M bars)."""
@@ -88,7 +88,7 @@ def sweep_targets(
 ) -> FloatArray:
     """The fast path's targets of ``strategy`` on ``batch`` (lot-rounded like
     :func:`strategy_targets`), indicators shared through ``cache`` under ``window_key``."""
-    if type(strategy) not in _CROSSOVERS:
+    if type(strategy) not in _CROSSOVERS or strategy.fast_path_problem(1):
         return strategy_targets(strategy, batch, instrument)
     params: dict[str, Any] = strategy.param_values()
     average: Callable[[FloatArray, int], FloatArray] = getattr(type(strategy), "average")  # noqa: B009
@@ -98,10 +98,10 @@ def sweep_targets(
         key = (window_key, strategy.name, period)
         return cache.get(key, lambda: np.asarray(average(close, period), dtype=np.float64))
 
-    size = params["size"]
     if strategy.vector_all_equity:
         unit = 1.0
     else:
+        size = strategy.sizing.value
         lot = instrument.lot_size
         unit = math.copysign(math.floor(abs(size) / lot * (1.0 + 1e-12)) * lot, size)
     return np.asarray(_cross_targets(indicator(params["fast"]), indicator(params["slow"]), unit))
