@@ -295,7 +295,7 @@ def stats_command(
     frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
     stats = api.stats(instrument, str(frame), *parse_window(start, end))
     stats["first_ts"], stats["last_ts"] = iso(stats["first_ts"]), iso(stats["last_ts"])
-    stats["provenance"] = api.store.provenance(instrument, timeframe)
+    stats["provenance"] = api.store.provenance(instrument, str(frame))
     emit(stats, as_json)
 
 

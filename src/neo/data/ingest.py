@@ -7,8 +7,10 @@ quarantine with their reasons and source, identical duplicates are merged, nothi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -255,7 +257,7 @@ class DataIngestionAPI:
     ) -> list[IngestReport]:
         started = time.perf_counter()
         file = BarFile(path, fmt, date_format=date_format)
-        provenance = Provenance.of_file(path)
+        provenance = dataclasses.replace(Provenance.of_file(path), run=uuid.uuid4().hex[:16])
         source = provenance.source
         only = symbol if file.symbol_column else None
         scans = self._scan(file, symbol, chunk_rows, only)

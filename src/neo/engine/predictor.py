@@ -311,7 +311,8 @@ class ModelPredictor:
         pipeline = resolve_pipeline(metadata, features)
         model, metadata = registry.load_with_metadata(model_id, pipeline)
         timeframe = metadata.get("timeframe")
-        end = (metadata.get("training_window") or {}).get("end")
+        window = metadata.get("training_window") or {}
+        end = window.get("end_ns", window.get("end"))
         return cls(
             model,
             pipeline.incremental,

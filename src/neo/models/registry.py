@@ -112,10 +112,10 @@ def model_for_bar(record: Mapping[str, Any], bar_ts: int) -> tuple[str, dict[str
         was saved without its fold models and the bar is inside its training data.
     """
     window = record.get("training_window") or {}
-    last_bar = window.get("last_bar", window.get("end"))
+    last_bar = _ns_of(window, "last_bar") if "last_bar" in window else _ns_of(window, "end")
     model_id = record.get("model_id", "?")
     if isinstance(last_bar, int) and bar_ts > last_bar:
-        return LIVE, {"model": "live", "train_end": window.get("end")}
+        return LIVE, {"model": "live", "train_end": _ns_of(window, "end")}
     folds = list(record.get("folds") or [])[: int(record.get("fold_models") or 0)]
     if not folds:
         raise ModelError(
@@ -123,19 +123,26 @@ def model_for_bar(record: Mapping[str, Any], bar_ts: int) -> tuple[str, dict[str
             f"keeps no fold models: it cannot forecast the bar at {_iso(bar_ts)} without "
             "having seen what came after; use a later --end or retrain with `neo train`"
         )
-    used = [f for f in folds if int(f["test_start"]) <= bar_ts]
+    used = [f for f in folds if _ns_of(f, "test_start") <= bar_ts]
     if not used:
         raise ModelError(
             f"no walk-forward model of {model_id!r} existed for the bar at {_iso(bar_ts)}: "
-            f"the first fold's test window starts at {_iso(int(folds[0]['test_start']))}; "
+            f"the first fold's test window starts at {_iso(_ns_of(folds[0], 'test_start'))}; "
             "use a later --end, or train on data that starts earlier"
         )
     fold = used[-1]
     return f"folds/{int(fold['fold'])}", {
         "model": f"fold {int(fold['fold'])}",
-        "train_end": int(fold["train_end"]),
-        "test_start": int(fold["test_start"]),
+        "train_end": _ns_of(fold, "train_end"),
+        "test_start": _ns_of(fold, "test_start"),
     }
+
+
+def _ns_of(record: Mapping[str, Any], key: str) -> Any:
+    """A time of a saved record in integer ns: its ``<key>_ns`` twin when the record keeps
+    times as ISO text beside the exact integer, else the value itself (older metadata)."""
+    value = record.get(f"{key}_ns", record.get(key))
+    return value if value is None else int(value)
 
 
 class ModelRegistry:

@@ -82,7 +82,7 @@ def test_predict_as_of_t_ignores_everything_after_t(
     oos = tmp_path / "oos.csv"
     model_id = _train("--predictions-out", str(oos))
     before = _predict(model_id, "--end", T)
-    assert before["bar_ts"] == "2024-01-11T23:00:00+00:00"
+    assert before["bar_ts"] == "2024-01-11T23:00:00Z"
     frame = pd.read_csv(oos)
     walk_forward = frame.loc[frame["ts"] == "2024-01-11 23:00:00+00:00", "prediction"]
     assert before["prediction"] == pytest.approx(float(walk_forward.iloc[0]), abs=1e-15)
@@ -115,7 +115,7 @@ def test_predict_before_the_first_fold_is_refused(stored: Path) -> None:
     later = _predict(after_training, "--end", "2024-01-15")  # after the training data
     used = later["model_used"]
     assert isinstance(used, dict) and used["model"] == "live"
-    assert used["train_end"] < parse_time("2024-01-12")
+    assert used["train_end_ns"] < parse_time("2024-01-12")
 
 
 def test_paper_replay_in_sample_is_refused_unless_allowed_and_then_flagged(

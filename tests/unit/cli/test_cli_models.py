@@ -235,7 +235,7 @@ def test_predict_as_of_uses_no_later_bar(stored: Path, tmp_path: Path) -> None:
     assert earlier["decided_at"] <= "2024-01-10T05:30:00Z" < latest["bar_ts"]
     # the model walk-forward used for that bar, trained on labels known before it
     used = earlier["model_used"]
-    assert used["model"].startswith("fold ") and used["train_end_utc"] <= earlier["bar_ts"]
+    assert used["model"].startswith("fold ") and used["train_end"] <= earlier["bar_ts"]
     # the same number as the walk-forward out-of-sample prediction of that bar
     frame = pd.read_csv(oos)
     mine = frame[(frame["symbol"] == "BTC/USDT@sim") & (frame["ts"] == "2024-01-10 04:00:00+00:00")]

@@ -98,10 +98,12 @@ class Manifest:
     def next(self, files: Iterable[FileEntry], event: Mapping[str, Any]) -> Manifest:
         """The following generation with ``files`` (sorted by year) and ``event`` logged."""
         ordered = tuple(sorted((f for f in files if f.rows), key=lambda f: f.year))
-        return replace(
-            self, generation=self.generation + 1, files=ordered,
-            provenance=(*self.provenance, dict(event)),
-        )  # fmt: skip
+        log = self.provenance
+        if log and event.get("run") and _same_run(log[-1], event):
+            log = (*log[:-1], _merged_event(log[-1], event))  # one chunked ingest, one entry
+        else:
+            log = (*log, dict(event))
+        return replace(self, generation=self.generation + 1, files=ordered, provenance=log)
 
     def to_json(self) -> str:
         body = {
@@ -112,6 +114,29 @@ class Manifest:
         }
         body["checksum"] = _checksum(body)
         return json.dumps(body, indent=1, sort_keys=True)
+
+
+_SUMMED = ("rows", "inserted", "updated", "replaced")
+
+
+def _same_run(last: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    return bool(last.get("run") == event.get("run") and last.get("action") == event.get("action"))
+
+
+def _merged_event(last: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+    """The log entry of a chunked write so far: counts summed, the span widened."""
+    merged = {**last, **event}
+    for key in _SUMMED:
+        if key in last or key in event:
+            merged[key] = int(last.get(key, 0)) + int(event.get(key, 0))
+    spans = [e[k] for e in (last, event) for k in ("first", "last") if e.get(k)]
+    if spans:
+        merged["first"], merged["last"] = min(spans), max(spans)
+    owners = Counter(last.get("replaced_sources") or {})
+    owners.update(event.get("replaced_sources") or {})
+    if owners:
+        merged["replaced_sources"] = dict(owners)
+    return merged
 
 
 def _opt_int(value: Any) -> int | None:

@@ -35,6 +35,8 @@ class Provenance:
     action: str = "ingest"
     ids: tuple[str, ...] = ()
     """Quarantine ids a release stores."""
+    run: str | None = None
+    """One ingestion that writes in several chunks: its writes are logged as one event."""
 
     @classmethod
     def of_file(cls, path: Path | str) -> Provenance:
@@ -56,6 +58,7 @@ class Provenance:
             "time": now_iso(),
             **{k: v for k, v in fields.items() if v is not None},
             **({"ids": list(self.ids)} if self.ids else {}),
+            **({"run": self.run} if self.run else {}),
             **counts,
         }
 
