@@ -168,7 +168,7 @@ def load_file(path_text: str) -> ModuleType:
     key = (str(path), path.stat().st_mtime)
     if key in _FILES:
         return _FILES[key]
-    name = "neo_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    name = "neo_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise StrategyError(f"strategy file {path_text} cannot be loaded as Python")

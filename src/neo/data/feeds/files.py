@@ -426,7 +426,8 @@ class BarFile:
 
     def _names(self) -> list[str]:
         if self.kind == "csv":
-            assert self.layout is not None
+            if self.layout is None:  # pragma: no cover - only csv files have a layout
+                raise DataFormatError(f"{self.path.name}: not a delimited text file")
             return list(self.layout.header)
         if self.kind == "parquet":
             import pyarrow.parquet as pq
@@ -451,7 +452,8 @@ class BarFile:
         """The CSV's data rows in pieces of about ``size`` bytes, each ending at a line end
         (the header left out). Read here rather than by pyarrow's streaming reader, whose
         read-ahead holds most of a large file in memory when the consumer is slower."""
-        assert self.layout is not None
+        if self.layout is None:  # pragma: no cover - only csv files have a layout
+            raise DataFormatError(f"{self.path.name}: not a delimited text file")
         with self.path.open("rb") as handle:
             if not self.layout.headerless:
                 handle.readline()
@@ -465,7 +467,8 @@ class BarFile:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        assert self.layout is not None
+        if self.layout is None:  # pragma: no cover - only csv files have a layout
+            raise DataFormatError(f"{self.path.name}: not a delimited text file")
         _, parse, convert = _csv_options(self.layout, mode)
         read = pacsv.ReadOptions(column_names=list(self.layout.header))
         if include is not None:
