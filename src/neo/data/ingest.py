@@ -30,7 +30,12 @@ from neo.data.chunked import (
 )
 from neo.data.config import ValidationConfig, VenueConfig, default_venues
 from neo.data.feeds.files import CHUNK_ROWS, BarFile
-from neo.data.store.historical import DatasetInfo, ExportResult, HistoricalDataStore
+from neo.data.store.historical import (
+    ConflictTally,
+    DatasetInfo,
+    ExportResult,
+    HistoricalDataStore,
+)
 from neo.data.store.provenance import Provenance
 from neo.data.validate import (
     RULES,
@@ -279,8 +284,12 @@ class DataIngestionAPI:
             self.store.has_other_sources(plan.instrument, plan.tf, source)
             for plan in plans.values()
         ):  # refuse before the first chunk is written, not halfway through the file
-            run(file, self._streams(plans, scans), self._conflict_check(plans, provenance),
+            tallies = {key: ConflictTally() for key in plans}
+            run(file, self._streams(plans, scans), self._conflict_check(plans, provenance, tallies),
                 chunk_rows, only)  # fmt: skip
+            for key, tally in tallies.items():
+                if tally.owners:
+                    raise tally.error(plans[key].instrument, plans[key].tf, source)
         sink = self._sink(plans, provenance, replace)
         run(file, self._streams(plans, scans), sink, chunk_rows, only)
         reports = []
@@ -319,15 +328,18 @@ class DataIngestionAPI:
         }
 
     def _conflict_check(
-        self, plans: dict[str | None, _Series], provenance: Provenance
+        self,
+        plans: dict[str | None, _Series],
+        provenance: Provenance,
+        tallies: dict[str | None, ConflictTally],
     ) -> Callable[[str | None, ValidationReport], None]:
-        """A sink that writes nothing: it raises DataConflictError for the first chunk whose
-        accepted bars would change bars another source stored."""
+        """A sink that writes nothing: it counts, per series, the bars the accepted rows would
+        change that another source stored."""
 
         def check(key: str | None, report: ValidationReport) -> None:
             batch = report.accepted_batch(plans[key].instrument)
             if len(batch):
-                self.store.check_conflicts(batch, provenance)
+                self.store.count_conflicts(batch, provenance, tallies[key])
 
         return check
 

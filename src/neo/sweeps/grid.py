@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neo.domain.errors import ConfigError, StrategyError
+from neo.domain.errors import ConfigError, NeoError, StrategyError
 from neo.strategies.base import Strategy
 from neo.strategies.registry import strategy_classes
 
@@ -52,15 +52,23 @@ def parse_axis(text: str, strategy: type[Strategy]) -> Axis:
     name = name.strip()
     if not sep or not name or not spec.strip():
         raise ConfigError(f"--grid {text!r}: write it as name=v1,v2 or name=start:stop:step")
-    param = strategy.params.get(name)
+    known = strategy.info().params
+    param = known.get(name)
     if param is None:
         raise ConfigError(
             f"--grid {text!r}: {strategy.name} has no parameter {name!r}; its parameters are "
-            f"{', '.join(strategy.params) or 'none'}"
+            f"{', '.join(known) or 'none'}"
         )
-    if ":" in spec:
+    if ":" in spec and param.type in (int, float):
         return _range_axis(name, spec, text, param.type)
     values = tuple(param.coerce(name, v.strip()) for v in spec.split(",") if v.strip())
+    if name == "size":  # every strategy's sizing spec (units:N, fraction:F, …): check it now
+        from neo.risk.sizing import parse_sizing
+
+        try:
+            values = tuple(str(parse_sizing(value)) for value in values)
+        except NeoError as exc:
+            raise ConfigError(f"--grid {text!r}: {exc}") from None
     return Axis(name, tuple(dict.fromkeys(values)))
 
 

@@ -23,8 +23,10 @@ def test_grid_values_and_ranges_are_typed_by_the_strategy() -> None:
     assert parse_axis("fast=5, 10,5", SMA).values == (5, 10)
     axis = parse_axis("slow=20:40:10", SMA)
     assert axis.values == (20, 30, 40) and axis.is_range and axis.step == 10
-    assert parse_axis("size=0.5:1.5:0.5", SMA).values == (0.5, 1.0, 1.5)
-    assert parse_axis("size=none,2", SMA).values == (None, 2.0)
+    sizes = parse_axis("size=units:1, fraction:0.5", SMA)  # every strategy's sizing spec
+    assert sizes.values == ("units:1", "fraction:0.5") and not sizes.is_range
+    with pytest.raises(ConfigError, match=r"size=0\.5:1\.5:0\.5"):
+        parse_axis("size=0.5:1.5:0.5", SMA)
 
 
 @pytest.mark.parametrize(
@@ -48,9 +50,9 @@ def test_expand_leaves_out_what_the_strategy_refuses() -> None:
     configs, refused = expand(axes, SMA, {"size": "3"})
     assert refused == 3  # 20/20, 30/20, 30/30
     assert configs == [
-        {"fast": 10, "slow": 20, "size": 3.0},
-        {"fast": 10, "slow": 30, "size": 3.0},
-        {"fast": 20, "slow": 30, "size": 3.0},
+        {"fast": 10, "slow": 20, "size": "units:3"},
+        {"fast": 10, "slow": 30, "size": "units:3"},
+        {"fast": 20, "slow": 30, "size": "units:3"},
     ]
     with pytest.raises(ConfigError, match="more than once"):
         parse_grid(["fast=1", "fast=2"], SMA)
@@ -139,9 +141,9 @@ def test_optuna_proposals_follow_the_axes() -> None:
 
     from neo.sweeps.search import suggest
 
-    axes = parse_grid(["fast=5:50:5", "size=0.5:2:0.5", "slow=20,40"], SMA)
-    trial = optuna.trial.FixedTrial({"fast": 15, "size": 1.5, "slow": 40})
-    assert suggest(trial, axes) == {"fast": 15, "size": 1.5, "slow": 40}
+    axes = parse_grid(["fast=5:50:5", "size=units:1,units:2", "slow=20,40"], SMA)
+    trial = optuna.trial.FixedTrial({"fast": 15, "size": "units:2", "slow": 40})
+    assert suggest(trial, axes) == {"fast": 15, "size": "units:2", "slow": 40}
 
 
 def test_auto_backend_is_ray_when_installed() -> None:

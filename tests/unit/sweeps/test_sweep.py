@@ -77,10 +77,10 @@ def test_rows_equal_the_backtest_engines(tmp_path: Path, engine: str) -> None:
         (table["p_fast"] == 10) & (table["p_slow"] == 30) & (table["window"] == 1)
         & (table["symbol"] == "ETH/USDT@sim")
     ].iloc[0]  # fmt: skip
-    expected = _expected(batches[1], 1, {"fast": 10, "slow": 30, "size": 2.0}, engine)
+    expected = _expected(batches[1], 1, {"fast": 10, "slow": 30, "size": "units:2"}, engine)
     for key, value in expected.items():
         assert row[key] == pytest.approx(value, rel=1e-9, abs=1e-15), key
-    assert json.loads(row["params"]) == {"fast": 10, "slow": 30, "size": 2.0}
+    assert json.loads(row["params"]) == {"fast": 10, "slow": 30, "size": "units:2"}
 
 
 def test_fast_and_event_sweeps_agree(tmp_path: Path) -> None:

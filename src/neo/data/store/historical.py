@@ -167,18 +167,36 @@ def _iso(ts_ns: int | None) -> str | None:
     return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[s]")) + "Z"
 
 
+@dataclass(slots=True)
+class ConflictTally:
+    """Bars a write would change, by the source that stored them, summed over chunks."""
+
+    owners: Counter[str] = field(default_factory=Counter)
+    first_ts: int | None = None
+
+    def add(self, plans: list[YearPlan]) -> None:
+        for plan in plans:
+            self.owners.update(plan.conflicts)
+            first = plan.first_conflict_ts
+            if first is not None and (self.first_ts is None or first < self.first_ts):
+                self.first_ts = first
+
+    def error(
+        self, instrument: InstrumentId, timeframe: Timeframe, source: str
+    ) -> DataConflictError:
+        named = ", ".join(f"{name} ({n} bars)" for name, n in self.owners.most_common())
+        return DataConflictError(
+            f"{instrument} {timeframe}: {source or 'this write'} would change "
+            f"{sum(self.owners.values())} stored bars written by {named}, first at "
+            f"{_iso(self.first_ts or 0)}; nothing was stored. Pass --replace to overwrite them "
+            "(recorded in the series' provenance), or ingest into another --venue"
+        )
+
+
 def _conflict_error(batch: BarBatch, source: str, plans: list[YearPlan]) -> DataConflictError:
-    owners: Counter[str] = Counter()
-    for plan in plans:
-        owners.update(plan.conflicts)
-    first = min(p.first_conflict_ts for p in plans if p.first_conflict_ts is not None)
-    named = ", ".join(f"{name} ({n} bars)" for name, n in owners.most_common())
-    return DataConflictError(
-        f"{batch.instrument} {batch.timeframe}: {source or 'this write'} would change "
-        f"{sum(owners.values())} stored bars written by {named}, first at {_iso(first)}; "
-        "nothing was stored. Pass --replace to overwrite them (recorded in the series' "
-        "provenance), or ingest into another --venue"
-    )
+    tally = ConflictTally()
+    tally.add(plans)
+    return tally.error(batch.instrument, batch.timeframe, source)
 
 
 def _retrying(read: Callable[[], T]) -> T:
@@ -286,21 +304,22 @@ class HistoricalDataStore:
             return False
         return any(name != source for name in load_manifest(directory).sources())
 
-    def check_conflicts(self, batch: BarBatch, provenance: Provenance) -> None:
-        """Raise DataConflictError when writing ``batch`` would change bars another source
-        stored, without writing anything: a long ingest checks every chunk before its first
-        write, so a refusal never leaves part of a file stored."""
+    def count_conflicts(
+        self, batch: BarBatch, provenance: Provenance, tally: ConflictTally
+    ) -> None:
+        """Add to ``tally`` the bars writing ``batch`` would change that another source stored,
+        writing nothing: a long ingest checks every chunk before its first write, so a refusal
+        never leaves part of a file stored."""
         directory = dataset_dir(self.bars_root, batch.instrument, batch.timeframe)
         if not len(batch) or not directory.is_dir():
             return
         manifest = load_manifest(directory)
-        plans = [
-            plan_upsert(directory, manifest.entry(year), year, part, provenance.source)
-            for year, part in _year_parts(batch)
-        ]
-        conflicted = [p for p in plans if p.conflicts]
-        if conflicted:
-            raise _conflict_error(batch, provenance.source, conflicted)
+        tally.add(
+            [
+                plan_upsert(directory, manifest.entry(year), year, part, provenance.source)
+                for year, part in _year_parts(batch)
+            ]
+        )
 
     @staticmethod
     def _commit(
