@@ -194,6 +194,7 @@ def test_another_broker_gets_orders_sized_after_the_close_at_its_own_fee() -> No
 def test_another_broker_without_equity_cancels_the_order_as_an_event() -> None:
     """The order reaches the broker with its fraction (the broker sizes it); it sizes to nothing
     there and is cancelled, an event and a count, never dropped."""
+
     class Empty(Strategy):
         name = "empty"
 

@@ -147,9 +147,12 @@ def test_equity_sizing_matches_backtesting_py_default_size() -> None:
         side = Side.BUY if signal[i] > 0 else Side.SELL
         broker.submit(
             Order(
-                id=next_order_id(), instrument=spec.id, side=side, quantity=1.0,
+                id=next_order_id(),
+                instrument=spec.id,
+                side=side,
+                quantity=1.0,
                 equity_fraction=0.9999,
-            )  # fmt: skip
+            )
         )
     trades = ledger.trades()
     assert len(trades) == len(reference) > 10

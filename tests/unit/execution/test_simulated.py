@@ -392,9 +392,12 @@ def test_equity_fraction_with_fractional_lots() -> None:
     broker = SimulatedBroker({spec.id: spec}, ExecutionConfig(), events.append, ledger)
     broker.submit(
         Order(
-            id=next_order_id(), instrument=spec.id, side=Side.SELL, quantity=1.0,
+            id=next_order_id(),
+            instrument=spec.id,
+            side=Side.SELL,
+            quantity=1.0,
             equity_fraction=1.0,
-        )  # fmt: skip
+        )
     )
     broker.on_bar_open(spec.id, 0, 300.0, 300.0, 300.0, 300.0, 10.0)
     assert ledger.position(spec.id) == -3.33
