@@ -2,9 +2,12 @@
 
 Each completed bar of an instrument runs one cycle, in this order::
 
-    broker.on_bar_open  →  ledger.update_price  →  strategy.on_bar(ctx)
+    hooks.on_open  →  ledger.update_price  →  strategy.on_bar(ctx)
       →  intents (orders, target diffs, all-equity orders, forecasts)  →  risk.check
-      →  broker.submit  →  broker.on_bar_close  →  risk.on_bar / portfolio (end of step)
+      →  broker.submit  →  hooks.on_close  →  risk.on_bar / portfolio (end of step)
+
+The broker is reached through the :class:`~neo.execution.broker.Broker` protocol only;
+``hooks`` are its :meth:`~neo.execution.broker.Broker.bar_hooks` (none for a real venue).
 
 The drivers differ only in what they inject: the backtest driver pre-fills each instrument's
 history buffers and calls :meth:`AutonomousTradingLoop.on_bar` in a tight loop over indices; the
