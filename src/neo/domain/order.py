@@ -50,6 +50,11 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ``limit_price`` is required for LIMIT and STOP_LIMIT, ``stop_price`` for STOP and STOP_LIMIT.
     ``parent_id`` links the stop-loss and take-profit legs of a bracket to their entry;
     legs sharing an ``oco_group`` cancel each other when one fills.
+    ``equity_fraction`` (0 < f <= 1) asks the broker to size the order itself when it executes:
+    ``f`` of the equity then available, in whole lots, fee included (backtesting.py's ``buy()``).
+    The simulated broker sizes it at the fill price; an exchange adapter from its own balance.
+    ``quantity`` is then the engine's estimate at the last close (what a risk gate judged), and a
+    broker that sizes it to less than one lot cancels it (``INSUFFICIENT_EQUITY``).
     """
 
     id: OrderId
@@ -71,6 +76,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     oco_group: str | None = None
     tag: str = ""
     reason: str = ""
+    equity_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.quantity > 0 and math.isfinite(self.quantity)):

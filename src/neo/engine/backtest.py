@@ -1,6 +1,7 @@
 """The backtest driver: the trading loop on recorded bars with a simulated clock and broker.
 
-Nothing here decides anything: the driver builds the ledger, the simulated broker and the loop,
+Nothing here decides anything: the driver builds the ledger, the broker (the simulated one
+unless given another :data:`~neo.execution.broker.BrokerFactory`) and the loop,
 pre-fills each instrument's history and calls the loop's per-bar method in a tight loop over
 indices (no asyncio, no per-bar objects), then collects what happened.
 """
@@ -29,9 +30,10 @@ from neo.engine.clock import SimulatedClock
 from neo.engine.config import EngineConfig
 from neo.engine.instruments import default_instrument
 from neo.engine.loop import AutonomousTradingLoop, LoopState, LoopStats
+from neo.execution.broker import Broker, BrokerFactory
 from neo.execution.config import ExecutionConfig
 from neo.execution.ledger import Ledger
-from neo.execution.simulated import SimulatedBroker
+from neo.execution.simulated import simulated_broker
 from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import RiskGate
 from neo.strategies.base import Strategy
@@ -118,6 +120,7 @@ def run_backtest(
     bus: MessageBus | None = None,
     progress: Callable[[int], None] | None = None,
     close_at_end: bool = False,
+    broker: BrokerFactory | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` over ``bars`` through the event-driven loop.
 
@@ -145,6 +148,9 @@ def run_backtest(
         Close every open position at the last bar (:func:`close_positions_at_end`), so the
         trade list and the final equity hold no open position, like backtesting.py's
         ``finalize_trades=True``. Without it open positions stay open, marked to the last close.
+    broker:
+        Builds the broker from the instruments, the event sink and the ledger; the simulated
+        broker with ``execution``'s fill model when omitted.
     """
     if isinstance(strategy, str):
         strategy = create_strategy(strategy, params)
@@ -155,13 +161,14 @@ def run_backtest(
     execution = execution or ExecutionConfig()
     bus = bus or MessageBus()
     ledger = Ledger(execution.cash, specs)
-    broker = SimulatedBroker(specs, execution, bus.publish, ledger)
+    make_broker = broker or simulated_broker(execution)
+    venue = make_broker(specs, bus.publish, ledger)
     first = min(int(b.ts[0]) for b in batches.values())
     loop = AutonomousTradingLoop(
         strategy=strategy,
         instruments=list(specs.values()),
         timeframe=next(iter(batches.values())).timeframe,
-        broker=broker,
+        broker=venue,
         ledger=ledger,
         bus=bus,
         clock=SimulatedClock(first),
@@ -178,7 +185,7 @@ def run_backtest(
         else:
             _drive_many(loop, list(batches.values()), progress)
     if close_at_end and loop.state is not LoopState.STOPPED:
-        close_positions_at_end(loop, broker, batches)
+        close_positions_at_end(loop, venue, batches)
     loop.stop("end of data")
     curve = loop.equity_curve()
     result = BacktestResult(
@@ -206,7 +213,7 @@ CLOSE_AT_END_TAG = "close at end"
 
 
 def close_positions_at_end(
-    loop: AutonomousTradingLoop, broker: SimulatedBroker, batches: Mapping[InstrumentId, BarBatch]
+    loop: AutonomousTradingLoop, broker: Broker, batches: Mapping[InstrumentId, BarBatch]
 ) -> None:
     """Flatten every position on its instrument's last bar, as backtesting.py's
     ``finalize_trades`` does.
@@ -215,8 +222,11 @@ def close_positions_at_end(
     Each position gets a market order for its opposite (through the risk gate, like any order),
     filled at the price the fill model gives the last bar: its open under ``next_open`` (what
     backtesting.py uses: its last broker pass re-runs the last bar's open), its close under
-    ``close``. The fills land on the last bar, so the final equity is cash.
+    ``close``. The fills land on the last bar, so the final equity is cash. A broker that is
+    not shown bars (:meth:`~neo.execution.broker.Broker.bar_hooks` is ``None``) fills the
+    closing orders at its own market.
     """
+    hooks = broker.bar_hooks()
     broker.cancel_all(reason="end of data")
     for iid, batch in batches.items():
         quantity = loop.ledger.position(iid)
@@ -235,11 +245,14 @@ def close_positions_at_end(
                 tag=CLOSE_AT_END_TAG,
             )
         )
+        if hooks is None:
+            continue
         bar = batch.ts[last], batch.open[last], batch.high[last], batch.low[last]
         close, volume = float(batch.close[last]), float(batch.volume[last])
-        broker.on_bar_open(iid, int(bar[0]), float(bar[1]), float(bar[2]), float(bar[3]),
-                           close, volume)  # fmt: skip
-        broker.on_bar_close(iid, ts, close, volume)
+        hooks.on_open(iid, int(bar[0]), float(bar[1]), float(bar[2]), float(bar[3]),
+                      close, volume)  # fmt: skip
+        if hooks.on_close is not None:  # close mode: volume as given to on_open at this ts
+            hooks.on_close(iid, ts, close)
 
 
 ENGINES = ("event", "fast")

@@ -2,9 +2,12 @@
 
 Each completed bar of an instrument runs one cycle, in this order::
 
-    broker.on_bar_open  →  ledger.update_price  →  strategy.on_bar(ctx)
+    hooks.on_open  →  ledger.update_price  →  strategy.on_bar(ctx)
       →  intents (orders, target diffs, all-equity orders, forecasts)  →  risk.check
-      →  broker.submit  →  broker.on_bar_close  →  risk.on_bar / portfolio (end of step)
+      →  broker.submit  →  hooks.on_close  →  risk.on_bar / portfolio (end of step)
+
+The broker is reached through the :class:`~neo.execution.broker.Broker` protocol only;
+``hooks`` are its :meth:`~neo.execution.broker.Broker.bar_hooks` (none for a real venue).
 
 The drivers differ only in what they inject: the backtest driver pre-fills each instrument's
 history buffers and calls :meth:`AutonomousTradingLoop.on_bar` in a tight loop over indices; the
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
@@ -58,14 +61,9 @@ from neo.domain.timeframe import Timeframe
 from neo.engine.bus import MessageBus
 from neo.engine.clock import Clock, SimulatedClock
 from neo.engine.config import EngineConfig
-from neo.execution.broker import Broker
+from neo.execution.broker import INSUFFICIENT_EQUITY, Broker
 from neo.execution.ledger import Ledger
-from neo.execution.simulated import (
-    INSUFFICIENT_EQUITY,
-    SimulatedBroker,
-    bracket,
-    equity_units,
-)
+from neo.execution.simulated import bracket, equity_units
 from neo.logs import get_logger
 from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import PassThroughRiskGate, RiskGate
@@ -161,7 +159,8 @@ class AutonomousTradingLoop:
         Bar length (orders are stamped at the bar's close, ``ts + timeframe``).
     broker, ledger, bus:
         Execution and accounting; the broker must report its events to ``bus.publish`` and book
-        fills in ``ledger`` (see :mod:`neo.execution.broker`).
+        fills in ``ledger`` (see :mod:`neo.execution.broker`). The loop speaks only the
+        :class:`~neo.execution.broker.Broker` protocol: its bar hooks are read once, here.
     clock:
         Simulated (backtest) or wall (paper/live); a simulated one is moved to each bar's
         close whenever the loop acts.
@@ -222,15 +221,14 @@ class AutonomousTradingLoop:
         self.step_per_bar = True
         """Run risk/portfolio after every bar; multi-instrument backtests call end_step."""
         self._forecasts: dict[InstrumentId, float] = {}
-        simulated = isinstance(broker, SimulatedBroker)
-        self._simulated = simulated
-        self._bar_open: Callable[..., None] | None = getattr(broker, "on_bar_open", None)
-        self._bar_close: Callable[..., None] | None = getattr(broker, "on_bar_close", None)
-        self._set_time: Callable[[int], None] | None = getattr(broker, "set_time", None)
-        close_mode = simulated and broker.config.fill == "close"  # type: ignore[attr-defined]
-        self._close_mode = close_mode
-        # close mode reads each bar's volume at its open (participation cap): never skip it
-        self._always_open = close_mode or not simulated
+        hooks = broker.bar_hooks()
+        self._bar_open = None if hooks is None else hooks.on_open
+        self._bar_close = None if hooks is None else hooks.on_close
+        self._set_time = None if hooks is None else hooks.set_time
+        self._close_mode = self._bar_close is not None
+        # a broker may need every bar's open (close mode reads each bar's volume there); one
+        # that is not shown bars (a real venue) gets every bar marked in the ledger instead
+        self._always_open = hooks is None or hooks.every_bar
         self._fill_cash: array[float] = array("d")
         self._fill_slot: array[int] = array("q")
         self._slots: list[_Slot] = []
@@ -416,7 +414,7 @@ class AutonomousTradingLoop:
             else:
                 if ctx.dirty:
                     self._handle_intents(slot, i)
-        if self._close_mode and slot.working and self._bar_close is not None:
+        if self._bar_close is not None and slot.working:
             self._bar_close(ctx.instrument_id, ctx.ts[i], ctx.close[i])
         if self._stops is not None:
             close_ns = ctx.ts[i] + self._tf_ns
@@ -592,19 +590,16 @@ class AutonomousTradingLoop:
         """An order for all (or ``fraction`` of the) available equity (backtesting.py's
         ``buy()``, ``buy(size=fraction)``).
 
-        The simulated broker sizes it at fill time against the fill price, gate or no gate, so a
-        risk gate that lets it pass changes nothing. The gate judges the size the order is
-        expected to get (:meth:`_equity_units`: after this cycle's close of the position, at the
-        broker's fee); its notional, which the exposure limits weigh, is the available equity
-        whatever the fill price. Another broker gets that estimate as the order's size.
+        The order carries ``equity_fraction``: the broker sizes it when it executes (the simulated
+        one against the fill price), gate or no gate, so a risk gate that lets it pass changes
+        nothing. The gate judges the size the order is expected to get (:meth:`_equity_units`:
+        after this cycle's close of the position, at the broker's fee), which becomes the order's
+        quantity (one lot when it comes to none: the broker then cancels it, as
+        ``INSUFFICIENT_EQUITY``, unless the fill price affords a lot); its notional, which the
+        exposure limits weigh, is the available equity whatever the fill price.
         """
         spec = slot.instrument
-        estimate = (
-            self._equity_units(slot, fraction) if self._check_risk or not self._simulated else 0.0
-        )
-        if estimate <= 0.0 and not self._simulated:
-            self._cancel_unsized(slot, side, tag, now, INSUFFICIENT_EQUITY)
-            return
+        estimate = self._equity_units(slot, fraction)
         order = Order(
             id=next_order_id(),
             instrument=spec.id,
@@ -613,11 +608,9 @@ class AutonomousTradingLoop:
             created_ns=now,
             updated_ns=now,
             tag=tag or self._name(slot),
+            equity_fraction=fraction,
         )
-        if self._simulated:
-            self._submit(order, fraction)
-        else:
-            self._submit(order)
+        self._submit(order)
 
     def _equity_units(self, slot: _Slot, fraction: float = FULL_EQUITY) -> float:
         """Whole lots an all-equity order would get now: the broker's rule (equity less gross
@@ -637,8 +630,7 @@ class AutonomousTradingLoop:
         return equity_units(max(0.0, budget) * fraction, price, rate, spec)
 
     def _fee_rate(self, spec: Instrument) -> float:
-        fee_rate: Callable[[InstrumentId], float] | None = getattr(self.broker, "fee_rate", None)
-        return spec.taker_fee if fee_rate is None else fee_rate(spec.id)
+        return self.broker.fee_rate(spec.id)
 
     def _pending_market(self, slot: _Slot) -> float:
         """Signed quantity of this instrument's working plain market orders (not bracket legs)."""
@@ -664,7 +656,7 @@ class AutonomousTradingLoop:
         cancelled = order.transition(OrderStatus.CANCELLED, now, reason)
         self._publish(OrderCancelled(ts=now, order=cancelled, reason=reason))
 
-    def _submit(self, order: Order, equity_fraction: float | None = None) -> None:
+    def _submit(self, order: Order) -> None:
         if self._check_risk:
             verdict = self.risk.check(order, self.ledger)
             if not verdict.approved:
@@ -677,10 +669,7 @@ class AutonomousTradingLoop:
                 return
         self.orders[order.id] = order
         self.stats.orders_submitted += 1
-        if equity_fraction is None:
-            self.broker.submit(order)
-        else:
-            self.broker.submit(order, equity_fraction=equity_fraction)  # type: ignore[call-arg]
+        self.broker.submit(order)
 
     def _rebalance(self, portfolio: PortfolioConstructor, ts: int) -> None:
         returns: dict[InstrumentId, FloatArray] = {}
@@ -906,6 +895,7 @@ def get_autonomous_trading_loop(
     """
     from neo.engine.clock import WallClock
     from neo.engine.instruments import default_instrument
+    from neo.execution.simulated import simulated_broker
     from neo.settings import load_settings
     from neo.strategies.registry import create_strategy
 
@@ -920,7 +910,7 @@ def get_autonomous_trading_loop(
     bus = bus or MessageBus()
     ledger = ledger or Ledger(settings.execution.cash, specs)
     if broker is None:
-        broker = SimulatedBroker(specs, settings.execution, bus.publish, ledger)
+        broker = simulated_broker(settings.execution)(specs, bus.publish, ledger)
     return AutonomousTradingLoop(
         strategy=strategy,
         instruments=list(specs.values()),

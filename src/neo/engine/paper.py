@@ -1,4 +1,5 @@
-"""The paper-trading driver: the same loop on a live (or replayed) feed with a simulated broker.
+"""The paper-trading driver: the same loop on a live (or replayed) feed with a simulated broker
+(or any :data:`~neo.execution.broker.BrokerFactory` given as ``broker``).
 
 Bars come from ``feed.stream()`` as they complete; each one is pushed into the loop, which
 extends indicators causally and runs the usual cycle. Time is the wall clock. A status line on
@@ -41,9 +42,10 @@ from neo.engine.clock import Clock, WallClock
 from neo.engine.config import EngineConfig
 from neo.engine.instruments import default_instrument
 from neo.engine.loop import AutonomousTradingLoop, LoopStats, Predictor
+from neo.execution.broker import BrokerFactory
 from neo.execution.config import ExecutionConfig
 from neo.execution.ledger import Ledger
-from neo.execution.simulated import SimulatedBroker
+from neo.execution.simulated import simulated_broker
 from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import RiskGate
 from neo.strategies.base import Strategy
@@ -127,8 +129,10 @@ def build_paper_loop(
     predictor: Predictor | None = None,
     clock: Clock | None = None,
     bus: MessageBus | None = None,
+    broker: BrokerFactory | None = None,
 ) -> AutonomousTradingLoop:
-    """A loop wired to a fresh ledger and simulated broker, in paper mode.
+    """A loop wired to a fresh ledger and a broker (the simulated one unless ``broker`` builds
+    another), in paper mode.
 
     The loop does not step portfolio and risk after each bar: :func:`drive` steps once per
     timestamp, as the backtest does.
@@ -136,12 +140,12 @@ def build_paper_loop(
     execution = execution or ExecutionConfig()
     bus = bus or MessageBus()
     ledger = Ledger(execution.cash, instruments)
-    broker = SimulatedBroker(instruments, execution, bus.publish, ledger)
+    make_broker = broker or simulated_broker(execution)
     loop = AutonomousTradingLoop(
         strategy=strategy,
         instruments=list(instruments.values()),
         timeframe=timeframe,
-        broker=broker,
+        broker=make_broker(instruments, bus.publish, ledger),
         ledger=ledger,
         bus=bus,
         clock=clock or WallClock(),
@@ -287,10 +291,13 @@ async def run_paper(
     bus: MessageBus | None = None,
     status: bool = True,
     timer_s: float | None = None,
+    broker: BrokerFactory | None = None,
 ) -> PaperResult:
     """Paper-trade ``strategy`` on ``feed`` until it ends, ``cycles`` bars, or the loop stops.
 
-    ``timer_s`` adds a timer cycle (risk and portfolio step) every that many wall seconds."""
+    ``timer_s`` adds a timer cycle (risk and portfolio step) every that many wall seconds.
+    ``broker`` builds the broker (instruments, event sink, ledger); the simulated one with
+    ``execution``'s fill model when omitted."""
     if isinstance(strategy, str):
         strategy = create_strategy(strategy, params)
     ids = list(feed.instruments)
@@ -306,6 +313,7 @@ async def run_paper(
         predictor=predictor,
         clock=clock,
         bus=bus,
+        broker=broker,
     )
     loop.start()
     console = Console(stderr=True)

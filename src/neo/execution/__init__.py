@@ -5,7 +5,7 @@ The fast path lives in :mod:`neo.execution.fastpath` and is not imported here, s
 the package (settings, CLI start-up) does not load numba.
 """
 
-from neo.execution.broker import Broker, EventSink, discard_events
+from neo.execution.broker import BarHooks, Broker, BrokerFactory, EventSink, discard_events
 from neo.execution.config import ExecutionConfig
 from neo.execution.ledger import (
     EquityCurve,
@@ -15,10 +15,12 @@ from neo.execution.ledger import (
     TradeLog,
     TradeMatcher,
 )
-from neo.execution.simulated import SimulatedBroker, bracket
+from neo.execution.simulated import SimulatedBroker, bracket, simulated_broker
 
 __all__ = [
+    "BarHooks",
     "Broker",
+    "BrokerFactory",
     "EquityCurve",
     "EquityRecorder",
     "EventSink",
@@ -30,4 +32,5 @@ __all__ = [
     "TradeMatcher",
     "bracket",
     "discard_events",
+    "simulated_broker",
 ]

@@ -47,8 +47,8 @@ Fill model (``ExecutionConfig``)
   a market entry filled at the open are checked against the rest of that same bar; legs of a
   limit/stop entry start with the next bar (the order of prices inside the bar is unknown).
   :func:`bracket` builds such a set of orders.
-* **Sizing to equity** (to match backtesting.py's default ``size``):
-  ``submit(order, equity_fraction=f)`` sizes the order at fill time to
+* **Sizing to equity** (to match backtesting.py's default ``size``): an order with
+  ``equity_fraction=f`` (:class:`~neo.domain.order.Order`) is sized at fill time to
   ``floor(f × max(0, equity − gross exposure) / (price + fee_rate × price))`` lots.
 
 Fills go to the ledger (when given one) *before* ``OrderFilled`` is emitted; see
@@ -76,7 +76,7 @@ from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId, OrderId, TradeId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order, next_order_id
-from neo.execution.broker import EventSink
+from neo.execution.broker import INSUFFICIENT_EQUITY, BarHooks, BrokerFactory, EventSink
 from neo.execution.config import ExecutionConfig
 from neo.execution.ledger import NS_PER_DAY, Ledger
 from neo.execution.pricing import affordable_units, equity_budget, fill_fee, taker_price
@@ -84,8 +84,7 @@ from neo.execution.pricing import affordable_units, equity_budget, fill_fee, tak
 _MARKET, _STOP, _LIMIT = 0, 1, 2
 _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
 
-INSUFFICIENT_EQUITY = "insufficient equity to size"
-"""Why an equity-sized order that came to less than one lot was cancelled (never silently)."""
+__all__ = ["INSUFFICIENT_EQUITY", "SimulatedBroker", "bracket", "equity_units", "simulated_broker"]
 
 
 def equity_units(budget: float, price: float, fee_rate: float, spec: Instrument) -> float:
@@ -243,12 +242,13 @@ class SimulatedBroker:
         return self._positions.get(instrument, 0.0)
 
     # -- Broker protocol -------------------------------------------------------------------
-    def submit(self, order: Order, *, equity_fraction: float | None = None) -> None:
+    def submit(self, order: Order) -> None:
         """Take a ``new`` order: ``submitted``, then ``accepted`` or ``rejected``.
 
-        ``equity_fraction`` (0 < f <= 1, needs a ledger) sizes the order at fill time from the
-        equity then available (see the module docstring); ``order.quantity`` is a placeholder.
+        ``order.equity_fraction`` (0 < f <= 1, needs a ledger) sizes the order at fill time from
+        the equity then available (see the module docstring); ``order.quantity`` is an estimate.
         """
+        equity_fraction = order.equity_fraction
         now = self._now = int(self._now)  # a numpy integer would not serialise in events
         order = order.transition(OrderStatus.SUBMITTED, now)
         sink = self._sink
@@ -317,6 +317,12 @@ class SimulatedBroker:
             for w in self._orders.values()
             if instrument is None or w.order.instrument == instrument
         ]
+
+    def bar_hooks(self) -> BarHooks:
+        """The loop shows this broker every bar's open (every bar in ``close`` fill mode, whose
+        participation cap reads each bar's volume) and, in ``close`` mode, its close."""
+        close = self.on_bar_close if self._close_mode else None
+        return BarHooks(self.on_bar_open, self.set_time, close, every_bar=self._close_mode)
 
     # -- bars --------------------------------------------------------------------------------
     def on_bar_open(
@@ -599,6 +605,18 @@ class SimulatedBroker:
         for leg in self._children.pop(order.id, ()):
             if leg.order.id in self._orders:
                 self._finish(leg, OrderStatus.CANCELLED, ts, f"parent {order.id} {status}")
+
+
+def simulated_broker(config: ExecutionConfig) -> BrokerFactory:
+    """The drivers' default :data:`~neo.execution.broker.BrokerFactory`: a simulated broker
+    with the fill model ``config``."""
+
+    def build(
+        instruments: Mapping[InstrumentId, Instrument], sink: EventSink, ledger: Ledger
+    ) -> SimulatedBroker:
+        return SimulatedBroker(instruments, config, sink, ledger)
+
+    return build
 
 
 def _rank_of(working: _Working) -> int:

@@ -22,6 +22,7 @@ from neo.execution.simulated import INSUFFICIENT_EQUITY, SimulatedBroker
 from neo.risk import PreTradeRiskGate
 from neo.risk.base import PassThroughRiskGate
 from neo.risk.config import RiskConfig
+from neo.risk.sizing import FULL_EQUITY
 from neo.strategies import create_strategy
 from neo.strategies.base import Strategy
 from neo.strategies.context import StrategyContext
@@ -123,7 +124,7 @@ def test_an_order_that_sizes_to_nothing_is_an_event_and_a_count(gate: Any) -> No
 
 
 class ForeignBroker:
-    """A broker that is not the simulated one (like a live adapter): it takes sized orders only.
+    """A broker that is not the simulated one (like a live adapter): it reads the size estimate.
 
     It delegates to a SimulatedBroker that charges 40 bps whatever the instrument says.
     """
@@ -190,7 +191,10 @@ def test_another_broker_gets_orders_sized_after_the_close_at_its_own_fee() -> No
     assert loop.stats.risk_denials == 0
 
 
-def test_another_broker_without_equity_gets_no_order_but_an_event() -> None:
+def test_another_broker_without_equity_cancels_the_order_as_an_event() -> None:
+    """The order reaches the broker with its fraction (the broker sizes it); it sizes to nothing
+    there and is cancelled, an event and a count, never dropped."""
+
     class Empty(Strategy):
         name = "empty"
 
@@ -219,7 +223,7 @@ def test_another_broker_without_equity_gets_no_order_but_an_event() -> None:
     loop.start()
     for i in range(len(batch)):
         loop.on_bar(0, i)
-    assert broker.submitted == []
+    assert [o.equity_fraction for o in broker.submitted] == [FULL_EQUITY]
     assert loop.stats.unsized_orders == 1
     assert isinstance(loop.notable[0], OrderCancelled)
     assert loop.notable[0].reason == INSUFFICIENT_EQUITY

@@ -119,4 +119,4 @@ class EventPathRun:
         if held:
             self.broker.submit(self._order(iid, -held, ts, reduce_only=True))
         if wanted:
-            self.broker.submit(self._order(iid, wanted, ts), equity_fraction=fraction)
+            self.broker.submit(self._order(iid, wanted, ts, equity_fraction=fraction))

@@ -96,7 +96,7 @@ def test_same_trades_and_equity_as_backtesting_py() -> None:
 @pytest.mark.filterwarnings("ignore:Some trades remain open:UserWarning")
 def test_equity_sizing_matches_backtesting_py_default_size() -> None:
     """backtesting.py's canonical SmaCross (close, then buy/sell with all available equity,
-    whole units) against ``submit(..., equity_fraction=0.9999)``, its default size."""
+    whole units) against orders with ``equity_fraction=0.9999``, its default size."""
     from neo.domain import Event, Order, Side
     from neo.domain.order import next_order_id
     from neo.execution import Ledger, SimulatedBroker
@@ -146,8 +146,13 @@ def test_equity_sizing_matches_backtesting_py_default_size() -> None:
                                 quantity=abs(held), reduce_only=True))  # fmt: skip
         side = Side.BUY if signal[i] > 0 else Side.SELL
         broker.submit(
-            Order(id=next_order_id(), instrument=spec.id, side=side, quantity=1.0),
-            equity_fraction=0.9999,
+            Order(
+                id=next_order_id(),
+                instrument=spec.id,
+                side=side,
+                quantity=1.0,
+                equity_fraction=0.9999,
+            )
         )
     trades = ledger.trades()
     assert len(trades) == len(reference) > 10

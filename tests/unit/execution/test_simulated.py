@@ -56,8 +56,11 @@ class Harness:
 
     def submit(self, side: Side, quantity: float, **fields: Any) -> Order:
         fraction = fields.pop("_fraction", None)
-        order = Order(id=next_order_id(), instrument=IID, side=side, quantity=quantity, **fields)
-        self.broker.submit(order, equity_fraction=fraction)
+        order = Order(
+            id=next_order_id(), instrument=IID, side=side, quantity=quantity,
+            equity_fraction=fraction, **fields,
+        )  # fmt: skip
+        self.broker.submit(order)
         return order
 
     def fills(self) -> list[OrderFilled]:
@@ -335,7 +338,7 @@ def test_rejections_say_how_to_fix(
 ) -> None:
     h = Harness(ledger=ledger)
     fields = {"id": next_order_id(), "instrument": IID, "side": Side.BUY, **kwargs}
-    h.broker.submit(Order(**fields), equity_fraction=fraction)
+    h.broker.submit(Order(**fields, equity_fraction=fraction))
     rejected = h.last(OrderRejected)
     assert message in rejected.reason and rejected.order.status is OrderStatus.REJECTED
     assert h.broker.open_orders() == []
@@ -388,8 +391,13 @@ def test_equity_fraction_with_fractional_lots() -> None:
     events: list[Event] = []
     broker = SimulatedBroker({spec.id: spec}, ExecutionConfig(), events.append, ledger)
     broker.submit(
-        Order(id=next_order_id(), instrument=spec.id, side=Side.SELL, quantity=1.0),
-        equity_fraction=1.0,
+        Order(
+            id=next_order_id(),
+            instrument=spec.id,
+            side=Side.SELL,
+            quantity=1.0,
+            equity_fraction=1.0,
+        )
     )
     broker.on_bar_open(spec.id, 0, 300.0, 300.0, 300.0, 300.0, 10.0)
     assert ledger.position(spec.id) == -3.33
