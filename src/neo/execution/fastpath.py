@@ -281,7 +281,7 @@ def run_fast_path(
         When given, only the sign of each target counts (> 0 long, < 0 short, 0 flat, NaN keep):
         a change of side closes the position and then enters with ``equity_fraction`` of the
         equity, sized at the fill price in whole lots — what the event path does with a
-        reduce-only close followed by ``SimulatedBroker.submit(order, equity_fraction=...)``
+        reduce-only close followed by an all-equity order (``Order.equity_fraction``)
         (backtesting.py's default ``size`` is 0.9999). An entry that buys < 1 lot is skipped.
     """
     target_array = np.ascontiguousarray(targets, dtype=np.float64)
