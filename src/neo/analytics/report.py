@@ -493,6 +493,12 @@ def write_report(
         positions=positions, trades=trades, weights=weights, risk_events=risk_events,
         engine_events=engine_events, benchmark=benchmark, indicators=indicators, notes=notes,
     )  # fmt: skip
+    return write_document(path, document)
+
+
+def write_document(path: Path | str, document: str) -> Path:
+    """Write an HTML document atomically (readable by all: a report is for sharing); a
+    ConfigError says when ``path`` cannot be written."""
     target = Path(path)
     temporary: Path | None = None
     try:

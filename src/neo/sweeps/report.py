@@ -9,13 +9,12 @@ out-of-sample Sharpe per configuration, and the CSCV logits.
 
 from __future__ import annotations
 
-import tempfile
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neo.analytics import html
-from neo.domain.errors import ConfigError
+from neo.analytics.report import write_document
 from neo.sweeps.analysis import records
 
 if TYPE_CHECKING:
@@ -128,22 +127,4 @@ def render_sweep_report(result: SweepResult, *, title: str) -> str:
 def write_sweep_report(path: Path, result: SweepResult, *, title: str) -> Path:
     """Write the report atomically; a ConfigError when ``path`` cannot be written."""
     document = render_sweep_report(result, title=title)
-    target = Path(path)
-    temporary: Path | None = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
-            suffix=".tmp", delete=False,
-        ) as handle:  # fmt: skip
-            temporary = Path(handle.name)
-            handle.write(document)
-        temporary.chmod(0o644)
-        temporary.replace(target)
-    except OSError as exc:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
-        raise ConfigError(
-            f"cannot write report to {target}: {exc}; choose a writable path"
-        ) from exc
-    return target
+    return write_document(path, document)
