@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -109,10 +110,28 @@ class RuleStrategy(Strategy):
         self._series.append(("close", ctx.close))
         self._now = Values()
         self._before = Values()
+        self._known = self._signals_so_far(ctx)
+
+    def _signals_so_far(self, ctx: StrategyContext) -> Sequence[float]:
+        """The rule's signal for every bar the context already holds (a backtest's whole
+        history), evaluated once on arrays: each entry reads bars ``i - 1`` and ``i`` of causal
+        inputs only, exactly what :meth:`decide` computes bar by bar (and does for the bars
+        appended later, in paper and live trading)."""
+        n = len(ctx.ts)
+        if n == 0:
+            return array("d")
+        now: dict[str, Any] = {
+            name: np.asarray(series, dtype=np.float64)[:n] for name, series in self._series
+        }
+        given = np.asarray(ctx.predictions, dtype=np.float64)[:n]
+        now["prediction"] = np.concatenate((given, np.full(n - len(given), np.nan)))
+        return array("d", self._on_arrays(now, n).tobytes())
 
     def decide(self, ctx: StrategyContext) -> float:
         """This bar's signal (NaN: keep) from the rule on the inputs at ``ctx.i``."""
         i = ctx.i
+        if i < len(self._known):
+            return self._known[i]
         now, before = self._now, self._before
         at_now, at_before = now.__dict__, before.__dict__  # reused: no objects per bar
         if i:
@@ -160,6 +179,10 @@ class RuleStrategy(Strategy):
         now["prediction"] = (
             np.full(n, np.nan) if predictions is None else np.asarray(predictions, np.float64)
         )
+        return self._on_arrays(now, n)
+
+    def _on_arrays(self, now: dict[str, Any], n: int) -> FloatArray:
+        """The rule on whole-history input arrays (``before`` is ``now`` shifted by one)."""
         before = {name: np.concatenate(([np.nan], values[:-1])) for name, values in now.items()}
         try:
             with np.errstate(invalid="ignore"):
