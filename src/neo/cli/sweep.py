@@ -128,7 +128,7 @@ def sweep_command(
         fixed=parse_params(param),
         instruments=instruments,
         timeframe=resolve_timeframe(settings, timeframe, [i.id for i in instruments], "1m"),
-        store_root=settings.data_dir,
+        store_root=settings.data_dir / "store",
         out=out,
         execution=execution_config(
             settings, fill=fill, fees_bps=fees_bps, slippage_bps=slippage_bps, cash=cash

@@ -23,7 +23,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def stored() -> None:
-    store_market(load_settings().data_dir)
+    store_market(load_settings().data_dir / "store")  # where `neo ingest` puts bars
 
 
 BASE = [
