@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
 import numpy as np
 
 from neo.analytics.metrics import PerformanceMetrics
+from neo.domain.timestamps import iso_ns
 
 _PERCENT_FIELDS = frozenset(
     {
@@ -48,13 +48,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
-def format_time(ns: int) -> str:
-    """ISO-8601 UTC for integer nanoseconds."""
-    whole = int(ns)
-    moment = datetime.fromtimestamp(whole // 1_000_000_000, UTC) + timedelta(
-        microseconds=(whole % 1_000_000_000) // 1_000
-    )
-    return moment.isoformat().replace("+00:00", "Z")
+format_time = iso_ns
+"""ISO-8601 UTC for integer nanoseconds (the domain's one form)."""
 
 
 _UNITS = (

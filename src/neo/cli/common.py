@@ -30,6 +30,7 @@ from rich.progress import (
 
 from neo.domain.errors import ConfigError
 from neo.domain.timeframe import Timeframe
+from neo.domain.timestamps import iso_or_none
 from neo.settings import NeoSettings, load_settings
 
 # soft_wrap: a line printed on stderr is never broken at the terminal width (one error, one line)
@@ -119,11 +120,7 @@ def iso_utc(ns: int | None) -> str | None:
     The one timestamp convention of every command's output: a time field holds this string;
     where the exact value matters, an integer ``<field>_ns`` sits beside it (:func:`stamp`).
     """
-    if ns is None:
-        return None
-    from neo.analytics.html import format_time
-
-    return format_time(int(ns))
+    return iso_or_none(ns)
 
 
 def stamp(name: str, ns: int | None) -> dict[str, Any]:

@@ -7,7 +7,6 @@ shared flags, call the library, print one result (``--json``: one object on stdo
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +31,7 @@ from neo.cli.common import (
 )
 from neo.domain.errors import ConfigError, DataValidationError
 from neo.domain.ids import InstrumentId
+from neo.domain.timestamps import iso_or_none
 
 FormatOpt = Annotated[
     str | None,
@@ -41,13 +41,6 @@ FormatOpt = Annotated[
 data_app = typer.Typer(
     name="data", help="Inspect, export and curate the historical store.", no_args_is_help=True
 )
-
-
-def iso(ts_ns: int | None) -> str | None:
-    """Integer ns UTC as ISO text (``None`` stays ``None``)."""
-    if ts_ns is None:
-        return None
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _one_symbol(symbol: str | None, symbols: str | None = None) -> str:
@@ -95,8 +88,8 @@ def simulate_command(
     first = next(iter(batches.values()))
     result = {
         "path": str(out), "rows": rows, "symbols": names, "timeframe": timeframe,
-        "bars_per_symbol": bars, "seed": seed, "first_ts": iso(int(first.ts[0])),
-        "last_ts": iso(int(first.ts[-1])),
+        "bars_per_symbol": bars, "seed": seed, "first_ts": iso_or_none(int(first.ts[0])),
+        "last_ts": iso_or_none(int(first.ts[-1])),
     }  # fmt: skip
     emit(result, as_json, lambda: typer.echo(f"wrote {rows} bars of {', '.join(names)} to {out}"))
 
@@ -250,8 +243,8 @@ def list_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "symbol": d.symbol,
             "timeframe": d.timeframe,
             "rows": d.rows,
-            "first": iso(d.first_ts),
-            "last": iso(d.last_ts),
+            "first": iso_or_none(d.first_ts),
+            "last": iso_or_none(d.last_ts),
             "files": d.files,
             "bytes": d.bytes,
             "sources": dict(d.sources),
@@ -294,7 +287,10 @@ def stats_command(
     api = _api(ctx)
     frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
     stats = api.stats(instrument, str(frame), *parse_window(start, end))
-    stats["first_ts"], stats["last_ts"] = iso(stats["first_ts"]), iso(stats["last_ts"])
+    stats["first_ts"], stats["last_ts"] = (
+        iso_or_none(stats["first_ts"]),
+        iso_or_none(stats["last_ts"]),
+    )
     stats["provenance"] = api.store.provenance(instrument, str(frame))
     emit(stats, as_json)
 
@@ -341,7 +337,7 @@ def quarantine_command(
     for text in frame["reasons"]:
         reasons.update(str(text).split(","))
     sample = [
-        {**row, "ts": iso(int(row["ts"])) if row["ts_valid"] else None}
+        {**row, "ts": iso_or_none(int(row["ts"])) if row["ts_valid"] else None}
         for row in frame.head(max(limit, 0)).to_dict("records")
     ]
     result = {"rows": len(frame), "by_reason": dict(reasons), "sample": sample}
@@ -367,8 +363,8 @@ def samples_command(as_json: JsonOpt = False) -> None:
             "venue": s.venue,
             "timeframe": s.timeframe,
             "rows": s.rows,
-            "first": iso(s.first_ts),
-            "last": iso(s.last_ts),
+            "first": iso_or_none(s.first_ts),
+            "last": iso_or_none(s.last_ts),
             "path": str(s.path),
         }
         for s in list_samples()
@@ -458,7 +454,7 @@ def delete_command(
     deleted = store.delete(instrument, timeframe, lo, hi)
     result = {
         "instrument": str(instrument), "timeframe": timeframe, "deleted": deleted,
-        "start": iso(lo), "end": iso(hi),
+        "start": iso_or_none(lo), "end": iso_or_none(hi),
     }  # fmt: skip
     emit(result, as_json, lambda: typer.echo(f"deleted {deleted} bars of {instrument} {span}"))
 

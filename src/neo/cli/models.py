@@ -19,7 +19,6 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
-    iso_utc,
     parse_symbols,
     parse_time,
     parse_timeframe,
@@ -33,6 +32,7 @@ from neo.domain.bar import BarBatch
 from neo.domain.errors import ConfigError, DataNotFoundError, ModelError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
+from neo.domain.timestamps import iso_ns
 from neo.features.config import FeatureConfig
 from neo.features.labels import LabelSpec
 from neo.features.pipeline import FeaturePipeline, feature_code_version, pipeline_from_config
@@ -60,10 +60,6 @@ IntOpt = Annotated[int | None, typer.Option()]
 def registry_of(settings: NeoSettings) -> ModelRegistry:
     """The registry under the data directory (``<data_dir>/models``)."""
     return ModelRegistry(settings.data_dir / "models")
-
-
-def _iso(ts: int) -> str:
-    return str(iso_utc(ts))
 
 
 def load_bars(
@@ -340,9 +336,9 @@ def run_predict(
         "model_id": model_id,
         "instrument": str(instrument),
         "timeframe": str(trained_on),
-        "bar_ts": _iso(last_ts),
-        "decided_at": _iso(last_ts + trained_on.nanos),
-        "as_of": _iso(end_ns) if end_ns is not None else None,
+        "bar_ts": iso_ns(last_ts),
+        "decided_at": iso_ns(last_ts + trained_on.nanos),
+        "as_of": iso_ns(end_ns) if end_ns is not None else None,
         "model_used": with_utc(used),
         "task": meta.get("task"),
         "prediction": prediction,

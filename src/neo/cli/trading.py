@@ -27,7 +27,6 @@ from neo.cli.common import (
     VenueOpt,
     emit,
     human_value,
-    iso_utc,
     metric_rows,
     metrics_json,
     parse_symbols,
@@ -44,6 +43,7 @@ from neo.domain.bar import BarBatch, FloatArray, IntArray
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
+from neo.domain.timestamps import iso_ns
 from neo.domain.trade import Trade
 from neo.execution.config import ExecutionConfig
 from neo.settings import NeoSettings
@@ -764,7 +764,7 @@ def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
     firsts = [int(batch.ts[0]) for batch in batches.values() if len(batch)]
     if not firsts:
         return None
-    first, trained = _iso_ns(min(firsts)), _iso_ns(end)
+    first, trained = iso_ns(min(firsts)), iso_ns(end)
     if not allowed:
         raise ConfigError(
             f"the replay starts at {first}, before the end of model "
@@ -776,10 +776,6 @@ def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
         f"training data ({trained}); these results are not out of sample"
     )
     return min(firsts)
-
-
-def _iso_ns(ts: int) -> str:
-    return str(iso_utc(ts))
 
 
 def _feed(

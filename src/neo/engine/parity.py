@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from neo.domain.bar import BarBatch, FloatArray
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
+from neo.domain.timestamps import iso_ns
 from neo.domain.trade import Trade
 from neo.engine.backtest import BacktestResult, run_backtest
 from neo.execution.config import ExecutionConfig
@@ -142,11 +142,6 @@ def _first_difference(event: BacktestResult, fast: BacktestResult) -> dict[str, 
     return None
 
 
-def _iso(ts_ns: int) -> str:
-    stamp = datetime.fromtimestamp(int(ts_ns) / 1e9, UTC)
-    return stamp.isoformat().replace("+00:00", "Z")
-
-
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=REL_TOLERANCE, abs_tol=1e-12)
 
@@ -170,8 +165,8 @@ def trade_dict(trade: Trade) -> dict[str, Any]:
     return {
         "instrument": str(trade.instrument),
         "quantity": trade.quantity,
-        "entry": _iso(trade.entry_ts),
-        "exit": _iso(trade.exit_ts),
+        "entry": iso_ns(trade.entry_ts),
+        "exit": iso_ns(trade.exit_ts),
         "entry_ts_ns": int(trade.entry_ts),
         "exit_ts_ns": int(trade.exit_ts),
         "entry_price": trade.entry_price,
@@ -183,7 +178,7 @@ def trade_dict(trade: Trade) -> dict[str, Any]:
 def _fill_dict(fill: Any) -> dict[str, Any]:
     return {
         "instrument": str(fill.instrument),
-        "ts": _iso(fill.ts),
+        "ts": iso_ns(fill.ts),
         "ts_ns": int(fill.ts),
         "side": str(fill.side),
         "quantity": fill.quantity,

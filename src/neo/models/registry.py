@@ -39,6 +39,7 @@ import numpy as np
 from neo.domain.bar import BarBatch
 from neo.domain.errors import FeatureSpecMismatchError, ModelError, ModelNotFoundError
 from neo.domain.ids import InstrumentId
+from neo.domain.timestamps import iso_ns
 from neo.features.config import FeatureConfig
 from neo.features.pipeline import FeaturePipeline, feature_code_version, pipeline_from_config
 from neo.logs import get_logger
@@ -82,10 +83,6 @@ def data_hash(batches: Iterable[BarBatch], context: Mapping[str, BarBatch] | Non
     return digest.hexdigest()
 
 
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat()
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,15 +116,15 @@ def model_for_bar(record: Mapping[str, Any], bar_ts: int) -> tuple[str, dict[str
     folds = list(record.get("folds") or [])[: int(record.get("fold_models") or 0)]
     if not folds:
         raise ModelError(
-            f"model {model_id!r} was trained on data up to {_iso(int(last_bar or 0))} and "
-            f"keeps no fold models: it cannot forecast the bar at {_iso(bar_ts)} without "
+            f"model {model_id!r} was trained on data up to {iso_ns(int(last_bar or 0))} and "
+            f"keeps no fold models: it cannot forecast the bar at {iso_ns(bar_ts)} without "
             "having seen what came after; use a later --end or retrain with `neo train`"
         )
     used = [f for f in folds if _ns_of(f, "test_start") <= bar_ts]
     if not used:
         raise ModelError(
-            f"no walk-forward model of {model_id!r} existed for the bar at {_iso(bar_ts)}: "
-            f"the first fold's test window starts at {_iso(_ns_of(folds[0], 'test_start'))}; "
+            f"no walk-forward model of {model_id!r} existed for the bar at {iso_ns(bar_ts)}: "
+            f"the first fold's test window starts at {iso_ns(_ns_of(folds[0], 'test_start'))}; "
             "use a later --end, or train on data that starts earlier"
         )
     fold = used[-1]

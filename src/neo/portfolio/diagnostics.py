@@ -19,6 +19,7 @@ import numpy as np
 
 from neo.domain.bar import FloatArray
 from neo.domain.ids import InstrumentId
+from neo.domain.timestamps import iso_or_none
 from neo.logs import get_logger
 
 log = get_logger("portfolio")
@@ -31,12 +32,6 @@ _ACTIONS = {
     "not positive definite": "the optimiser went on with skfolio's nearest positive-definite "
     "repair of that covariance",
 }
-
-
-def _iso(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return str(np.datetime64(int(ns), "ns").astype("datetime64[s]")) + "Z"
 
 
 class AllocationDiagnostics:
@@ -131,7 +126,7 @@ class AllocationDiagnostics:
         notes: list[str] = []
         for iid, steps in sorted(self.lacked_history.items(), key=lambda kv: -kv[1]):
             since = self.ready_from_ns.get(iid)
-            until = f"until {_iso(since)}" if since is not None else "for the whole run"
+            until = f"until {iso_or_none(since)}" if since is not None else "for the whole run"
             notes.append(
                 f"{iid} lacked {self.min_history} bars of history for {steps:,} steps ({until}); "
                 "the others were allocated without it meanwhile"
@@ -164,7 +159,7 @@ class AllocationDiagnostics:
         return {
             "rebalances": self.rebalances,
             "lacked_history": {
-                str(iid): {"steps": steps, "ready_from": _iso(self.ready_from_ns.get(iid))}
+                str(iid): {"steps": steps, "ready_from": iso_or_none(self.ready_from_ns.get(iid))}
                 for iid, steps in self.lacked_history.items()
             },
             "zero_forecast_rebalances": self.zero_forecasts,

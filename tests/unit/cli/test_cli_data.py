@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from neo.cli.data import iso
 from neo.cli.main import app
+from neo.domain.timestamps import iso_or_none as iso
 from tests.unit.data.test_validate import PLANTED
 
 runner = CliRunner()

@@ -60,6 +60,7 @@ from neo.domain.bar import OHLCV_COLUMNS, BarBatch, IntArray
 from neo.domain.errors import ConfigError, DataConflictError, DataNotFoundError, StoreError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
+from neo.domain.timestamps import iso_ns, iso_or_none
 
 if TYPE_CHECKING:
     from neo.settings import NeoSettings
@@ -161,12 +162,6 @@ def _year_parts(batch: BarBatch) -> list[tuple[int, BarBatch]]:
     ]
 
 
-def _iso(ts_ns: int | None) -> str | None:
-    if ts_ns is None:
-        return None
-    return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[s]")) + "Z"
-
-
 @dataclass(slots=True)
 class ConflictTally:
     """Bars a write would change, by the source that stored them, summed over chunks."""
@@ -188,8 +183,8 @@ class ConflictTally:
         return DataConflictError(
             f"{instrument} {timeframe}: {source or 'this write'} would change "
             f"{sum(self.owners.values())} stored bars written by {named}, first at "
-            f"{_iso(self.first_ts or 0)}; nothing was stored. Pass --replace to overwrite them "
-            "(recorded in the series' provenance), or ingest into another --venue"
+            f"{iso_ns(self.first_ts or 0)}; nothing was stored. Pass --replace to overwrite "
+            "them (recorded in the series' provenance), or ingest into another --venue"
         )
 
 
@@ -344,8 +339,8 @@ class HistoricalDataStore:
             rows=len(batch),
             inserted=sum(p.inserted for p in changed),
             updated=sum(p.updated for p in changed),
-            first=_iso(int(batch.ts[0])),
-            last=_iso(int(batch.ts[-1])),
+            first=iso_or_none(int(batch.ts[0])),
+            last=iso_or_none(int(batch.ts[-1])),
             **({"replaced": replaced, "replaced_sources": dict(owners)} if replaced else {}),
         )
         current = manifest.next(entries.values(), event)
@@ -383,7 +378,7 @@ class HistoricalDataStore:
                         entries[entry.year] = write_year(directory, entry.year, kept)
             if removed and not dry_run:
                 event = Provenance(by).event(
-                    "delete", rows=removed, start=_iso(start_ns), end=_iso(end_ns)
+                    "delete", rows=removed, start=iso_or_none(start_ns), end=iso_or_none(end_ns)
                 )
                 current = manifest.next(entries.values(), event)
                 save_manifest(directory, current)
