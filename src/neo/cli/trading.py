@@ -659,6 +659,15 @@ def paper_command(
             min=0.001,
         ),
     ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session",
+            help="Run a durable session of this name: its bars, orders, fills and a checkpoint "
+            "per step are journaled in <data-dir>/sessions/NAME, and starting it again resumes "
+            "it after a crash (docs/live.md). --cycles then counts the session's bars in all.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
@@ -713,6 +722,15 @@ def paper_command(
         data_dir=settings.data_dir,
         keep_basis=False,
     )
+    if session is not None:
+        from neo.cli.live import run_paper_session
+
+        summary = run_paper_session(
+            settings, session, chosen, source, specs, config, risk=gate, portfolio=book,
+            predictor=predictor, cycles=cycles,
+        )  # fmt: skip
+        emit(summary, as_json)
+        return
     try:
         result = asyncio.run(
             run_paper(

@@ -17,6 +17,8 @@ is fatal for the operation that raised it, and retrying unchanged would fail the
      │    ├── ModelNotFoundError
      │    └── FeatureSpecMismatchError    a saved model meets a different feature pipeline
      ├── StrategyError                    unknown strategy, bad parameters
+     ├── SessionError                     a trading session that cannot start or resume
+     │    └── ReconcileError              state that does not agree with the broker's
      ├── OrderError
      │    ├── InvalidOrderError           an order that can never be valid
      │    └── InvalidOrderTransitionError a state change the order state machine forbids
@@ -126,3 +128,12 @@ class ExchangeUnavailableError(RetryableError):
 
 class RateLimitError(RetryableError):
     """The venue asked NEO to slow down."""
+
+
+class SessionError(NeoError):
+    """A trading session cannot start or resume as asked (its journal, its flags)."""
+
+
+class ReconcileError(SessionError):
+    """At a restart the journal and the broker (or a replay) disagree, or the broker could not
+    say: the session refuses to trade rather than guess."""
