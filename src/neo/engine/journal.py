@@ -10,8 +10,8 @@ session (``<data_dir>/sessions/<name>/journal.jsonl``). Every record is one ``wr
 ``O_APPEND`` descriptor: once it returns, the record is in the kernel's page cache and survives
 the process being killed (``SIGKILL`` included); with ``sync=True`` each checkpoint is also
 ``fsync``-ed, so a power loss cannot lose a step the session reported done. A torn last line
-(a write cut by a power loss) is ignored; a torn line in the middle is a corrupt journal and
-refuses to load. A lock file keeps a second process from running the same session at once.
+(a write cut short) is cut off at the restart; a bad line in the middle is a corrupt journal
+and refuses to load. A lock file keeps a second process from running the same session at once.
 
 Records are written in this order within a step: the bar, then the order and fill records its
 cycle produced, then the checkpoint. Bars after the last checkpoint belong to a step that did
@@ -216,16 +216,19 @@ class FileJournal:
 
     def load(self) -> JournalState:
         state = JournalState()
-        lines = self.path.read_bytes().split(b"\n")
+        content = self.path.read_bytes()
+        if content and not content.endswith(b"\n"):
+            # a torn last line (its write never completed): cut it off, so that what is
+            # appended next starts on a line of its own
+            content = content[: content.rfind(b"\n") + 1]
+            os.truncate(self.path, len(content))
         pending: list[BarRecord] = []
-        for number, line in enumerate(lines):
+        for number, line in enumerate(content.split(b"\n")):
             if not line.strip():
                 continue
             try:
                 record = _decoder.decode(line)
             except msgspec.DecodeError as exc:
-                if not any(rest.strip() for rest in lines[number + 1 :]):
-                    break  # a torn last line: the write it belonged to never completed
                 raise SessionError(
                     f"session journal {self.path} is corrupt at line {number + 1}: {exc}; "
                     "move it away to start the session afresh"

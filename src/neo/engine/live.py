@@ -160,8 +160,10 @@ class Recorder:
         trade_id = f"{self.fill_scope}{fill.trade_id}"
         known = self.state.fills.get(trade_id)
         if known is not None:
-            if known.cid != cid or not _close(known.quantity, fill.quantity, 1e-12) or not _close(
-                known.price, fill.price, 1e-12
+            if (
+                known.cid != cid
+                or not _close(known.quantity, fill.quantity, 1e-12)
+                or not _close(known.price, fill.price, 1e-12)
             ):
                 raise ReconcileError(
                     f"fill {trade_id} was {known.quantity:g} @ {known.price:g} of {known.cid} "
