@@ -117,8 +117,13 @@ def make_exchange(
     exchange.neo_url = config.url
     exchange.neo_limiter = limiter or RateLimiter.for_rate_limit_ms(rate_ms)
     _route_through_limiter(exchange, asynchronous, observer)
-    log.info("exchange %s ready (url %s, %.0f ms per weight unit, keys %s)", name,
-             config.url or "default", rate_ms, "loaded" if credentials else "not loaded")  # fmt: skip
+    log.info(
+        "exchange %s ready (url %s, %.0f ms per weight unit, keys %s)",
+        name,
+        config.url or "default",
+        rate_ms,
+        "loaded" if credentials else "not loaded",
+    )
     return exchange
 
 
@@ -129,8 +134,13 @@ def _cost(exchange: Any, path: Any, api: Any, method: str, params: Any, config: 
         return 1.0
 
 
-def _after(exchange: Any, endpoint: str, started: float, error: BaseException | None,
-           observer: RequestObserver | None) -> None:  # fmt: skip
+def _after(
+    exchange: Any,
+    endpoint: str,
+    started: float,
+    error: BaseException | None,
+    observer: RequestObserver | None,
+) -> None:
     if isinstance(error, ccxt.DDoSProtection):  # 429 and 418 (RateLimitExceeded derives)
         wait = retry_after_seconds(exchange.last_response_headers)
         if wait:
@@ -147,8 +157,13 @@ def _route_through_limiter(
 
     if asynchronous:
 
-        async def fetch2_async(path: Any, api: Any = "public", method: str = "GET",
-                               params: Any = None, config: Any = None) -> Any:  # fmt: skip
+        async def fetch2_async(
+            path: Any,
+            api: Any = "public",
+            method: str = "GET",
+            params: Any = None,
+            config: Any = None,
+        ) -> Any:
             params = {} if params is None else params
             await exchange.neo_limiter.acquire_async(
                 _cost(exchange, path, api, method, params, config)
@@ -165,8 +180,9 @@ def _route_through_limiter(
         exchange.fetch2 = fetch2_async
         return
 
-    def fetch2(path: Any, api: Any = "public", method: str = "GET", params: Any = None,
-               config: Any = None) -> Any:  # fmt: skip
+    def fetch2(
+        path: Any, api: Any = "public", method: str = "GET", params: Any = None, config: Any = None
+    ) -> Any:
         params = {} if params is None else params
         exchange.neo_limiter.acquire(_cost(exchange, path, api, method, params, config))
         started, error = time.perf_counter(), None

@@ -76,12 +76,10 @@ def _read_secrets(path: Path) -> dict[str, SecretStr]:
     except (ValueError, tomllib.TOMLDecodeError):
         raise ConfigError(
             f"the secrets file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}"
-            ": write api_key = \"…\" and secret = \"…\""
+            ': write api_key = "…" and secret = "…"'
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"the secrets file {path} must hold api_key and secret")
     return {
-        key: SecretStr(str(data[key]))
-        for key in ("api_key", "secret", "password")
-        if data.get(key)
+        key: SecretStr(str(data[key])) for key in ("api_key", "secret", "password") if data.get(key)
     }

@@ -76,16 +76,21 @@ def iter_ohlcv_pages(
             return exchange.fetch_ohlcv(symbol, name, since=start, limit=limit)
 
         rows = retry_call(
-            page, what=f"{exchange.id} fetch_ohlcv {symbol} {name}",
-            translate=lambda exc: translate(exc, exchange.id), backoff=backoff, budget=budget,
-        )  # fmt: skip
+            page,
+            what=f"{exchange.id} fetch_ohlcv {symbol} {name}",
+            translate=lambda exc: translate(exc, exchange.id),
+            backoff=backoff,
+            budget=budget,
+        )
         closed_before = clock() - step  # a bar whose ts is after this is still forming
         fresh = [
             [float(v) if v is not None else float("nan") for v in row]
             for row in rows or []
-            if (last is None or int(row[0]) > last) and int(row[0]) >= since_ms
-            and (until_ms is None or int(row[0]) < until_ms) and int(row[0]) <= closed_before
-        ]  # fmt: skip
+            if (last is None or int(row[0]) > last)
+            and int(row[0]) >= since_ms
+            and (until_ms is None or int(row[0]) < until_ms)
+            and int(row[0]) <= closed_before
+        ]
         if not fresh:
             return
         fresh.sort(key=lambda r: r[0])
@@ -125,8 +130,14 @@ class FetchReport:
             self.first_ts = report.first_ts
         if report.last_ts is not None:
             self.last_ts = report.last_ts
-        self.chunks.append({"rows_read": report.rows_read, "accepted": report.accepted,
-                            "rejected": report.rejected, "counts_by_rule": report.counts_by_rule})  # fmt: skip
+        self.chunks.append(
+            {
+                "rows_read": report.rows_read,
+                "accepted": report.accepted,
+                "rejected": report.rejected,
+                "counts_by_rule": report.counts_by_rule,
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,17 +182,24 @@ def fetch_history(
         if pending:
             columns = np.asarray(pending, dtype=np.float64)
             frame = {
-                "ts": columns[:, 0].astype(np.int64) * _MS, "open": columns[:, 1],
-                "high": columns[:, 2], "low": columns[:, 3], "close": columns[:, 4],
+                "ts": columns[:, 0].astype(np.int64) * _MS,
+                "open": columns[:, 1],
+                "high": columns[:, 2],
+                "low": columns[:, 3],
+                "close": columns[:, 4],
                 "volume": columns[:, 5],
-            }  # fmt: skip
-            report.add(api.ingest_frame(frame, instrument=instrument, timeframe=tf,
-                                        source=source, provenance=provenance))  # fmt: skip
+            }
+            report.add(
+                api.ingest_frame(
+                    frame, instrument=instrument, timeframe=tf, source=source, provenance=provenance
+                )
+            )
             pending.clear()
 
     until_ms = None if until_ns is None else until_ns // _MS
-    for rows in iter_ohlcv_pages(exchange, symbol, tf, since_ns // _MS, until_ms, limit=limit,
-                                 now_ms=now_ms, backoff=backoff):  # fmt: skip
+    for rows in iter_ohlcv_pages(
+        exchange, symbol, tf, since_ns // _MS, until_ms, limit=limit, now_ms=now_ms, backoff=backoff
+    ):
         report.pages += 1
         report.rows_fetched += len(rows)
         pending.extend(rows)
@@ -198,7 +216,14 @@ def fetch_history(
             f"{exchange.id} returned no closed {tf} bar of {symbol} in the window: check "
             "--since/--until (the exchange may not have data that old)"
         )
-    log.info("fetched %s %s from %s: %d rows in %d pages, %d accepted, %d rejected",
-             instrument, tf, source, report.rows_fetched, report.pages, report.accepted,
-             report.rejected)  # fmt: skip
+    log.info(
+        "fetched %s %s from %s: %d rows in %d pages, %d accepted, %d rejected",
+        instrument,
+        tf,
+        source,
+        report.rows_fetched,
+        report.pages,
+        report.accepted,
+        report.rejected,
+    )
     return report

@@ -30,7 +30,7 @@ def _step(value: Any, mode: int, default: float) -> float:
     if value is None:
         return default
     number = float(value)
-    if not math.isfinite(number) or number <= 0 and mode == TICK_SIZE:
+    if not math.isfinite(number) or (number <= 0 and mode == TICK_SIZE):
         return default
     if mode == TICK_SIZE:
         return number
@@ -99,9 +99,11 @@ def instruments_of(
                 f"{venue} has no market {', '.join(unknown)}: use a ccxt unified symbol such "
                 f"as {near or 'BTC/USDT'}"
             )
-    chosen = wanted if wanted is not None else [
-        s for s, m in markets.items() if m.get("active", True) is not False
-    ]  # fmt: skip
+    chosen = (
+        wanted
+        if wanted is not None
+        else [s for s, m in markets.items() if m.get("active", True) is not False]
+    )
     out: dict[InstrumentId, Instrument] = {}
     for symbol in chosen:
         instrument = market_to_instrument(venue, markets[symbol], precision_mode)
@@ -117,9 +119,9 @@ def load_instruments(
 
     try:
         markets = exchange.load_markets(reload)
-    except Exception as exc:  # noqa: BLE001 - translated into NEO's tree
+    except Exception as exc:
         raise translate(exc, exchange.id) from None
     return instruments_of(exchange.id, markets, int(exchange.precisionMode), symbols)
 
 
-__all__ = ["instruments_of", "load_instruments", "market_to_instrument", "TICK_SIZE"]
+__all__ = ["TICK_SIZE", "instruments_of", "load_instruments", "market_to_instrument"]

@@ -164,7 +164,7 @@ def retry_call(
     for attempt in range(budget.attempts):
         try:
             return call()
-        except Exception as raw:  # noqa: BLE001 - every ccxt fault is translated below
+        except Exception as raw:
             exc = translate(raw)
             if not isinstance(exc, RetryableError):
                 raise exc from None
@@ -193,7 +193,7 @@ async def retry_call_async(
     for attempt in range(budget.attempts):
         try:
             return await call()
-        except Exception as raw:  # noqa: BLE001
+        except Exception as raw:
             exc = translate(raw)
             if not isinstance(exc, RetryableError):
                 raise exc from None
