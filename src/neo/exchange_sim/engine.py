@@ -16,6 +16,7 @@ Semantics (documented in docs/exchange-sim.md):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -211,7 +212,11 @@ class SimEngine:
     # --- orders ----------------------------------------------------------------------------
     def record_request(self, action: str, path: str, client_order_id: str | None,
                        params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-        """Remember an order request as received (before any fault or check applies)."""
+        """Remember an order request as received (before any fault or check applies).
+
+        ``time_ms`` is the sim's clock, ``received_ms`` the wall clock; ``fault`` the injected
+        fault it met (None: none), ``status`` the HTTP status answered (None: still stalled).
+        """
         entry: dict[str, Any] = {
             "seq": len(self.requests) + 1,
             "time_ms": self.now_ms(),
@@ -219,7 +224,9 @@ class SimEngine:
             "path": path,
             "client_order_id": client_order_id,
             "params": {k: v for k, v in params.items() if k != "signature"},
-            "outcome": None,
+            "received_ms": int(time.time() * 1000),
+            "fault": None,
+            "status": None,
         }
         self.requests.append(entry)
         return entry

@@ -29,6 +29,10 @@ def make_dialect(name: str) -> Dialect:
         from neo.exchange_sim.binance import BinanceDialect
 
         return BinanceDialect()
+    if name == "kraken":
+        from neo.exchange_sim.kraken import KrakenDialect
+
+        return KrakenDialect()
     raise ValueError(f"unknown dialect {name!r}; use binance or kraken")
 
 

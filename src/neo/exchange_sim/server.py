@@ -90,10 +90,11 @@ async def record_and_fault(request: web.Request, handler: Handler) -> web.Stream
             info.action, request.path, info.client_order_id, info.params
         )
     fault = sim.faults.take(request.method, request.path, HTTP_FAULTS)
+    if entry is not None and fault is not None:
+        entry["fault"] = fault.kind  # known before a stalled request ever answers
     response = await (handler(request) if fault is None else _apply(fault, request, handler))
     if entry is not None:
         entry["status"] = response.status
-        entry["outcome"] = fault.kind if fault is not None else "ok"
     return response
 
 
