@@ -384,7 +384,10 @@ class CcxtBroker:
             try:
                 listing = getattr(self.exchange, method)(symbol)
             except Exception as raw:
-                raise translate(raw, self.venue) from None
+                error = translate(raw, self.venue)
+                if isinstance(error, ExchangeOrderNotFoundError):
+                    continue  # nothing listed
+                raise error from None
             for candidate in listing:
                 if candidate.get("clientOrderId") == cid:
                     return dict(candidate)
@@ -406,13 +409,10 @@ class CcxtBroker:
 
     def _absorb(self, tracked: Tracked, answer: dict[str, Any], cancel_reason: str = "") -> None:
         """Apply the exchange's view of an order: its trades, then its final status."""
-        for trade in answer.get("trades") or []:
-            if trade.get("id") is not None and trade.get("price") is not None:
-                self._apply_trade(
-                    tracked,
-                    {**trade, "side": trade.get("side") or tracked.order.side.value},
-                    "rest",
-                )
+        for trade in answer.get("trades") or []:  # complete ones only; else my-trades has it
+            if all(trade.get(key) is not None for key in ("id", "price", "amount", "timestamp")):
+                side = trade.get("side") or tracked.order.side.value
+                self._apply_trade(tracked, {**trade, "side": side}, "rest")
         filled = float(answer.get("filled") or 0.0)
         if filled > tracked.order.filled_quantity + 1e-12:
             self._poll_trades(tracked.order.instrument.symbol)

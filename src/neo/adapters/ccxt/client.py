@@ -36,7 +36,12 @@ telemetry (``neo_exchange_request_seconds``) subscribes here."""
 
 _OPTIONS: dict[str, dict[str, Any]] = {
     # spot only: no futures/options exchangeInfo calls, no keyed currency list at load
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
+    "binance": {
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        "defaultType": "spot",
+    },
 }
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neo.adapters.ccxt.errors import translate
+from neo.adapters.ccxt.history import bar_closed
 from neo.adapters.ccxt.ratelimit import Backoff, RetryBudget, retry_call_async
 from neo.domain.bar import Bar
 from neo.domain.errors import NeoError
@@ -295,7 +296,7 @@ class CcxtBarFeed:
     def _closed(self, series: _Series, ts: int, now_ms: int) -> bool:
         if (series.market_id, str(self._timeframe), ts) in self._closed_marks:
             return True
-        return now_ms >= ts + self.step_ms
+        return bar_closed(ts, self.step_ms, now_ms)
 
     def _emit(self, series: _Series, row: list[float]) -> None:
         ts = int(row[0])

@@ -37,6 +37,18 @@ CHUNK_ROWS = 50_000
 Row = list[float]
 
 
+def bar_closed(ts_ms: int, step_ms: int, now_ms: int) -> bool:
+    """Whether the *newest* bar a venue returned, opened at ``ts_ms``, is closed by the clock.
+
+    Only when the venue is live: its end has passed but by less than one bar. A newest bar
+    whose end is long past means a venue that is not live (a replay, ``neo exchange-sim``
+    whose price path is not at wall time), where the newest bar is the one still forming and
+    is closed only by the arrival of the next one.
+    """
+    end = ts_ms + step_ms
+    return end <= now_ms < end + step_ms
+
+
 def ccxt_timeframe(exchange: Any, timeframe: Timeframe) -> str:
     """The exchange's name for ``timeframe``; ConfigError when it has no such candles."""
     name = str(timeframe)
@@ -61,7 +73,8 @@ def iter_ohlcv_pages(
     budget: RetryBudget | None = None,
 ) -> Iterator[list[Row]]:
     """Pages of closed ``[ts_ms, o, h, l, c, v]`` rows in ``[since_ms, until_ms)``, in time
-    order, each row once."""
+    order, each row once. A row is closed when a later one came in the same page, or by the
+    clock (:func:`bar_closed`)."""
     name = ccxt_timeframe(exchange, timeframe)
     step = timeframe.nanos // _MS
     clock = now_ms or (lambda: int(time.time() * 1000))
@@ -82,18 +95,19 @@ def iter_ohlcv_pages(
             backoff=backoff,
             budget=budget,
         )
-        closed_before = clock() - step  # a bar whose ts is after this is still forming
+        now = clock()
+        ordered = sorted((row for row in rows or []), key=lambda r: int(r[0]))
+        newest = int(ordered[-1][0]) if ordered else None
         fresh = [
             [float(v) if v is not None else float("nan") for v in row]
-            for row in rows or []
+            for row in ordered
             if (last is None or int(row[0]) > last)
             and int(row[0]) >= since_ms
             and (until_ms is None or int(row[0]) < until_ms)
-            and int(row[0]) <= closed_before
+            and (int(row[0]) < (newest or 0) or bar_closed(int(row[0]), step, now))
         ]
         if not fresh:
             return
-        fresh.sort(key=lambda r: r[0])
         last = int(fresh[-1][0])
         yield fresh
         cursor = last + step
