@@ -30,7 +30,7 @@ def exchange_sim_command(
             help="Close a bar every X wall seconds (default: only on POST /__sim/advance).",
             min=0.01,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve a local exchange (Binance or Kraken REST, Binance websockets) for ccxt and NEO."""
