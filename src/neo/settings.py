@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from neo.adapters.ccxt.config import ExchangeConfig
 from neo.data.config import DataConfig, VenueConfig, default_venues
 from neo.domain.errors import ConfigError
 from neo.engine.config import EngineConfig, InstrumentSpec
@@ -59,6 +60,8 @@ class NeoSettings(BaseSettings):
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
     venues: dict[str, VenueConfig] = Field(default_factory=default_venues)
     """Trading calendar per venue (``[venues.nasdaq] calendar = "XNAS"``); unlisted: 24/7."""
+    exchanges: dict[str, ExchangeConfig] = {}
+    """Per ccxt id: url override, sandbox, rate limit, keys (SecretStr; docs/exchanges.md)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -25,10 +25,16 @@ is fatal for the operation that raised it, and retrying unchanged would fail the
      ├── RiskError
      │    └── KillSwitchEngagedError      new exposure refused until an explicit reset
      ├── ExchangeError                    a venue refused or failed (fatal)
+     │    ├── ExchangeAuthError           keys missing, wrong or without permission
+     │    ├── OrderRefusedError           the venue rejected an order (never retried)
+     │    ├── ExchangeOrderNotFoundError  the venue does not know an order (see strikes)
+     │    └── RetryBudgetExhaustedError   retryable faults went on past the retry budget
      └── RetryableError
           ├── NetworkError
-          ├── ExchangeUnavailableError
-          └── RateLimitError
+          │    └── RequestTimeoutError    no answer: the request may have reached the venue
+          ├── ExchangeUnavailableError    5xx, maintenance
+          └── RateLimitError              429
+               └── ExchangeBanError       418: banned for a while (honour Retry-After)
 """
 
 from __future__ import annotations
@@ -114,6 +120,25 @@ class ExchangeError(NeoError):
     """A venue refused a request for a reason that retrying will not change."""
 
 
+class ExchangeAuthError(ExchangeError):
+    """API keys are missing, wrong or lack a permission the call needs."""
+
+    exit_code = 2
+
+
+class OrderRefusedError(ExchangeError):
+    """The venue rejected an order (invalid, insufficient funds): retrying it unchanged fails
+    the same way, so it is reported as ``OrderRejected`` and never sent again."""
+
+
+class ExchangeOrderNotFoundError(ExchangeError):
+    """The venue does not know an order; an adapter counts strikes before calling it lost."""
+
+
+class RetryBudgetExhaustedError(ExchangeError):
+    """A call kept failing with retryable faults until its retry budget was spent."""
+
+
 class RetryableError(NeoError):
     """A transient fault: the same call may succeed later."""
 
@@ -122,12 +147,21 @@ class NetworkError(RetryableError):
     """The network failed between NEO and a venue or server."""
 
 
+class RequestTimeoutError(NetworkError):
+    """No answer in time: the request may or may not have reached the venue (an order sent so
+    is *unknown* until queried by its client order id)."""
+
+
 class ExchangeUnavailableError(RetryableError):
     """The venue is down or in maintenance."""
 
 
 class RateLimitError(RetryableError):
     """The venue asked NEO to slow down."""
+
+
+class ExchangeBanError(RateLimitError):
+    """The venue banned NEO's address for a while (HTTP 418): wait at least Retry-After."""
 
 
 class SessionError(NeoError):

@@ -1,0 +1,1 @@
+"""Connectivity to the outside world: exchanges (``neo.adapters.ccxt``)."""

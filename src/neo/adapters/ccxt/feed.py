@@ -1,0 +1,340 @@
+"""``CcxtBarFeed``: closed bars from an exchange, for the paper and live drivers (the ``Feed``
+protocol of :mod:`neo.engine.paper`).
+
+Bars come from ccxt.pro's ``watch_ohlcv`` where the exchange has it, else from REST polling of
+``fetch_ohlcv``. Either way the feed yields **closed** bars only, in time order per instrument,
+each once:
+
+* a bar is closed when the exchange says so (Binance's kline ``x`` flag, read from the raw
+  message), when a later bar of the same instrument arrived, or when the exchange's clock
+  (``fetch_time``, else ours) has passed its end;
+* a heartbeat (``heartbeat_s`` without any message) or a socket error counts as a dropped
+  stream: the websocket is closed, reopened after a backoff with jitter, resubscribed, and the
+  gap since the last bar is back-filled over REST before the stream goes on — a bar seen twice
+  (REST and socket) is yielded once;
+* :meth:`staleness_seconds` / :meth:`is_stale` say how long it is since an instrument's last
+  bar; beyond two bars the instrument is *stale* (new entries must stop; the live driver and
+  the metric ``neo_data_stale{instrument}`` read it), and ``on_stale(instrument, stale, age_s)``
+  is called on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from neo.adapters.ccxt.errors import translate
+from neo.adapters.ccxt.history import bar_closed
+from neo.adapters.ccxt.ratelimit import Backoff, RetryBudget, retry_call_async
+from neo.domain.bar import Bar
+from neo.domain.errors import NeoError
+from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
+from neo.logs import get_logger
+
+log = get_logger("adapters.ccxt.feed")
+_MS = 1_000_000
+
+StaleCallback = Callable[[InstrumentId, bool, float], None]
+
+
+@dataclass
+class _Series:
+    """What the feed knows of one instrument."""
+
+    instrument: InstrumentId
+    market_id: str
+    last_ts: int | None = None  # ms of the last bar yielded
+    pending: list[float] | None = None  # the bar still forming
+    received: float = field(default_factory=time.monotonic)
+    stale: bool = False
+
+
+@dataclass
+class FeedStats:
+    bars: int = 0
+    reconnects: int = 0
+    heartbeats_missed: int = 0
+    backfilled: int = 0
+    duplicates_dropped: int = 0
+    polls: int = 0
+
+
+class CcxtBarFeed:
+    """Closed bars of ``symbols`` on an async ccxt client (see the module docstring).
+
+    ``mode``: ``"auto"`` (websocket when ``exchange.has['watchOHLCV']``), ``"watch"`` or
+    ``"poll"``. ``since_ms`` back-fills from that time before going live (default: live only).
+    """
+
+    def __init__(
+        self,
+        exchange: Any,
+        symbols: Iterable[str],
+        timeframe: Timeframe | str,
+        *,
+        mode: str = "auto",
+        heartbeat_s: float = 30.0,
+        poll_s: float = 5.0,
+        since_ms: int | None = None,
+        backoff: Backoff | None = None,
+        on_stale: StaleCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.exchange = exchange
+        self._timeframe = Timeframe.parse(timeframe)
+        self.step_ms = self._timeframe.nanos // _MS
+        names = list(dict.fromkeys(symbols))
+        if mode not in ("auto", "watch", "poll"):
+            raise ValueError(f"mode must be auto, watch or poll, not {mode!r}")
+        watch = bool((getattr(exchange, "has", {}) or {}).get("watchOHLCV"))
+        self.mode = ("watch" if watch else "poll") if mode == "auto" else mode
+        self.heartbeat_s = heartbeat_s
+        self.poll_s = poll_s
+        self.since_ms = since_ms
+        self.backoff = backoff or Backoff()
+        self.on_stale = on_stale
+        self.clock = clock
+        self.stats = FeedStats()
+        self.offset_ms = 0
+        self.series = {
+            name: _Series(InstrumentId(exchange.id, name), name, received=clock()) for name in names
+        }
+        self._closed_marks: set[tuple[str, str, int]] = set()
+        self._queue: asyncio.Queue[Bar] = asyncio.Queue()
+
+    # -- the Feed protocol ----------------------------------------------------------------
+    @property
+    def instruments(self) -> list[InstrumentId]:
+        return [s.instrument for s in self.series.values()]
+
+    @property
+    def timeframe(self) -> Timeframe:
+        return self._timeframe
+
+    async def stream(self) -> AsyncIterator[Bar]:
+        """Closed bars as they complete, until cancelled."""
+        await self._prepare()
+        tasks = [asyncio.create_task(self._run(s)) for s in self.series.values()]
+        tasks.append(asyncio.create_task(self._watchdog()))
+        try:
+            while True:
+                getter = asyncio.create_task(self._queue.get())
+                done, _ = await asyncio.wait([getter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                for task in done:  # a series task ended: only by a fatal error
+                    task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, NeoError, Exception):
+                    await task
+
+    # -- staleness ------------------------------------------------------------------------
+    def staleness_seconds(self, instrument: InstrumentId) -> float:
+        """Seconds since ``instrument``'s last closed bar was due (its last bar's receipt)."""
+        for series in self.series.values():
+            if series.instrument == instrument:
+                return max(0.0, self.clock() - series.received)
+        raise KeyError(instrument)
+
+    def is_stale(self, instrument: InstrumentId) -> bool:
+        """Older than two bars: no new entries should be made on it."""
+        return self.staleness_seconds(instrument) > 2 * self._timeframe.seconds
+
+    def check_staleness(self) -> None:
+        """Update every instrument's flag; ``on_stale`` hears each change."""
+        for series in self.series.values():
+            age = self.staleness_seconds(series.instrument)
+            stale = age > 2 * self._timeframe.seconds
+            if stale != series.stale:
+                series.stale = stale
+                log.warning(
+                    "%s data %s (%.0f s since the last bar)",
+                    series.instrument,
+                    "stale" if stale else "fresh again",
+                    age,
+                )
+                if self.on_stale is not None:
+                    self.on_stale(series.instrument, stale, age)
+
+    async def _watchdog(self) -> None:
+        every = max(0.05, min(self.heartbeat_s, self._timeframe.seconds / 4))
+        while True:
+            await asyncio.sleep(every)
+            self.check_staleness()
+
+    # -- setup ----------------------------------------------------------------------------
+    async def _prepare(self) -> None:
+        exchange = self.exchange
+        await self._call(lambda: exchange.load_markets(), "load_markets")
+        for name, series in self.series.items():
+            series.market_id = str(exchange.market(name)["id"])
+        if exchange.has.get("fetchTime"):
+            try:
+                server = await self._call(lambda: exchange.fetch_time(), "fetch_time")
+                self.offset_ms = int(server) - int(time.time() * 1000)
+            except NeoError as exc:
+                log.info(
+                    "%s: no server time (%s); judging bar closes by our clock", exchange.id, exc
+                )
+        if self.mode == "watch":
+            self._mark_closed_klines()
+
+    def _mark_closed_klines(self) -> None:
+        """Read Binance's kline ``x`` (closed) flag from the raw message: a closing bar is
+        yielded at once instead of when the next bar begins."""
+        original = getattr(self.exchange, "handle_ohlcv", None)
+        if original is None:
+            return
+        marks = self._closed_marks
+
+        def handle_ohlcv(client: Any, message: Any) -> Any:
+            kline = message.get("k") if isinstance(message, dict) else None
+            if isinstance(kline, dict) and kline.get("x") and kline.get("t") is not None:
+                marks.add((str(kline.get("s")), str(kline.get("i")), int(kline["t"])))
+            return original(client, message)
+
+        self.exchange.handle_ohlcv = handle_ohlcv
+
+    # -- one instrument ------------------------------------------------------------------
+    async def _run(self, series: _Series) -> None:
+        if self.since_ms is not None:
+            await self._backfill(series, self.since_ms)
+        if self.mode == "poll":
+            await self._poll(series)
+        else:
+            await self._watch(series)
+
+    async def _watch(self, series: _Series) -> None:
+        failures = 0
+        name = str(self._timeframe)
+        while True:
+            try:
+                rows = await asyncio.wait_for(
+                    self.exchange.watch_ohlcv(self._symbol(series), name),
+                    self.heartbeat_s,
+                )
+            except TimeoutError:
+                self.stats.heartbeats_missed += 1
+                log.warning(
+                    "%s: no message for %.1f s: reconnecting", series.instrument, self.heartbeat_s
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as raw:
+                error = translate(raw, self.exchange.id)
+                log.warning("%s stream failed (%s): reconnecting", series.instrument, error)
+            else:
+                failures = 0
+                self._take(series, rows)
+                continue
+            failures += 1
+            await self._reconnect(series, failures)
+
+    async def _reconnect(self, series: _Series, failures: int) -> None:
+        self.stats.reconnects += 1
+        with contextlib.suppress(Exception):
+            await self.exchange.close()
+        await asyncio.sleep(self.backoff.delay(failures - 1))
+        series.pending = None  # it may have missed its last updates: REST has the truth
+        start = series.last_ts + self.step_ms if series.last_ts is not None else None
+        if start is not None:
+            await self._backfill(series, start)
+
+    async def _backfill(self, series: _Series, since_ms: int) -> None:
+        symbol = self._symbol(series)
+        cursor = since_ms
+        while True:
+            rows = await self._fetch(symbol, cursor)
+            before = self.stats.bars
+            self._take(series, rows, backfill=True)
+            self.stats.backfilled += self.stats.bars - before
+            newest = max((int(r[0]) for r in rows or []), default=None)
+            if newest is None or newest < cursor or self.stats.bars == before:
+                return
+            cursor = newest + self.step_ms
+
+    async def _poll(self, series: _Series) -> None:
+        symbol = self._symbol(series)
+        while True:
+            since = series.last_ts + self.step_ms if series.last_ts is not None else None
+            try:
+                rows = await self._fetch(symbol, since)
+            except NeoError as exc:
+                log.warning("%s poll failed (%s); polling again", series.instrument, exc)
+                rows = []
+            self.stats.polls += 1
+            self._take(series, rows, backfill=True)
+            await asyncio.sleep(self.poll_s)
+
+    # -- closing bars -----------------------------------------------------------------------
+    def _take(self, series: _Series, rows: Any, *, backfill: bool = False) -> None:
+        """Fold rows into the series: yield each bar once it is closed, in order."""
+        now_ms = int(time.time() * 1000) + self.offset_ms
+        for row in sorted(rows or [], key=lambda r: int(r[0])):
+            ts = int(row[0])
+            if series.last_ts is not None and ts <= series.last_ts:
+                self.stats.duplicates_dropped += 1
+                continue
+            pending = series.pending
+            if pending is not None and ts > int(pending[0]):
+                self._emit(series, pending)
+            series.pending = [float(v) for v in row]
+        pending = series.pending
+        if pending is not None and self._closed(series, int(pending[0]), now_ms):
+            self._emit(series, pending)
+
+    def _closed(self, series: _Series, ts: int, now_ms: int) -> bool:
+        if (series.market_id, str(self._timeframe), ts) in self._closed_marks:
+            return True
+        return bar_closed(ts, self.step_ms, now_ms)
+
+    def _emit(self, series: _Series, row: list[float]) -> None:
+        ts = int(row[0])
+        series.pending = None if series.pending is row else series.pending
+        if series.last_ts is not None and ts <= series.last_ts:
+            self.stats.duplicates_dropped += 1
+            return
+        series.last_ts = ts
+        series.received = self.clock()
+        self._closed_marks.discard((series.market_id, str(self._timeframe), ts))
+        self.stats.bars += 1
+        bar = Bar(
+            instrument=series.instrument,
+            timeframe=self._timeframe,
+            ts=ts * _MS,
+            open=row[1],
+            high=row[2],
+            low=row[3],
+            close=row[4],
+            volume=row[5],
+        )
+        self._queue.put_nowait(bar)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _symbol(self, series: _Series) -> str:
+        return series.instrument.symbol
+
+    async def _fetch(self, symbol: str, since: int | None) -> Any:
+        async def page() -> Any:
+            return await self.exchange.fetch_ohlcv(symbol, str(self._timeframe), since)
+
+        return await self._call(page, f"fetch_ohlcv {symbol}")
+
+    async def _call(self, call: Callable[[], Any], what: str) -> Any:
+        return await retry_call_async(
+            call,
+            what=f"{self.exchange.id} {what}",
+            translate=lambda e: translate(e, self.exchange.id),
+            backoff=self.backoff,
+            budget=RetryBudget(),
+        )

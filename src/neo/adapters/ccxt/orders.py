@@ -1,0 +1,106 @@
+"""NEO orders ↔ ccxt requests and answers: rounding, minimums, status and trade mapping."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from neo.domain.enums import LiquiditySide, OrderStatus, OrderType, Side
+from neo.domain.fill import Fill
+from neo.domain.ids import InstrumentId, OrderId, TradeId
+from neo.domain.instrument import Instrument
+from neo.domain.order import Order
+
+_MS = 1_000_000
+
+CCXT_STATUS: dict[str, OrderStatus] = {
+    "open": OrderStatus.ACCEPTED,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELLED,
+    "cancelled": OrderStatus.CANCELLED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One create_order call, exactly as sent (amount and price already on the grid)."""
+
+    symbol: str
+    type: str
+    side: str
+    amount: float
+    price: float | None
+    params: dict[str, Any]
+
+
+def rounded_request(
+    exchange: Any, order: Order, spec: Instrument, quantity: float, reference_price: float | None
+) -> Request | str:
+    """The request for ``order`` of ``quantity``, rounded with ccxt's own
+    ``amount_to_precision`` (truncating) and ``price_to_precision``; or why it cannot be sent
+    (below the minimum quantity or notional), as a reason that says how to fix it."""
+    symbol = order.instrument.symbol
+    amount = float(exchange.amount_to_precision(symbol, quantity)) if quantity > 0 else 0.0
+    if amount <= 0 or amount < spec.min_quantity:
+        return (
+            f"quantity {quantity:g} rounds to {amount:g}, below the minimum "
+            f"{max(spec.min_quantity, spec.lot_size):g} of {symbol}: trade a larger size"
+        )
+    price = (
+        None
+        if order.limit_price is None
+        else float(exchange.price_to_precision(symbol, order.limit_price))
+    )
+    params: dict[str, Any] = {}
+    if order.stop_price is not None:
+        params["triggerPrice"] = float(exchange.price_to_precision(symbol, order.stop_price))
+    if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        params["timeInForce"] = order.time_in_force.value.upper()
+    if order.reduce_only:
+        params["reduceOnly"] = True
+    check = price or (params.get("triggerPrice") or reference_price)
+    if spec.min_notional and check and amount * check < spec.min_notional * (1 - 1e-12):
+        return (
+            f"notional {amount * check:.8g} of {amount:g} {symbol} at {check:g} is below the "
+            f"exchange minimum {spec.min_notional:g}: trade a larger size"
+        )
+    ccxt_type = "limit" if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else "market"
+    return Request(symbol, ccxt_type, order.side.value, amount, price, params)
+
+
+def fee_in_quote(trade: dict[str, Any], spec: Instrument, price: float) -> float:
+    """The trade's fee in the quote currency (a fee in the base is converted at the price)."""
+    fee = trade.get("fee") or {}
+    cost = fee.get("cost")
+    if cost is None:
+        return 0.0
+    value = abs(float(cost))
+    if fee.get("currency") and spec.base and fee.get("currency") == spec.base:
+        return value * price
+    return value if math.isfinite(value) else 0.0
+
+
+def trade_to_fill(trade: dict[str, Any], order_id: OrderId, spec: Instrument) -> Fill:
+    """A ccxt trade (``fetch_my_trades``/``watch_my_trades``/an order's ``trades``) as a Fill."""
+    price = float(trade["price"])
+    liquidity = (
+        LiquiditySide.MAKER if trade.get("takerOrMaker") == "maker" else (LiquiditySide.TAKER)
+    )
+    return Fill(
+        order_id=order_id,
+        trade_id=TradeId(str(trade["id"])),
+        instrument=spec.id,
+        side=Side(str(trade["side"])),
+        quantity=float(trade["amount"]),
+        price=price,
+        fee=fee_in_quote(trade, spec, price),
+        ts=int(trade.get("timestamp") or 0) * _MS,
+        liquidity=liquidity,
+    )
+
+
+def instrument_of(venue: str, symbol: str) -> InstrumentId:
+    return InstrumentId(venue, symbol)

@@ -1,0 +1,20 @@
+"""A sim per test (port 0, 127.0.0.1), stopped whatever the test does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from neo.exchange_sim import SimHandle, serve_in_thread
+
+pytest.importorskip("ccxt")
+
+
+@pytest.fixture
+def binance_sim() -> Iterator[SimHandle]:
+    handle = serve_in_thread("binance", seed=11, history_bars=1500)
+    try:
+        yield handle
+    finally:
+        handle.stop()
