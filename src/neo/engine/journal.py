@@ -82,13 +82,17 @@ class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, tag="order", tag_fi
     created_ns: int = 0
     updated_ns: int = 0
     exchange_id: str = ""
+    outcome: str = ""
+    """How the venue call went (intent, sent, unknown, acknowledged, final, lost); live only."""
+    bar: int = -1
+    """Bars the session had completed when this was written (where a replay re-plays it)."""
 
     def identity(self) -> tuple[Any, ...]:
         """What a replay must decide again for the same client id."""
         return (self.instrument, self.side, self.type, self.limit_price, self.stop_price)
 
-    def state(self) -> tuple[str, float]:
-        return (self.status, round(self.filled_quantity, 12))
+    def state(self) -> tuple[str, float, str, str]:
+        return (self.status, round(self.filled_quantity, 12), self.outcome, self.exchange_id)
 
 
 class FillRecord(msgspec.Struct, frozen=True, kw_only=True, tag="fill", tag_field="kind"):
@@ -103,6 +107,7 @@ class FillRecord(msgspec.Struct, frozen=True, kw_only=True, tag="fill", tag_fiel
     fee: float
     ts: int
     source: str = "sim"
+    bar: int = -1
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, tag="checkpoint", tag_field="kind"):
@@ -144,9 +149,13 @@ class JournalState:
     """The latest record of every client id, in the order first seen."""
     first: dict[str, OrderRecord] = field(default_factory=dict)
     """The first record of every client id (what was decided)."""
-    states: set[tuple[str, str, float]] = field(default_factory=set)
-    """(cid, status, filled) of every order record, to write each change once."""
+    states: set[tuple[str, str, float, str, str]] = field(default_factory=set)
+    """(cid, status, filled, outcome, exchange id) of every order record: each change once."""
     fills: dict[str, FillRecord] = field(default_factory=dict)
+    history: list[OrderRecord | FillRecord] = field(default_factory=list)
+    """Order and fill records written before the last checkpoint, in order."""
+    tail: list[OrderRecord | FillRecord] = field(default_factory=list)
+    """Those written after it (by the step a crash cut short)."""
 
     def add(self, record: OrderRecord | FillRecord) -> None:
         if isinstance(record, OrderRecord):
@@ -240,11 +249,14 @@ class FileJournal:
             elif isinstance(record, Checkpoint):
                 state.bars.extend(pending)
                 pending.clear()
+                state.history.extend(state.tail)
+                state.tail.clear()
                 state.checkpoint = record
             elif isinstance(record, Resumed):
                 pending.clear()
             else:
                 state.add(record)
+                state.tail.append(record)
         if state.meta is not None:
             step = -1 if state.checkpoint is None else state.checkpoint.step_ts
             self._write(Resumed(abandoned=len(pending), step_ts=step))

@@ -44,6 +44,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from neo.domain.bar import Bar
 from neo.domain.errors import ReconcileError, SessionError
 from neo.domain.events import (
@@ -71,6 +73,7 @@ from neo.engine.journal import (
 )
 from neo.engine.loop import AutonomousTradingLoop, Predictor
 from neo.engine.paper import Feed, TimeSteps, build_paper_loop
+from neo.engine.venue import VenueBroker, venue_broker
 from neo.execution.broker import BrokerFactory
 from neo.execution.config import ExecutionConfig
 from neo.logs import get_logger
@@ -119,6 +122,11 @@ class Recorder:
         self.seq = 0
         self.written_orders = 0
         self.written_fills = 0
+        self.writing = True
+        """False while a venue session replays (its journal has every record already)."""
+        self.fills_from_events = True
+        """False at a venue: the exchange broker journals its fills itself."""
+        self.bar = 0
 
     def attach(self, bus: MessageBus) -> None:
         for kind in ORDER_EVENTS:
@@ -126,6 +134,10 @@ class Recorder:
 
     def cid_of(self, order_id: OrderId) -> str | None:
         return self.cids.get(order_id)
+
+    def next_cid(self) -> str:
+        """The client id the next new order will get."""
+        return f"{self.prefix}-{self.seq + 1}"
 
     def on_event(self, event: Event) -> None:
         order: Order = event.order  # type: ignore[attr-defined]
@@ -143,17 +155,31 @@ class Recorder:
                 )
         else:
             record = order_record(cid, order)
-        self._order(record)
-        if isinstance(event, OrderFilled):
+        if not self.writing:
+            return
+        latest = self.state.orders.get(cid)
+        if latest is not None and (latest.outcome or latest.exchange_id):
+            record = msgspec.structs.replace(
+                record, outcome=latest.outcome, exchange_id=latest.exchange_id
+            )
+        self.write_order(msgspec.structs.replace(record, bar=self.bar))
+        if isinstance(event, OrderFilled) and self.fills_from_events:
             self._fill(cid, event)
 
-    def _order(self, record: OrderRecord) -> None:
+    def write_order(self, record: OrderRecord) -> None:
+        """Write an order change once (a change the journal holds is not written again)."""
         key = (record.cid, *record.state())
         if key in self.state.states:
             return
         self.journal.record_order(record)
         self.state.add(record)
         self.written_orders += 1
+
+    def write_fill(self, record: FillRecord) -> None:
+        if record.trade_id not in self.state.fills:
+            self.journal.record_fill(record)
+            self.state.add(record)
+        self.written_fills += 1
 
     def _fill(self, cid: str, event: OrderFilled) -> None:
         fill = event.fill
@@ -180,7 +206,8 @@ class Recorder:
             price=fill.price,
             fee=fill.fee,
             ts=fill.ts,
-            source="sim" if self.fill_scope else "exchange",
+            source="sim",
+            bar=self.bar,
         )
         if self.journal.record_fill(record):
             self.written_fills += 1
@@ -312,6 +339,7 @@ class TradingSession:
         portfolio: PortfolioConstructor | None = None,
         predictor: Predictor | None = None,
         broker: BrokerFactory | None = None,
+        exchange_broker: BrokerFactory | None = None,
         fill_scope: str | None = None,
         reconcile: Reconcile | None = None,
         cycles: int | None = None,
@@ -332,7 +360,14 @@ class TradingSession:
         self.prefix = client_prefix(name)
         self._reconcile = reconcile
         self.risk = risk
+        self.venue: VenueBroker | None = None
+        if exchange_broker is not None:
+            broker = venue_broker(self, exchange_broker)
+        self.state = JournalState()
+        self.committed_bars = 0
+        self.recorder = Recorder(journal, self.state, self.prefix, f"{name}:")
         self.bus = MessageBus()
+        self.recorder.attach(self.bus)
         self.loop = build_paper_loop(
             strategy,
             self.instruments,
@@ -346,12 +381,10 @@ class TradingSession:
             broker=broker,
         )
         self.loop.mode = mode
-        self.state = JournalState()
         scope = f"{name}:" if fill_scope is None else fill_scope
-        self.recorder = Recorder(journal, self.state, self.prefix, scope)
-        self.recorder.attach(self.bus)
+        self.recorder.fill_scope = scope
+        self.recorder.fills_from_events = self.venue is None
         self.replaying = False
-        self.committed_bars = 0
         self.last_step = -1
 
     # ------------------------------------------------------------------ metadata
@@ -395,7 +428,12 @@ class TradingSession:
         self.loop.start()
         steps = CheckpointSteps(self.loop, self)
         replayed = self._replay(loaded, steps)
-        reconciled = {} if self._reconcile is None else await self._reconcile(self)
+        reconciled: dict[str, Any] = {}
+        if self.venue is not None:
+            self.venue.go_live()
+            reconciled = self.venue.reconcile()
+        if self._reconcile is not None:
+            reconciled.update(await self._reconcile(self))
         reason = "feed ended"
         new_bars = 0
         try:
@@ -431,21 +469,31 @@ class TradingSession:
         switch = getattr(self.risk, "kill_switch", None)
         if switch is not None:
             self.risk.kill_switch = KillSwitch(None, keep_basis=False)  # type: ignore[union-attr]
+        venue = self.venue
+        if venue is not None:
+            venue.start_replay(loaded)
+            self.recorder.writing = False
         try:
             for record in loaded.bars:
                 bar = self._bar_of(record)
                 steps.before(bar)
+                if venue is not None:
+                    venue.before_bar(self.committed_bars)
                 self.loop.push_bar(bar)
-                self.committed_bars += 1
+                self._count_bar()
                 steps.after(bar)
             if steps.ts is not None and steps.ts <= checkpoint.step_ts:
                 steps.close()  # the checkpoint was written after this step closed
+            if venue is not None:
+                venue.before_bar(self.committed_bars)  # what the last step's end recorded
         finally:
             self.replaying = False
+            self.recorder.writing = True
             if switch is not None:
                 self.risk.kill_switch = switch  # type: ignore[union-attr]
         self.last_step = checkpoint.step_ts
         self._verify(checkpoint)
+        self.recorder.seq = max(self.recorder.seq, checkpoint.orders)
         log.info(
             "session resumed",
             extra={"session": self.name, "bars": len(loaded.bars), "step_ts": checkpoint.step_ts},
@@ -490,14 +538,21 @@ class TradingSession:
                 steps.close()
                 return f"{self.cycles} cycles", new
             self.journal.append_bar(k, bar)
+            if self.venue is not None:
+                self.venue.note_price(bar.instrument, bar.close)
+                self.venue.before_bar(self.committed_bars)
             loop.push_bar(bar)
-            self.committed_bars += 1
+            self._count_bar()
             new += 1
             steps.after(bar)
             if new % 512 == 0:
                 await asyncio.sleep(0)
         steps.close()
         return "feed ended", new
+
+    def _count_bar(self) -> None:
+        self.committed_bars += 1
+        self.recorder.bar = self.committed_bars
 
     def step_done(self, ts: int) -> None:
         """A step closed: write the checkpoint (not while replaying what one already covers)."""
