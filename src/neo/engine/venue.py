@@ -168,12 +168,12 @@ class VenueBroker:
         self.sink = sink
         self.ledger = ledger
         self.instruments = dict(instruments)
-        self.inner: Any = make_inner(instruments, sink, ledger)
-        self.venue: str = getattr(self.inner, "venue", "")
+        inner: Any = make_inner(instruments, sink, ledger)
+        self.inner = inner
+        self.venue: str = getattr(inner, "venue", "")
         self.journal = VenueJournal(session, self.venue)
-        if hasattr(self.inner, "journal"):
-            self.inner.journal = self.journal
-            self.inner.session = session.name
+        inner.journal = self.journal  # the exchange broker journals into the session's journal
+        inner.session = session.name
         self.replaying = False
         self._replayed: dict[OrderId, _Replayed] = {}
         self._by_cid: dict[str, OrderId] = {}
