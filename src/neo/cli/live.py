@@ -1,15 +1,34 @@
-"""Durable trading sessions from the command line: ``neo paper --session NAME`` and ``neo live``.
+"""Durable sessions from the command line: ``neo paper --session``, ``neo paper --feed
+exchange:<id>`` and ``neo live``.
 
 A named session keeps its journal in ``<data_dir>/sessions/<NAME>/`` and resumes where it
-stopped when started again with the same settings (see :mod:`neo.engine.live`).
+stopped when started again with the same settings (:mod:`neo.engine.live`). ``neo live`` sends
+real orders: it refuses without ``--confirm-live``; ``--dry-run`` runs the same session on the
+exchange's live data with the simulated broker and lists every order it would have sent
+(docs/live.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from neo.cli.common import (
+    JsonOpt,
+    SymbolOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    emit,
+    parse_symbols,
+    parse_timeframe,
+    settings_of,
+)
+from neo.domain.errors import ConfigError
+from neo.domain.events import OrderSubmitted
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
 from neo.engine.journal import FileJournal, session_dir
@@ -21,6 +40,9 @@ from neo.portfolio.base import PortfolioConstructor
 from neo.risk.base import RiskGate
 from neo.settings import NeoSettings
 from neo.strategies.base import Strategy
+
+DEFAULT_WARMUP = 200
+"""Closed bars fetched before a new session's first live bar, to warm its indicators up."""
 
 
 def run_paper_session(
@@ -35,6 +57,7 @@ def run_paper_session(
     portfolio: PortfolioConstructor | None,
     predictor: Predictor | None,
     cycles: int | None,
+    live_from_ns: int = 0,
 ) -> dict[str, Any]:
     """Run (or resume) the paper session ``session`` with the simulated broker."""
     journal = FileJournal(session_dir(settings.data_dir, session))
@@ -51,8 +74,268 @@ def run_paper_session(
             portfolio=portfolio,
             predictor=predictor,
             cycles=cycles,
+            live_from_ns=live_from_ns,
         )
         result = asyncio.run(runner.run())
     finally:
         journal.close()
     return result.summary()
+
+
+def exchange_config(settings: NeoSettings, exchange: str, url: str | None) -> Any:
+    """``[exchanges.<id>]`` with ``--exchange-url`` applied."""
+    from neo.adapters.ccxt import ExchangeConfig
+
+    config = settings.exchanges.get(exchange, ExchangeConfig())
+    return config if url is None else config.model_copy(update={"url": url})
+
+
+def exchange_market(
+    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], *, keys: bool
+) -> tuple[Any, dict[InstrumentId, Instrument]]:
+    """A sync ccxt client (with keys only when ``keys``) and the instruments of ``symbols``."""
+    from neo.adapters.ccxt import load_instruments, make_exchange
+
+    client = make_exchange(exchange, exchange_config(settings, exchange, url), credentials=keys)
+    return client, load_instruments(client, symbols)
+
+
+def market_now_ms(client: Any, symbol: str, timeframe: str) -> int:
+    """The open time of the exchange's newest (forming) bar: its market's clock, which a sim
+    runs on its own path; our clock when it returns none."""
+    try:
+        rows = client.fetch_ohlcv(symbol, timeframe, None, 2)
+    except Exception as raw:
+        from neo.adapters.ccxt.errors import translate
+
+        raise translate(raw, client.id) from None
+    if not rows:
+        return int(time.time() * 1000)
+    return max(int(row[0]) for row in rows)
+
+
+def exchange_feed(
+    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], timeframe: str,
+    warmup: int, now_ms: int,
+) -> tuple[Any, int]:  # fmt: skip
+    """The exchange's bar stream (no keys), starting ``warmup`` closed bars before ``now_ms``
+    (the exchange's clock); and the time from which bars are live (earlier ones only warm the
+    strategy up)."""
+    from neo.adapters.ccxt import CcxtBarFeed, make_exchange
+
+    config = exchange_config(settings, exchange, url)
+    stream = make_exchange(exchange, config, asynchronous=True)
+    frame = parse_timeframe(timeframe)
+    since = None if warmup <= 0 else now_ms - warmup * (frame.nanos // 1_000_000)
+    return CcxtBarFeed(stream, symbols, frame, since_ms=since), now_ms * 1_000_000
+
+
+def paper_on_exchange(
+    settings: NeoSettings,
+    exchange: str,
+    *,
+    symbols: list[str],
+    timeframe: str,
+    strategy: Strategy,
+    execution: ExecutionConfig,
+    session: str | None,
+    cycles: int | None,
+    url: str | None,
+    warmup: int,
+    predictor: Predictor | None,
+) -> dict[str, Any]:
+    """``neo paper --feed exchange:<id>``: the exchange's live bars, the simulated broker; no
+    credentials are loaded (a public market data client only)."""
+    from neo.risk import HALT_ONLY, build_risk_gate
+
+    client, instruments = exchange_market(settings, exchange, url, symbols, keys=False)
+    feed, live_from = exchange_feed(
+        settings,
+        exchange,
+        url,
+        symbols,
+        timeframe,
+        warmup,
+        market_now_ms(client, symbols[0], timeframe),
+    )
+    gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, keep_basis=False)
+    name = session or f"paper-{exchange}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    journal = FileJournal(session_dir(settings.data_dir, name))
+    try:
+        runner = TradingSession(
+            name=name, strategy=strategy, feed=feed, journal=journal, instruments=instruments,
+            execution=execution, engine=settings.engine, risk=gate, predictor=predictor,
+            cycles=cycles, live_from_ns=live_from,
+        )  # fmt: skip
+        return asyncio.run(_run_and_close(runner, feed))
+    finally:
+        journal.close()
+
+
+async def _run_and_close(runner: TradingSession, feed: Any) -> dict[str, Any]:
+    """Run the session, then close the feed's client on the same event loop."""
+    try:
+        return (await runner.run()).summary()
+    finally:
+        await feed.exchange.close()
+
+
+def live_command(
+    ctx: typer.Context,
+    exchange: Annotated[str, typer.Option("--exchange", help="ccxt exchange id, e.g. binance.")],
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Strategy name or path (as for backtest).")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Strategy parameter name=value.")
+    ] = None,
+    symbols: SymbolsOpt = None,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = None,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            "--exchange-url",
+            help="Base URL of the exchange API, e.g. http://127.0.0.1:8765 of `neo "
+            "exchange-sim` (default: exchanges.<id>.url, else the exchange itself).",
+        ),
+    ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="Session name: its journal; start it again to resume."),
+    ] = None,
+    account: Annotated[
+        str, typer.Option("--account", help="Label of the exchange account (its kill switch).")
+    ] = "main",
+    warmup: Annotated[
+        int, typer.Option("--warmup", help="Closed bars that warm the strategy up.", min=0)
+    ] = DEFAULT_WARMUP,
+    cycles: Annotated[
+        int | None, typer.Option("--cycles", help="Stop after this many bars in all.", min=1)
+    ] = None,
+    cash: Annotated[
+        float | None, typer.Option("--cash", help="Quote currency the session may commit.")
+    ] = None,
+    confirm_live: Annotated[
+        bool, typer.Option("--confirm-live", help="Send real orders (required to trade).")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Send nothing: run on the live data with the simulated broker and list the "
+            "orders it would have sent.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Trade a strategy on an exchange with real orders (docs/live.md)."""
+    from neo.cli.trading import execution_config
+    from neo.strategies.registry import configured_strategy
+
+    if confirm_live and dry_run:
+        raise ConfigError("--confirm-live and --dry-run exclude each other: choose one")
+    if not (confirm_live or dry_run):
+        raise ConfigError(
+            f"neo live sends real orders to {exchange}: add --confirm-live to trade, or "
+            "--dry-run to see what it would send (try it against `neo exchange-sim` first)"
+        )
+    settings = settings_of(ctx)
+    names = parse_symbols(symbols, symbol)
+    if not names:
+        raise ConfigError("select what to trade with --symbols A,B or --symbol A")
+    frame = timeframe or "1m"
+    parse_timeframe(frame)
+    chosen = configured_strategy(settings, strategy, param)
+    config = execution_config(settings, fill=None, fees_bps=None, slippage_bps=None, cash=cash)
+    if dry_run:
+        summary = _dry_run(settings, exchange, exchange_url, names, frame, chosen, config,
+                           warmup, cycles)  # fmt: skip
+    else:
+        summary = _live(settings, exchange, exchange_url, names, frame, chosen, config,
+                        session, account, warmup, cycles)  # fmt: skip
+    emit(summary, as_json)
+
+
+def _dry_run(
+    settings: NeoSettings, exchange: str, url: str | None, names: list[str], frame: str,
+    strategy: Strategy, config: ExecutionConfig, warmup: int, cycles: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The session on live data with the simulated broker; every order it decides is printed
+    (stderr) and listed in the result. Keys are not loaded; nothing is journalled."""
+    from neo.cli.common import stderr_console
+    from neo.engine.journal import JournalState
+    from neo.engine.live import order_record
+
+    client, instruments = exchange_market(settings, exchange, url, names, keys=False)
+    feed, live_from = exchange_feed(
+        settings, exchange, url, names, frame, warmup, market_now_ms(client, names[0], frame)
+    )
+    would: list[dict[str, Any]] = []
+
+    class Nowhere:
+        """A journal that keeps nothing (a dry run leaves no session behind)."""
+
+        def load(self) -> JournalState:
+            return JournalState()
+
+        def start(self, meta: Any) -> None: ...
+        def append_bar(self, k: int, bar: Any) -> None: ...
+        def record_order(self, record: Any) -> None: ...
+        def record_fill(self, record: Any) -> bool:
+            return True
+
+        def checkpoint(self, checkpoint: Any) -> None: ...
+        def close(self) -> None: ...
+
+    runner = TradingSession(
+        name="dry-run", strategy=strategy, feed=feed, journal=Nowhere(), instruments=instruments,
+        execution=config, engine=settings.engine, cycles=cycles, live_from_ns=live_from,
+    )  # fmt: skip
+
+    def show(event: Any) -> None:
+        row = order_record(runner.recorder.cid_of(event.order.id) or "", event.order)
+        line = {k: getattr(row, k) for k in ("cid", "instrument", "side", "type", "quantity",
+                                              "limit_price", "stop_price")}  # fmt: skip
+        would.append(line)
+        stderr_console.print(f"would send: {line}")
+
+    runner.bus.subscribe(OrderSubmitted, show)
+    summary = asyncio.run(_run_and_close(runner, feed))
+    summary.update(mode="dry-run", would_send=would)
+    return summary
+
+
+def _live(
+    settings: NeoSettings, exchange: str, url: str | None, names: list[str], frame: str,
+    strategy: Strategy, config: ExecutionConfig, session: str | None, account: str,
+    warmup: int, cycles: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The durable live session: keys loaded (never printed), orders through CcxtBroker."""
+    from neo.adapters.ccxt.broker import ccxt_broker
+    from neo.risk import HALT_ONLY, build_risk_gate
+
+    label = f"exchange:{exchange}:{account}"
+    client, instruments = exchange_market(settings, exchange, url, names, keys=True)
+    feed, live_from = exchange_feed(
+        settings, exchange, url, names, frame, warmup, market_now_ms(client, names[0], frame)
+    )
+    gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, account=label,
+                           keep_basis=True)  # fmt: skip
+    name = session or f"live-{exchange}-{account}"
+    journal = FileJournal(session_dir(settings.data_dir, name), sync=True)
+    try:
+        runner = TradingSession(
+            name=name, mode="live", account=label, strategy=strategy, feed=feed,
+            journal=journal, instruments=instruments, execution=config, engine=settings.engine,
+            risk=gate, exchange_broker=ccxt_broker(client), fill_scope="", cycles=cycles,
+            live_from_ns=live_from,
+        )  # fmt: skip
+        return asyncio.run(_run_and_close(runner, feed))
+    finally:
+        journal.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``live`` to the root app."""
+    app.command("live")(live_command)

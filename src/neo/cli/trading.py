@@ -590,7 +590,12 @@ def paper_command(
     strategy: StrategyOpt = None,
     param: ParamOpt = None,
     feed: Annotated[
-        str, typer.Option("--feed", help="simulated (seeded random bars) or replay (the store).")
+        str,
+        typer.Option(
+            "--feed",
+            help="simulated (seeded random bars), replay (the store) or exchange:<ccxt id> "
+            "(the exchange's live bars; no keys are loaded).",
+        ),
     ] = "simulated",
     speed: Annotated[
         float | None,
@@ -668,6 +673,13 @@ def paper_command(
             "it after a crash (docs/live.md). --cycles then counts the session's bars in all.",
         ),
     ] = None,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            "--exchange-url",
+            help="With --feed exchange:<id>: base URL of its API (e.g. `neo exchange-sim`).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
@@ -677,6 +689,22 @@ def paper_command(
     from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
+    if feed.startswith("exchange:"):
+        from neo.cli.live import DEFAULT_WARMUP, paper_on_exchange
+
+        names = parse_symbols(symbols, symbol)
+        if not names:
+            raise ConfigError("select what to trade with --symbols A,B or --symbol A")
+        summary = paper_on_exchange(
+            settings, feed.partition(":")[2], symbols=names, timeframe=timeframe or "1m",
+            strategy=configured_strategy(settings, strategy, param),
+            execution=execution_config(settings, fill=fill, fees_bps=fees_bps,
+                                       slippage_bps=slippage_bps, cash=cash),
+            session=session, cycles=cycles, url=exchange_url, warmup=DEFAULT_WARMUP,
+            predictor=None,
+        )  # fmt: skip
+        emit(summary, as_json)
+        return
     if feed == "simulated" and not (symbols or symbol):
         symbols = SIMULATED_DEFAULT_SYMBOL  # a made-up market needs no choice of data
     ids = _instruments(settings, venue, symbols, symbol)

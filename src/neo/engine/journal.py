@@ -48,6 +48,8 @@ class SessionMeta(msgspec.Struct, frozen=True, kw_only=True, tag="meta", tag_fie
     timeframe: str
     cash: float
     tag: str
+    live_from: int = 0
+    """Bars closing at or before this time (ns) only warm the strategy up: no orders."""
 
 
 class BarRecord(msgspec.Struct, frozen=True, tag="bar", tag_field="kind"):

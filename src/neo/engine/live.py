@@ -344,6 +344,7 @@ class TradingSession:
         reconcile: Reconcile | None = None,
         cycles: int | None = None,
         on_step: Callable[[TradingSession], None] | None = None,
+        live_from_ns: int = 0,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -357,6 +358,8 @@ class TradingSession:
         self.execution = execution or ExecutionConfig()
         self.cycles = cycles
         self.on_step = on_step
+        self.live_from = live_from_ns
+        self._tf_ns = feed.timeframe.nanos
         self.prefix = client_prefix(name)
         self._reconcile = reconcile
         self.risk = risk
@@ -399,6 +402,7 @@ class TradingSession:
             timeframe=str(self.feed.timeframe),
             cash=self.execution.cash,
             tag=self.prefix,
+            live_from=self.live_from,
         )
 
     def _check_meta(self, known: SessionMeta) -> None:
@@ -425,6 +429,7 @@ class TradingSession:
             self.journal.start(self.meta())
         else:
             self._check_meta(loaded.meta)
+            self.live_from = loaded.meta.live_from
         self.loop.start()
         steps = CheckpointSteps(self.loop, self)
         replayed = self._replay(loaded, steps)
@@ -479,7 +484,7 @@ class TradingSession:
                 steps.before(bar)
                 if venue is not None:
                     venue.before_bar(self.committed_bars)
-                self.loop.push_bar(bar)
+                self._push(bar)
                 self._count_bar()
                 steps.after(bar)
             if steps.ts is not None and steps.ts <= checkpoint.step_ts:
@@ -541,7 +546,7 @@ class TradingSession:
             if self.venue is not None:
                 self.venue.note_price(bar.instrument, bar.close)
                 self.venue.before_bar(self.committed_bars)
-            loop.push_bar(bar)
+            self._push(bar)
             self._count_bar()
             new += 1
             steps.after(bar)
@@ -549,6 +554,16 @@ class TradingSession:
                 await asyncio.sleep(0)
         steps.close()
         return "feed ended", new
+
+    def _push(self, bar: Bar) -> None:
+        """Push ``bar``; a bar of the warm-up (closed by ``live_from``) extends indicators and
+        marks the ledger but calls no strategy, so it decides nothing."""
+        loop = self.loop
+        if bar.ts + self._tf_ns <= self.live_from:
+            loop.pause()
+        elif loop.state.value == "paused":
+            loop.resume()
+        loop.push_bar(bar)
 
     def _count_bar(self) -> None:
         self.committed_bars += 1

@@ -273,6 +273,9 @@ class VenueBroker:
         replayed.outcome = record.outcome or replayed.outcome
         replayed.exchange_id = record.exchange_id or replayed.exchange_id
         order = replayed.order
+        if record.quantity != order.quantity and not order.is_terminal:
+            # the exchange broker sized or rounded it (equity fraction, lot grid) before sending
+            order = replayed.order = msgspec.structs.replace(order, quantity=record.quantity)
         status = OrderStatus(record.status)
         now = record.updated_ns or order.updated_ns
         if status is order.status or order.is_terminal:
@@ -438,11 +441,7 @@ class VenueBroker:
             if record.outcome not in ("", "intent") and record.side == "sell":
                 unresolved[record.instrument] += record.quantity - record.filled_quantity
         for iid, spec in self.instruments.items():
-            held = self.ledger.position(iid)
-            if held < 0:
-                raise ReconcileError(
-                    f"the ledger holds {held:g} {iid.symbol}: a spot account cannot be short"
-                )
+            held = self.ledger.position(iid)  # below 0: it sold coins the account held before
             if spec.base not in totals:
                 if held > 0:
                     raise ReconcileError(
