@@ -1,0 +1,172 @@
+"""`neo live` and `neo paper --feed exchange:…` against `neo exchange-sim` (127.0.0.1 only).
+
+The sim closes a bar every 50 ms of wall time, so a few dozen bars take a second or two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from neo.cli.main import app
+from neo.strategies.base import Strategy
+from neo.strategies.context import StrategyContext
+
+pytest.importorskip("ccxt")
+from neo.exchange_sim import SimHandle, serve_in_thread
+from neo.exchange_sim.client import SIM_KEY, SIM_SECRET
+
+runner = CliRunner()
+FAST = ["--strategy", "sma_cross", "--param", "fast=2", "--param", "slow=4"]
+
+
+@pytest.fixture
+def sim() -> Iterator[SimHandle]:
+    handle = serve_in_thread("binance", seed=5, history_bars=300, bar_seconds=0.05)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEO_EXCHANGES__BINANCE__API_KEY", SIM_KEY)
+    monkeypatch.setenv("NEO_EXCHANGES__BINANCE__SECRET", SIM_SECRET)
+
+
+def _live(sim: SimHandle, *extra: str, code: int = 0) -> dict[str, Any]:
+    args = ["live", "--exchange", "binance", "--exchange-url", sim.url, "--symbols", "BTC/USDT"]
+    result = runner.invoke(app, [*args, *FAST, "--warmup", "8", *extra, "--json"])
+    assert result.exit_code == code, result.output
+    assert SIM_SECRET not in result.output and SIM_KEY not in result.output
+    if code:
+        return {"output": result.output}
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+def test_neo_live_refuses_to_trade_without_confirm_live(sim: SimHandle) -> None:
+    out = _live(sim, "--cycles", "5", code=2)["output"]
+    assert "add --confirm-live to trade, or --dry-run" in out
+    assert sim.orders() == []
+
+
+def test_confirm_live_and_dry_run_exclude_each_other(sim: SimHandle) -> None:
+    out = _live(sim, "--confirm-live", "--dry-run", code=2)["output"]
+    assert "exclude each other" in out
+
+
+def test_a_dry_run_lists_what_it_would_send_and_sends_nothing(sim: SimHandle) -> None:
+    """No keys are set: a dry run does not load them, and the exchange receives nothing."""
+    summary = _live(sim, "--dry-run", "--cycles", "60")
+    assert summary["mode"] == "dry-run" and summary["would_send"]
+    assert {row["side"] for row in summary["would_send"]} <= {"buy", "sell"}
+    assert sim.orders() == [] and sim.requests() == []
+
+
+def test_paper_on_an_exchange_feed_needs_no_keys_and_sends_nothing(sim: SimHandle) -> None:
+    args = ["paper", "--feed", "exchange:binance", "--exchange-url", sim.url]
+    result = runner.invoke(
+        app, [*args, "--symbols", "BTC/USDT", *FAST, "--cycles", "230", "--session", "p1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["bars"] == 230 and summary["orders"] > 0 and summary["mode"] == "paper"
+    assert sim.orders() == []
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_live_session_trades_resumes_and_refuses_when_the_exchange_disagrees(
+    sim: SimHandle,
+) -> None:
+    first = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "40")
+    sent = [o["client_order_id"] for o in sim.orders()]
+    assert first["fills"] > 0 and len(sent) == len(set(sent))
+    again = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "60")
+    assert again["resumed"] and again["replayed_bars"] == 40 and again["new_bars"] == 20
+    sent = [o["client_order_id"] for o in sim.orders()]
+    assert len(sent) == len(set(sent))  # the replay sent nothing again
+    held = again["positions"]["BTC/USDT@binance"]
+    if held > 0:  # the exchange loses the coins the session bought: it must refuse to start
+        sim.set_balances({"BTC": "0"})
+        out = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "70", code=1)
+        assert "fills are missing from the journal; refusing to start" in out["output"]
+
+
+class RestingBuy(Strategy):
+    """One limit buy just below the market at its 12th bar, left resting."""
+
+    name = "resting_buy"
+
+    def on_bar(self, ctx: StrategyContext) -> None:
+        if ctx.i == 11:
+            ctx.buy(0.01, limit=round(ctx.price * 0.9995, 2))
+
+
+def test_fills_made_while_the_session_was_down_are_found_at_restart(
+    tmp_path: Path, keys: None
+) -> None:
+    """The session stops with a limit order resting; the market trades through it while
+    NEO is down; the restart adopts the order, books the fill once and holds the position."""
+    from neo.adapters.ccxt import load_instruments, make_exchange
+    from neo.adapters.ccxt.broker import ccxt_broker
+    from neo.adapters.ccxt.feed import CcxtBarFeed
+    from neo.engine.journal import FileJournal, session_dir
+    from neo.engine.live import TradingSession
+    from tests.integration.live_venue_child import config
+
+    handle = serve_in_thread("binance", seed=3, history_bars=300)
+    since = int(handle.state()["now_ms"]) - 20 * 60_000
+
+    async def run(cycles: int) -> dict[str, Any]:
+        exchange = make_exchange("binance", config(handle.url), credentials=True)
+        stream = make_exchange("binance", config(handle.url), asynchronous=True)
+        journal = FileJournal(session_dir(tmp_path, "down"))
+        try:
+            session = TradingSession(
+                name="down", mode="live", account="exchange:binance:t", strategy=RestingBuy(),
+                feed=CcxtBarFeed(stream, ["BTC/USDT"], "1m", since_ms=since),
+                journal=journal, instruments=load_instruments(exchange, ["BTC/USDT"]),
+                exchange_broker=ccxt_broker(exchange), fill_scope="", cycles=cycles,
+            )  # fmt: skip
+            return (await session.run()).summary()
+        finally:
+            journal.close()
+            await stream.close()
+
+    try:
+        first = asyncio.run(run(15))
+        assert first["orders"] == 1 and first["fills"] == 0
+        for _ in range(300):  # NEO is down; the market moves until the order fills
+            handle.advance(1)
+            if handle.fills():
+                break
+        assert handle.fills(), "the sim never reached the limit"
+        handle.advance(1)
+        second = asyncio.run(run(16))
+    finally:
+        handle.stop()
+    assert second["resumed"] and second["fills"] == 1
+    assert second["positions"]["BTC/USDT@binance"] == pytest.approx(0.01)
+    assert second["reconciled"]["adopted"] == [f"{first_cid(tmp_path)}"]
+    text = (session_dir(tmp_path, "down") / "journal.jsonl").read_text()
+    rows = [json.loads(x) for x in text.splitlines()]
+    fills = [r for r in rows if r["kind"] == "fill"]
+    assert len(fills) == 1 and fills[0]["source"] == "rest"
+
+
+def first_cid(data: Path) -> str:
+    from neo.engine.journal import session_dir
+
+    for line in (session_dir(data, "down") / "journal.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["kind"] == "order":
+            return str(row["cid"])
+    return ""
