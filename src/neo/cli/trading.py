@@ -753,6 +753,12 @@ def paper_command(
     if session is not None:
         from neo.cli.live import run_paper_session
 
+        if timer is not None:
+            raise ConfigError(
+                "--timer cannot be used with --session: a restart re-executes "
+                "the session's steps, and wall-clock cycles cannot be replayed"
+            )
+
         summary = run_paper_session(
             settings, session, chosen, source, specs, config, risk=gate, portfolio=book,
             predictor=predictor, cycles=cycles,
