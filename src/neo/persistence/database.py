@@ -20,11 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from neo.domain.errors import NeoError, PersistenceError
-from neo.persistence.config import DatabaseConfig, mask_url, resolve_url, with_driver
+from neo.domain.errors import ConfigError, NeoError, PersistenceError
+from neo.persistence.config import (
+    DatabaseConfig,
+    check_url,
+    mask_url,
+    resolve_url,
+    with_driver,
+)
 
 if TYPE_CHECKING:
     from neo.persistence.jobs import JobStore
@@ -98,6 +104,15 @@ class Database:
             yield
         except NeoError:
             raise
+        except OperationalError as exc:
+            hint = (
+                " (is the server running, and [database] url / NEO_DATABASE__URL right?)"
+                if self.backend == "postgresql"
+                else ""
+            )
+            raise PersistenceError(
+                f"state database {self.masked_url}: {_first_line(exc)}{hint}"
+            ) from exc
         except SQLAlchemyError as exc:
             raise PersistenceError(f"state database {self.masked_url}: {_first_line(exc)}") from exc
 
@@ -128,7 +143,10 @@ def database_url(target: NeoSettings | DatabaseConfig | str | None = None) -> st
     """The URL ``target`` selects: a URL as given, a config or the settings' ``[database]``
     (SQLite in the data directory when no URL is set), or the current settings when None."""
     if isinstance(target, str):
-        return with_driver(target)
+        try:
+            return with_driver(check_url(target))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     if isinstance(target, DatabaseConfig):
         from neo.settings import load_settings
 
@@ -178,7 +196,7 @@ def make_engine(url: str, config: DatabaseConfig | None = None) -> Engine:
     try:
         if url.startswith("sqlite"):
             return _sqlite_engine(url, config)
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        return create_engine(url, pool_recycle=1800, connect_args={"connect_timeout": 10})
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise PersistenceError(
             f"cannot use database url {mask_url(url)}: {_first_line(exc)} "
