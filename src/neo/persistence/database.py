@@ -231,7 +231,7 @@ def _sqlite_engine(url: str, config: DatabaseConfig) -> Engine:
     return engine
 
 
-def _alembic_config(connection: Any = None) -> Any:
+def alembic_config(connection: Any = None) -> Any:
     from alembic.config import Config
 
     config = Config()
@@ -244,7 +244,7 @@ def head_revision() -> str | None:
     """The newest migration shipped with this version of NEO."""
     from alembic.script import ScriptDirectory
 
-    head: str | None = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
     return head
 
 
@@ -256,7 +256,7 @@ def upgrade_to_head(database: Database) -> MigrationStatus:
         connection = session.connection()
         if database.backend == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
-        command.upgrade(_alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "head")
     return migration_status(database)
 
 

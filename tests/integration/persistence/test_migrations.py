@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from neo.persistence import head_revision, migration_status, open_database
-from neo.persistence.database import _alembic_config
+from neo.persistence.database import alembic_config
 from neo.persistence.models import Base
 
 TABLES = {"sessions", "orders", "fills", "positions", "balances", "accounts", "api_keys", "jobs"}
@@ -43,7 +43,7 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     with open_database(database_url) as db:
         db.sessions.create("paper", "paper", "x", session_id="s1")
         with db.transaction() as session:
-            command.downgrade(_alembic_config(session.connection()), "base")
+            command.downgrade(alembic_config(session.connection()), "base")
         assert set(inspect(db.engine).get_table_names()) & TABLES == set()
     with open_database(database_url) as db:
         assert migration_status(db).up_to_date
