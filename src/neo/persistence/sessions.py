@@ -155,13 +155,18 @@ class SessionStore:
 def allocate(session: Session, session_id: str, n: int) -> list[str]:
     """Reserve ``n`` ids inside the caller's transaction (one UPDATE … RETURNING, so
     concurrent allocations serialise on the row and never overlap)."""
+    return allocate_for(session, session_id, n)[0]
+
+
+def allocate_for(session: Session, session_id: str, n: int) -> tuple[list[str], str]:
+    """:func:`allocate`, also returning the session's account (same statement)."""
     if n < 1:
         raise ConfigError(f"allocate at least one client order id, not {n}")
     statement = (
         update(SessionRow)
         .where(SessionRow.id == session_id)
         .values(next_client_seq=SessionRow.next_client_seq + n, updated_at=now_ns())
-        .returning(SessionRow.next_client_seq, SessionRow.tag)
+        .returning(SessionRow.next_client_seq, SessionRow.tag, SessionRow.account)
         .execution_options(synchronize_session=False)
     )
     found = session.execute(statement).first()
@@ -169,10 +174,10 @@ def allocate(session: Session, session_id: str, n: int) -> list[str]:
         raise RecordNotFoundError(
             f"no session {session_id!r} in the state database: create it before placing orders"
         )
-    end, tag = int(found[0]), str(found[1])
+    end, tag, account = int(found[0]), str(found[1]), str(found[2])
     if end - 1 > MAX_SEQ:
         raise PersistenceError(f"session {session_id!r} has used every client order id")
-    return [make_client_order_id(tag, seq) for seq in range(end - n, end)]
+    return [make_client_order_id(tag, seq) for seq in range(end - n, end)], account
 
 
 def _row(session: Session, session_id: str) -> SessionRow:
