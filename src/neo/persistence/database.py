@@ -116,6 +116,11 @@ class Database:
         except SQLAlchemyError as exc:
             raise PersistenceError(f"state database {self.masked_url}: {_first_line(exc)}") from exc
 
+    def ping(self) -> None:
+        """Raise PersistenceError (one line) unless the database answers (for /readyz)."""
+        with self.reading() as session:
+            session.execute(text("SELECT 1"))
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -175,8 +180,7 @@ def open_database(
         if upgrade:
             upgrade_to_head(database)
         else:
-            with database.reading() as session:
-                session.execute(text("SELECT 1"))
+            database.ping()
     except BaseException:
         database.close()
         raise

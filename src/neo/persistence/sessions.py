@@ -99,6 +99,32 @@ class SessionStore:
             raise
         return SessionRecord.of(row)
 
+    def get_or_create(
+        self,
+        session_id: str,
+        kind: str,
+        account: str,
+        strategy: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[SessionRecord, bool]:
+        """Resume session ``session_id`` if it exists (True: created now). Refuses, with a
+        PersistenceError, to resume a session of another kind or account, which would mix two
+        accounts' orders under one id."""
+        found = self.get(session_id)
+        if found is None:
+            try:
+                return self.create(kind, account, strategy, params, session_id=session_id), True
+            except PersistenceError:
+                found = self.get(session_id)  # another process created it just now
+                if found is None:
+                    raise
+        if (found.kind, found.account) != (kind, account):
+            raise PersistenceError(
+                f"session {session_id!r} is a {found.kind} session of account {found.account!r}, "
+                f"not a {kind} session of {account!r}: choose another session id"
+            )
+        return found, False
+
     def get(self, session_id: str) -> SessionRecord | None:
         with self._db.reading() as session:
             row = session.get(SessionRow, session_id)
