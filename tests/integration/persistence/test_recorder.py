@@ -106,3 +106,62 @@ def test_replayed_events_are_recorded_once(db: Database) -> None:
     assert not bus.has_subscribers(OrderFilled) or events  # the recorder is gone
     filled = [o for o in db.orders.orders(session_id="rec2") if o.status == OrderStatus.FILLED]
     assert all(math.isclose(o.filled_quantity, o.quantity, rel_tol=1e-9) for o in filled)
+
+
+def test_cancel_reject_expire_and_broker_sized_orders(db: Database) -> None:
+    from neo.domain.enums import Side
+    from neo.domain.events import (
+        OrderAccepted,
+        OrderCancelled,
+        OrderExpired,
+        OrderRejected,
+        OrderSubmitted,
+    )
+    from neo.domain.fill import Fill
+    from neo.domain.ids import InstrumentId, OrderId, TradeId
+    from neo.domain.order import Order
+
+    db.sessions.create("paper", "paper:test", "x", session_id="ev")
+    bus = MessageBus()
+    recorder = DurableRecorder(db, "ev").attach(bus)
+    btc = InstrumentId("sim", "BTC/USDT")
+
+    def new(order_id: str, **extra: object) -> Order:
+        return Order(id=OrderId(order_id), instrument=btc, side=Side.BUY, quantity=1.0, **extra)  # type: ignore[arg-type]
+
+    cancelled = new("O-1").transition(OrderStatus.SUBMITTED, 1)
+    bus.publish(OrderSubmitted(ts=1, order=cancelled))
+    cancelled = cancelled.transition(OrderStatus.ACCEPTED, 1)
+    bus.publish(OrderAccepted(ts=1, order=cancelled))
+    bus.publish(
+        OrderCancelled(ts=2, order=cancelled.transition(OrderStatus.CANCELLED, 2), reason="user")
+    )
+    rejected = new("O-2").transition(OrderStatus.SUBMITTED, 3)
+    bus.publish(OrderSubmitted(ts=3, order=rejected))
+    bus.publish(
+        OrderRejected(
+            ts=3, order=rejected.transition(OrderStatus.REJECTED, 3, "no money"), reason="no money"
+        )
+    )
+    expired = new("O-3").transition(OrderStatus.SUBMITTED, 4).transition(OrderStatus.ACCEPTED, 4)
+    bus.publish(OrderExpired(ts=5, order=expired.transition(OrderStatus.EXPIRED, 5)))  # first sight
+    sized = new("O-4", equity_fraction=0.5).transition(OrderStatus.SUBMITTED, 6)
+    bus.publish(OrderSubmitted(ts=6, order=sized))
+    sized = sized.transition(OrderStatus.ACCEPTED, 6)
+    import msgspec
+
+    resized = msgspec.structs.replace(sized, quantity=2.5).with_fill(2.5, 10.0, 7)
+    fill = Fill(order_id=OrderId("O-4"), trade_id=TradeId("T-1"), instrument=btc, side=Side.BUY,
+                quantity=2.5, price=10.0, fee=0.0, ts=7)  # fmt: skip
+    bus.publish(OrderFilled(ts=7, order=resized, fill=fill))
+    by_engine = {o.engine_order_id: o for o in db.orders.orders(session_id="ev")}
+    assert {k: (o.status, o.outcome) for k, o in by_engine.items()} == {
+        "O-1": ("cancelled", "final"),
+        "O-2": ("rejected", "final"),
+        "O-3": ("expired", "final"),
+        "O-4": ("filled", "final"),
+    }
+    assert by_engine["O-1"].reason == "user" and by_engine["O-2"].reason == "no money"
+    assert (by_engine["O-4"].quantity, by_engine["O-4"].filled_quantity) == (2.5, 2.5)
+    assert recorder.events_recorded == 8
+    assert db.orders.unknown_orders(session_id="ev") == []
