@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from neo.domain.errors import ConfigError, NeoError, PersistenceError
 from neo.persistence.config import (
@@ -210,10 +211,14 @@ def make_engine(url: str, config: DatabaseConfig | None = None) -> Engine:
 
 
 def _sqlite_engine(url: str, config: DatabaseConfig) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": config.busy_timeout_ms / 1000})
-    database = engine.url.database
+    connect_args: dict[str, Any] = {"timeout": config.busy_timeout_ms / 1000}
+    database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args=connect_args)
+    else:  # one in-memory database shared by every thread (tests, throwaway runs)
+        connect_args["check_same_thread"] = False
+        engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

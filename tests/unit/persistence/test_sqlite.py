@@ -111,3 +111,13 @@ def test_an_unreachable_postgres_is_one_line_without_the_password() -> None:
         open_database("postgresql+psycopg://neo:hunter2@127.0.0.1:1/neo")
     assert "hunter2" not in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_an_in_memory_database_is_one_database_for_every_thread() -> None:
+    with open_database("sqlite://") as db:
+        db.sessions.create("backtest", "bt", "x", session_id="m")
+        seen: list[object] = []
+        thread = threading.Thread(target=lambda: seen.append(db.sessions.get("m")))
+        thread.start()
+        thread.join()
+        assert seen == [db.sessions.get("m")] and seen[0] is not None
