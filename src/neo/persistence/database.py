@@ -202,7 +202,7 @@ def make_engine(url: str, config: DatabaseConfig | None = None) -> Engine:
         if url.startswith("sqlite"):
             return _sqlite_engine(url, config)
         return create_engine(url, pool_recycle=1800, connect_args={"connect_timeout": 10})
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+    except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
         raise PersistenceError(
             f"cannot use database url {mask_url(url)}: {_first_line(exc)} "
             "(set [database] url or NEO_DATABASE__URL to sqlite:///PATH or "
