@@ -113,6 +113,9 @@ def _register_command_groups() -> None:
     from neo.cli import live
 
     live.register(app)
+    from neo.cli import db
+
+    db.register(app)
 
 
 _register_command_groups()
