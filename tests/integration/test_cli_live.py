@@ -93,11 +93,31 @@ def test_a_live_session_trades_resumes_and_refuses_when_the_exchange_disagrees(
     assert again["resumed"] and again["replayed_bars"] == 40 and again["new_bars"] == 20
     sent = [o["client_order_id"] for o in sim.orders()]
     assert len(sent) == len(set(sent))  # the replay sent nothing again
+    _state_store_agrees("s1", again)
     held = again["positions"]["BTC/USDT@binance"]
     if held > 0:  # the exchange loses the coins the session bought: it must refuse to start
         sim.set_balances({"BTC": "0"})
         out = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "70", code=1)
         assert "fills are missing from the journal; refusing to start" in out["output"]
+
+
+def _state_store_agrees(session: str, summary: dict[str, Any]) -> None:
+    """The SQL state store (neo.persistence) holds the session's orders, fills and position."""
+    from neo.domain.ids import InstrumentId
+    from neo.persistence import open_database
+    from neo.settings import load_settings
+
+    with open_database(load_settings()) as db:
+        orders = db.orders.orders(session_id=session)
+        fills = db.orders.fills(session_id=session)
+        position = db.positions.get("exchange:binance:main", InstrumentId("binance", "BTC/USDT"))
+        record = db.sessions.get(session)
+    assert len(orders) == summary["orders"] and len(fills) == summary["fills"]
+    assert len({o.client_order_id for o in orders}) == len(orders)
+    assert position is not None
+    assert position.quantity == pytest.approx(summary["positions"]["BTC/USDT@binance"])
+    assert record is not None and record.status == "stopped" and record.checkpoint is not None
+    assert record.checkpoint["bars"] == summary["bars"]
 
 
 class RestingBuy(Strategy):

@@ -34,6 +34,7 @@ from neo.domain.instrument import Instrument
 from neo.engine.journal import FileJournal, session_dir
 from neo.engine.live import TradingSession
 from neo.engine.loop import Predictor
+from neo.engine.mirror import SqlMirror
 from neo.engine.paper import Feed
 from neo.execution.config import ExecutionConfig
 from neo.portfolio.base import PortfolioConstructor
@@ -160,13 +161,14 @@ def paper_on_exchange(
     )
     gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, keep_basis=False)
     name = session or f"paper-{exchange}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-    journal = FileJournal(session_dir(settings.data_dir, name))
+    journal = mirrored_journal(settings, name, sync=False)
     try:
         runner = TradingSession(
             name=name, strategy=strategy, feed=feed, journal=journal, instruments=instruments,
             execution=execution, engine=settings.engine, risk=gate, predictor=predictor,
             cycles=cycles, live_from_ns=live_from,
         )  # fmt: skip
+        journal.ledger = runner.loop.ledger
         return asyncio.run(_run_and_close(runner, feed))
     finally:
         journal.close()
@@ -323,7 +325,7 @@ def _live(
     gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, account=label,
                            keep_basis=True)  # fmt: skip
     name = session or f"live-{exchange}-{account}"
-    journal = FileJournal(session_dir(settings.data_dir, name), sync=True)
+    journal = mirrored_journal(settings, name, sync=True)
     try:
         runner = TradingSession(
             name=name, mode="live", account=label, strategy=strategy, feed=feed,
@@ -331,9 +333,22 @@ def _live(
             risk=gate, exchange_broker=ccxt_broker(client), fill_scope="", cycles=cycles,
             live_from_ns=live_from,
         )  # fmt: skip
+        journal.ledger = runner.loop.ledger
         return asyncio.run(_run_and_close(runner, feed))
     finally:
         journal.close()
+
+
+def mirrored_journal(settings: NeoSettings, name: str, *, sync: bool) -> SqlMirror:
+    """The session's file journal, mirrored into the state database (``[database]``)."""
+    from neo.persistence import open_database
+
+    file = FileJournal(session_dir(settings.data_dir, name), sync=sync)
+    try:
+        return SqlMirror(file, open_database(settings))
+    except BaseException:
+        file.close()
+        raise
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,178 @@
+"""A session journal that also keeps the SQL state store (``neo.persistence``) up to date.
+
+The session's file journal (:class:`~neo.engine.journal.FileJournal`) stays the source of truth
+for a restart: its records are ordered with the bars, which the resume re-executes. The mirror
+writes the same facts into the database that the service, the dashboard and ``neo db`` read:
+the ``sessions`` row (status, checkpoint), every order under its client order id (status,
+outcome, exchange id, fills so far), every fill by trade id, and the account's positions at
+each checkpoint.
+
+Writes are idempotent and re-synchronised at each start (:meth:`SqlMirror.load` replays the
+file's orders and fills into the database), so a process killed between the file write and the
+database write leaves nothing missing after the restart. A database failure is logged and
+counted, never allowed to stop a session mid-step: the file journal already holds the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from neo.domain.enums import LiquiditySide, OrderStatus, OrderType, Side
+from neo.domain.errors import NeoError
+from neo.domain.fill import Fill
+from neo.domain.ids import InstrumentId, OrderId, TradeId
+from neo.domain.order import Order
+from neo.domain.position import Position
+from neo.engine.journal import (
+    Checkpoint,
+    FileJournal,
+    FillRecord,
+    JournalState,
+    OrderRecord,
+    SessionMeta,
+)
+from neo.logs import get_logger
+
+log = get_logger("engine.mirror")
+_KIND = {"paper": "paper", "live": "live"}
+
+
+class SqlMirror:
+    """A :class:`~neo.engine.journal.SessionJournal`: ``file`` plus the database ``database``
+    (an open ``neo.persistence.Database``)."""
+
+    def __init__(self, file: FileJournal, database: Any) -> None:
+        self.file = file
+        self.db = database
+        self.session_id = ""
+        self.account = "paper"
+        self.failures = 0
+        self.positions: Mapping[InstrumentId, Position] | None = None
+        """Set by the caller to the ledger's positions (``ledger.positions()`` result source)."""
+        self.ledger: Any = None
+        self._known: set[str] = set()
+        self._fills: set[str] = set()
+
+    # ------------------------------------------------------------------ SessionJournal
+    def load(self) -> JournalState:
+        state = self.file.load()
+        if state.meta is not None:
+            self._open(state.meta)
+            for record in state.orders.values():
+                self.record_order(state.first[record.cid], sync_only=True)
+                self.record_order(record, sync_only=True)
+            for fill in state.fills.values():
+                self.record_fill(fill, sync_only=True)
+        return state
+
+    def start(self, meta: SessionMeta) -> None:
+        self.file.start(meta)
+        self._open(meta)
+
+    def append_bar(self, k: int, bar: Any) -> None:
+        self.file.append_bar(k, bar)
+
+    def record_order(self, record: OrderRecord, *, sync_only: bool = False) -> None:
+        if not sync_only:
+            self.file.record_order(record)
+        self._guard(self._order, record)
+
+    def record_fill(self, record: FillRecord, *, sync_only: bool = False) -> bool:
+        if not sync_only:
+            self.file.record_fill(record)
+        self._guard(self._fill, record)
+        return True
+
+    def checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.file.checkpoint(checkpoint)
+        self._guard(self._checkpoint, checkpoint)
+
+    def close(self) -> None:
+        if self.session_id:
+            self._guard(lambda _: self.db.sessions.set_status(self.session_id, "stopped"), None)
+        self.file.close()
+        self.db.close()
+
+    # ------------------------------------------------------------------ database writes
+    def _guard(self, write: Any, record: Any) -> None:
+        try:
+            write(record)
+        except (NeoError, ValueError) as exc:
+            self.failures += 1
+            log.error("state store not updated (the session journal has it): %s", exc)
+
+    def _open(self, meta: SessionMeta) -> None:
+        self.account = meta.account
+        found, _ = self.db.sessions.get_or_create(
+            meta.session, _KIND.get(meta.mode, "paper"), meta.account, meta.strategy,
+            {"params": meta.params, "instruments": meta.instruments, "timeframe": meta.timeframe},
+        )  # fmt: skip
+        self.session_id = found.id
+        self.db.sessions.set_status(self.session_id, "running")
+
+    def _order(self, record: OrderRecord) -> None:
+        journal = self.db.orders
+        if record.cid not in self._known:
+            if journal.get(record.cid) is None:
+                journal.record_intent(
+                    _order_of(record), self.session_id, client_order_id=record.cid
+                )
+            self._known.add(record.cid)
+        if record.outcome and record.outcome not in ("intent",):
+            journal.record_outcome(
+                record.cid, record.outcome, exchange_order_id=record.exchange_id or None
+            )
+        journal.record_status(
+            record.cid,
+            OrderStatus(record.status),
+            quantity=record.quantity,
+            filled_quantity=record.filled_quantity,
+            average_fill_price=record.average_fill_price or None,
+            reason=record.reason or None,
+            ts_ns=record.updated_ns or None,
+        )
+
+    def _fill(self, record: FillRecord) -> None:
+        if record.trade_id in self._fills:
+            return
+        fill = Fill(
+            order_id=OrderId(record.cid),
+            trade_id=TradeId(record.trade_id),
+            instrument=InstrumentId.parse(record.instrument),
+            side=Side(record.side),
+            quantity=record.quantity,
+            price=record.price,
+            fee=record.fee,
+            ts=record.ts,
+            liquidity=LiquiditySide.TAKER,
+        )
+        source = record.source if record.source in ("ws", "rest", "sim", "replay") else "rest"
+        self.db.orders.record_fill(
+            fill, client_order_id=record.cid, session_id=self.session_id, source=source,
+            trade_id=record.trade_id,
+        )  # fmt: skip
+        self._fills.add(record.trade_id)
+
+    def _checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.db.sessions.save_checkpoint(self.session_id, msgspec.to_builtins(checkpoint))
+        if self.ledger is not None:
+            for position in self.ledger.positions().values():
+                self.db.positions.save(self.account, position, checkpoint.step_ts)
+
+
+def _order_of(record: OrderRecord) -> Order:
+    return Order(
+        id=OrderId(record.cid),
+        instrument=InstrumentId.parse(record.instrument),
+        side=Side(record.side),
+        quantity=record.quantity,
+        type=OrderType(record.type),
+        limit_price=record.limit_price,
+        stop_price=record.stop_price,
+        created_ns=record.created_ns,
+        updated_ns=record.updated_ns,
+        tag=record.tag,
+    )
