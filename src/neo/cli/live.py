@@ -59,8 +59,14 @@ def run_paper_session(
     predictor: Predictor | None,
     cycles: int | None,
     live_from_ns: int = 0,
+    timer: float | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the paper session ``session`` with the simulated broker."""
+    if timer is not None:
+        raise ConfigError(
+            "--timer cannot be used with --session: a restart re-executes the session's "
+            "steps, and wall-clock cycles cannot be replayed"
+        )
     journal = FileJournal(session_dir(settings.data_dir, session))
     try:
         runner = TradingSession(
@@ -147,6 +153,8 @@ def paper_on_exchange(
 ) -> dict[str, Any]:
     """``neo paper --feed exchange:<id>``: the exchange's live bars, the simulated broker; no
     credentials are loaded (a public market data client only)."""
+    if not symbols:
+        raise ConfigError("select what to trade with --symbols A,B or --symbol A")
     from neo.risk import HALT_ONLY, build_risk_gate
 
     client, instruments = exchange_market(settings, exchange, url, symbols, keys=False)

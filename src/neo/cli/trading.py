@@ -692,11 +692,9 @@ def paper_command(
     if feed.startswith("exchange:"):
         from neo.cli.live import DEFAULT_WARMUP, paper_on_exchange
 
-        names = parse_symbols(symbols, symbol)
-        if not names:
-            raise ConfigError("select what to trade with --symbols A,B or --symbol A")
         summary = paper_on_exchange(
-            settings, feed.partition(":")[2], symbols=names, timeframe=timeframe or "1m",
+            settings, feed.partition(":")[2], symbols=parse_symbols(symbols, symbol),
+            timeframe=timeframe or "1m",
             strategy=configured_strategy(settings, strategy, param),
             execution=execution_config(settings, fill=fill, fees_bps=fees_bps,
                                        slippage_bps=slippage_bps, cash=cash),
@@ -753,15 +751,9 @@ def paper_command(
     if session is not None:
         from neo.cli.live import run_paper_session
 
-        if timer is not None:
-            raise ConfigError(
-                "--timer cannot be used with --session: a restart re-executes "
-                "the session's steps, and wall-clock cycles cannot be replayed"
-            )
-
         summary = run_paper_session(
             settings, session, chosen, source, specs, config, risk=gate, portfolio=book,
-            predictor=predictor, cycles=cycles,
+            predictor=predictor, cycles=cycles, timer=timer,
         )  # fmt: skip
         emit(summary, as_json)
         return
