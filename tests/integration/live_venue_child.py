@@ -44,7 +44,7 @@ async def run(data_dir: Path, name: str, url: str, since_ms: int, cycles: int) -
     journal = FileJournal(session_dir(data_dir, name))
     try:
         # from the session's first bar each time: bars done before a restart are skipped
-        feed = CcxtBarFeed(stream, [SYMBOL], "1m", since_ms=since_ms, heartbeat_s=5.0)
+        feed = CcxtBarFeed(stream, [SYMBOL], "1m", since_ms=since_ms, heartbeat_s=120.0)
         session = TradingSession(
             name=name,
             mode="live",
