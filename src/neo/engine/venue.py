@@ -28,7 +28,6 @@ cannot be fetched, or that disagrees, refuses the start with the reason (never a
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -176,7 +175,6 @@ class VenueBroker:
         inner.session = session.name
         self.replaying = False
         self._replayed: dict[OrderId, _Replayed] = {}
-        self._by_cid: dict[str, OrderId] = {}
         self._records: dict[str, deque[OrderRecord | FillRecord]] = defaultdict(deque)
         self._tail: dict[str, OrderRecord] = {}
         self.adopted: list[str] = []
@@ -257,7 +255,6 @@ class VenueBroker:
             return
         replayed = _Replayed(order, cid)
         self._replayed[order.id] = replayed
-        self._by_cid[cid] = order.id
         self._play(replayed, self.session.committed_bars)
 
     def _play(self, replayed: _Replayed, bar_index: int) -> None:
@@ -474,7 +471,3 @@ def venue_broker(session: TradingSession, make_inner: BrokerFactory) -> BrokerFa
         return broker
 
     return build
-
-
-def finite(value: float) -> bool:
-    return math.isfinite(value)
