@@ -37,7 +37,11 @@ def config(url: str) -> ExchangeConfig:
     )  # fmt: skip
 
 
-async def run(data_dir: Path, name: str, url: str, since_ms: int, cycles: int) -> dict[str, Any]:
+async def run(
+    data_dir: Path, name: str, url: str, since_ms: int, cycles: int, mode: str = "live"
+) -> dict[str, Any]:
+    """``mode`` live: real orders through CcxtBroker; paper: the exchange's bars, the
+    simulated broker (``neo paper --feed exchange:binance``)."""
     exchange = make_exchange("binance", config(url), credentials=True)
     stream = make_exchange("binance", config(url), asynchronous=True)
     instruments = load_instruments(exchange, [SYMBOL])
@@ -45,10 +49,11 @@ async def run(data_dir: Path, name: str, url: str, since_ms: int, cycles: int) -
     try:
         # from the session's first bar each time: bars done before a restart are skipped
         feed = CcxtBarFeed(stream, [SYMBOL], "1m", since_ms=since_ms, heartbeat_s=120.0)
+        live = mode == "live"
         session = TradingSession(
             name=name,
-            mode="live",
-            account="exchange:binance:sim",
+            mode=mode,
+            account="exchange:binance:sim" if live else "paper",
             strategy=create_strategy("hybrid", HYBRID),
             feed=feed,
             journal=journal,
@@ -58,8 +63,10 @@ async def run(data_dir: Path, name: str, url: str, since_ms: int, cycles: int) -
                 exchange,
                 policy=OutcomePolicy(resolve_attempts=4),
                 backoff=Backoff(base_s=0.02, cap_s=0.2, ban_s=0.2, seed=1),
-            ),
-            fill_scope="",
+            )
+            if live
+            else None,
+            fill_scope="" if live else None,
             cycles=cycles,
         )
         return (await session.run()).summary()
@@ -69,5 +76,5 @@ async def run(data_dir: Path, name: str, url: str, since_ms: int, cycles: int) -
 
 
 if __name__ == "__main__":
-    data, name, url, since, cycles = sys.argv[1:6]
-    print(json.dumps(asyncio.run(run(Path(data), name, url, int(since), int(cycles)))))
+    data, name, url, since, cycles, mode = sys.argv[1:7]
+    print(json.dumps(asyncio.run(run(Path(data), name, url, int(since), int(cycles), mode))))

@@ -1,7 +1,8 @@
-"""A live session against ``neo exchange-sim``, killed with SIGKILL at random points and
-restarted each time, ends exactly as an uninterrupted one: the same orders (client ids, sides,
-quantities, final states), fills (the exchange's trade ids), cash and positions; and the
-exchange's own record of the orders it received agrees (no order twice, none lost).
+"""A live session (and a paper one on the exchange's bars) against ``neo exchange-sim``, killed
+with SIGKILL at random points and restarted each time, ends exactly as an uninterrupted one:
+the same orders (client ids, sides, quantities, final states), fills (trade ids), cash and
+positions; and the exchange's own record of the orders it received agrees (no order twice,
+none lost; none at all in paper).
 
 Each run gets its own sim with the same seed (the same price path). The test closes one bar
 (``advance``) only once the session has checkpointed every bar closed before it, whether the
@@ -60,7 +61,8 @@ def _last_bars(path: Path) -> int:
 class Market:
     """A sim, and the rule for closing its bars: one more once the session caught up."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "live") -> None:
+        self.mode = mode
         self.sim: SimHandle = serve_in_thread("binance", seed=SEED, history_bars=300)
         self.since = int(self.sim.state()["now_ms"]) - BACKFILL * 60_000
         self.advanced = 0
@@ -78,7 +80,7 @@ class Market:
     def _spawn(self, data: Path, log: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "tests.integration.live_venue_child", str(data), NAME,
-             self.sim.url, str(self.since), str(CYCLES)],
+             self.sim.url, str(self.since), str(CYCLES), self.mode],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )  # fmt: skip
@@ -110,9 +112,10 @@ def _run_until(market: Market, child: subprocess.Popen[str], path: Path, kill_at
     return False
 
 
-@pytest.fixture
-def markets() -> Iterator[tuple[Market, Market]]:
-    whole, killed = Market(), Market()
+@pytest.fixture(params=["live", "paper"])
+def markets(request: pytest.FixtureRequest) -> Iterator[tuple[Market, Market]]:
+    """Live: real orders at the sim. Paper: the sim's bars, the simulated broker."""
+    whole, killed = Market(request.param), Market(request.param)
     try:
         yield whole, killed
     finally:
@@ -142,7 +145,7 @@ def _sim_orders(market: Market) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_a_live_session_killed_at_random_points_ends_as_an_uninterrupted_one(
+def test_a_session_on_the_exchange_killed_at_random_points_ends_as_an_uninterrupted_one(
     tmp_path: Path, markets: tuple[Market, Market]
 ) -> None:
     whole, killed = markets
@@ -181,8 +184,9 @@ def test_a_live_session_killed_at_random_points_ends_as_an_uninterrupted_one(
     assert _fills(restored) == _fills(expected)
     for key in ("bars", "orders", "fills", "cash", "positions"):
         assert summary[key] == summary_whole[key], key
-    # the exchange received the same orders, each once
+    # the exchange received the same orders, each once (none at all in paper)
     assert _sim_orders(killed) == _sim_orders(whole)
+    assert bool(_sim_orders(killed)) == (killed.mode == "live")
     received = [o["client_order_id"] for o in killed.sim.orders()]
     assert len(received) == len(set(received))
     assert set(received) == {cid for cid, o in restored.orders.items() if o.exchange_id}
