@@ -71,6 +71,7 @@ def test_a_dry_run_lists_what_it_would_send_and_sends_nothing(sim: SimHandle) ->
     assert sim.orders() == [] and sim.requests() == []
 
 
+@pytest.mark.slow
 def test_paper_on_an_exchange_feed_needs_no_keys_and_sends_nothing(sim: SimHandle) -> None:
     args = ["paper", "--feed", "exchange:binance", "--exchange-url", sim.url]
     result = runner.invoke(
@@ -82,6 +83,7 @@ def test_paper_on_an_exchange_feed_needs_no_keys_and_sends_nothing(sim: SimHandl
     assert sim.orders() == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("keys")
 def test_a_live_session_trades_resumes_and_refuses_when_the_exchange_disagrees(
     sim: SimHandle,
