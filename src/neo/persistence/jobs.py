@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from neo.domain.errors import PersistenceError, RecordNotFoundError
@@ -72,6 +72,16 @@ class JobStore:
         with self._db.reading() as session:
             rows = session.scalars(query.limit(limit).offset(offset))
             return [JobRecord.of(row) for row in rows]
+
+    def count(self, *, status: str | None = None, kind: str | None = None) -> int:
+        """How many jobs :meth:`list` would page through."""
+        query = select(func.count()).select_from(JobRow)
+        if status is not None:
+            query = query.where(JobRow.status == choice(status, JOB_STATUSES, "job status"))
+        if kind is not None:
+            query = query.where(JobRow.kind == choice(kind, JOB_KINDS, "job kind"))
+        with self._db.reading() as session:
+            return int(session.scalar(query) or 0)
 
     def claim(self, job_id: str | None = None, *, kind: str | None = None) -> JobRecord | None:
         """Move a queued job (``job_id``, or the oldest of ``kind``) to ``running``; None when

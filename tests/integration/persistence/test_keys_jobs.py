@@ -79,6 +79,8 @@ def test_job_lifecycle(db: Database) -> None:
     assert [j.id for j in db.jobs.list()] == [second.id, first.id]
     assert [j.id for j in db.jobs.list(status="done")] == [first.id]
     assert [j.id for j in db.jobs.list(kind="train")] == [second.id]
+    assert [j.id for j in db.jobs.list(limit=1, offset=1)] == [first.id]
+    assert (db.jobs.count(), db.jobs.count(status="done"), db.jobs.count(kind="train")) == (2, 1, 1)
     assert db.jobs.claim() is None
     assert db.jobs.require(first.id) == db.jobs.get(first.id)
     with pytest.raises(RecordNotFoundError):

@@ -80,3 +80,12 @@ def test_client_id_numbers_are_bounded() -> None:
         make_client_order_id("a/b", 1)
     assert session_tag("paper1") == "paper1"
     assert session_tag("x" * 21) != "x" * 21
+
+
+def test_every_exported_name_resolves_lazily() -> None:
+    import neo.persistence as persistence
+
+    for name in persistence.__all__:
+        assert getattr(persistence, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        persistence.nope  # noqa: B018
