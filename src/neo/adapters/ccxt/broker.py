@@ -291,7 +291,10 @@ class CcxtBroker:
             tracked.order = tracked.order.transition(OrderStatus.ACCEPTED, now)
             self.journal.record_status(tracked.client_id, tracked.order)
             self.sink(OrderAccepted(ts=now, order=tracked.order))
-        self._absorb(tracked, answer)
+        if answer.get("status") is None and answer.get("filled") is None:
+            self._refresh(tracked)  # a bare acknowledgement (Kraken's txid): ask at once
+        else:
+            self._absorb(tracked, answer)
 
     # -- resolving unknown creates ------------------------------------------------------------
     def _resolve(self, tracked: Tracked, attempts: int, retry_after: float | None = None) -> None:
@@ -517,13 +520,26 @@ class CcxtBroker:
         if known is not None:
             return known
         symbol = order.instrument.symbol
-        try:
-            ticker = self._retry(lambda: self.exchange.fetch_ticker(symbol), f"ticker {symbol}")
-        except NeoError as exc:
-            self._count(exc)
+        for fetch in (self._ticker_price, self._candle_price):
+            try:
+                price = fetch(symbol)
+            except Exception as raw:  # one try each: a price estimate is not worth a backoff
+                self._count(translate(raw, self.venue))
+                continue
+            if price is not None and price > 0:
+                return price
+        return None
+
+    def _ticker_price(self, symbol: str) -> float | None:
+        if not self.exchange.has.get("fetchTicker"):
             return None
+        ticker = self.exchange.fetch_ticker(symbol)
         price = ticker.get("last") or ticker.get("close")
         return None if price is None else float(price)
+
+    def _candle_price(self, symbol: str) -> float | None:
+        rows = self.exchange.fetch_ohlcv(symbol, "1m", None, 2)
+        return float(rows[-1][4]) if rows else None
 
     def _equity_quantity(self, order: Order, spec: Instrument, price: float | None) -> float | None:
         """``equity_fraction`` of the account's value in this market (quote + base at
