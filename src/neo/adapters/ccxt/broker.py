@@ -37,6 +37,7 @@ from neo.domain.enums import OrderStatus, Side
 from neo.domain.errors import (
     ExchangeOrderNotFoundError,
     NeoError,
+    OrderRefusedError,
     RetryableError,
 )
 from neo.domain.events import (
@@ -57,6 +58,12 @@ from neo.logs import get_logger
 
 log = get_logger("adapters.ccxt.broker")
 _LISTINGS = (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders"))
+
+
+def _says_unknown(error: NeoError) -> bool:
+    """A *query* answered "not found" — or "invalid order", which is how some venues (Kraken's
+    ``EOrder:Unknown order``, mapped by ccxt to InvalidOrder) say the same of an order query."""
+    return isinstance(error, ExchangeOrderNotFoundError | OrderRefusedError)
 
 
 @dataclass
@@ -377,7 +384,7 @@ class CcxtBroker:
                 return found
         except Exception as raw:
             error = translate(raw, self.venue)
-            if not isinstance(error, ExchangeOrderNotFoundError):
+            if not _says_unknown(error):
                 raise error from None
         if not targeted:
             return None
@@ -388,7 +395,7 @@ class CcxtBroker:
                 listing = getattr(self.exchange, method)(symbol)
             except Exception as raw:
                 error = translate(raw, self.venue)
-                if isinstance(error, ExchangeOrderNotFoundError):
+                if _says_unknown(error):
                     continue  # nothing listed
                 raise error from None
             for candidate in listing:
