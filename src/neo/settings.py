@@ -27,6 +27,7 @@ from neo.execution.config import ExecutionConfig
 from neo.features.config import FeatureConfig
 from neo.logs import LEVELS as LOG_LEVELS
 from neo.models.config import ModelConfig
+from neo.persistence.config import DatabaseConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
 from neo.risk.sizing import SizingConfig
@@ -62,6 +63,7 @@ class NeoSettings(BaseSettings):
     """Trading calendar per venue (``[venues.nasdaq] calendar = "XNAS"``); unlisted: 24/7."""
     exchanges: dict[str, ExchangeConfig] = {}
     """Per ccxt id: url override, sandbox, rate limit, keys (SecretStr; docs/exchanges.md)."""
+    database: DatabaseConfig = DatabaseConfig()
 
     @field_validator("log_level", mode="before")
     @classmethod
