@@ -202,3 +202,29 @@ def test_an_equity_fraction_below_one_lot_is_cancelled_not_sent(
     rig.broker.submit(market(rig, quantity=1.0, equity_fraction=1.0))
     assert rig.kinds() == ["OrderSubmitted", "OrderCancelled"]
     assert creates(sim) == []
+
+
+def test_the_durable_journal_records_intent_unknown_and_the_one_order(
+    binance_sim: SimHandle, rig_factory: Factory, database_url: str
+) -> None:
+    """The same fault with neo.persistence's OrderJournal (SQLite and PostgreSQL)."""
+    from neo.persistence import open_database
+
+    db = open_database(database_url)
+    try:
+        session = db.sessions.create("live", "acct", "scripted")
+        rig = rig_factory(binance_sim, timeout_ms=800)
+        rig.broker.journal = db.orders
+        rig.broker.session = session.id
+        binance_sim.add_fault("timeout_after_accept", "/api/v3/order", method="POST",
+                              stall_seconds=2.0)  # fmt: skip
+        rig.broker.submit(market(rig))
+        (record,) = db.orders.orders()
+        (placed,) = binance_sim.orders()
+        assert placed["client_order_id"] == record.client_order_id
+        assert record.outcome == "final" and record.status == "filled"
+        assert record.filled_quantity == pytest.approx(0.01)
+        assert len(db.orders.fills()) == 1
+        assert db.orders.unknown_orders() == []
+    finally:
+        db.close()

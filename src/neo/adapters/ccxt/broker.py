@@ -38,6 +38,7 @@ from neo.domain.errors import (
     ExchangeOrderNotFoundError,
     NeoError,
     OrderRefusedError,
+    OverfillError,
     RetryableError,
 )
 from neo.domain.events import (
@@ -265,7 +266,6 @@ class CcxtBroker:
             self._count(error)
             if self.policy.after_create_error(error) is CreateVerdict.REJECTED:
                 self.stats.rejected += 1
-                self.journal.record_outcome(tracked.client_id, Outcome.FINAL, reason=str(error))
                 tracked.outcome = Outcome.FINAL
                 self._reject(tracked, str(error))
                 return
@@ -296,7 +296,7 @@ class CcxtBroker:
         now = self.clock()
         if tracked.order.status is OrderStatus.SUBMITTED:
             tracked.order = tracked.order.transition(OrderStatus.ACCEPTED, now)
-            self.journal.record_status(tracked.client_id, tracked.order)
+            self._journal_status(tracked)
             self.sink(OrderAccepted(ts=now, order=tracked.order))
         if answer.get("status") is None and answer.get("filled") is None:
             self._refresh(tracked)  # a bare acknowledgement (Kraken's txid): ask at once
@@ -317,7 +317,7 @@ class CcxtBroker:
             if found is not None:
                 self._acknowledge(tracked, found)
                 return
-            tracked.strikes += 1
+            tracked.strikes = self.journal.record_not_found(tracked.client_id)
             if self._after_absent(tracked, sent=True):
                 return
 
@@ -326,12 +326,6 @@ class CcxtBroker:
         (re-sent, or declared lost)."""
         verdict = self.policy.after_not_found(tracked.strikes, None, sent=sent)
         if verdict is NotFoundVerdict.WAIT:
-            self.journal.record_outcome(
-                tracked.client_id,
-                tracked.outcome,
-                exchange_order_id=tracked.exchange_id,
-                strikes=tracked.strikes,
-            )
             return False
         try:
             found = self._find(tracked, targeted=True)
@@ -361,7 +355,6 @@ class CcxtBroker:
             Outcome.LOST,
             exchange_order_id=tracked.exchange_id,
             reason="the exchange no longer knows this order",
-            strikes=tracked.strikes,
         )
         self._finish_tracked(
             tracked,
@@ -411,7 +404,7 @@ class CcxtBroker:
             self._count(exc)
             return
         if found is None:
-            tracked.strikes += 1
+            tracked.strikes = self.journal.record_not_found(tracked.client_id)
             self._after_absent(tracked, sent=False)
             return
         tracked.strikes = 0
@@ -465,9 +458,13 @@ class CcxtBroker:
                 0.0 if order.is_terminal else order.remaining_quantity,
             )
             return False
-        if not self.journal.record_fill(
-            fill, client_order_id=tracked.client_id, venue=self.venue, source=source
-        ):
+        try:
+            new = self.journal.record_fill(fill, client_order_id=tracked.client_id, source=source)
+        except OverfillError as exc:
+            self.stats.overfills_refused += 1
+            log.error("refused fill %s: %s", trade_id, exc)
+            return False
+        if not new:
             tracked.trade_ids.add(trade_id)
             self.stats.duplicate_fills += 1
             return False
@@ -475,7 +472,7 @@ class CcxtBroker:
         if order.status is OrderStatus.SUBMITTED:
             order = order.transition(OrderStatus.ACCEPTED, fill.ts or self.clock())
         tracked.order = order.with_fill(fill.quantity, fill.price, fill.ts or self.clock())
-        self.journal.record_status(tracked.client_id, tracked.order)
+        self._journal_status(tracked)
         self.last_price[spec.id] = fill.price
         if self.ledger is not None:
             self.ledger.apply_fill(fill)
@@ -582,7 +579,7 @@ class CcxtBroker:
     def _reject(self, tracked: Tracked, reason: str) -> None:
         now = self.clock()
         tracked.order = tracked.order.transition(OrderStatus.REJECTED, now, reason)
-        self.journal.record_status(tracked.client_id, tracked.order)
+        self._journal_status(tracked)
         self.sink(OrderRejected(ts=now, order=tracked.order, reason=reason))
 
     def _finish(self, order: Order, status: OrderStatus, reason: str) -> None:
@@ -604,7 +601,8 @@ class CcxtBroker:
             self._reject(tracked, reason)
         else:
             tracked.order = order.transition(status, now, reason)
-            self.journal.record_status(tracked.client_id, tracked.order)
+            if tracked.outcome is not Outcome.LOST:  # a lost order keeps its last known status
+                self._journal_status(tracked)
             event = (
                 OrderExpired(ts=now, order=tracked.order)
                 if status is OrderStatus.EXPIRED
@@ -623,6 +621,17 @@ class CcxtBroker:
             )
 
     # -- helpers --------------------------------------------------------------------------------
+    def _journal_status(self, tracked: Tracked) -> None:
+        order = tracked.order
+        self.journal.record_status(
+            tracked.client_id,
+            order.status,
+            filled_quantity=order.filled_quantity,
+            average_fill_price=order.average_fill_price or None,
+            exchange_order_id=tracked.exchange_id,
+            reason=order.reason or None,
+        )
+
     def _retry(self, call: Callable[[], Any], what: str) -> Any:
         return retry_call(
             call,
