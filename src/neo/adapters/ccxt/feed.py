@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,7 @@ class CcxtBarFeed:
     def timeframe(self) -> Timeframe:
         return self._timeframe
 
-    async def stream(self) -> AsyncIterator[Bar]:
+    async def stream(self) -> AsyncGenerator[Bar, None]:
         """Closed bars as they complete, until cancelled."""
         await self._prepare()
         tasks = [asyncio.create_task(self._run(s)) for s in self.series.values()]
