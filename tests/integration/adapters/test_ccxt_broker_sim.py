@@ -21,13 +21,20 @@ Factory = Callable[..., Rig]
 
 
 def market(rig: Rig, quantity: float = 0.01, side: Side = Side.BUY, **extra: Any) -> Order:
-    return Order(id=next_order_id(), instrument=rig.instrument, side=side, quantity=quantity,
-                 **extra)  # fmt: skip
+    return Order(
+        id=next_order_id(), instrument=rig.instrument, side=side, quantity=quantity, **extra
+    )
 
 
 def limit(rig: Rig, price: float, quantity: float = 0.01, side: Side = Side.BUY) -> Order:
-    return Order(id=next_order_id(), instrument=rig.instrument, side=side, quantity=quantity,
-                 type=OrderType.LIMIT, limit_price=price)  # fmt: skip
+    return Order(
+        id=next_order_id(),
+        instrument=rig.instrument,
+        side=side,
+        quantity=quantity,
+        type=OrderType.LIMIT,
+        limit_price=price,
+    )
 
 
 def creates(sim: SimHandle) -> list[dict[str, Any]]:
@@ -57,8 +64,7 @@ def test_a_timeout_after_accept_never_yields_a_second_order(
     sim: SimHandle, rig_factory: Factory
 ) -> None:
     rig = rig_factory(sim, timeout_ms=800)
-    sim.add_fault("timeout_after_accept", ORDER_PATH[sim.dialect], method="POST",
-                  stall_seconds=2.0)  # fmt: skip
+    sim.add_fault("timeout_after_accept", ORDER_PATH[sim.dialect], method="POST", stall_seconds=2.0)
     rig.broker.submit(market(rig))
     assert rig.broker.stats.unknown == 1
     assert rig.broker.stats.resends == 0
@@ -216,8 +222,9 @@ def test_the_durable_journal_records_intent_unknown_and_the_one_order(
         rig = rig_factory(binance_sim, timeout_ms=800)
         rig.broker.journal = db.orders
         rig.broker.session = session.id
-        binance_sim.add_fault("timeout_after_accept", "/api/v3/order", method="POST",
-                              stall_seconds=2.0)  # fmt: skip
+        binance_sim.add_fault(
+            "timeout_after_accept", "/api/v3/order", method="POST", stall_seconds=2.0
+        )
         rig.broker.submit(market(rig))
         (record,) = db.orders.orders()
         (placed,) = binance_sim.orders()
@@ -228,3 +235,59 @@ def test_the_durable_journal_records_intent_unknown_and_the_one_order(
         assert db.orders.unknown_orders() == []
     finally:
         db.close()
+
+
+def _leg(rig: Rig, parent: Order, price: float, group: str) -> Order:
+    return Order(
+        id=next_order_id(),
+        instrument=rig.instrument,
+        side=Side.SELL,
+        quantity=0.01,
+        type=OrderType.LIMIT,
+        limit_price=price,
+        parent_id=parent.id,
+        oco_group=group,
+    )
+
+
+def test_bracket_legs_wait_for_their_entry_then_cancel_each_other(
+    binance_sim: SimHandle, rig_factory: Factory
+) -> None:
+    rig = rig_factory(binance_sim)
+    price = float(binance_sim.state()["prices"]["BTC/USDT"])
+    entry = limit(rig, round(price * 0.999, 2))
+    rig.broker.submit(entry)
+    take, far = _leg(rig, entry, round(price * 1.0005, 2), "g"), _leg(rig, entry, price * 2, "g")
+    rig.broker.submit(take)
+    rig.broker.submit(far)
+    assert [r["client_order_id"] for r in creates(binance_sim)] == ["neot-1"]  # legs held
+    assert {o.id for o in rig.broker.open_orders()} == {entry.id, take.id, far.id}
+    for _ in range(60):  # the seeded path dips to the entry, then rises to the take-profit
+        binance_sim.advance(1)
+        rig.broker.poll()
+        if rig.broker.tracked.get(take.id) and not rig.broker.open_orders():
+            break
+    last = {e.order.id: e.order.status for e in rig.events}  # type: ignore[attr-defined]
+    assert last == {
+        entry.id: OrderStatus.FILLED,
+        take.id: OrderStatus.FILLED,
+        far.id: OrderStatus.CANCELLED,
+    }
+    assert len(creates(binance_sim)) == 2  # the other leg of the group never left
+    assert rig.ledger.position(rig.instrument) == pytest.approx(0.0)
+    assert rig.kinds().count("OrderAccepted") == 3  # each order accepted once
+
+
+def test_cancel_all_cancels_held_legs_with_their_entry(
+    binance_sim: SimHandle, rig_factory: Factory
+) -> None:
+    rig = rig_factory(binance_sim)
+    entry = limit(rig, 1000.0)
+    rig.broker.submit(entry)
+    leg = _leg(rig, entry, 100_000.0, "g")
+    rig.broker.submit(leg)
+    rig.broker.cancel_all(rig.instrument, "flatten")
+    assert rig.broker.open_orders() == []
+    cancelled = [e.order.id for e in rig.events if isinstance(e, OrderCancelled)]
+    assert sorted(cancelled) == sorted([entry.id, leg.id])
+    assert len(creates(binance_sim)) == 1

@@ -141,6 +141,7 @@ class CcxtBroker:
         self.by_exchange_id: dict[str, OrderId] = {}
         self.last_price: dict[InstrumentId, float] = {}
         self._trades_since: dict[str, int] = {}
+        self._oco_filled: set[str] = set()
 
     # -- the Broker protocol --------------------------------------------------------------
     def submit(self, order: Order) -> None:
@@ -266,8 +267,7 @@ class CcxtBroker:
             self._count(error)
             if self.policy.after_create_error(error) is CreateVerdict.REJECTED:
                 self.stats.rejected += 1
-                tracked.outcome = Outcome.FINAL
-                self._reject(tracked, str(error))
+                self._finish_tracked(tracked, OrderStatus.REJECTED, str(error))
                 return
             self.stats.unknown += 1
             tracked.outcome = Outcome.UNKNOWN
@@ -442,8 +442,7 @@ class CcxtBroker:
     def _apply_trade(self, tracked: Tracked, trade: dict[str, Any], source: str) -> bool:
         trade_id = str(trade.get("id"))
         if trade_id in tracked.trade_ids:
-            self.stats.duplicate_fills += 1
-            return False
+            return False  # already applied (REST polls overlap by design)
         spec = self.instruments[tracked.order.instrument]
         fill = trade_to_fill(trade, tracked.order.id, spec)
         order = tracked.order
@@ -508,9 +507,13 @@ class CcxtBroker:
             tracked.client_id, Outcome.FINAL, exchange_order_id=tracked.exchange_id
         )
         tracked.outcome = Outcome.FINAL
-        for leg in self.held.pop(order.id, []):
-            spec = self.instruments[leg.instrument]
-            self._place(leg._evolve(status=OrderStatus.SUBMITTED), spec)
+        if order.oco_group:
+            self._oco_filled.add(order.oco_group)
+        for leg in self.held.pop(order.id, []):  # the entry filled: its legs go out now
+            if leg.oco_group is not None and leg.oco_group in self._oco_filled:
+                self._finish(leg, OrderStatus.CANCELLED, f"oco: group {leg.oco_group} filled")
+            else:
+                self._place(leg, self.instruments[leg.instrument])
         if order.oco_group:
             for other in list(self.open_orders(order.instrument)):
                 if other.oco_group == order.oco_group and other.id != order.id:
@@ -572,6 +575,9 @@ class CcxtBroker:
     def _reject_local(self, order: Order, reason: str) -> None:
         """Refused before anything was sent (never journalled as sent, never retried)."""
         self.stats.rejected += 1
+        if order.status is not OrderStatus.SUBMITTED:  # a held leg was already accepted
+            self._finish(order, OrderStatus.CANCELLED, reason)
+            return
         now = self.clock()
         done = order.transition(OrderStatus.REJECTED, now, reason)
         self.sink(OrderRejected(ts=now, order=done, reason=reason))
