@@ -291,3 +291,35 @@ def test_cancel_all_cancels_held_legs_with_their_entry(
     cancelled = [e.order.id for e in rig.events if isinstance(e, OrderCancelled)]
     assert sorted(cancelled) == sorted([entry.id, leg.id])
     assert len(creates(binance_sim)) == 1
+
+
+def test_after_a_restart_an_order_sent_before_the_crash_is_adopted_not_resent(
+    sim: SimHandle, rig_factory: Factory
+) -> None:
+    """The previous run journalled ``neot-1`` and sent it, then died before the answer: the new
+    run adopts it, finds it by client id, books the fill made while it was down, sends nothing."""
+    before = rig_factory(sim)
+    order = market(before)
+    before.exchange.create_order(
+        "BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "neot-1"}
+    )
+    rig = rig_factory(sim)
+    rig.journal.record_intent(order, "test")  # what the journal held: neot-1
+    rig.broker.adopt(order, "neot-1")
+    rig.broker.poll()
+    assert len(creates(sim)) == 1
+    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.broker.tracked[order.id].order.status is OrderStatus.FILLED
+
+
+def test_after_a_restart_an_intent_that_never_left_is_sent_with_its_own_id(
+    sim: SimHandle, rig_factory: Factory
+) -> None:
+    rig = rig_factory(sim)
+    order = market(rig)
+    cid = rig.journal.record_intent(order, "test")
+    rig.broker.adopt(order, cid)
+    for _ in range(3):
+        rig.broker.poll()
+    assert [r["client_order_id"] for r in creates(sim)] == [cid]
+    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)

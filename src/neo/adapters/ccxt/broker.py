@@ -58,6 +58,9 @@ from neo.execution.ledger import Ledger
 from neo.logs import get_logger
 
 log = get_logger("adapters.ccxt.broker")
+_NO_CLIENT_ID_FETCH = frozenset({"kraken"})
+"""Venues whose ccxt ``fetch_order`` cannot look an order up by client order id (ccxt sends
+Kraken's numeric ``userref`` and then reads the answer by txid): searched in listings."""
 _LISTINGS = (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders"))
 
 
@@ -208,6 +211,35 @@ class CcxtBroker:
         """The latest price the feed saw (sizing and the notional check use it)."""
         self.last_price[instrument] = price
 
+    def adopt(
+        self,
+        order: Order,
+        client_order_id: str,
+        *,
+        exchange_order_id: str | None = None,
+        outcome: Outcome = Outcome.UNKNOWN,
+    ) -> Tracked:
+        """Take over an order a previous run journalled (restart): with ``outcome`` unknown
+        (intent, sent or unknown in the journal) the next :meth:`poll` resolves it by its
+        client order id — found: tracked on; absent after the strikes and a targeted query:
+        sent with that same id. Only NEO's own journalled orders are adopted, never another
+        bot's. The order keeps the status the journal had."""
+        spec = self.instruments[order.instrument]
+        if order.status is OrderStatus.NEW:
+            order = order._evolve(status=OrderStatus.SUBMITTED)
+        request = rounded_request(self.exchange, order, spec, order.quantity, order.limit_price)
+        tracked = Tracked(
+            order=order,
+            client_id=client_order_id,
+            request=request if isinstance(request, Request) else None,
+            exchange_id=exchange_order_id,
+            outcome=outcome,
+        )
+        self.tracked[order.id] = tracked
+        if exchange_order_id is not None:
+            self.by_exchange_id[exchange_order_id] = order.id
+        return tracked
+
     def unknown_orders(self) -> list[Tracked]:
         return [t for t in self.tracked.values() if t.outcome is Outcome.UNKNOWN]
 
@@ -336,7 +368,7 @@ class CcxtBroker:
             self._acknowledge(tracked, found) if sent else self._absorb(tracked, found)
             return True
         if sent:
-            if not self.policy.may_resend(tracked.resends):
+            if tracked.request is None or not self.policy.may_resend(tracked.resends):
                 return False  # stays unknown: an operator (or a restart) decides
             tracked.resends += 1
             self.stats.resends += 1
@@ -365,22 +397,34 @@ class CcxtBroker:
         return True
 
     def _find(self, tracked: Tracked, *, targeted: bool) -> dict[str, Any] | None:
-        """The exchange's view of the order by its client id (``fetch_order``); ``targeted``
-        also searches the open and closed orders of its symbol."""
+        """The exchange's view of the order: ``fetch_order`` by its exchange id, or by its
+        client id where the venue answers that; ``targeted`` (or a venue that cannot be asked
+        by client id, e.g. Kraken through ccxt) searches the open and closed orders of its
+        symbol for the client id."""
+        by_client_id = self.venue not in _NO_CLIENT_ID_FETCH
+        if tracked.exchange_id is not None or by_client_id:
+            found = self._fetch_order(tracked)
+            if found is not None or not targeted:
+                return found
+        return self._search(tracked)
+
+    def _fetch_order(self, tracked: Tracked) -> dict[str, Any] | None:
         symbol = tracked.order.instrument.symbol
         cid = tracked.client_id
+        params = {} if tracked.exchange_id is not None else {"clientOrderId": cid}
         try:
             found: dict[str, Any] = self.exchange.fetch_order(
-                tracked.exchange_id or "", symbol, {"clientOrderId": cid}
+                tracked.exchange_id or "", symbol, params
             )
-            if found and (found.get("clientOrderId") in (None, cid)):
-                return found
         except Exception as raw:
             error = translate(raw, self.venue)
             if not _says_unknown(error):
                 raise error from None
-        if not targeted:
             return None
+        return found if found and found.get("clientOrderId") in (None, cid) else None
+
+    def _search(self, tracked: Tracked) -> dict[str, Any] | None:
+        symbol = tracked.order.instrument.symbol
         for method, capability in _LISTINGS:
             if not self.exchange.has.get(capability):
                 continue
@@ -392,7 +436,7 @@ class CcxtBroker:
                     continue  # nothing listed
                 raise error from None
             for candidate in listing:
-                if candidate.get("clientOrderId") == cid:
+                if candidate.get("clientOrderId") == tracked.client_id:
                     return dict(candidate)
         return None
 
