@@ -135,7 +135,7 @@ class CcxtBroker:
         self.session = session
         self.policy = policy or OutcomePolicy()
         self.backoff = backoff or Backoff()
-        self.budget = budget or RetryBudget()
+        self.budget = budget or getattr(exchange, "neo_budget", None) or RetryBudget()
         self.clock = clock
         self.sleep = sleep
         self.stats = BrokerStats()

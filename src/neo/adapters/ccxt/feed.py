@@ -345,5 +345,5 @@ class CcxtBarFeed:
             what=f"{self.exchange.id} {what}",
             translate=lambda e: translate(e, self.exchange.id),
             backoff=self.backoff,
-            budget=RetryBudget(),
+            budget=getattr(self.exchange, "neo_budget", None) or RetryBudget(),
         )

@@ -79,7 +79,7 @@ def iter_ohlcv_pages(
     step = timeframe.nanos // _MS
     clock = now_ms or (lambda: int(time.time() * 1000))
     backoff = backoff or Backoff()
-    budget = budget or RetryBudget()
+    budget = budget or getattr(exchange, "neo_budget", None) or RetryBudget()
     cursor = since_ms
     last: int | None = None
     while until_ms is None or cursor < until_ms:
