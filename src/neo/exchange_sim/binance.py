@@ -427,13 +427,18 @@ def _trade_json(fill: SimFill) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def depth_snapshot(engine: SimEngine, symbol: str, levels: int = 5) -> dict[str, Any]:
-    """A small synthetic book around the last price (for fetch_order_book and ws depth)."""
-    tick = engine.specs[symbol].tick
-    last = engine.last_price(symbol)
-    bids = [[fmt(last - tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
-    asks = [[fmt(last + tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
-    return {"lastUpdateId": engine.closed_bars, "bids": bids, "asks": asks}
+def book_levels(price: Decimal, tick: Decimal, levels: int = 5) -> dict[str, list[list[str]]]:
+    """A small synthetic book around ``price``: ``levels`` ticks each side, 1, 2, 3 … deep."""
+    bids = [[fmt(price - tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
+    asks = [[fmt(price + tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
+    return {"bids": bids, "asks": asks}
+
+
+def depth_snapshot(engine: SimEngine, symbol: str) -> dict[str, Any]:
+    """The book around the last price; its ``lastUpdateId`` counts closed bars, so each bar's
+    ``depthUpdate`` (see binance_ws) follows it with no gap."""
+    book = book_levels(engine.last_price(symbol), engine.specs[symbol].tick)
+    return {"lastUpdateId": engine.closed_bars, **book}
 
 
 def _symbol_info(engine: SimEngine, symbol: str) -> dict[str, Any]:
@@ -463,4 +468,4 @@ def _symbol_info(engine: SimEngine, symbol: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-__all__ = ["INTERVAL_MS", "BinanceDialect", "depth_snapshot", "order_json"]
+__all__ = ["INTERVAL_MS", "BinanceDialect", "book_levels", "depth_snapshot", "order_json"]

@@ -18,3 +18,12 @@ def binance_sim() -> Iterator[SimHandle]:
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture
+def kraken_sim() -> Iterator[SimHandle]:
+    handle = serve_in_thread("kraken", seed=11, history_bars=1500)
+    try:
+        yield handle
+    finally:
+        handle.stop()
