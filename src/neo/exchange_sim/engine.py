@@ -237,6 +237,8 @@ class SimEngine:
         spec = self.spec(symbol)
         if client_order_id in self.by_client_id:
             raise SimOrderError("duplicate", f"duplicate client order id {client_order_id}")
+        if not quantity.is_finite() or (price is not None and not price.is_finite()):
+            raise SimOrderError("invalid", "quantity and price must be finite numbers")
         if quantity <= 0 or quantity < spec.min_qty:
             raise SimOrderError("invalid", f"quantity {quantity} below the minimum {spec.min_qty}")
         if kind == "limit" and (price is None or price <= 0):

@@ -1,0 +1,171 @@
+"""The admin API over plain HTTP, bad input answered in the exchange's own error shape, the
+wall-clock bar timer, and ``neo exchange-sim`` as a process (``--json``, SIGTERM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neo.exchange_sim import SimHandle, serve_in_thread
+from neo.exchange_sim.client import ccxt_urls, make_ccxt_client
+
+pytestmark = pytest.mark.integration
+NEO = [sys.executable, "-c", "from neo.cli.main import main; main()"]
+
+
+def call(url: str, method: str = "GET", body: Any = None, raw: bytes | None = None) -> Any:
+    """(status, parsed JSON) of one request; errors are answers too."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_admin_endpoints(binance_sim: SimHandle) -> None:
+    url = binance_sim.url
+    status, state = call(f"{url}/__sim/state")
+    assert status == 200 and state["dialect"] == "binance" and state["closed_bars"] == 1500
+    status, advanced = call(f"{url}/__sim/advance", "POST", {"bars": 4})
+    assert advanced["closed_bars"] == 1504 and advanced["now_ms"] == state["now_ms"] + 240_000
+    assert call(f"{url}/__sim/balances", "POST", {"balances": {"USDT": "5"}})[0] == 200
+    assert call(f"{url}/__sim/balances")[1]["balances"]["USDT"] == {"free": "5", "locked": "0"}
+    assert (
+        call(f"{url}/__sim/config", "POST", {"max_fill_per_bar": "0.5"})[1]["max_fill_per_bar"]
+        == "0.5"
+    )
+    faults = {"faults": [{"kind": "429", "count": 3}, {"kind": "ws_cut"}]}
+    status, queued = call(f"{url}/__sim/faults", "POST", faults)
+    assert status == 200 and queued["queued"] == 2
+    assert [f["kind"] for f in call(f"{url}/__sim/faults")[1]["pending"]] == ["429", "ws_cut"]
+    assert call(f"{url}/__sim/faults", "DELETE")[1] == {"pending": []}
+    exchange = make_ccxt_client("binance", url)
+    exchange.load_markets()
+    exchange.create_order("BTC/USDT", "market", "sell", 0.2, params={"clientOrderId": "adm"})
+    orders = call(f"{url}/__sim/orders")[1]
+    assert [o["client_order_id"] for o in orders["orders"]] == ["adm"]
+    assert orders["requests"][0]["params"]["side"] == "SELL"
+    assert "signature" not in orders["requests"][0]["params"]
+    fills = call(f"{url}/__sim/fills")[1]["fills"]
+    assert [(f["client_order_id"], f["quantity"]) for f in fills] == [("adm", "0.2")]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body"),
+    [
+        ("/__sim/faults", "POST", {"kind": "nope"}),
+        ("/__sim/faults", "POST", {"kind": "5xx", "status": 200}),
+        ("/__sim/advance", "POST", {"bars": -1}),
+        ("/__sim/advance", "POST", {"bars": "many"}),
+        ("/__sim/balances", "POST", {"balances": {"USDT": "lots"}}),
+        ("/__sim/balances", "POST", ["USDT"]),
+        ("/__sim/config", "POST", {"max_fill_per_bar": "-1"}),
+        ("/__sim/config", "POST", {"max_fill_per_bar": "x"}),
+    ],
+)
+def test_bad_admin_input_is_a_400_with_a_reason(
+    binance_sim: SimHandle, path: str, method: str, body: Any
+) -> None:
+    status, answer = call(binance_sim.url + path, method, body)
+    assert status == 400 and answer["error"]
+
+
+def test_admin_body_that_is_not_json(binance_sim: SimHandle) -> None:
+    status, answer = call(binance_sim.url + "/__sim/advance", "POST", raw=b"{bars")
+    assert status == 400 and "not JSON" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["symbol=BTCUSDT&interval=7m", "symbol=NOPE&interval=1m", "interval=1m",
+     "symbol=BTCUSDT&interval=1m&limit=x"],
+)  # fmt: skip
+def test_bad_binance_requests_get_binance_errors(binance_sim: SimHandle, query: str) -> None:
+    status, answer = call(f"{binance_sim.url}/api/v3/klines?{query}")
+    assert status == 400 and answer["code"] < 0 and answer["msg"]
+
+
+def test_bad_order_values_are_refused_not_crashed(binance_sim: SimHandle) -> None:
+    import ccxt
+
+    exchange = make_ccxt_client("binance", binance_sim.url)
+    exchange.load_markets()
+    for quantity in ("abc", "NaN", "-1"):
+        with pytest.raises(ccxt.BadRequest):
+            exchange.privatePostOrder({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+                                       "quantity": quantity})  # fmt: skip
+    assert binance_sim.orders() == []
+
+
+def test_bad_kraken_requests_get_kraken_errors(kraken_sim: SimHandle) -> None:
+    status, answer = call(f"{kraken_sim.url}/0/public/OHLC?pair=NOPE")
+    assert status == 200 and answer["error"] == ["EQuery:Unknown asset pair"]
+    status, answer = call(f"{kraken_sim.url}/0/public/OHLC?pair=XBTUSDT&interval=2")
+    assert answer["error"] == ["EGeneral:Invalid arguments"]
+
+
+def test_the_wall_clock_bar_timer_closes_bars() -> None:
+    with serve_in_thread("binance", history_bars=10, bar_seconds=0.02) as sim:
+        deadline = time.monotonic() + 10
+        while sim.state()["closed_bars"] < 13 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sim.state()["closed_bars"] >= 13
+
+
+def test_ccxt_urls_rehost_every_api() -> None:
+    urls = ccxt_urls("binance", "http://127.0.0.1:9/")
+    assert urls["public"] == "http://127.0.0.1:9/api/v3"
+    assert urls["sapi"] == "http://127.0.0.1:9/sapi/v1"
+    assert all(v.startswith("http://127.0.0.1:9/") for v in urls.values() if isinstance(v, str))
+    pro = ccxt_urls("binance", "http://127.0.0.1:9", pro=True)
+    assert pro["ws"]["spot"] == "ws://127.0.0.1:9/ws"
+    assert ccxt_urls("kraken", "http://h:1")["private"] == "http://h:1"
+    with pytest.raises(ValueError, match="unknown dialect"):
+        ccxt_urls("ftx", "http://h:1")
+
+
+def test_cli_serves_until_sigterm_and_prints_one_json_object(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [*NEO, "--data-dir", str(tmp_path), "exchange-sim", "--dialect", "kraken",
+         "--port", "0", "--seed", "5", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        announced = json.loads(line)
+        assert announced["dialect"] == "kraken" and announced["seed"] == 5
+        assert announced["url"].startswith("http://127.0.0.1:")
+        assert call(announced["url"] + "/__sim/state")[1]["seed"] == 5
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0 and out == "" and "Traceback" not in err
+
+
+def test_cli_refuses_an_unknown_dialect() -> None:
+    result = subprocess.run(
+        [*NEO, "exchange-sim", "--dialect", "ftx"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown --dialect 'ftx'; use binance or kraken"
+    ]
