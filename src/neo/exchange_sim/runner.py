@@ -189,12 +189,16 @@ def serve_in_thread(dialect: str = "binance", *, seed: int = DEFAULT_SEED, host:
 
 async def serve_until_signalled(sim: ExchangeSim, host: str, port: int,
                                 on_ready: Callable[[str], None]) -> None:  # fmt: skip
-    """Serve ``sim`` until SIGINT or SIGTERM, then shut down cleanly."""
-    runner, bound = await _start(sim, host, port)
+    """Serve ``sim`` until SIGINT or SIGTERM, then shut down cleanly.
+
+    The signal handlers are in place before the port opens, so a client that got an answer can
+    stop the sim with a signal at once.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runner, bound = await _start(sim, host, port)
     on_ready(f"http://{host}:{bound}")
     try:
         await stop.wait()

@@ -169,3 +169,65 @@ def test_cli_refuses_an_unknown_dialect() -> None:
     assert result.stderr.strip().splitlines() == [
         "error: unknown --dialect 'ftx'; use binance or kraken"
     ]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_cli_in_process_stops_on_sigint(tmp_path: Path, as_json: bool) -> None:
+    """The command itself (no subprocess): a thread waits for the sim to answer, then sends
+    SIGINT to this process; the command's handler (installed before the port opened) stops
+    it and it returns normally."""
+    import threading
+
+    from typer.testing import CliRunner
+
+    from neo.cli.main import app
+
+    port = _free_port()
+    answered: list[int] = []
+
+    def stop_when_serving() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                answered.append(call(f"http://127.0.0.1:{port}/__sim/state")[1]["closed_bars"])
+                break
+            except OSError:
+                time.sleep(0.02)
+        if answered:  # only a serving command has its handler in place
+            os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=stop_when_serving)
+    thread.start()
+    args = ["--data-dir", str(tmp_path), "exchange-sim", "--port", str(port)]
+    result = CliRunner().invoke(app, args + (["--json"] if as_json else []))
+    thread.join()
+    assert result.exit_code == 0, result.output
+    assert answered == [1000]
+    if as_json:
+        assert json.loads(result.stdout) == {
+            "url": f"http://127.0.0.1:{port}", "dialect": "binance", "seed": 7,
+        }  # fmt: skip
+    else:
+        assert f"serving at http://127.0.0.1:{port}" in result.stdout
+        assert "make_ccxt_client('binance'" in result.stdout
+
+
+def test_cli_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neo.cli.main import app
+
+    with serve_in_thread("binance", history_bars=5) as busy:
+        result = CliRunner().invoke(
+            app, ["--data-dir", str(tmp_path), "exchange-sim", "--port", str(busy.port)]
+        )
+    assert result.exit_code != 0
+    assert f"cannot serve on 127.0.0.1:{busy.port}" in result.output
