@@ -114,6 +114,15 @@ def test_injected_order_not_found(sim: SimHandle, exchange: Any) -> None:
     with pytest.raises(ccxt.OrderNotFound):
         exchange.cancel_order(None, "BTC/USDT", params={"clientOrderId": "n1"})
     assert [o["status"] for o in sim.orders()] == ["open"]  # the order is still there
+    query_path = "/api/v3/order" if sim.dialect == "binance" else "/0/private/QueryOrders"
+    sim.add_fault("order_not_found", query_path)
+    # ccxt maps Kraken's "EOrder:Unknown order" to InvalidOrder outside cancel_order
+    expected = ccxt.OrderNotFound if sim.dialect == "binance" else ccxt.InvalidOrder
+    order_id = sim.orders()[0]["order_id"]
+    txid = str(order_id) if sim.dialect == "binance" else f"OSIM{order_id:06d}-NEO-SIM"
+    with pytest.raises(expected):
+        exchange.fetch_order(txid, "BTC/USDT")
+    assert exchange.fetch_order(txid, "BTC/USDT")["status"] == "open"  # the count is used up
 
 
 def test_real_not_found_and_insufficient_balance(sim: SimHandle, exchange: Any) -> None:
