@@ -118,6 +118,7 @@ class BinanceDialect:
     def add_routes(self, app: web.Application, sim: ExchangeSim) -> None:
         r = app.router
         r.add_get(f"{API}/ping", self.ping)
+        r.add_get("/sapi/v1/system/status", self.system_status)
         r.add_get(f"{API}/time", self.server_time)
         r.add_get(f"{API}/exchangeInfo", self.exchange_info)
         r.add_get(f"{API}/klines", self.klines)
@@ -138,6 +139,9 @@ class BinanceDialect:
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.json_response({})
+
+    async def system_status(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": 0, "msg": "normal"})
 
     async def server_time(self, request: web.Request) -> web.Response:
         return web.json_response({"serverTime": int(time.time() * 1000)})

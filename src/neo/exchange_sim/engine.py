@@ -247,8 +247,7 @@ class SimEngine:
         marketable = kind == "market" or (
             price is not None and (price >= last if side == "buy" else price <= last)
         )
-        reserve_price = last if kind == "market" else price
-        assert reserve_price is not None
+        reserve_price = last if kind == "market" or price is None else price
         self._check_funds(spec, side, quantity, reserve_price, marketable)
         order = SimOrder(
             order_id=self._next_order_id,
@@ -387,7 +386,8 @@ class SimEngine:
     def _match_resting(self, symbol: str, bar: SimBar) -> None:
         spec = self.specs[symbol]
         for order in self.open_orders(symbol):
-            assert order.price is not None
+            if order.price is None:  # only limit orders rest
+                continue
             crossed = bar.low <= order.price if order.side == "buy" else bar.high >= order.price
             if crossed:
                 self._fill(order, spec, self._cap(order.remaining), order.price, maker=True)

@@ -149,8 +149,9 @@ async def _start(sim: ExchangeSim, host: str, port: int) -> tuple[web.AppRunner,
     site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server  # the bound socket tells the port chosen for port 0
-    assert server is not None
     sockets = getattr(server, "sockets", None) or []
+    if not sockets:
+        raise OSError(f"the sim did not bind {host}:{port}")
     return runner, int(sockets[0].getsockname()[1])
 
 

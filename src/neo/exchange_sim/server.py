@@ -25,7 +25,6 @@ from neo.exchange_sim.engine import SimEngine
 from neo.exchange_sim.faults import HTTP_FAULTS, Fault, FaultQueue, FaultSpecError, parse_fault
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SIM_KEY = web.AppKey("neo_exchange_sim", object)
 
 
 class ExchangeSim:
@@ -64,10 +63,11 @@ class ExchangeSim:
         }
 
 
+SIM_KEY = web.AppKey("neo_exchange_sim", ExchangeSim)
+
+
 def sim_of(request: web.Request) -> ExchangeSim:
-    sim = request.app[SIM_KEY]
-    assert isinstance(sim, ExchangeSim)
-    return sim
+    return request.app[SIM_KEY]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -248,7 +248,6 @@ async def admin_state(request: web.Request) -> web.Response:
 
 async def _bar_timer(app: web.Application) -> Any:
     sim = app[SIM_KEY]
-    assert isinstance(sim, ExchangeSim)
     task = None
     if sim.bar_seconds:
         seconds = sim.bar_seconds

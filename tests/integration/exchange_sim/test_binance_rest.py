@@ -161,6 +161,7 @@ def test_signatures_are_checked(binance_sim: SimHandle) -> None:
 
 def test_tickers_book_and_order_history(exchange: Any, binance_sim: SimHandle) -> None:
     last = float(binance_sim.engine.last_price("BTC/USDT"))
+    assert exchange.fetch_status()["status"] == "ok"
     ticker = exchange.fetch_ticker("BTC/USDT")
     assert ticker["last"] == last and ticker["bid"] < last < ticker["ask"]
     since = binance_sim.state()["now_ms"] - 1440 * MINUTE
