@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -37,16 +38,29 @@ def make_dialect(name: str) -> Dialect:
 
 
 def make_sim(dialect: str, *, seed: int = DEFAULT_SEED, bar_seconds: float | None = None,
-             history_bars: int | None = None,
+             history_bars: int | None = None, start_ms: int | None = None,
              max_fill_per_bar: Decimal | float | str | None = None) -> ExchangeSim:  # fmt: skip
-    """A sim of ``dialect`` with the dialect's engine defaults (not yet serving)."""
+    """A sim of ``dialect`` with the dialect's engine defaults (not yet serving).
+
+    ``start_ms`` is the open time of the first history bar (default 2024-01-01T00:00Z, a time
+    in the past, so no client caps it); :func:`start_now` gives the start that makes the
+    forming bar open at the current wall-clock bar.
+    """
     chosen = make_dialect(dialect)
     config = chosen.engine_config(seed)
     if history_bars is not None:
         config = replace(config, history_bars=history_bars)
+    if start_ms is not None:
+        config = replace(config, start_ms=start_ms - start_ms % config.bar_ms)
     if max_fill_per_bar is not None:
         config = replace(config, max_fill_per_bar=Decimal(str(max_fill_per_bar)))
     return ExchangeSim(chosen, SimEngine(config), bar_seconds=bar_seconds)
+
+
+def start_now(history_bars: int = 1000, bar_ms: int = 60_000) -> int:
+    """The ``start_ms`` whose forming bar opens at the current wall-clock bar."""
+    now = int(time.time() * 1000)
+    return now - now % bar_ms - history_bars * bar_ms
 
 
 class SimHandle:

@@ -116,6 +116,18 @@ def test_bad_kraken_requests_get_kraken_errors(kraken_sim: SimHandle) -> None:
     assert answer["error"] == ["EGeneral:Invalid arguments"]
 
 
+def test_start_now_anchors_the_forming_bar_at_the_current_minute() -> None:
+    from neo.exchange_sim.runner import start_now
+
+    before = int(time.time() * 1000) // 60_000 * 60_000
+    with serve_in_thread("kraken", history_bars=20, start_ms=start_now(20)) as sim:
+        forming = sim.state()["now_ms"]
+        candles = make_ccxt_client("kraken", sim.url).fetch_ohlcv("BTC/USDT", "1m")
+    after = int(time.time() * 1000) // 60_000 * 60_000
+    assert before <= forming <= after
+    assert candles[-1][0] == forming and len(candles) == 21
+
+
 def test_the_wall_clock_bar_timer_closes_bars() -> None:
     with serve_in_thread("binance", history_bars=10, bar_seconds=0.02) as sim:
         deadline = time.monotonic() + 10
@@ -197,7 +209,8 @@ def test_cli_in_process_stops_on_sigint(tmp_path: Path, as_json: bool) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                answered.append(call(f"http://127.0.0.1:{port}/__sim/state")[1]["closed_bars"])
+                state = call(f"http://127.0.0.1:{port}/__sim/state")[1]
+                answered.append(state["now_ms"] - 1000 * 60_000)
                 break
             except OSError:
                 time.sleep(0.02)
@@ -206,11 +219,12 @@ def test_cli_in_process_stops_on_sigint(tmp_path: Path, as_json: bool) -> None:
 
     thread = threading.Thread(target=stop_when_serving)
     thread.start()
-    args = ["--data-dir", str(tmp_path), "exchange-sim", "--port", str(port)]
+    args = ["--data-dir", str(tmp_path), "exchange-sim", "--port", str(port),
+            "--start", "2024-03-01"]  # fmt: skip
     result = CliRunner().invoke(app, args + (["--json"] if as_json else []))
     thread.join()
     assert result.exit_code == 0, result.output
-    assert answered == [1000]
+    assert answered == [1_709_251_200_000]  # --start 2024-03-01: the first history bar
     if as_json:
         assert json.loads(result.stdout) == {
             "url": f"http://127.0.0.1:{port}", "dialect": "binance", "seed": 7,
