@@ -94,6 +94,23 @@ def test_ws_cut_closes_the_socket(binance_sim: SimHandle) -> None:
         run(binance_sim, body)
 
 
+def test_after_a_cut_the_client_reconnects_and_streams_again(binance_sim: SimHandle) -> None:
+    async def body(client: Any) -> tuple[Any, Any]:
+        await advance_when_watching(binance_sim, client.watch_ohlcv("BTC/USDT", "1m"))
+        binance_sim.add_fault("ws_cut", "/ws*")
+        with pytest.raises(ccxt.NetworkError):
+            await asyncio.wait_for(client.watch_ohlcv("BTC/USDT", "1m"), 5)
+        for _ in range(100):  # the server has dropped the cut socket
+            if not binance_sim.call(lambda: len(binance_sim.sim.ws_connections)):
+                break
+            await asyncio.sleep(0.01)
+        again = await advance_when_watching(binance_sim, client.watch_ohlcv("BTC/USDT", "1m"))
+        return again, binance_sim.state()["now_ms"]
+
+    candles, now = run(binance_sim, body)
+    assert candles[-1][0] == now - MINUTE  # the bar closed after reconnecting
+
+
 def test_ws_stall_keeps_the_socket_open_but_silent(binance_sim: SimHandle) -> None:
     received: list[Any] = []
 
