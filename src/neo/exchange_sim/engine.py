@@ -248,7 +248,7 @@ class SimEngine:
             price is not None and (price >= last if side == "buy" else price <= last)
         )
         reserve_price = last if kind == "market" or price is None else price
-        self._check_funds(spec, side, quantity, reserve_price, marketable)
+        self._check_funds(spec, side, quantity, reserve_price)
         order = SimOrder(
             order_id=self._next_order_id,
             client_order_id=client_order_id,
@@ -303,12 +303,12 @@ class SimEngine:
         cap = self.max_fill_per_bar
         return remaining if cap is None else min(remaining, cap)
 
-    def _check_funds(self, spec: SymbolSpec, side: Side, quantity: Decimal, price: Decimal,
-                     marketable: bool) -> None:  # fmt: skip
+    def _check_funds(self, spec: SymbolSpec, side: Side, quantity: Decimal,
+                     price: Decimal) -> None:  # fmt: skip
         if side == "buy":
             need = quantity * price
-            if marketable and self.config.fee_asset == "quote":
-                need += need * self.config.taker_fee
+            if self.config.fee_asset == "quote":  # the fee is paid in quote too (as locked)
+                need += need * max(self.config.maker_fee, self.config.taker_fee)
             have, asset = self.balance(spec.quote).free, spec.quote
         else:
             need, have, asset = quantity, self.balance(spec.base).free, spec.base

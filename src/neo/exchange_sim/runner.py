@@ -186,6 +186,7 @@ def serve_in_thread(dialect: str = "binance", *, seed: int = DEFAULT_SEED, host:
             started["value"] = loop.run_until_complete(_start(sim, host, port))
         except BaseException as exc:  # reported to the caller below
             started["error"] = exc
+            loop.close()
             ready.set()
             return
         ready.set()

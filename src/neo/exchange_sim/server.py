@@ -23,7 +23,9 @@ from aiohttp import web
 from neo.exchange_sim.dialect import Dialect
 from neo.exchange_sim.engine import SimEngine
 from neo.exchange_sim.faults import HTTP_FAULTS, Fault, FaultQueue, FaultSpecError, parse_fault
+from neo.logs import get_logger
 
+log = get_logger("exchange_sim")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -131,6 +133,8 @@ async def never_a_traceback(request: web.Request, handler: Handler) -> web.Strea
     except asyncio.CancelledError:
         raise
     except Exception as exc:
+        log.warning("exchange-sim: %s %s failed: %r", request.method, request.path, exc,
+                    exc_info=True)  # fmt: skip
         return sim_of(request).dialect.error("internal", f"{type(exc).__name__}: {exc}")
 
 

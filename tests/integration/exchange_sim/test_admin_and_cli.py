@@ -109,6 +109,25 @@ def test_bad_order_values_are_refused_not_crashed(binance_sim: SimHandle) -> Non
     assert binance_sim.orders() == []
 
 
+def test_a_bug_in_the_sim_is_still_an_exchange_error_not_a_traceback(
+    binance_sim: SimHandle, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import neo.exchange_sim.binance as binance
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(binance, "aggregate_range", broken)
+    status, answer = call(f"{binance_sim.url}/api/v3/klines?symbol=BTCUSDT&interval=1m")
+    assert status == 500 and answer["code"] == -1000
+    assert "boom" in caplog.text  # logged for whoever runs the sim
+
+
+def test_a_busy_port_is_an_error_for_serve_in_thread(binance_sim: SimHandle) -> None:
+    with pytest.raises(OSError):
+        serve_in_thread("binance", port=binance_sim.port)
+
+
 def test_bad_kraken_requests_get_kraken_errors(kraken_sim: SimHandle) -> None:
     status, answer = call(f"{kraken_sim.url}/0/public/OHLC?pair=NOPE")
     assert status == 200 and answer["error"] == ["EQuery:Unknown asset pair"]

@@ -146,3 +146,22 @@ def test_find_order_by_either_id() -> None:
         with pytest.raises(SimOrderError):
             sim.find_order(**missing)  # type: ignore[arg-type]
     assert sim.open_orders("BTC/USDT") == [order] and sim.open_orders("ETH/USDT") == []
+
+
+def test_a_quote_fee_buy_needs_the_fee_too_so_a_fill_never_overdraws() -> None:
+    sim = engine(fee_asset="quote", taker_fee=D("0.0026"), maker_fee=D("0.0016"),
+                 balances=(("USDT", "1000"),))  # fmt: skip
+    price = (sim.last_price("ETH/USDT") * D("0.999")).quantize(D("0.01"))
+    quantity = (D(1000) / price).quantize(D("0.0001"), rounding="ROUND_DOWN")
+    assert quantity * price <= D(1000) < quantity * price * D("1.0026")  # notional fits, fee not
+    with pytest.raises(SimOrderError) as info:
+        sim.create_order(symbol="ETH/USDT", side="buy", kind="limit", quantity=quantity,
+                         price=price, client_order_id="q")  # fmt: skip
+    assert info.value.kind == "insufficient_balance"
+    smaller = (quantity * D("0.99")).quantize(D("0.0001"))
+    order = sim.create_order(symbol="ETH/USDT", side="buy", kind="limit", quantity=smaller,
+                             price=price, client_order_id="q2")  # fmt: skip
+    while order.status == "open":
+        sim.advance(1)
+        assert sim.closed_bars < 2000
+    assert sim.balance("USDT").free >= 0 and sim.balance("USDT").locked == 0
