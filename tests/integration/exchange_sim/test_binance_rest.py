@@ -55,6 +55,15 @@ def test_ohlcv_pages_with_since_and_limit_without_gaps_or_repeats(
     assert five[0][2] == max(r[2] for r in rows[:5])
 
 
+def test_ccxts_own_pagination_gets_every_bar_once(exchange: Any, binance_sim: SimHandle) -> None:
+    start = binance_sim.engine.config.start_ms
+    rows = exchange.fetch_ohlcv(
+        "BTC/USDT", "1m", since=start,
+        params={"paginate": True, "paginationCalls": 3, "until": start + 1500 * MINUTE},
+    )  # fmt: skip
+    assert [r[0] for r in rows] == list(range(start, start + 1501 * MINUTE, MINUTE))
+
+
 def test_the_path_is_seeded_and_advance_closes_bars(binance_sim: SimHandle) -> None:
     client = make_ccxt_client("binance", binance_sim.url)
     before = client.fetch_ohlcv("ETH/USDT", "1m", limit=2)
