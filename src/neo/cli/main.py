@@ -110,6 +110,9 @@ def _register_command_groups() -> None:
     from neo.cli import exchange_sim
 
     exchange_sim.register(app)
+    from neo.cli import db
+
+    db.register(app)
 
 
 _register_command_groups()
