@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Mapping
 
 import numpy as np
+import pytest
 
 from neo.adapters.ccxt import CcxtBroker, load_instruments, make_exchange
 from neo.adapters.ccxt.journal import MemoryJournal
@@ -23,6 +24,8 @@ from neo.execution.ledger import Ledger
 from tests.integration.adapters.conftest import sim_config
 from tests.unit.engine.bars import ListFeed
 from tests.unit.engine.test_broker_seam import Recorder, Scripted, _shape
+
+pytestmark = pytest.mark.integration
 
 
 def _sim_batch(exchange: object, n: int) -> BarBatch:

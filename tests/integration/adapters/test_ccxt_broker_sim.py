@@ -17,6 +17,8 @@ from neo.domain.order import next_order_id
 from neo.exchange_sim import SimHandle
 from tests.integration.adapters.conftest import ORDER_PATH, QUERY_PATH, Rig
 
+pytestmark = pytest.mark.integration
+
 Factory = Callable[..., Rig]
 
 

@@ -22,6 +22,8 @@ from neo.domain import Bar, InstrumentId
 from neo.exchange_sim import SimHandle
 from tests.integration.adapters.conftest import sim_config
 
+pytestmark = pytest.mark.integration
+
 MINUTE_MS = 60_000
 
 
