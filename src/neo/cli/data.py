@@ -485,6 +485,7 @@ def fetch_command(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Candles per request (default: the exchange's).")
     ] = None,
+    replace: ReplaceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch OHLCV history from an exchange (paginated, rate-limited) and store it through
@@ -515,7 +516,7 @@ def fetch_command(
                 done[0] = max(done[0], last_ts)
 
             report = fetch_history(client, api, name, timeframe, start_ns, end_ns,
-                                   limit=limit, on_page=on_page)  # fmt: skip
+                                   limit=limit, on_page=on_page, replace=replace)  # fmt: skip
         reports.append(iso_times_deep(report.to_dict()))
 
     def human() -> None:

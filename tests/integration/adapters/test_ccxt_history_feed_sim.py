@@ -37,8 +37,9 @@ def test_history_pages_into_the_store_equal_the_sims_path(sim: SimHandle, tmp_pa
     path = sim_bars(sim)
     since = path[0].open_ms * 1_000_000
     seen: list[int] = []
-    report = fetch_history(exchange, api, "BTC/USDT", "1m", since, limit=97,
-                           on_page=lambda rows, ts: seen.append(rows))  # fmt: skip
+    report = fetch_history(
+        exchange, api, "BTC/USDT", "1m", since, limit=97, on_page=lambda rows, ts: seen.append(rows)
+    )
     assert report.pages >= 6 and seen == sorted(seen)  # 600 bars in pages of 97
     assert report.rows_fetched == report.accepted == len(path)  # each bar once, forming bar not
     stored = api.store.read(InstrumentId(sim.dialect, "BTC/USDT"), "1m")
@@ -56,8 +57,15 @@ def test_a_418_during_history_backs_off_and_completes(
     api = DataIngestionAPI(HistoricalDataStore(tmp_path / "store"))
     binance_sim.add_fault("418", "/api/v3/klines", count=1, retry_after=1)
     since = sim_bars(binance_sim)[0].open_ms * 1_000_000
-    report = fetch_history(exchange, api, "BTC/USDT", "1m", since, limit=500,
-                           backoff=Backoff(base_s=0.05, ban_s=0.1, seed=3))  # fmt: skip
+    report = fetch_history(
+        exchange,
+        api,
+        "BTC/USDT",
+        "1m",
+        since,
+        limit=500,
+        backoff=Backoff(base_s=0.05, ban_s=0.1, seed=3),
+    )
     assert report.accepted == 600
     assert exchange.neo_limiter.waited_s >= 0.9  # the ban's Retry-After paused the limiter
 
@@ -71,8 +79,21 @@ def test_neo_data_fetch_json_and_logs_never_carry_a_key(
     monkeypatch.setenv("NEO_EXCHANGES__BINANCE__API_KEY", "key-never-shown-1")
     monkeypatch.setenv("NEO_EXCHANGES__BINANCE__SECRET", "secret-never-shown-2")
     since = str(sim_bars(binance_sim)[0].open_ms)
-    args = ["--log-level", "DEBUG", "data", "fetch", "--exchange", "binance", "--symbols",
-            "BTC/USDT", "--since", since, "--exchange-url", binance_sim.url, "--json"]  # fmt: skip
+    args = [
+        "--log-level",
+        "DEBUG",
+        "data",
+        "fetch",
+        "--exchange",
+        "binance",
+        "--symbols",
+        "BTC/USDT",
+        "--since",
+        since,
+        "--exchange-url",
+        binance_sim.url,
+        "--json",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     (report,) = json.loads(result.stdout)["reports"]
@@ -130,8 +151,13 @@ def test_the_websocket_feed_yields_closed_bars_once_across_a_cut_and_a_stall(
     binance_sim: SimHandle,
 ) -> None:
     exchange = make_exchange("binance", sim_config(binance_sim), asynchronous=True)
-    feed = CcxtBarFeed(exchange, ["BTC/USDT"], "1m", heartbeat_s=0.6,
-                       backoff=Backoff(base_s=0.05, cap_s=0.2, seed=2))  # fmt: skip
+    feed = CcxtBarFeed(
+        exchange,
+        ["BTC/USDT"],
+        "1m",
+        heartbeat_s=0.6,
+        backoff=Backoff(base_s=0.05, cap_s=0.2, seed=2),
+    )
     assert feed.mode == "watch"
 
     async def drive() -> None:
@@ -172,8 +198,13 @@ def test_staleness_is_flagged_after_two_bars_without_data() -> None:
     now = [0.0]
     changes: list[tuple[InstrumentId, bool]] = []
     exchange = make_exchange("binance", sim_config_url("http://127.0.0.1:9"), asynchronous=True)
-    feed = CcxtBarFeed(exchange, ["BTC/USDT"], "1m", clock=lambda: now[0],
-                       on_stale=lambda i, stale, age: changes.append((i, stale)))  # fmt: skip
+    feed = CcxtBarFeed(
+        exchange,
+        ["BTC/USDT"],
+        "1m",
+        clock=lambda: now[0],
+        on_stale=lambda i, stale, age: changes.append((i, stale)),
+    )
     iid = feed.instruments[0]
     now[0] = 119.0
     feed.check_staleness()
@@ -191,3 +222,36 @@ def sim_config_url(url: str) -> Any:
     from neo.adapters.ccxt import ExchangeConfig
 
     return ExchangeConfig(url=url, api_key=SecretStr("k"), secret=SecretStr("s"))
+
+
+def test_fetched_bars_never_silently_change_another_sources_bars(
+    binance_sim: SimHandle, tmp_path: Path
+) -> None:
+    from neo.domain.errors import DataConflictError
+
+    exchange = make_exchange("binance", sim_config(binance_sim))
+    api = DataIngestionAPI(HistoricalDataStore(tmp_path / "store"))
+    path = sim_bars(binance_sim)[:50]
+    ts = [b.open_ms * 1_000_000 for b in path]
+    other = {
+        "ts": ts,
+        "open": [1.0] * 50,
+        "high": [2.0] * 50,
+        "low": [0.5] * 50,
+        "close": [1.5] * 50,
+        "volume": [1.0] * 50,
+    }
+    api.ingest_frame(
+        other,
+        instrument=InstrumentId("binance", "BTC/USDT"),
+        timeframe="1m",
+        source="somewhere-else",
+    )
+    with pytest.raises(DataConflictError):
+        fetch_history(exchange, api, "BTC/USDT", "1m", ts[0], ts[-1] + 60_000_000_000)
+    report = fetch_history(
+        exchange, api, "BTC/USDT", "1m", ts[0], ts[-1] + 60_000_000_000, replace=True
+    )
+    assert report.accepted == 50
+    stored = api.store.read(InstrumentId("binance", "BTC/USDT"), "1m")
+    np.testing.assert_allclose(stored.close, [float(b.close) for b in path])
