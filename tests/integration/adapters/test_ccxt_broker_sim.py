@@ -325,3 +325,32 @@ def test_after_a_restart_an_intent_that_never_left_is_sent_with_its_own_id(
         rig.broker.poll()
     assert [r["client_order_id"] for r in creates(sim)] == [cid]
     assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+
+
+def test_a_refused_resend_is_not_taken_for_a_rejection(
+    binance_sim: SimHandle, rig_factory: Factory
+) -> None:
+    """After a 429 the order is re-sent with its id; a refusal of that re-send may be the
+    venue's "duplicate order" (the first did arrive): it stays unknown and is queried again."""
+    rig = rig_factory(binance_sim)
+    binance_sim.add_fault("429", "/api/v3/order", method="POST", retry_after=0)
+    binance_sim.add_fault("insufficient_balance", "/api/v3/order", method="POST")
+    order = market(rig)
+    rig.broker.submit(order)
+    assert "OrderRejected" not in rig.kinds()
+    for _ in range(4):
+        rig.broker.poll()
+    assert len(binance_sim.orders()) == 1
+    assert rig.broker.tracked[order.id].order.status is OrderStatus.FILLED
+
+
+def test_a_leg_of_a_refused_entry_is_dropped_not_held(
+    binance_sim: SimHandle, rig_factory: Factory
+) -> None:
+    rig = rig_factory(binance_sim)
+    entry = limit(rig, 100.0, quantity=0.001)  # below the minimum notional: refused locally
+    rig.broker.submit(entry)
+    leg = _leg(rig, entry, 100_000.0, "g")
+    rig.broker.submit(leg)
+    assert rig.kinds() == ["OrderSubmitted", "OrderRejected", "OrderSubmitted", "OrderRejected"]
+    assert rig.broker.open_orders() == []

@@ -145,6 +145,7 @@ class CcxtBroker:
         self.last_price: dict[InstrumentId, float] = {}
         self._trades_since: dict[str, int] = {}
         self._oco_filled: set[str] = set()
+        self._finished: set[OrderId] = set()  # refused or cancelled before reaching the venue
 
     # -- the Broker protocol --------------------------------------------------------------
     def submit(self, order: Order) -> None:
@@ -297,7 +298,8 @@ class CcxtBroker:
         except Exception as raw:
             error = translate(raw, self.venue)
             self._count(error)
-            if self.policy.after_create_error(error) is CreateVerdict.REJECTED:
+            verdict = self.policy.after_create_error(error)
+            if verdict is CreateVerdict.REJECTED and tracked.resends == 0:
                 self.stats.rejected += 1
                 self._finish_tracked(tracked, OrderStatus.REJECTED, str(error))
                 return
@@ -526,10 +528,17 @@ class CcxtBroker:
 
     # -- bracket legs ---------------------------------------------------------------------------
     def _hold_leg(self, order: Order) -> bool:
+        """Hold a bracket leg until its entry fills; True when it was held (or dropped)."""
         parent = self.tracked.get(order.parent_id) if order.parent_id else None
         if parent is not None and parent.order.status is OrderStatus.FILLED:
             return False
         now = self.clock()
+        gone = order.parent_id in self._finished or (
+            parent is not None and parent.order.is_terminal
+        )
+        if gone:  # the entry never made it (refused, cancelled): nothing to protect
+            self._reject_local(order, f"entry {order.parent_id} was not filled: leg dropped")
+            return True
         order = order.transition(OrderStatus.ACCEPTED, now)
         self.held.setdefault(order.parent_id or OrderId(""), []).append(order)
         self.sink(OrderAccepted(ts=now, order=order))
@@ -619,6 +628,7 @@ class CcxtBroker:
     def _reject_local(self, order: Order, reason: str) -> None:
         """Refused before anything was sent (never journalled as sent, never retried)."""
         self.stats.rejected += 1
+        self._finished.add(order.id)
         if order.status is not OrderStatus.SUBMITTED:  # a held leg was already accepted
             self._finish(order, OrderStatus.CANCELLED, reason)
             return
@@ -633,6 +643,7 @@ class CcxtBroker:
         self.sink(OrderRejected(ts=now, order=tracked.order, reason=reason))
 
     def _finish(self, order: Order, status: OrderStatus, reason: str) -> None:
+        self._finished.add(order.id)
         now = self.clock()
         done = order.transition(status, now, reason)
         if status is OrderStatus.EXPIRED:
