@@ -490,9 +490,14 @@ def fetch_command(
 ) -> None:
     """Fetch OHLCV history from an exchange (paginated, rate-limited) and store it through
     the same validation as `neo ingest`; rejected rows go to the quarantine."""
-    from neo.adapters.ccxt.client import make_exchange
+    try:
+        from neo.adapters.ccxt.client import make_exchange
+        from neo.adapters.ccxt.history import fetch_history
+    except ModuleNotFoundError as exc:  # ccxt is the optional extra `live`
+        raise ConfigError(
+            f"neo data fetch needs {exc.name}: pip install 'neo-trading[live]'"
+        ) from None
     from neo.adapters.ccxt.config import ExchangeConfig
-    from neo.adapters.ccxt.history import fetch_history
 
     names = parse_symbols(symbols, symbol)
     if not names:
