@@ -354,3 +354,18 @@ def test_a_leg_of_a_refused_entry_is_dropped_not_held(
     rig.broker.submit(leg)
     assert rig.kinds() == ["OrderSubmitted", "OrderRejected", "OrderSubmitted", "OrderRejected"]
     assert rig.broker.open_orders() == []
+
+
+def test_an_unknown_order_survives_failing_queries_and_is_still_found_once(
+    binance_sim: SimHandle, rig_factory: Factory
+) -> None:
+    """Timeout after accept, then the first queries by client id fail with 5xx: the broker
+    keeps asking (with backoff) instead of re-sending; one order, found."""
+    rig = rig_factory(binance_sim, timeout_ms=800)
+    binance_sim.add_fault("timeout_after_accept", "/api/v3/order", method="POST", stall_seconds=2.0)
+    binance_sim.add_fault("5xx", "/api/v3/order", method="GET", count=2)
+    rig.broker.submit(market(rig))
+    assert len(binance_sim.orders()) == 1 and len(creates(binance_sim)) == 1
+    assert rig.broker.stats.errors.get("ExchangeUnavailableError", 0) >= 2
+    assert rig.broker.stats.resends == 0
+    assert "OrderFilled" in rig.kinds()
