@@ -485,13 +485,19 @@ def fetch_command(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Candles per request (default: the exchange's).")
     ] = None,
+    replace: ReplaceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch OHLCV history from an exchange (paginated, rate-limited) and store it through
     the same validation as `neo ingest`; rejected rows go to the quarantine."""
-    from neo.adapters.ccxt.client import make_exchange
+    try:
+        from neo.adapters.ccxt.client import make_exchange
+        from neo.adapters.ccxt.history import fetch_history
+    except ModuleNotFoundError as exc:  # ccxt is the optional extra `live`
+        raise ConfigError(
+            f"neo data fetch needs {exc.name}: pip install 'neo-trading[live]'"
+        ) from None
     from neo.adapters.ccxt.config import ExchangeConfig
-    from neo.adapters.ccxt.history import fetch_history
 
     names = parse_symbols(symbols, symbol)
     if not names:
@@ -515,7 +521,7 @@ def fetch_command(
                 done[0] = max(done[0], last_ts)
 
             report = fetch_history(client, api, name, timeframe, start_ns, end_ns,
-                                   limit=limit, on_page=on_page)  # fmt: skip
+                                   limit=limit, on_page=on_page, replace=replace)  # fmt: skip
         reports.append(iso_times_deep(report.to_dict()))
 
     def human() -> None:

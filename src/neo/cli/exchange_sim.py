@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from neo.cli.common import JsonOpt
+from neo.cli.common import JsonOpt, parse_time
 from neo.domain.errors import ConfigError
 
 
@@ -31,18 +31,28 @@ def exchange_sim_command(
             min=0.01,
         ),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="Open time of the first of the 1000 history bars (ISO, UTC), or 'now' so the "
+            "forming bar is the current minute (default 2024-01-01).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve a local exchange (Binance or Kraken REST, Binance websockets) for ccxt and NEO."""
     if dialect not in ("binance", "kraken"):
         raise ConfigError(f"unknown --dialect {dialect!r}; use binance or kraken")
     try:
-        from neo.exchange_sim.runner import make_sim, serve_until_signalled
+        from neo.exchange_sim.runner import make_sim, serve_until_signalled, start_now
     except ImportError as exc:  # aiohttp/ccxt come with the live extra
         raise ConfigError(
             f"{exc}; install the live extra: pip install 'neo-trading[live]'"
         ) from None
-    sim = make_sim(dialect, seed=seed, bar_seconds=bar_seconds)
+    start_ns = None if start in (None, "now") else parse_time(start)
+    start_ms = start_now() if start == "now" else None if start_ns is None else start_ns // 10**6
+    sim = make_sim(dialect, seed=seed, bar_seconds=bar_seconds, start_ms=start_ms)
 
     def ready(url: str) -> None:
         if as_json:

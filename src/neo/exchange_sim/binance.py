@@ -118,10 +118,12 @@ class BinanceDialect:
     def add_routes(self, app: web.Application, sim: ExchangeSim) -> None:
         r = app.router
         r.add_get(f"{API}/ping", self.ping)
+        r.add_get("/sapi/v1/system/status", self.system_status)
         r.add_get(f"{API}/time", self.server_time)
         r.add_get(f"{API}/exchangeInfo", self.exchange_info)
         r.add_get(f"{API}/klines", self.klines)
         r.add_get(f"{API}/ticker/price", self.ticker_price)
+        r.add_get(f"{API}/ticker/24hr", self.ticker_24hr)
         r.add_get(f"{API}/ticker/bookTicker", self.book_ticker)
         r.add_get(f"{API}/depth", self.depth)
         r.add_get(f"{API}/account", self.account)
@@ -137,6 +139,9 @@ class BinanceDialect:
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.json_response({})
+
+    async def system_status(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": 0, "msg": "normal"})
 
     async def server_time(self, request: web.Request) -> web.Response:
         return web.json_response({"serverTime": int(time.time() * 1000)})
@@ -187,11 +192,30 @@ class BinanceDialect:
             for b in rows
         ])  # fmt: skip
 
+    def _selected(self, engine: SimEngine, query: dict[str, str]) -> list[str] | web.Response:
+        """The symbols a ticker request names (``symbol=``), else all of them."""
+        if "symbol" not in query:
+            return list(engine.specs)
+        found = self._symbol(engine, query)
+        return found if isinstance(found, web.Response) else [found]
+
+    def _ticker_answer(self, query: dict[str, str], rows: list[dict[str, Any]]) -> web.Response:
+        return web.json_response(rows[0] if "symbol" in query else rows)
+
     async def ticker_price(self, request: web.Request) -> web.Response:
-        engine = sim_of(request).engine
-        return web.json_response(
-            [{"symbol": market_id(s), "price": fmt(engine.last_price(s))} for s in engine.specs]
-        )
+        engine, query = sim_of(request).engine, dict(request.query)
+        symbols = self._selected(engine, query)
+        if isinstance(symbols, web.Response):
+            return symbols
+        rows = [{"symbol": market_id(s), "price": fmt(engine.last_price(s))} for s in symbols]
+        return self._ticker_answer(query, rows)
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        engine, query = sim_of(request).engine, dict(request.query)
+        symbols = self._selected(engine, query)
+        if isinstance(symbols, web.Response):
+            return symbols
+        return self._ticker_answer(query, [_ticker_24hr(engine, s) for s in symbols])
 
     def _book(self, engine: SimEngine, symbol: str) -> tuple[Decimal, Decimal]:
         tick = engine.specs[symbol].tick
@@ -199,13 +223,16 @@ class BinanceDialect:
         return last - tick, last + tick
 
     async def book_ticker(self, request: web.Request) -> web.Response:
-        engine = sim_of(request).engine
+        engine, query = sim_of(request).engine, dict(request.query)
+        symbols = self._selected(engine, query)
+        if isinstance(symbols, web.Response):
+            return symbols
         out = []
-        for s in engine.specs:
+        for s in symbols:
             bid, ask = self._book(engine, s)
             out.append({"symbol": market_id(s), "bidPrice": fmt(bid), "bidQty": "1.00000000",
                         "askPrice": fmt(ask), "askQty": "1.00000000"})  # fmt: skip
-        return web.json_response(out)
+        return self._ticker_answer(query, out)
 
     async def depth(self, request: web.Request) -> web.Response:
         engine = sim_of(request).engine
@@ -427,13 +454,40 @@ def _trade_json(fill: SimFill) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def depth_snapshot(engine: SimEngine, symbol: str, levels: int = 5) -> dict[str, Any]:
-    """A small synthetic book around the last price (for fetch_order_book and ws depth)."""
+def book_levels(price: Decimal, tick: Decimal, levels: int = 5) -> dict[str, list[list[str]]]:
+    """A small synthetic book around ``price``: ``levels`` ticks each side, 1, 2, 3 … deep."""
+    bids = [[fmt(price - tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
+    asks = [[fmt(price + tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
+    return {"bids": bids, "asks": asks}
+
+
+def depth_snapshot(engine: SimEngine, symbol: str) -> dict[str, Any]:
+    """The book around the last price; its ``lastUpdateId`` counts closed bars, so each bar's
+    ``depthUpdate`` (see binance_ws) follows it with no gap."""
+    book = book_levels(engine.last_price(symbol), engine.specs[symbol].tick)
+    return {"lastUpdateId": engine.closed_bars, **book}
+
+
+def _ticker_24hr(engine: SimEngine, symbol: str) -> dict[str, Any]:
+    """Binance's rolling 24-hour statistics over the last day of closed bars."""
+    bars = engine.paths[symbol].bars[-(86_400_000 // engine.config.bar_ms) :]
+    first, last = bars[0], bars[-1]
+    volume = sum((b.volume for b in bars), Decimal(0))
+    quote = sum((b.volume * b.close for b in bars), Decimal(0))
     tick = engine.specs[symbol].tick
-    last = engine.last_price(symbol)
-    bids = [[fmt(last - tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
-    asks = [[fmt(last + tick * (i + 1)), fmt(Decimal(i + 1))] for i in range(levels)]
-    return {"lastUpdateId": engine.closed_bars, "bids": bids, "asks": asks}
+    change = last.close - first.open
+    return {
+        "symbol": market_id(symbol), "priceChange": fmt(change),
+        "priceChangePercent": f"{change / first.open * 100:.3f}",
+        "weightedAvgPrice": fmt(quote / volume if volume else last.close),
+        "prevClosePrice": fmt(first.open), "lastPrice": fmt(last.close), "lastQty": "1.00000000",
+        "bidPrice": fmt(last.close - tick), "bidQty": "1.00000000",
+        "askPrice": fmt(last.close + tick), "askQty": "1.00000000", "openPrice": fmt(first.open),
+        "highPrice": fmt(max(b.high for b in bars)), "lowPrice": fmt(min(b.low for b in bars)),
+        "volume": fmt(volume), "quoteVolume": fmt(quote), "openTime": first.open_ms,
+        "closeTime": engine.now_ms() - 1, "firstId": 1, "lastId": sum(b.trades for b in bars),
+        "count": sum(b.trades for b in bars),
+    }  # fmt: skip
 
 
 def _symbol_info(engine: SimEngine, symbol: str) -> dict[str, Any]:
@@ -463,4 +517,4 @@ def _symbol_info(engine: SimEngine, symbol: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-__all__ = ["INTERVAL_MS", "BinanceDialect", "depth_snapshot", "order_json"]
+__all__ = ["INTERVAL_MS", "BinanceDialect", "book_levels", "depth_snapshot", "order_json"]

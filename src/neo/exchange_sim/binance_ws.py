@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from neo.exchange_sim.binance import depth_snapshot, fmt, market_id
+from neo.exchange_sim.binance import book_levels, depth_snapshot, fmt, market_id
 from neo.exchange_sim.faults import WS_FAULTS
 from neo.exchange_sim.klines import INTERVAL_MS, group_bar
 from neo.exchange_sim.market import SimBar
@@ -74,17 +74,28 @@ class BinanceStream:
                  "p": fmt(bar.close), "q": fmt(bar.volume / max(bar.trades, 1)), "T": now,
                  "m": bar.index % 2 == 0, "M": True}  # fmt: skip
         self.push(f"{lower}@trade", trade)
-        book = depth_snapshot(engine, symbol)
-        update = {"e": "depthUpdate", "E": now, "s": market_id(symbol),
-                  "U": book["lastUpdateId"], "u": book["lastUpdateId"],
-                  "b": book["bids"], "a": book["asks"]}  # fmt: skip
+        tick = engine.specs[symbol].tick
+        update_id = depth_snapshot(engine, symbol)["lastUpdateId"]
+        update = {"e": "depthUpdate", "E": now, "s": market_id(symbol), "U": update_id,
+                  "u": update_id, **_book_delta(bar.open, bar.close, tick)}  # fmt: skip
         self.push(f"{lower}@depth", update)
         self.push(f"{lower}@depth@100ms", update)
-        tick = engine.specs[symbol].tick
         self.push(f"{lower}@bookTicker", {
-            "u": book["lastUpdateId"], "s": market_id(symbol), "b": fmt(bar.close - tick),
+            "u": update_id, "s": market_id(symbol), "b": fmt(bar.close - tick),
             "B": "1.00000000", "a": fmt(bar.close + tick), "A": "1.00000000",
         })  # fmt: skip
+
+
+def _book_delta(before: Decimal, after: Decimal, tick: Decimal) -> dict[str, list[list[str]]]:
+    """The depthUpdate that turns the book around ``before`` into the one around ``after``:
+    the new levels, and quantity 0 for each old level that is gone (Binance's delete)."""
+    old, new = book_levels(before, tick), book_levels(after, tick)
+    delta: dict[str, list[list[str]]] = {}
+    for side, key in (("bids", "b"), ("asks", "a")):
+        kept = {price for price, _ in new[side]}
+        gone = [[price, fmt(Decimal(0))] for price, _ in old[side] if price not in kept]
+        delta[key] = gone + new[side]
+    return delta
 
 
 def _kline(symbol: str, name: str, interval_ms: int, bar: SimBar, closed: bool,

@@ -17,8 +17,9 @@ from typing import Any
 
 DIALECTS = ("binance", "kraken")
 SIM_KEY = "sim-key"
-SIM_SECRET = "sim-secret"
-KRAKEN_SIM_SECRET = "c2ltLXNlY3JldA=="  # base64 of "sim-secret": Kraken secrets are base64
+# The sim's own published test credentials, not secrets of anything real:
+SIM_SECRET = "sim-secret"  # nosec B105
+KRAKEN_SIM_SECRET = "c2ltLXNlY3JldA=="  # nosec B105  # base64 of "sim-secret" (Kraken: base64)
 
 
 def _rehost(value: Any, base_url: str, ws_url: str) -> Any:
@@ -42,9 +43,7 @@ def ccxt_urls(dialect: str, base_url: str, *, pro: bool = False) -> dict[str, An
     ws_url = re.sub(r"^http", "ws", base_url)
     module = importlib.import_module("ccxt.pro" if pro else "ccxt")
     api = getattr(module, dialect)().urls["api"]
-    rehosted = _rehost(api, base_url, ws_url)
-    assert isinstance(rehosted, dict)
-    return rehosted
+    return {key: _rehost(value, base_url, ws_url) for key, value in api.items()}
 
 
 def ccxt_options(dialect: str) -> dict[str, Any]:

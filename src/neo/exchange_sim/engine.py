@@ -237,6 +237,8 @@ class SimEngine:
         spec = self.spec(symbol)
         if client_order_id in self.by_client_id:
             raise SimOrderError("duplicate", f"duplicate client order id {client_order_id}")
+        if not quantity.is_finite() or (price is not None and not price.is_finite()):
+            raise SimOrderError("invalid", "quantity and price must be finite numbers")
         if quantity <= 0 or quantity < spec.min_qty:
             raise SimOrderError("invalid", f"quantity {quantity} below the minimum {spec.min_qty}")
         if kind == "limit" and (price is None or price <= 0):
@@ -245,9 +247,8 @@ class SimEngine:
         marketable = kind == "market" or (
             price is not None and (price >= last if side == "buy" else price <= last)
         )
-        reserve_price = last if kind == "market" else price
-        assert reserve_price is not None
-        self._check_funds(spec, side, quantity, reserve_price, marketable)
+        reserve_price = last if kind == "market" or price is None else price
+        self._check_funds(spec, side, quantity, reserve_price)
         order = SimOrder(
             order_id=self._next_order_id,
             client_order_id=client_order_id,
@@ -302,12 +303,12 @@ class SimEngine:
         cap = self.max_fill_per_bar
         return remaining if cap is None else min(remaining, cap)
 
-    def _check_funds(self, spec: SymbolSpec, side: Side, quantity: Decimal, price: Decimal,
-                     marketable: bool) -> None:  # fmt: skip
+    def _check_funds(self, spec: SymbolSpec, side: Side, quantity: Decimal,
+                     price: Decimal) -> None:  # fmt: skip
         if side == "buy":
             need = quantity * price
-            if marketable and self.config.fee_asset == "quote":
-                need += need * self.config.taker_fee
+            if self.config.fee_asset == "quote":  # the fee is paid in quote too (as locked)
+                need += need * max(self.config.maker_fee, self.config.taker_fee)
             have, asset = self.balance(spec.quote).free, spec.quote
         else:
             need, have, asset = quantity, self.balance(spec.base).free, spec.base
@@ -385,7 +386,8 @@ class SimEngine:
     def _match_resting(self, symbol: str, bar: SimBar) -> None:
         spec = self.specs[symbol]
         for order in self.open_orders(symbol):
-            assert order.price is not None
+            if order.price is None:  # only limit orders rest
+                continue
             crossed = bar.low <= order.price if order.side == "buy" else bar.high >= order.price
             if crossed:
                 self._fill(order, spec, self._cap(order.remaining), order.price, maker=True)

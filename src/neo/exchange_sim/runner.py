@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -37,16 +38,29 @@ def make_dialect(name: str) -> Dialect:
 
 
 def make_sim(dialect: str, *, seed: int = DEFAULT_SEED, bar_seconds: float | None = None,
-             history_bars: int | None = None,
+             history_bars: int | None = None, start_ms: int | None = None,
              max_fill_per_bar: Decimal | float | str | None = None) -> ExchangeSim:  # fmt: skip
-    """A sim of ``dialect`` with the dialect's engine defaults (not yet serving)."""
+    """A sim of ``dialect`` with the dialect's engine defaults (not yet serving).
+
+    ``start_ms`` is the open time of the first history bar (default 2024-01-01T00:00Z, a time
+    in the past, so no client caps it); :func:`start_now` gives the start that makes the
+    forming bar open at the current wall-clock bar.
+    """
     chosen = make_dialect(dialect)
     config = chosen.engine_config(seed)
     if history_bars is not None:
         config = replace(config, history_bars=history_bars)
+    if start_ms is not None:
+        config = replace(config, start_ms=start_ms - start_ms % config.bar_ms)
     if max_fill_per_bar is not None:
         config = replace(config, max_fill_per_bar=Decimal(str(max_fill_per_bar)))
     return ExchangeSim(chosen, SimEngine(config), bar_seconds=bar_seconds)
+
+
+def start_now(history_bars: int = 1000, bar_ms: int = 60_000) -> int:
+    """The ``start_ms`` whose forming bar opens at the current wall-clock bar."""
+    now = int(time.time() * 1000)
+    return now - now % bar_ms - history_bars * bar_ms
 
 
 class SimHandle:
@@ -149,8 +163,9 @@ async def _start(sim: ExchangeSim, host: str, port: int) -> tuple[web.AppRunner,
     site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server  # the bound socket tells the port chosen for port 0
-    assert server is not None
     sockets = getattr(server, "sockets", None) or []
+    if not sockets:
+        raise OSError(f"the sim did not bind {host}:{port}")
     return runner, int(sockets[0].getsockname()[1])
 
 
@@ -171,6 +186,7 @@ def serve_in_thread(dialect: str = "binance", *, seed: int = DEFAULT_SEED, host:
             started["value"] = loop.run_until_complete(_start(sim, host, port))
         except BaseException as exc:  # reported to the caller below
             started["error"] = exc
+            loop.close()
             ready.set()
             return
         ready.set()
@@ -189,12 +205,16 @@ def serve_in_thread(dialect: str = "binance", *, seed: int = DEFAULT_SEED, host:
 
 async def serve_until_signalled(sim: ExchangeSim, host: str, port: int,
                                 on_ready: Callable[[str], None]) -> None:  # fmt: skip
-    """Serve ``sim`` until SIGINT or SIGTERM, then shut down cleanly."""
-    runner, bound = await _start(sim, host, port)
+    """Serve ``sim`` until SIGINT or SIGTERM, then shut down cleanly.
+
+    The signal handlers are in place before the port opens, so a client that got an answer can
+    stop the sim with a signal at once.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    runner, bound = await _start(sim, host, port)
     on_ready(f"http://{host}:{bound}")
     try:
         await stop.wait()

@@ -23,9 +23,10 @@ from aiohttp import web
 from neo.exchange_sim.dialect import Dialect
 from neo.exchange_sim.engine import SimEngine
 from neo.exchange_sim.faults import HTTP_FAULTS, Fault, FaultQueue, FaultSpecError, parse_fault
+from neo.logs import get_logger
 
+log = get_logger("exchange_sim")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SIM_KEY = web.AppKey("neo_exchange_sim", object)
 
 
 class ExchangeSim:
@@ -64,10 +65,11 @@ class ExchangeSim:
         }
 
 
+SIM_KEY = web.AppKey("neo_exchange_sim", ExchangeSim)
+
+
 def sim_of(request: web.Request) -> ExchangeSim:
-    sim = request.app[SIM_KEY]
-    assert isinstance(sim, ExchangeSim)
-    return sim
+    return request.app[SIM_KEY]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -131,6 +133,8 @@ async def never_a_traceback(request: web.Request, handler: Handler) -> web.Strea
     except asyncio.CancelledError:
         raise
     except Exception as exc:
+        log.warning("exchange-sim: %s %s failed: %r", request.method, request.path, exc,
+                    exc_info=True)  # fmt: skip
         return sim_of(request).dialect.error("internal", f"{type(exc).__name__}: {exc}")
 
 
@@ -248,7 +252,6 @@ async def admin_state(request: web.Request) -> web.Response:
 
 async def _bar_timer(app: web.Application) -> Any:
     sim = app[SIM_KEY]
-    assert isinstance(sim, ExchangeSim)
     task = None
     if sim.bar_seconds:
         seconds = sim.bar_seconds

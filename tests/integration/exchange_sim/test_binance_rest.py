@@ -55,6 +55,15 @@ def test_ohlcv_pages_with_since_and_limit_without_gaps_or_repeats(
     assert five[0][2] == max(r[2] for r in rows[:5])
 
 
+def test_ccxts_own_pagination_gets_every_bar_once(exchange: Any, binance_sim: SimHandle) -> None:
+    start = binance_sim.engine.config.start_ms
+    rows = exchange.fetch_ohlcv(
+        "BTC/USDT", "1m", since=start,
+        params={"paginate": True, "paginationCalls": 3, "until": start + 1500 * MINUTE},
+    )  # fmt: skip
+    assert [r[0] for r in rows] == list(range(start, start + 1501 * MINUTE, MINUTE))
+
+
 def test_the_path_is_seeded_and_advance_closes_bars(binance_sim: SimHandle) -> None:
     client = make_ccxt_client("binance", binance_sim.url)
     before = client.fetch_ohlcv("ETH/USDT", "1m", limit=2)
@@ -157,3 +166,46 @@ def test_signatures_are_checked(binance_sim: SimHandle) -> None:
     unknown = make_ccxt_client("binance", binance_sim.url, api_key="who")
     with pytest.raises(ccxt.AuthenticationError, match="-2015"):
         unknown.fetch_balance()
+
+
+def test_tickers_book_and_order_history(exchange: Any, binance_sim: SimHandle) -> None:
+    last = float(binance_sim.engine.last_price("BTC/USDT"))
+    assert exchange.fetch_status()["status"] == "ok"
+    ticker = exchange.fetch_ticker("BTC/USDT")
+    assert ticker["last"] == last and ticker["bid"] < last < ticker["ask"]
+    since = binance_sim.state()["now_ms"] - 1440 * MINUTE
+    day = exchange.fetch_ohlcv("BTC/USDT", "1m", since=since, limit=1000)
+    day += exchange.fetch_ohlcv("BTC/USDT", "1m", since=day[-1][0] + MINUTE, limit=440)
+    assert len(day) == 1440
+    assert ticker["high"] == max(c[2] for c in day) and ticker["low"] == min(c[3] for c in day)
+    assert set(exchange.fetch_tickers()) == {"BTC/USDT", "ETH/USDT"}
+    assert exchange.fetch_bids_asks(["ETH/USDT"])["ETH/USDT"]["bid"] is not None
+    book = exchange.fetch_order_book("BTC/USDT")
+    assert book["bids"][0][0] < last < book["asks"][0][0]
+    exchange.create_order("BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "h1"})
+    exchange.create_order("BTC/USDT", "limit", "sell", 0.01, last * 2, {"clientOrderId": "h2"})
+    binance_sim.advance(2)
+    exchange.create_order("BTC/USDT", "market", "sell", 0.01, params={"clientOrderId": "h3"})
+    assert [o["clientOrderId"] for o in exchange.fetch_orders("BTC/USDT")] == ["h1", "h2", "h3"]
+    assert [o["clientOrderId"] for o in exchange.fetch_closed_orders("BTC/USDT")] == ["h1", "h3"]
+    exchange.options["fetchOpenOrders"]["warnWithoutSymbol"] = False  # ccxt's own guard
+    assert [o["clientOrderId"] for o in exchange.fetch_open_orders()] == ["h2"]
+    trades = exchange.fetch_my_trades("BTC/USDT")
+    later = exchange.fetch_my_trades("BTC/USDT", since=trades[0]["timestamp"] + 1)
+    assert [t["id"] for t in later] == [trades[1]["id"]]
+    assert exchange.fetch_my_trades("BTC/USDT", limit=1) == [trades[-1]]
+
+
+def test_response_types_ack_and_result(exchange: Any) -> None:
+    buy = {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET"}
+    ack = exchange.privatePostOrder(
+        {**buy, "quantity": "0.1", "newOrderRespType": "ACK", "newClientOrderId": "ack"}
+    )
+    assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    result = exchange.privatePostOrder(
+        {**buy, "quoteOrderQty": "100", "newOrderRespType": "RESULT"}
+    )
+    assert "fills" not in result and result["status"] == "FILLED"
+    assert result["clientOrderId"].startswith("x-")  # ccxt made one up (its broker prefix)
+    spent = float(result["cummulativeQuoteQty"])
+    assert 99.0 < spent <= 100.0  # quoteOrderQty: the quantity is what 100 USDT buys

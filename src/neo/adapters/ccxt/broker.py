@@ -37,6 +37,8 @@ from neo.domain.enums import OrderStatus, Side
 from neo.domain.errors import (
     ExchangeOrderNotFoundError,
     NeoError,
+    OrderRefusedError,
+    OverfillError,
     RetryableError,
 )
 from neo.domain.events import (
@@ -56,7 +58,16 @@ from neo.execution.ledger import Ledger
 from neo.logs import get_logger
 
 log = get_logger("adapters.ccxt.broker")
+_NO_CLIENT_ID_FETCH = frozenset({"kraken"})
+"""Venues whose ccxt ``fetch_order`` cannot look an order up by client order id (ccxt sends
+Kraken's numeric ``userref`` and then reads the answer by txid): searched in listings."""
 _LISTINGS = (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders"))
+
+
+def _says_unknown(error: NeoError) -> bool:
+    """A *query* answered "not found" — or "invalid order", which is how some venues (Kraken's
+    ``EOrder:Unknown order``, mapped by ccxt to InvalidOrder) say the same of an order query."""
+    return isinstance(error, ExchangeOrderNotFoundError | OrderRefusedError)
 
 
 @dataclass
@@ -124,7 +135,7 @@ class CcxtBroker:
         self.session = session
         self.policy = policy or OutcomePolicy()
         self.backoff = backoff or Backoff()
-        self.budget = budget or RetryBudget()
+        self.budget = budget or getattr(exchange, "neo_budget", None) or RetryBudget()
         self.clock = clock
         self.sleep = sleep
         self.stats = BrokerStats()
@@ -133,6 +144,8 @@ class CcxtBroker:
         self.by_exchange_id: dict[str, OrderId] = {}
         self.last_price: dict[InstrumentId, float] = {}
         self._trades_since: dict[str, int] = {}
+        self._oco_filled: set[str] = set()
+        self._finished: set[OrderId] = set()  # refused or cancelled before reaching the venue
 
     # -- the Broker protocol --------------------------------------------------------------
     def submit(self, order: Order) -> None:
@@ -199,6 +212,35 @@ class CcxtBroker:
         """The latest price the feed saw (sizing and the notional check use it)."""
         self.last_price[instrument] = price
 
+    def adopt(
+        self,
+        order: Order,
+        client_order_id: str,
+        *,
+        exchange_order_id: str | None = None,
+        outcome: Outcome = Outcome.UNKNOWN,
+    ) -> Tracked:
+        """Take over an order a previous run journalled (restart): with ``outcome`` unknown
+        (intent, sent or unknown in the journal) the next :meth:`poll` resolves it by its
+        client order id — found: tracked on; absent after the strikes and a targeted query:
+        sent with that same id. Only NEO's own journalled orders are adopted, never another
+        bot's. The order keeps the status the journal had."""
+        spec = self.instruments[order.instrument]
+        if order.status is OrderStatus.NEW:
+            order = order._evolve(status=OrderStatus.SUBMITTED)
+        request = rounded_request(self.exchange, order, spec, order.quantity, order.limit_price)
+        tracked = Tracked(
+            order=order,
+            client_id=client_order_id,
+            request=request if isinstance(request, Request) else None,
+            exchange_id=exchange_order_id,
+            outcome=outcome,
+        )
+        self.tracked[order.id] = tracked
+        if exchange_order_id is not None:
+            self.by_exchange_id[exchange_order_id] = order.id
+        return tracked
+
     def unknown_orders(self) -> list[Tracked]:
         return [t for t in self.tracked.values() if t.outcome is Outcome.UNKNOWN]
 
@@ -256,11 +298,10 @@ class CcxtBroker:
         except Exception as raw:
             error = translate(raw, self.venue)
             self._count(error)
-            if self.policy.after_create_error(error) is CreateVerdict.REJECTED:
+            verdict = self.policy.after_create_error(error)
+            if verdict is CreateVerdict.REJECTED and tracked.resends == 0:
                 self.stats.rejected += 1
-                self.journal.record_outcome(tracked.client_id, Outcome.FINAL, reason=str(error))
-                tracked.outcome = Outcome.FINAL
-                self._reject(tracked, str(error))
+                self._finish_tracked(tracked, OrderStatus.REJECTED, str(error))
                 return
             self.stats.unknown += 1
             tracked.outcome = Outcome.UNKNOWN
@@ -289,9 +330,12 @@ class CcxtBroker:
         now = self.clock()
         if tracked.order.status is OrderStatus.SUBMITTED:
             tracked.order = tracked.order.transition(OrderStatus.ACCEPTED, now)
-            self.journal.record_status(tracked.client_id, tracked.order)
+            self._journal_status(tracked)
             self.sink(OrderAccepted(ts=now, order=tracked.order))
-        self._absorb(tracked, answer)
+        if answer.get("status") is None and answer.get("filled") is None:
+            self._refresh(tracked)  # a bare acknowledgement (Kraken's txid): ask at once
+        else:
+            self._absorb(tracked, answer)
 
     # -- resolving unknown creates ------------------------------------------------------------
     def _resolve(self, tracked: Tracked, attempts: int, retry_after: float | None = None) -> None:
@@ -307,7 +351,7 @@ class CcxtBroker:
             if found is not None:
                 self._acknowledge(tracked, found)
                 return
-            tracked.strikes += 1
+            tracked.strikes = self.journal.record_not_found(tracked.client_id)
             if self._after_absent(tracked, sent=True):
                 return
 
@@ -316,12 +360,6 @@ class CcxtBroker:
         (re-sent, or declared lost)."""
         verdict = self.policy.after_not_found(tracked.strikes, None, sent=sent)
         if verdict is NotFoundVerdict.WAIT:
-            self.journal.record_outcome(
-                tracked.client_id,
-                tracked.outcome,
-                exchange_order_id=tracked.exchange_id,
-                strikes=tracked.strikes,
-            )
             return False
         try:
             found = self._find(tracked, targeted=True)
@@ -332,7 +370,7 @@ class CcxtBroker:
             self._acknowledge(tracked, found) if sent else self._absorb(tracked, found)
             return True
         if sent:
-            if not self.policy.may_resend(tracked.resends):
+            if tracked.request is None or not self.policy.may_resend(tracked.resends):
                 return False  # stays unknown: an operator (or a restart) decides
             tracked.resends += 1
             self.stats.resends += 1
@@ -351,7 +389,6 @@ class CcxtBroker:
             Outcome.LOST,
             exchange_order_id=tracked.exchange_id,
             reason="the exchange no longer knows this order",
-            strikes=tracked.strikes,
         )
         self._finish_tracked(
             tracked,
@@ -362,22 +399,34 @@ class CcxtBroker:
         return True
 
     def _find(self, tracked: Tracked, *, targeted: bool) -> dict[str, Any] | None:
-        """The exchange's view of the order by its client id (``fetch_order``); ``targeted``
-        also searches the open and closed orders of its symbol."""
+        """The exchange's view of the order: ``fetch_order`` by its exchange id, or by its
+        client id where the venue answers that; ``targeted`` (or a venue that cannot be asked
+        by client id, e.g. Kraken through ccxt) searches the open and closed orders of its
+        symbol for the client id."""
+        by_client_id = self.venue not in _NO_CLIENT_ID_FETCH
+        if tracked.exchange_id is not None or by_client_id:
+            found = self._fetch_order(tracked)
+            if found is not None or not targeted:
+                return found
+        return self._search(tracked)
+
+    def _fetch_order(self, tracked: Tracked) -> dict[str, Any] | None:
         symbol = tracked.order.instrument.symbol
         cid = tracked.client_id
+        params = {} if tracked.exchange_id is not None else {"clientOrderId": cid}
         try:
             found: dict[str, Any] = self.exchange.fetch_order(
-                tracked.exchange_id or "", symbol, {"clientOrderId": cid}
+                tracked.exchange_id or "", symbol, params
             )
-            if found and (found.get("clientOrderId") in (None, cid)):
-                return found
         except Exception as raw:
             error = translate(raw, self.venue)
-            if not isinstance(error, ExchangeOrderNotFoundError):
+            if not _says_unknown(error):
                 raise error from None
-        if not targeted:
             return None
+        return found if found and found.get("clientOrderId") in (None, cid) else None
+
+    def _search(self, tracked: Tracked) -> dict[str, Any] | None:
+        symbol = tracked.order.instrument.symbol
         for method, capability in _LISTINGS:
             if not self.exchange.has.get(capability):
                 continue
@@ -385,11 +434,11 @@ class CcxtBroker:
                 listing = getattr(self.exchange, method)(symbol)
             except Exception as raw:
                 error = translate(raw, self.venue)
-                if isinstance(error, ExchangeOrderNotFoundError):
+                if _says_unknown(error):
                     continue  # nothing listed
                 raise error from None
             for candidate in listing:
-                if candidate.get("clientOrderId") == cid:
+                if candidate.get("clientOrderId") == tracked.client_id:
                     return dict(candidate)
         return None
 
@@ -401,7 +450,7 @@ class CcxtBroker:
             self._count(exc)
             return
         if found is None:
-            tracked.strikes += 1
+            tracked.strikes = self.journal.record_not_found(tracked.client_id)
             self._after_absent(tracked, sent=False)
             return
         tracked.strikes = 0
@@ -439,8 +488,7 @@ class CcxtBroker:
     def _apply_trade(self, tracked: Tracked, trade: dict[str, Any], source: str) -> bool:
         trade_id = str(trade.get("id"))
         if trade_id in tracked.trade_ids:
-            self.stats.duplicate_fills += 1
-            return False
+            return False  # already applied (REST polls overlap by design)
         spec = self.instruments[tracked.order.instrument]
         fill = trade_to_fill(trade, tracked.order.id, spec)
         order = tracked.order
@@ -455,9 +503,13 @@ class CcxtBroker:
                 0.0 if order.is_terminal else order.remaining_quantity,
             )
             return False
-        if not self.journal.record_fill(
-            fill, client_order_id=tracked.client_id, venue=self.venue, source=source
-        ):
+        try:
+            new = self.journal.record_fill(fill, client_order_id=tracked.client_id, source=source)
+        except OverfillError as exc:
+            self.stats.overfills_refused += 1
+            log.error("refused fill %s: %s", trade_id, exc)
+            return False
+        if not new:
             tracked.trade_ids.add(trade_id)
             self.stats.duplicate_fills += 1
             return False
@@ -465,7 +517,7 @@ class CcxtBroker:
         if order.status is OrderStatus.SUBMITTED:
             order = order.transition(OrderStatus.ACCEPTED, fill.ts or self.clock())
         tracked.order = order.with_fill(fill.quantity, fill.price, fill.ts or self.clock())
-        self.journal.record_status(tracked.client_id, tracked.order)
+        self._journal_status(tracked)
         self.last_price[spec.id] = fill.price
         if self.ledger is not None:
             self.ledger.apply_fill(fill)
@@ -476,10 +528,17 @@ class CcxtBroker:
 
     # -- bracket legs ---------------------------------------------------------------------------
     def _hold_leg(self, order: Order) -> bool:
+        """Hold a bracket leg until its entry fills; True when it was held (or dropped)."""
         parent = self.tracked.get(order.parent_id) if order.parent_id else None
         if parent is not None and parent.order.status is OrderStatus.FILLED:
             return False
         now = self.clock()
+        gone = order.parent_id in self._finished or (
+            parent is not None and parent.order.is_terminal
+        )
+        if gone:  # the entry never made it (refused, cancelled): nothing to protect
+            self._reject_local(order, f"entry {order.parent_id} was not filled: leg dropped")
+            return True
         order = order.transition(OrderStatus.ACCEPTED, now)
         self.held.setdefault(order.parent_id or OrderId(""), []).append(order)
         self.sink(OrderAccepted(ts=now, order=order))
@@ -501,9 +560,13 @@ class CcxtBroker:
             tracked.client_id, Outcome.FINAL, exchange_order_id=tracked.exchange_id
         )
         tracked.outcome = Outcome.FINAL
-        for leg in self.held.pop(order.id, []):
-            spec = self.instruments[leg.instrument]
-            self._place(leg._evolve(status=OrderStatus.SUBMITTED), spec)
+        if order.oco_group:
+            self._oco_filled.add(order.oco_group)
+        for leg in self.held.pop(order.id, []):  # the entry filled: its legs go out now
+            if leg.oco_group is not None and leg.oco_group in self._oco_filled:
+                self._finish(leg, OrderStatus.CANCELLED, f"oco: group {leg.oco_group} filled")
+            else:
+                self._place(leg, self.instruments[leg.instrument])
         if order.oco_group:
             for other in list(self.open_orders(order.instrument)):
                 if other.oco_group == order.oco_group and other.id != order.id:
@@ -517,13 +580,26 @@ class CcxtBroker:
         if known is not None:
             return known
         symbol = order.instrument.symbol
-        try:
-            ticker = self._retry(lambda: self.exchange.fetch_ticker(symbol), f"ticker {symbol}")
-        except NeoError as exc:
-            self._count(exc)
+        for fetch in (self._ticker_price, self._candle_price):
+            try:
+                price = fetch(symbol)
+            except Exception as raw:  # one try each: a price estimate is not worth a backoff
+                self._count(translate(raw, self.venue))
+                continue
+            if price is not None and price > 0:
+                return price
+        return None
+
+    def _ticker_price(self, symbol: str) -> float | None:
+        if not self.exchange.has.get("fetchTicker"):
             return None
+        ticker = self.exchange.fetch_ticker(symbol)
         price = ticker.get("last") or ticker.get("close")
         return None if price is None else float(price)
+
+    def _candle_price(self, symbol: str) -> float | None:
+        rows = self.exchange.fetch_ohlcv(symbol, "1m", None, 2)
+        return float(rows[-1][4]) if rows else None
 
     def _equity_quantity(self, order: Order, spec: Instrument, price: float | None) -> float | None:
         """``equity_fraction`` of the account's value in this market (quote + base at
@@ -552,6 +628,10 @@ class CcxtBroker:
     def _reject_local(self, order: Order, reason: str) -> None:
         """Refused before anything was sent (never journalled as sent, never retried)."""
         self.stats.rejected += 1
+        self._finished.add(order.id)
+        if order.status is not OrderStatus.SUBMITTED:  # a held leg was already accepted
+            self._finish(order, OrderStatus.CANCELLED, reason)
+            return
         now = self.clock()
         done = order.transition(OrderStatus.REJECTED, now, reason)
         self.sink(OrderRejected(ts=now, order=done, reason=reason))
@@ -559,10 +639,11 @@ class CcxtBroker:
     def _reject(self, tracked: Tracked, reason: str) -> None:
         now = self.clock()
         tracked.order = tracked.order.transition(OrderStatus.REJECTED, now, reason)
-        self.journal.record_status(tracked.client_id, tracked.order)
+        self._journal_status(tracked)
         self.sink(OrderRejected(ts=now, order=tracked.order, reason=reason))
 
     def _finish(self, order: Order, status: OrderStatus, reason: str) -> None:
+        self._finished.add(order.id)
         now = self.clock()
         done = order.transition(status, now, reason)
         if status is OrderStatus.EXPIRED:
@@ -581,7 +662,8 @@ class CcxtBroker:
             self._reject(tracked, reason)
         else:
             tracked.order = order.transition(status, now, reason)
-            self.journal.record_status(tracked.client_id, tracked.order)
+            if tracked.outcome is not Outcome.LOST:  # a lost order keeps its last known status
+                self._journal_status(tracked)
             event = (
                 OrderExpired(ts=now, order=tracked.order)
                 if status is OrderStatus.EXPIRED
@@ -600,6 +682,17 @@ class CcxtBroker:
             )
 
     # -- helpers --------------------------------------------------------------------------------
+    def _journal_status(self, tracked: Tracked) -> None:
+        order = tracked.order
+        self.journal.record_status(
+            tracked.client_id,
+            order.status,
+            filled_quantity=order.filled_quantity,
+            average_fill_price=order.average_fill_price or None,
+            exchange_order_id=tracked.exchange_id,
+            reason=order.reason or None,
+        )
+
     def _retry(self, call: Callable[[], Any], what: str) -> Any:
         return retry_call(
             call,

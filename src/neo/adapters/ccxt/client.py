@@ -24,7 +24,7 @@ import ccxt
 
 from neo.adapters.ccxt.config import ExchangeConfig
 from neo.adapters.ccxt.errors import retry_after_seconds
-from neo.adapters.ccxt.ratelimit import RateLimiter
+from neo.adapters.ccxt.ratelimit import RateLimiter, RetryBudget
 from neo.domain.errors import ConfigError
 from neo.logs import get_logger
 
@@ -120,6 +120,7 @@ def make_exchange(
         exchange.urls["api"]["ws"] = rewrite_urls(exchange.urls["api"]["ws"], config.ws_url)
     rate_ms = config.rate_limit_ms or float(exchange.rateLimit)
     exchange.neo_url = config.url
+    exchange.neo_budget = RetryBudget(attempts=config.max_retries + 1)
     exchange.neo_limiter = limiter or RateLimiter.for_rate_limit_ms(rate_ms)
     _route_through_limiter(exchange, asynchronous, observer)
     log.info(

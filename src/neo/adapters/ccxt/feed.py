@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,7 @@ class CcxtBarFeed:
     def timeframe(self) -> Timeframe:
         return self._timeframe
 
-    async def stream(self) -> AsyncIterator[Bar]:
+    async def stream(self) -> AsyncGenerator[Bar, None]:
         """Closed bars as they complete, until cancelled."""
         await self._prepare()
         tasks = [asyncio.create_task(self._run(s)) for s in self.series.values()]
@@ -242,8 +242,8 @@ class CcxtBarFeed:
 
     async def _reconnect(self, series: _Series, failures: int) -> None:
         self.stats.reconnects += 1
-        with contextlib.suppress(Exception):
-            await self.exchange.close()
+        with contextlib.suppress(Exception):  # drop the sockets, keep the client usable
+            await self.exchange.close_ws_clients()
         await asyncio.sleep(self.backoff.delay(failures - 1))
         series.pending = None  # it may have missed its last updates: REST has the truth
         start = series.last_ts + self.step_ms if series.last_ts is not None else None
@@ -273,8 +273,17 @@ class CcxtBarFeed:
                 log.warning("%s poll failed (%s); polling again", series.instrument, exc)
                 rows = []
             self.stats.polls += 1
+            if series.last_ts is None and series.pending is None and rows:
+                rows = self._start_live(series, rows)
             self._take(series, rows, backfill=True)
             await asyncio.sleep(self.poll_s)
+
+    def _start_live(self, series: _Series, rows: Any) -> Any:
+        """The first poll of a live-only feed: history before the newest bar is not news."""
+        ordered = sorted(rows, key=lambda r: int(r[0]))
+        newest = int(ordered[-1][0])
+        series.last_ts = int(ordered[-2][0]) if len(ordered) > 1 else newest - self.step_ms
+        return ordered[-1:]
 
     # -- closing bars -----------------------------------------------------------------------
     def _take(self, series: _Series, rows: Any, *, backfill: bool = False) -> None:
@@ -336,5 +345,5 @@ class CcxtBarFeed:
             what=f"{self.exchange.id} {what}",
             translate=lambda e: translate(e, self.exchange.id),
             backoff=self.backoff,
-            budget=RetryBudget(),
+            budget=getattr(self.exchange, "neo_budget", None) or RetryBudget(),
         )

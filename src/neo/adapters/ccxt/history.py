@@ -79,7 +79,7 @@ def iter_ohlcv_pages(
     step = timeframe.nanos // _MS
     clock = now_ms or (lambda: int(time.time() * 1000))
     backoff = backoff or Backoff()
-    budget = budget or RetryBudget()
+    budget = budget or getattr(exchange, "neo_budget", None) or RetryBudget()
     cursor = since_ms
     last: int | None = None
     while until_ms is None or cursor < until_ms:
@@ -161,7 +161,7 @@ def source_of(exchange: Any) -> str:
     """``ccxt:<id>``, plus the host when the client's URL was overridden (``make_exchange``
     with ``url``), so a sim's bars are never mistaken for the venue's."""
     url = getattr(exchange, "neo_url", None)
-    return f"ccxt:{exchange.id}@{urlsplit(url).netloc}" if url else f"ccxt:{exchange.id}"
+    return f"ccxt:{exchange.id}@{urlsplit(url).hostname}" if url else f"ccxt:{exchange.id}"
 
 
 def fetch_history(
@@ -177,11 +177,13 @@ def fetch_history(
     chunk_rows: int = CHUNK_ROWS,
     now_ms: Callable[[], int] | None = None,
     backoff: Backoff | None = None,
+    replace: bool = False,
 ) -> FetchReport:
     """Fetch ``symbol``'s candles from ``since_ns`` (to ``until_ns`` or now) and ingest them.
 
-    ``on_page(rows_so_far, last_ts_ns)`` reports progress. Raises DataNotFoundError when the
-    exchange returned no closed bar in the window.
+    ``on_page(rows_so_far, last_ts_ns)`` reports progress. Bars another source stored are
+    not changed (DataConflictError) unless ``replace``, as with ``neo ingest``. Raises
+    DataNotFoundError when the exchange returned no closed bar in the window.
     """
     tf = Timeframe.parse(timeframe)
     instrument = InstrumentId(exchange.id, symbol)
@@ -205,7 +207,12 @@ def fetch_history(
             }
             report.add(
                 api.ingest_frame(
-                    frame, instrument=instrument, timeframe=tf, source=source, provenance=provenance
+                    frame,
+                    instrument=instrument,
+                    timeframe=tf,
+                    source=source,
+                    provenance=provenance,
+                    replace=replace,
                 )
             )
             pending.clear()

@@ -14,6 +14,8 @@ Every order NEO sends moves through these outcomes, journalled before and after 
   by asking for its client order id. Found: acknowledged. Absent ``strikes_to_resend`` times
   *and* absent from a targeted query of open and closed orders: sent again with the **same**
   client order id (at most ``max_resends`` times), so the exchange itself refuses a duplicate.
+  A refusal of such a re-send (a venue's "duplicate order") is not taken as a rejection: the
+  order stays unknown and is queried again.
 * An acknowledged order the exchange later says it does not know is **lost** only after
   ``strikes_to_lost`` answers in a row and a targeted query agree.
 """

@@ -124,7 +124,7 @@ class Backoff:
         self, attempt: int, retry_after: float | None = None, error: BaseException | None = None
     ) -> float:
         base = self.ban_s if isinstance(error, ExchangeBanError) else self.base_s
-        ceiling = min(self.cap_s, base * self.factor ** max(attempt, 0))
+        ceiling = min(max(self.cap_s, base), base * self.factor ** max(attempt, 0))
         jittered = ceiling / 2 + self.rng.random() * ceiling / 2
         return max(jittered, retry_after or 0.0)
 
