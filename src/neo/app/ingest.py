@@ -47,10 +47,10 @@ def ingestion_api(settings: NeoSettings) -> DataIngestionAPI:
 def report_payload(report: IngestReport) -> dict[str, Any]:
     """An ingest report as both front ends print it (ISO times with ``_ns`` twins)."""
     raw = report.to_dict()
-    counts = raw.pop("counts_by_rule")  # rule codes such as misaligned_ts are not times
-    payload: dict[str, Any] = iso_times_deep(raw)
-    payload["counts_by_rule"] = dict(counts)
-    return {key: payload[key] for key in report.to_dict()}  # the report's own field order
+    counts = dict(raw["counts_by_rule"])  # rule codes such as misaligned_ts are not times
+    payload: dict[str, Any] = iso_times_deep({**raw, "counts_by_rule": {}})
+    payload["counts_by_rule"] = counts
+    return payload
 
 
 # -- rows sent to the API ----------------------------------------------------------------------
