@@ -154,3 +154,13 @@ def test_event_hub_fans_out_by_kind_and_replays_after_an_id() -> None:
         return [(got.kind, got.data["n"])] + [(e.kind, e.data["n"]) for e in again if e]
 
     assert asyncio.run(scenario()) == [("equity", 3), ("fill", 2), ("equity", 3)]
+
+
+def test_train_job_runs_the_train_use_case(service: Service) -> None:
+    body = {"kind": "train", "symbols": "NOPE/USDT", "venue": "sim", "timeframe": "1m"}
+    job = service.client.post("/v1/jobs", json=body, headers=service.auth("trade")).json()
+    final = _until(service, f"/v1/jobs/{job['id']}", lambda b: b["status"] in ("done", "failed"))
+    assert final["kind"] == "train" and final["status"] == "failed"
+    assert "no 1m bars stored for NOPE/USDT@sim" in final["error"]
+    kinds = service.client.get("/v1/jobs", params={"kind": "train"}, headers=service.auth("read"))
+    assert [j["id"] for j in kinds.json()["jobs"]] == [job["id"]]
