@@ -116,6 +116,10 @@ def _register_command_groups() -> None:
     from neo.cli import db
 
     db.register(app)
+    from neo.cli import keys, serve  # neo serve, neo keys (the REST service)
+
+    for module in (keys, serve):
+        module.register(app)
 
 
 _register_command_groups()
