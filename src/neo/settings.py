@@ -29,6 +29,7 @@ from neo.models.config import ModelConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
 from neo.risk.sizing import SizingConfig
+from neo.service.redis_config import RedisConfig
 from neo.strategies.config import StrategyConfig
 
 DEFAULT_CONFIG_FILE = Path("neo.toml")
@@ -55,6 +56,7 @@ class NeoSettings(BaseSettings):
     portfolio: PortfolioConfig = PortfolioConfig()
     risk: RiskConfig = RiskConfig()
     sizing: SizingConfig = SizingConfig()
+    redis: RedisConfig = RedisConfig()
     instruments: dict[str, InstrumentSpec] = {}
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
     venues: dict[str, VenueConfig] = Field(default_factory=default_venues)
