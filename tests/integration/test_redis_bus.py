@@ -220,3 +220,38 @@ def test_the_cache_keeps_the_latest_bar_and_features_with_a_ttl(
         cache.put_features(btc, TF, rows[-1].ts, {"ts": 1.0})
     publish_candles(bars(btc, 5, 3), client=client, cache_ttl_s=60)  # the producer refreshes it
     assert cache.latest_bar(btc, TF) == bars(btc, 5, 3)[-1]
+
+
+def test_ingest_publish_then_paper_bus_redis_in_process(
+    url: str, client: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from neo.cli.main import app
+
+    venue = fresh_name("cli")
+    monkeypatch.setenv("NEO_REDIS__URL", url)
+    data = tmp_path / "bars.csv"
+    runner = CliRunner()
+    made = runner.invoke(app, ["simulate", "--bars", "40", "--venue", venue, "--out", str(data)])
+    assert made.exit_code == 0, made.output
+    args = ["ingest", str(data), "--venue", venue, "--symbol", "BTC/USDT", "--publish", "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["bus"] == {"published": 40, "duplicates": 0}
+    assert json.loads(runner.invoke(app, args).stdout)["bus"] == {"published": 0, "duplicates": 40}
+    session = fresh_name("s")
+    paper = ["paper", "--bus", "redis", "--venue", venue, "--symbol", "BTC/USDT", "--session",
+             session, "--cycles", "25", "--json"]  # fmt: skip
+    one = runner.invoke(app, paper)
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.stdout)["bars"] == 25
+    two = runner.invoke(app, [*paper[:-2], "15", "--json"])
+    assert json.loads(two.stdout)["bars"] == 15  # the same session resumes after bar 25
+    btc = InstrumentId(venue, "BTC/USDT")
+    assert pending_count(client, stream_key(btc, TF), session) == 0
+    assert (
+        int(client.hget(done_key(session), stream_key(btc, TF))) == (T0 + 39 * MINUTE) // 1_000_000
+    )

@@ -57,6 +57,7 @@ __all__ = [
     "attach_session_metrics",
     "metrics_app",
     "observe_exchange_request",
+    "observe_http_request",
     "record_ingest",
     "render",
     "start_metrics_server",
@@ -188,6 +189,14 @@ def observe_exchange_request(exchange: str, endpoint: str) -> Iterator[None]:
         raise
     finally:
         EXCHANGE_REQUEST.labels(exchange, endpoint).observe(time.perf_counter() - started)
+
+
+# -- REST requests (the FastAPI app's middleware) --------------------------------------------
+def observe_http_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count and time one answered request; ``route`` is the route's template (``/v1/jobs/
+    {id}``), never the raw path, so ids do not explode the label set."""
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_REQUEST.labels(method, route).observe(seconds)
 
 
 # -- a trading session -----------------------------------------------------------------------

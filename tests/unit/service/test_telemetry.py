@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import time
 import urllib.request
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ from neo.data.store import HistoricalDataStore
 from neo.domain.bar import Bar
 from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
+from neo.domain.timeframe import Timeframe
 from neo.engine.paper import build_paper_loop, drive, iterate, run_paper
 from neo.risk import RiskConfig, RiskLimits, build_risk_gate
 from neo.service import telemetry
@@ -167,11 +169,11 @@ def test_staleness_is_read_at_scrape_time_and_flags_bars_older_than_two() -> Non
     loop = build_paper_loop(
         create_strategy("sma_cross", {"fast": 2, "slow": 3}),
         {iid: Instrument.simple(iid.symbol)},
-        __import__("neo.domain.timeframe", fromlist=["Timeframe"]).Timeframe.parse("1m"),
+        Timeframe.parse("1m"),
     )
     metrics = telemetry.attach_session_metrics(loop, fresh_name("s"))
     loop.start()
-    now_ns = int(__import__("time").time() * 1e9) // 60_000_000_000 * 60_000_000_000
+    now_ns = int(time.time() * 1e9) // 60_000_000_000 * 60_000_000_000
     bars = [
         Bar(instrument=iid, timeframe=loop.timeframe, ts=now_ns - 60_000_000_000 * (3 - k),
             open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0)
@@ -271,3 +273,30 @@ def test_metrics_port_in_use_is_one_clear_error() -> None:
         result = CliRunner().invoke(app, ["paper", "--cycles", "5", "--metrics-port", str(port)])
     assert result.exit_code == 2
     assert f"--metrics-port {port}: cannot listen" in result.output
+
+
+def test_http_requests_are_counted_by_route_template() -> None:
+    route = f"/v1/{fresh_name('r')}/{{id}}"
+    telemetry.observe_http_request("GET", route, 200, 0.004)
+    telemetry.observe_http_request("GET", route, 404, 0.001)
+    assert sample("neo_http_requests_total", method="GET", route=route, status="200") == 1
+    assert sample("neo_http_requests_total", method="GET", route=route, status="404") == 1
+    assert sample("neo_http_request_seconds_count", method="GET", route=route) == 2
+
+
+def test_the_kill_switch_gauge_follows_the_account(tmp_path: Any) -> None:
+    iid = InstrumentId("sim", "BTC/USDT")
+    specs = {iid: Instrument.simple("BTC/USDT")}
+    gate = build_risk_gate(RiskConfig(), None, specs)
+    loop = build_paper_loop(
+        create_strategy("sma_cross", {"fast": 2, "slow": 3}), specs,
+        Timeframe.parse("1m"),
+        risk=gate,
+    )  # fmt: skip
+    account = fresh_name("acct")
+    metrics = telemetry.attach_session_metrics(loop, fresh_name("s"), account=account)
+    assert sample("neo_kill_switch_engaged", account=account) == 0.0
+    gate.kill_switch.engage("drill", 1)
+    metrics.update_account()
+    assert sample("neo_kill_switch_engaged", account=account) == 1.0
+    metrics.detach()
