@@ -727,6 +727,8 @@ def paper_command(
         )
         ids = predictor.prepare(ids, frame)  # markets fed, and first within each timestamp
     if bus == "redis":
+        if feed != "simulated":
+            raise ConfigError("--bus redis reads its bars from Redis: drop --feed")
         source = redis_feed(settings, ids, frame, cycles, session)
         cycles = None  # the feed ends after --cycles bars, once the last is acknowledged
     elif bus != "memory":

@@ -20,6 +20,12 @@ def test_paper_bus_redis_without_a_url_says_how_to_configure_it() -> None:
     assert "Traceback" not in result.output
 
 
+def test_bus_redis_and_a_feed_do_not_mix() -> None:
+    result = runner.invoke(app, ["paper", "--bus", "redis", "--feed", "replay", "--symbol", "X/Y"])
+    assert result.exit_code == 2
+    assert "--bus redis reads its bars from Redis: drop --feed" in result.output
+
+
 def test_an_unknown_bus_is_refused() -> None:
     result = runner.invoke(app, ["paper", "--bus", "kafka", "--cycles", "3"])
     assert result.exit_code == 2
