@@ -218,7 +218,7 @@ def test_the_cache_keeps_the_latest_bar_and_features_with_a_ttl(
     assert cache.features(btc, TF) == (rows[-1].ts, {"rsi": 55.5, "ret_1": -0.001})
     with pytest.raises(ConfigError, match="'ts'"):
         cache.put_features(btc, TF, rows[-1].ts, {"ts": 1.0})
-    publish_candles(bars(btc, 5, 3), client=client, cache_ttl_s=60)  # the producer refreshes it
+    publish_candles(iter(bars(btc, 5, 3)), client=client, cache_ttl_s=60)  # the producer too
     assert cache.latest_bar(btc, TF) == bars(btc, 5, 3)[-1]
 
 

@@ -130,6 +130,8 @@ class CandlePublisher:
         self._script = client.register_script(_PUBLISH)
 
     def publish(self, bars: BarBatch | Iterable[Bar]) -> PublishResult:
+        if not isinstance(bars, BarBatch):
+            bars = list(bars)  # read twice: the streams, then the cache
         published = total = 0
         for key, rows in _rows(bars).items():
             for start in range(0, len(rows), _CHUNK):
@@ -171,14 +173,12 @@ def publish_candles(
     Give ``client`` (reused) or ``url``; ``cache_ttl_s`` also refreshes the latest-bar cache.
     Publishing the same candles again adds nothing, so a producer may simply retry.
     """
+    owned = None
     if client is None:
         if not url:
             raise ConfigError("publishing candles needs redis.url (NEO_REDIS__URL)")
-        owned = connect(url)
-    else:
-        owned = None
-    target = client or owned
-    assert target is not None
+        owned = client = connect(url)
+    target = client
     try:
         from neo.service.cache import BarCache
 
