@@ -7,7 +7,7 @@ model, run, print one result (``--json``: one object on stdout; progress and sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,6 +43,7 @@ from neo.cli.common import (
     emit,
     human_value,
     metric_rows,
+    parse_symbols,
     parse_time,
     parse_timeframe,
     parse_window,
@@ -57,7 +58,7 @@ from neo.domain.timestamps import iso_ns
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
-    pass
+    from neo.domain.timeframe import Timeframe
 
 StrategyOpt = Annotated[
     str | None,
@@ -296,7 +297,9 @@ def paper_command(
             "--session",
             help="Run a durable session of this name: its bars, orders, fills and a checkpoint "
             "per step are journaled in <data-dir>/sessions/NAME, and starting it again resumes "
-            "it after a crash (docs/live.md). --cycles then counts the session's bars in all.",
+            "it after a crash (docs/live.md). --cycles then counts the session's bars in all. "
+            "With --bus redis it names the consumer group instead (a restart resumes there), "
+            "and it labels the session's metrics.",
         ),
     ] = None,
     exchange_url: Annotated[
@@ -304,6 +307,25 @@ def paper_command(
         typer.Option(
             "--exchange-url",
             help="With --feed exchange:<id>: base URL of its API (e.g. `neo exchange-sim`).",
+        ),
+    ] = None,
+    bus: Annotated[
+        str,
+        typer.Option(
+            "--bus",
+            help="memory (default: bars from --feed in this process) or redis (bars another "
+            "process publishes, e.g. `neo ingest --publish`, from the Redis streams at "
+            "redis.url / NEO_REDIS__URL; acknowledged after each cycle, so a restart resumes "
+            "where it stopped).",
+        ),
+    ] = "memory",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs.",
+            min=1,
+            max=65535,
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -315,6 +337,7 @@ def paper_command(
     from neo.strategies.registry import configured_strategy
 
     settings = settings_of(ctx)
+    _check_bus(bus, feed)
     if feed.startswith("exchange:"):
         from neo.cli.live import DEFAULT_WARMUP, paper_on_exchange
 
@@ -360,7 +383,11 @@ def paper_command(
             features=None if model_features else configured_features(settings),
         )
         ids = predictor.prepare(ids, frame)  # markets fed, and first within each timestamp
-    source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
+    if bus == "redis":
+        source = redis_feed(settings, ids, frame, cycles, session or "paper")
+        cycles = None  # the feed ends after --cycles bars, once the last is acknowledged
+    else:
+        source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
     in_sample: int | None = None
     if predictor is not None and feed == "replay":
         predictor.history = store_history(source.store)  # warm up on bars before --start
@@ -374,7 +401,7 @@ def paper_command(
         data_dir=settings.data_dir,
         keep_basis=False,
     )
-    if session is not None:
+    if session is not None and bus == "memory":
         from neo.cli.live import run_paper_session
 
         summary = run_paper_session(
@@ -383,6 +410,7 @@ def paper_command(
         )  # fmt: skip
         emit(summary, as_json)
         return
+    on_loop, stop_metrics = session_metrics(session or "paper", metrics_port)
     try:
         result = asyncio.run(
             run_paper(
@@ -396,10 +424,13 @@ def paper_command(
                 predictor=predictor,
                 cycles=cycles,
                 timer_s=timer,
+                on_loop=on_loop,
             )
         )
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         raise typer.Exit(code=130) from None
+    finally:
+        stop_metrics()
     summary = result.summary()
     summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
     if book is not None:
@@ -446,6 +477,61 @@ def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
         f"training data ({trained}); these results are not out of sample"
     )
     return min(firsts)
+
+
+def _check_bus(bus: str, feed: str) -> None:
+    if bus not in ("memory", "redis"):
+        raise ConfigError(f"unknown --bus {bus!r}: use memory or redis")
+    if bus == "redis" and feed != "simulated":
+        raise ConfigError("--bus redis reads its bars from Redis: drop --feed")
+
+
+def redis_feed(
+    settings: NeoSettings,
+    ids: list[InstrumentId],
+    frame: Timeframe,
+    cycles: int | None,
+    session: str,
+) -> Any:
+    """The ``--bus redis`` feed: the session's consumer group on its instruments' streams."""
+    if not settings.redis.url:
+        raise ConfigError(
+            "--bus redis needs a Redis server: set redis.url in neo.toml or NEO_REDIS__URL "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        )
+    try:
+        from neo.service.redis_bus import RedisBarFeed
+    except ImportError as exc:  # pragma: no cover - the service extra is missing
+        raise ConfigError(
+            f"--bus redis needs redis-py ({exc}): pip install 'neo-trading[service]'"
+        ) from None
+    return RedisBarFeed(settings.redis.url, ids, frame, group=session, limit=cycles)
+
+
+def session_metrics(
+    session: str, port: int | None
+) -> tuple[Callable[[Any], None] | None, Callable[[], None]]:
+    """``--metrics-port``: an ``on_loop`` hook attaching the session's metrics, and a function
+    stopping the metrics server (both no-ops without a port)."""
+    if port is None:
+        return None, lambda: None
+    try:
+        from neo.service.telemetry import attach_session_metrics, start_metrics_server
+    except ImportError as exc:  # pragma: no cover - the service extra is missing
+        raise ConfigError(
+            f"--metrics-port needs prometheus-client ({exc}): pip install 'neo-trading[service]'"
+        ) from None
+    try:
+        stop = start_metrics_server(port)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({exc})"
+        ) from None
+
+    def attach(loop: Any) -> None:
+        attach_session_metrics(loop, session)
+
+    return attach, stop
 
 
 def _feed(
