@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,14 @@ MAX_PAGE = 10_000
 _NS_PER_MS = 1_000_000
 
 
-def ingestion_api(settings: NeoSettings) -> DataIngestionAPI:
-    """The configured ingestion service (the store under ``<data_dir>/store``)."""
+def ingestion_api(
+    settings: NeoSettings, *, on_report: Callable[[IngestReport], None] | None = None
+) -> DataIngestionAPI:
+    """The configured ingestion service (the store under ``<data_dir>/store``); ``on_report``
+    sees every stored report (the service counts and publishes them)."""
     from neo.data.ingest import get_data_ingestion_api
 
-    return get_data_ingestion_api(settings)
+    return get_data_ingestion_api(settings, on_report=on_report)
 
 
 def report_payload(report: IngestReport) -> dict[str, Any]:

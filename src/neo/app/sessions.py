@@ -490,12 +490,22 @@ class PaperRunner:
 
 
 def start_paper(
-    settings: NeoSettings, body: Mapping[str, Any], session: Session, publish: Publish
+    settings: NeoSettings,
+    body: Mapping[str, Any],
+    session: Session,
+    publish: Publish,
+    *,
+    on_loop: Callable[[AutonomousTradingLoop, str], object] | None = None,
 ) -> SessionRunner:
-    """Validate the request, build the loop (errors surface here, before any thread), start."""
+    """Validate the request, build the loop (errors surface here, before any thread), start.
+
+    ``on_loop(loop, session_id)`` sees the loop before its first bar (the service attaches
+    the session's Prometheus metrics there; this layer knows nothing of them)."""
     request = PaperSessionRequest.model_validate(dict(body))  # ValidationError: 422
     setup = build_paper(settings, request)
     session.strategy = setup.strategy
+    if on_loop is not None:
+        on_loop(setup.loop, session.id)
     runner = PaperRunner(session, setup.loop, setup.feed, publish, request.cycles)
     runner.start()
     return runner

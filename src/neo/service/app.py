@@ -20,13 +20,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from neo.app.jobs import JobRunner
-from neo.app.sessions import SessionManager
+from neo.app.sessions import SessionManager, start_paper
 from neo.logs import get_logger
 from neo.service import problems
 from neo.service.events import EventHub
@@ -38,12 +39,20 @@ from neo.service.state import ServiceState
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
+    from neo.engine.loop import AutonomousTradingLoop
     from neo.persistence import Database
 
 log = get_logger("service")
 
 OPTIONAL_ROUTERS = ("neo.service.dashboard",)
 """Packages whose ``router`` is included when they are installed (the dashboard)."""
+
+
+def _session_metrics(loop: AutonomousTradingLoop, session_id: str) -> None:
+    """Every session the service runs reports its metrics at ``/metrics`` under its id."""
+    from neo.service.telemetry import attach_session_metrics
+
+    attach_session_metrics(loop, session_id)
 
 
 def _optional(module: str, name: str) -> Any:
@@ -61,6 +70,7 @@ def build_state(settings: NeoSettings, database: Database | None = None) -> Serv
     db = database or open_state(settings)
     hub = EventHub()
     manager = SessionManager(settings, hub.publish)
+    manager.register_kind("paper", partial(start_paper, on_loop=_session_metrics))
     start_live = _optional("neo.app.sessions_live", "start_live")
     if start_live is not None:
         manager.register_kind("live", start_live)

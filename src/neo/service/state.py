@@ -16,7 +16,7 @@ from neo.service.events import EventHub
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
-    from neo.data.ingest import DataIngestionAPI
+    from neo.data.ingest import DataIngestionAPI, IngestReport
     from neo.persistence import Database
 
 
@@ -38,8 +38,23 @@ class ServiceState:
         if self._api is None:
             from neo.app.ingest import ingestion_api
 
-            self._api = ingestion_api(self.settings)
+            self._api = ingestion_api(self.settings, on_report=self._stored)
         return self._api
+
+    def _stored(self, report: IngestReport) -> None:
+        """Count what an ingestion accepted and rejected per rule, and, with a Redis bus
+        configured, publish the accepted candles to the trading processes.
+
+        Runs inside the ingestion, under ``store_lock``. A Redis failure raises a retryable
+        error (503): the candles are stored, and posting them again publishes them (the bus
+        refuses a bar it already holds, so nothing is traded twice)."""
+        from neo.service.telemetry import record_ingest
+
+        record_ingest(report)
+        if self.settings.redis.url and report.accepted and self._api is not None:
+            from neo.service.redis_bus import publish_ingested
+
+            publish_ingested(self._api.store, [report], self.settings)
 
     def close(self) -> None:
         """Stop sessions and job workers and release files and connections (the state stays
