@@ -103,8 +103,19 @@ def exchange_market(
     """A sync ccxt client (with keys only when ``keys``) and the instruments of ``symbols``."""
     from neo.adapters.ccxt import load_instruments, make_exchange
 
-    client = make_exchange(exchange, exchange_config(settings, exchange, url), credentials=keys)
+    config = exchange_config(settings, exchange, url)
+    client = make_exchange(exchange, config, credentials=keys, observer=request_observer())
     return client, load_instruments(client, symbols)
+
+
+def request_observer() -> Any:
+    """Exchange call latency and errors for the Prometheus metrics, when the service extra
+    (prometheus-client) is installed; None otherwise."""
+    try:
+        from neo.service.telemetry import exchange_request_observed
+    except ImportError:  # pragma: no cover - without the service extra
+        return None
+    return exchange_request_observed
 
 
 def market_now_ms(client: Any, symbol: str, timeframe: str) -> int:
@@ -131,7 +142,7 @@ def exchange_feed(
     from neo.adapters.ccxt import CcxtBarFeed, make_exchange
 
     config = exchange_config(settings, exchange, url)
-    stream = make_exchange(exchange, config, asynchronous=True)
+    stream = make_exchange(exchange, config, asynchronous=True, observer=request_observer())
     frame = parse_timeframe(timeframe)
     since = None if warmup <= 0 else now_ms - warmup * (frame.nanos // 1_000_000)
     return CcxtBarFeed(stream, symbols, frame, since_ms=since), now_ms * 1_000_000

@@ -191,6 +191,16 @@ def observe_exchange_request(exchange: str, endpoint: str) -> Iterator[None]:
         EXCHANGE_REQUEST.labels(exchange, endpoint).observe(time.perf_counter() - started)
 
 
+def exchange_request_observed(
+    exchange: str, endpoint: str, seconds: float, error: BaseException | None
+) -> None:
+    """The ccxt adapter's request observer (``make_exchange(..., observer=...)``): the same
+    figures as :func:`observe_exchange_request`, for calls the adapter times itself."""
+    if error is not None:
+        EXCHANGE_ERRORS.labels(exchange, type(error).__name__).inc()
+    EXCHANGE_REQUEST.labels(exchange, endpoint).observe(seconds)
+
+
 # -- REST requests (the FastAPI app's middleware) --------------------------------------------
 def observe_http_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count and time one answered request; ``route`` is the route's template (``/v1/jobs/
