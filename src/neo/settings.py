@@ -26,6 +26,7 @@ from neo.execution.config import ExecutionConfig
 from neo.features.config import FeatureConfig
 from neo.logs import LEVELS as LOG_LEVELS
 from neo.models.config import ModelConfig
+from neo.notify.config import NotificationConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
 from neo.risk.sizing import SizingConfig
@@ -59,6 +60,8 @@ class NeoSettings(BaseSettings):
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
     venues: dict[str, VenueConfig] = Field(default_factory=default_venues)
     """Trading calendar per venue (``[venues.nasdaq] calendar = "XNAS"``); unlisted: 24/7."""
+    notifications: NotificationConfig = NotificationConfig()
+    """Webhooks (Slack, Discord, Telegram, generic) told about fills, risk, kill switch, errors."""
 
     @field_validator("log_level", mode="before")
     @classmethod
