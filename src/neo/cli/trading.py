@@ -662,8 +662,10 @@ def paper_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
+    from neo.engine.bus import MessageBus
     from neo.engine.instruments import configured_instrument
     from neo.engine.paper import run_paper
+    from neo.notify import attach_to_bus
     from neo.risk import HALT_ONLY
     from neo.strategies.registry import configured_strategy
 
@@ -713,6 +715,8 @@ def paper_command(
         data_dir=settings.data_dir,
         keep_basis=False,
     )
+    bus = MessageBus()
+    notifier = attach_to_bus(bus, list(specs), source.timeframe.nanos, settings.notifications)
     try:
         result = asyncio.run(
             run_paper(
@@ -726,10 +730,14 @@ def paper_command(
                 predictor=predictor,
                 cycles=cycles,
                 timer_s=timer,
+                bus=bus,
             )
         )
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         raise typer.Exit(code=130) from None
+    finally:
+        if notifier is not None:
+            notifier.close(timeout=5.0)  # queued messages get a moment to go out
     summary = result.summary()
     summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
     if book is not None:

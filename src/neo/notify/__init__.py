@@ -6,7 +6,7 @@ Attach to a trading loop with :func:`attach_notifications` (the engine does not 
 package).
 """
 
-from neo.notify.attach import Notifier, attach_notifications
+from neo.notify.attach import Notifier, attach_notifications, attach_to_bus
 from neo.notify.config import EventKind, NotificationConfig, WebhookConfig, WebhookFormat
 from neo.notify.delivery import WebhookWorker
 from neo.notify.messages import Notification, Severity
@@ -21,4 +21,5 @@ __all__ = [
     "WebhookFormat",
     "WebhookWorker",
     "attach_notifications",
+    "attach_to_bus",
 ]

@@ -209,10 +209,31 @@ def attach_notifications(
     ``on_outcome(format, outcome)`` is called for every delivery outcome (for the
     ``neo_webhook_deliveries_total`` counter). Call :meth:`Notifier.close` when the session ends.
     """
+    return attach_to_bus(
+        loop.bus,
+        list(loop.instruments),
+        int(loop.timeframe.nanos),
+        config,
+        session=session,
+        on_outcome=on_outcome,
+    )
+
+
+def attach_to_bus(
+    bus: MessageBus,
+    instruments: list[InstrumentId],
+    bar_ns: int,
+    config: NotificationConfig,
+    *,
+    session: str = "",
+    on_outcome: OutcomeHook | None = None,
+) -> Notifier | None:
+    """:func:`attach_notifications` for a loop not built yet: its bus, instruments and bar
+    length (``neo paper`` hands the bus to the driver that builds the loop)."""
     if not config.enabled:
         return None
     notifier = Notifier(config, session=session, on_outcome=on_outcome)
-    notifier.attach(loop.bus, list(loop.instruments), int(loop.timeframe.nanos))
+    notifier.attach(bus, instruments, bar_ns)
     log.info(
         "notifications attached",
         extra={"webhooks": ", ".join(w.label for w in notifier.workers), "session": session},

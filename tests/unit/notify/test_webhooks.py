@@ -391,3 +391,25 @@ def test_nothing_is_attached_without_webhooks() -> None:
 
 def _note() -> Notification:
     return Notification(EventKind.ERROR, Severity.CRITICAL, "boom", "it broke", 10**18)
+
+
+def test_neo_paper_sends_its_fills_to_the_configured_webhooks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from neo.cli.main import app
+
+    with receiving() as receiver:
+        hook = {"url": receiver.url + TELEGRAM, "format": "telegram", "chat_id": "42"}
+        monkeypatch.setenv("NEO_NOTIFICATIONS__WEBHOOKS", json.dumps([hook]))
+        result = CliRunner().invoke(
+            app, ["paper", "--param", "fast=2", "--param", "slow=4", "--cycles", "120", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+    assert summary["fills"] >= 3
+    assert len(receiver.posts) == summary["fills"]  # close() let every queued message out
+    assert all(p.body["chat_id"] == "42" and "Fill" in p.body["text"] for p in receiver.posts)
