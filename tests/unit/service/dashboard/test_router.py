@@ -54,7 +54,7 @@ def test_no_asset_reaches_outside_this_origin(client: TestClient) -> None:
 
 
 def test_other_paths_are_a_problem_404_and_never_the_file_system(client: TestClient) -> None:
-    for path in ("/dashboard/router.py", "/dashboard/x.js", "/dashboard/static"):
+    for path in ("/dashboard/routes.py", "/dashboard/x.js", "/dashboard/static"):
         response = client.get(path)
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"

@@ -85,9 +85,19 @@ async function refreshEquity() {
   drawEquityPanel();
 }
 
+// Positions may be a list of rows or a map instrument -> quantity (or -> row).
+function positionRows(answer) {
+  const value = answer && !Array.isArray(answer) && answer.positions !== undefined ? answer.positions : answer;
+  if (Array.isArray(value)) return value;
+  if (!value || typeof value !== "object") return [];
+  return Object.entries(value).map(([instrument, held]) =>
+    held !== null && typeof held === "object" ? { instrument, ...held } : { instrument, quantity: held },
+  );
+}
+
 async function refreshPositions() {
   if (!state.session) return replace($("positions"), el("div", { class: "empty" }, "no session"));
-  const list = rows(await api(sessionPath("positions")), "positions");
+  const list = positionRows(await api(sessionPath("positions"))).filter((p) => Number(p.quantity ?? 1) !== 0);
   replace($("positions"), table(list, { columns: ["instrument", "symbol", "quantity", "average_price", "price", "unrealized_pnl", "realized_pnl"], empty: "flat" }));
 }
 
@@ -119,6 +129,7 @@ async function refreshFills() {
   const fresh = (f) => !first && !state.fills.has(fillKey(f));
   replace($("fills"), table(sorted, { columns: ["ts", "instrument", "side", "quantity", "price", "fee"], fresh, empty: "no fill yet" }));
   for (const f of list) state.fills.add(fillKey(f));
+  $("fills").dataset.count = String(list.length);
 }
 
 async function refreshRisk() {
@@ -137,17 +148,35 @@ async function refreshRisk() {
   replace($("risk-events"), table(events, { columns: ["ts", "event", "code", "rule", "reason"], empty: "no risk event", limit: 5 }));
 }
 
+const MAX_DATASETS = 20;
+
+// Stored datasets (their newest bar from /v1/stats?symbol=…) and the session's own feed.
 async function refreshFreshness() {
-  const list = rows(await api("/v1/stats"), "series", "instruments", "stats", "datasets");
+  const datasets = rows(await api("/v1/stats"), "datasets", "series", "instruments").slice(0, MAX_DATASETS);
+  const detailed = await Promise.all(datasets.map(async (row) => {
+    if (row.last_ts !== undefined || !row.symbol) return row;
+    const query = new URLSearchParams({ symbol: row.symbol, venue: row.venue || "", timeframe: row.timeframe || "" });
+    try {
+      return { ...row, ...(await api(`/v1/stats?${query}`)) };
+    } catch {
+      return row;
+    }
+  }));
   const now = Date.now();
-  const shown = list.map((row) => {
-    const last = toMillis(row.last_ts ?? row.last ?? row.end ?? row.max_ts ?? row.last_bar ?? row.newest);
+  const shown = detailed.map((row) => {
+    const last = toMillis(row.last_ts ?? row.last ?? row.end ?? row.newest);
     const bar = timeframeMs(row.timeframe);
-    const closed = Number.isFinite(bar) ? last + bar : last;
-    const age = (now - closed) / 1000;
-    const stale = Number.isFinite(bar) ? age * 1000 > 2 * bar : false;
+    const age = (now - (Number.isFinite(bar) ? last + bar : last)) / 1000;
+    const stale = Number.isFinite(bar) && age * 1000 > 2 * bar;
     return { instrument: instrumentOf(row), timeframe: row.timeframe ?? "", last_bar: last, age: fmtAge(age), state: Number.isFinite(last) ? (stale ? "stale" : "fresh") : "no data" };
   });
+  if (state.session) {
+    const view = await api(`/v1/sessions/${encodeURIComponent(state.session.id)}`);
+    const last = toMillis(view.updated_at);
+    const age = (now - last) / 1000;
+    const running = view.status === "running";
+    shown.unshift({ instrument: `session ${view.id}`, timeframe: view.timeframe ?? "", last_bar: last, age: fmtAge(age), state: running ? (age > 120 ? "stale" : "fresh") : String(view.status || "") });
+  }
   replace($("freshness"), table(shown, {
     columns: ["instrument", "timeframe", "last_bar", "age", "state"],
     empty: "no stored data",
@@ -168,9 +197,10 @@ function timeframeMs(text) {
 
 async function refreshModel() {
   if (!state.session) return replace($("model"), el("div", { class: "empty" }, "no session"));
-  const model = (await api(sessionPath("model"))) || {};
+  const answer = (await api(sessionPath("model"))) || {};
+  const model = ("model" in answer ? answer.model : answer) || {};
   $("model-name").textContent = model.model_id || model.id || model.name || "";
-  replace($("model"), kv(model, ["features", "params", "metrics", "history"]));
+  replace($("model"), Object.keys(model).length ? kv(model, ["features", "params", "metrics", "history", "session"]) : el("div", { class: "empty" }, "no model: a rule-based strategy"));
   const forecasts = rows(await api(sessionPath("forecasts")), "forecasts", "predictions").slice(-20).reverse();
   replace($("forecasts"), table(forecasts, { columns: ["ts", "instrument", "value", "forecast", "model_id"], empty: "no forecast yet", limit: 5 }));
 }
