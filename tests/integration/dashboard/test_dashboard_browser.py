@@ -13,7 +13,6 @@ chromium or Playwright fails the test (``.ci/run`` installs chromium); elsewhere
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -85,13 +84,15 @@ class Service:
 
 
 def _key(scope: str) -> str:
-    from typer.testing import CliRunner
+    """A new key through the use case ``neo keys create`` calls (not the CLI runner, whose
+    captured stderr the service's logging would keep writing to after it closed)."""
+    from neo.app.keys import create_key, open_state
 
-    from neo.cli.main import app
-
-    result = CliRunner().invoke(app, ["keys", "create", "--scope", scope, "--json"])
-    assert result.exit_code == 0, result.output
-    key: str = json.loads(result.stdout)["key"]
+    db = open_state(load_settings())
+    try:
+        key: str = create_key(db, [scope], f"browser test {scope}")["key"]
+    finally:
+        db.close()
     return key
 
 

@@ -15,6 +15,7 @@ function notice(text, kind = "info") {
   box.hidden = !text;
   box.textContent = text || "";
   box.className = `notice${kind === "error" ? " error" : ""}`;
+  box.dataset.kind = kind;
 }
 
 function setLive(mode) {
@@ -57,6 +58,7 @@ async function loadSessions() {
     ),
   );
   if (!list.length) select.append(el("option", { value: "" }, "no session"));
+  if (state.session && $("notice").dataset.kind === "nosession") notice("");
 }
 
 // ------------------------------------------------------------------ panels
@@ -116,7 +118,7 @@ function workingOrders(list) {
 async function refreshOrders() {
   if (!state.session) return replace($("orders"), el("div", { class: "empty" }, "no session"));
   const list = workingOrders(rows(await api(sessionPath("orders")), "orders"));
-  replace($("orders"), table(list, { columns: ["instrument", "side", "type", "quantity", "limit_price", "stop_price", "status", "filled_quantity"], empty: "no working order" }));
+  replace($("orders"), table(list, { columns: ["instrument", "side", "quantity", "status", "type", "limit_price", "stop_price", "filled_quantity"], empty: "no working order" }));
 }
 
 const fillKey = (f) => String(f.trade_id ?? f.id ?? JSON.stringify(f));
@@ -175,7 +177,7 @@ async function refreshFreshness() {
     const last = toMillis(view.updated_at);
     const age = (now - last) / 1000;
     const running = view.status === "running";
-    shown.unshift({ instrument: `session ${view.id}`, timeframe: view.timeframe ?? "", last_bar: last, age: fmtAge(age), state: running ? (age > 120 ? "stale" : "fresh") : String(view.status || "") });
+    shown.unshift({ instrument: "session feed", timeframe: view.timeframe ?? "", last_bar: last, age: fmtAge(age), state: running ? (age > 120 ? "stale" : "fresh") : String(view.status || "") });
   }
   replace($("freshness"), table(shown, {
     columns: ["instrument", "timeframe", "last_bar", "age", "state"],
@@ -255,17 +257,22 @@ const AFFECTS = {
   risk: ["risk", "orders"],
   killswitch: ["risk"],
   kill_switch: ["risk"],
-  session: ["equity", "positions", "orders", "fills", "model"],
+  session: ["equity", "positions", "orders", "fills", "model", "freshness", "risk"],
+  job: ["jobs"],
   forecast: ["model"],
 };
 
 function onEvent(name, payload) {
   const kind = String((payload && (payload.type || payload.kind)) || name).toLowerCase();
   const panels = AFFECTS[name] || AFFECTS[kind] || (name === "ping" || name === "heartbeat" ? [] : ["fills", "positions", "orders", "equity", "risk"]);
-  if ((name === "session" || kind === "session") && payload) loadSessions().catch(() => {});
   for (const panel of panels) state.pending.add(panel);
+  if (name === "session") state.reloadSessions = true;
   if (state.flush) return;
-  state.flush = setTimeout(() => {
+  state.flush = setTimeout(async () => {
+    if (state.reloadSessions) {
+      state.reloadSessions = false;
+      await loadSessions().catch(() => {});
+    }
     const names = [...state.pending];
     state.pending.clear();
     state.flush = null;
@@ -325,7 +332,7 @@ async function start() {
     notice(explain(error), "error");
     return;
   }
-  notice(state.session ? "" : "No trading session yet: start one with neo serve's API (POST /v1/sessions).");
+  notice(state.session ? "" : "No trading session yet: start one with neo serve's API (POST /v1/sessions).", "nosession");
   await refreshAll();
   document.body.dataset.ready = "1";
   state.stream = subscribe("/v1/events", onEvent, (mode, error) => {

@@ -43,7 +43,7 @@ export function fmtTime(value) {
   const today = new Date().toISOString();
   if (iso.slice(0, 10) === today.slice(0, 10)) return iso.slice(11, 19);
   if (iso.slice(0, 4) === today.slice(0, 4)) return iso.slice(5, 16).replace("T", " ");
-  return iso.slice(0, 10);
+  return iso.slice(0, 16).replace("T", " ");
 }
 
 export function fmtAge(seconds) {
@@ -92,6 +92,9 @@ function columnsOf(list, preferred, limit) {
     for (const [key, value] of Object.entries(row || {})) {
       if (value === null || typeof value !== "object" || ("symbol" in value)) seen.add(key);
     }
+  }
+  for (const key of [...seen]) {
+    if (key.endsWith("_ns") && seen.has(key.slice(0, -3))) seen.delete(key); // ts beside ts_ns
   }
   const first = preferred.filter((key) => seen.has(key));
   const rest = [...seen].filter((key) => !first.includes(key));
