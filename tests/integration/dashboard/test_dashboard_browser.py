@@ -27,7 +27,7 @@ import pytest
 from neo.settings import load_settings
 from tests.optional import in_ci, require
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("NEO_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("NEO_DASHBOARD_SCREENSHOTS")
