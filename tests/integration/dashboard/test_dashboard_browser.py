@@ -227,6 +227,17 @@ def test_the_dashboard_shows_live_fills_and_its_kill_switch_halts_trading(
             width = phone.evaluate("() => document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"the page is {width} px wide on a phone"
             _shot(phone, shots, "phone")
+
+            # a read-scoped key watches but cannot release the halt: the API's 403 is shown
+            phone.click("#reset")
+            phone.fill("#confirm-reason", "not allowed")
+            phone.click("#confirm-ok")
+            phone.wait_for_selector("#notice.error", timeout=5_000)
+            assert "lacks the" in phone.inner_text("#notice")
+            phone.wait_for_selector("#killswitch.engaged")
+            refused = phone_watch.errors[:]
+            phone_watch.errors.clear()  # the browser logs the refused request itself: expected
+            assert len(refused) == 1 and "403" in refused[0], refused
             service.call("POST", f"/v1/sessions/{session}/stop")
         finally:
             browser.close()

@@ -28,7 +28,7 @@ function setLive(mode) {
 
 function explain(error) {
   if (error && error.status === 401) return "the API key was not accepted: paste a valid key";
-  if (error && error.status === 403) return `this key lacks the scope for that (${error.detail || error.title})`;
+  if (error && error.status === 403) return `not allowed: ${error.detail || error.title}`;
   return error && error.message ? error.message : String(error);
 }
 
@@ -323,7 +323,7 @@ function stop() {
 async function start() {
   stop();
   if (!getKey()) {
-    notice("Paste an API key to start: read scope to watch, trade scope to use the kill switch.");
+    notice("Paste an API key to start: read scope to watch, trade to engage the kill switch, admin to reset it.");
     return;
   }
   try {
