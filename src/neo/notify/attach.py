@@ -3,16 +3,20 @@ this package).
 
 :func:`attach_notifications` subscribes to the bus events that the configured webhooks want
 (fills, risk denials, kill switch, errors) and, when a webhook wants ``stale`` data alerts, to
-``BarClosed`` plus a watch thread that notices an instrument whose newest bar is more than
-``stale_after_bars`` bar lengths old (a feed that went quiet publishes nothing, so only a clock
-can see it). On the trading thread a handler builds the message and offers it to each webhook's
-queue: a few microseconds, never a network call, never an exception.
+``BarClosed`` plus a watch thread that notices an instrument whose last bar *arrived* more than
+``stale_after_bars`` bar lengths of wall time ago (a feed that went quiet publishes nothing, so
+only a clock can see it). Arrival, not the bar's own timestamp, is what counts: a replay or a
+simulated feed runs on data time, which is not the wall clock's.
+
+On the trading thread a handler builds the message and offers it to each webhook's queue: a few
+microseconds, never a network call, never an exception.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from neo.domain.events import (
@@ -67,6 +71,7 @@ class Notifier:
         session: str = "",
         on_outcome: OutcomeHook | None = None,
         workers: list[WebhookWorker] | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
         self.session = session
@@ -78,6 +83,8 @@ class Notifier:
         self.kinds = frozenset(kind for hook in config.webhooks for kind in hook.events)
         self._bus: MessageBus | None = None
         self._subscribed: list[type[Event]] = []
+        self.wall_ns = wall_ns
+        """The wall clock (a seam for tests) the stale-data watch measures arrivals with."""
         self._stale = _StaleWatch(self) if EventKind.STALE in self.kinds else None
 
     def notify(self, note: Notification) -> None:
@@ -108,7 +115,7 @@ class Notifier:
         """Look for stale instruments now (the watch thread calls this); the newly stale."""
         if self._stale is None:
             return []
-        return self._stale.check(time.time_ns() if now_ns is None else now_ns)
+        return self._stale.check(self.wall_ns() if now_ns is None else now_ns)
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {worker.label: worker.stats.as_dict() for worker in self.workers}
@@ -132,12 +139,12 @@ class Notifier:
 
 
 class _StaleWatch:
-    """Newest bar close per instrument (written on the trading thread, one dict store), read by
-    a daemon thread every ``stale_check_s``."""
+    """When each instrument's last bar arrived (wall time, written on the trading thread: one
+    dict store), read by a daemon thread every ``stale_check_s``."""
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
-        self.last_close: dict[InstrumentId, int] = {}
+        self.arrived: dict[InstrumentId, int] = {}
         self.stale: set[InstrumentId] = set()
         self.instruments: list[InstrumentId] = []
         self.bar_ns = 0
@@ -148,7 +155,7 @@ class _StaleWatch:
     def start(self, bus: MessageBus, instruments: list[InstrumentId], bar_ns: int) -> None:
         self.instruments = list(instruments)
         self.bar_ns = bar_ns
-        self.started_ns = time.time_ns()
+        self.started_ns = self.notifier.wall_ns()
         bus.subscribe(BarClosed, self.on_bar)
         bus.subscribe(EngineStopped, self.on_stopped)
         self._thread = threading.Thread(target=self._run, name="neo-notify-stale", daemon=True)
@@ -157,10 +164,11 @@ class _StaleWatch:
     def on_bar(self, event: Event) -> None:
         bar = event.bar  # type: ignore[attr-defined]
         instrument = bar.instrument
-        self.last_close[instrument] = event.ts
+        now = self.notifier.wall_ns()
+        self.arrived[instrument] = now
         if instrument in self.stale:
             self.stale.discard(instrument)
-            self.notifier.notify(fresh_again(instrument, event.ts, self.notifier.session))
+            self.notifier.notify(fresh_again(instrument, now, self.notifier.session))
 
     def on_stopped(self, event: Event) -> None:
         self._stop.set()
@@ -169,7 +177,7 @@ class _StaleWatch:
         limit = self.notifier.config.stale_after_bars * self.bar_ns
         found: list[InstrumentId] = []
         for instrument in self.instruments:
-            since = self.last_close.get(instrument, self.started_ns)
+            since = self.arrived.get(instrument, self.started_ns)
             age = now_ns - since
             if age > limit and instrument not in self.stale:
                 self.stale.add(instrument)
@@ -183,7 +191,7 @@ class _StaleWatch:
         interval = self.notifier.config.stale_check_s
         while not self._stop.wait(interval):
             try:
-                self.check(time.time_ns())
+                self.check(self.notifier.wall_ns())
             except Exception as exc:  # the watch must outlive a bad tick
                 log.error("stale-data check failed", extra={"error": repr(exc)})
 

@@ -172,7 +172,7 @@ class WebhookWorker:
         self._outcome("dropped")
         if dropped == 1 or dropped % DROP_LOG_EVERY == 0:
             log.warning(
-                "notification queue full: message dropped",
+                "notification dropped (queue full or notifier closed)",
                 extra={"webhook": self.label, "dropped": dropped},
             )
 

@@ -259,7 +259,7 @@ def test_a_full_queue_drops_with_one_counted_warning(records: Records) -> None:
         notifier.close()
     assert stats["queued"] == 3 and stats["dropped"] == 8
     assert len(receiver.posts) == 3
-    warnings = [line for line in records.lines if "dropped" in line and "queue full" in line]
+    warnings = [line for line in records.lines if "notification dropped" in line]
     assert len(warnings) == 1
     print(f"10 offers to a full queue took {offered * 1e6:.0f} us")
 
@@ -315,29 +315,42 @@ def test_backoff_is_exponential_capped_and_jittered_and_honours_retry_after() ->
 
 
 def test_stale_data_is_reported_once_and_fresh_again_after_a_bar() -> None:
+    wall = [1_000 * 10**9]  # the wall clock, moved by hand: no sleeping
     with receiving() as receiver:
         hooks = [{"url": receiver.url + GENERIC, "format": "generic", "events": ["stale"]}]
         loop = _trading_loop()
-        notifier = attach_notifications(loop, _config(hooks, stale_check_s=3600))
-        assert notifier is not None
-        bars = list(walk(5, seed=2))
+        notifier = Notifier(_config(hooks, stale_check_s=3600), wall_ns=lambda: wall[0])
+        notifier.attach(loop.bus, loop.instruments, loop.timeframe.nanos)
+        bars = list(walk(5, seed=2))  # data time: 2023, far from the wall clock
         for bar in bars[:3]:
             loop.push_bar(bar)
-        last_close = bars[2].ts + 60 * 10**9
-        assert notifier.check_stale(last_close + 119 * 10**9) == []  # < 2 bars late
-        stale = notifier.check_stale(last_close + 121 * 10**9)
+        arrived = wall[0]
+        assert notifier.check_stale(arrived + 119 * 10**9) == []  # < 2 bars of 60 s
+        stale = notifier.check_stale(arrived + 121 * 10**9)
         assert [str(i) for i in stale] == [str(loop.instruments[0])]
-        assert notifier.check_stale(last_close + 500 * 10**9) == []  # once per episode
+        assert notifier.check_stale(arrived + 500 * 10**9) == []  # once per episode
+        wall[0] = arrived + 600 * 10**9
         loop.push_bar(bars[3])
+        assert notifier.check_stale(wall[0] + 60 * 10**9) == []  # fresh: arrival counts
         assert notifier.flush(10)
         notifier.close()
         loop.stop()
+    instrument = loop.instruments[0]
     titles = [p.body["title"] for p in receiver.posts]
-    assert titles == [
-        f"Stale data: {loop.instruments[0]}",
-        f"Data fresh again: {loop.instruments[0]}",
-    ]
+    assert titles == [f"Stale data: {instrument}", f"Data fresh again: {instrument}"]
     assert receiver.posts[0].body["fields"]["age_s"] == "121"
+
+
+def test_a_replay_on_old_data_at_speed_is_never_stale() -> None:
+    loop = _trading_loop()
+    notifier = Notifier(_config([{"url": "http://127.0.0.1:9/x", "events": ["stale"]}]))
+    notifier.attach(loop.bus, loop.instruments, loop.timeframe.nanos)
+    try:
+        for bar in walk(50, seed=4):  # bars of 2023, pushed now
+            loop.push_bar(bar)
+        assert notifier.check_stale() == []
+    finally:
+        notifier.close()
 
 
 def test_config_errors_are_clear_and_never_echo_the_url() -> None:
