@@ -45,8 +45,11 @@ def ingestion_api(settings: NeoSettings) -> DataIngestionAPI:
 
 def report_payload(report: IngestReport) -> dict[str, Any]:
     """An ingest report as both front ends print it (ISO times with ``_ns`` twins)."""
-    payload: dict[str, Any] = iso_times_deep(report.to_dict())
-    return payload
+    raw = report.to_dict()
+    counts = raw.pop("counts_by_rule")  # rule codes such as misaligned_ts are not times
+    payload: dict[str, Any] = iso_times_deep(raw)
+    payload["counts_by_rule"] = dict(counts)
+    return {key: payload[key] for key in report.to_dict()}  # the report's own field order
 
 
 # -- rows sent to the API ----------------------------------------------------------------------
@@ -158,6 +161,11 @@ def _timestamps_as_ns(frame: pd.DataFrame) -> pd.DataFrame:
     if pd.api.types.is_integer_dtype(stamps) or pd.api.types.is_float_dtype(stamps):
         numbers = pd.to_numeric(stamps, errors="coerce")
         stamps = (numbers * _NS_PER_MS).round().astype("Int64")
+    else:  # ISO text; an unreadable one stays a row (invalid_ts)
+        parsed = pd.to_datetime(stamps, utc=True, errors="coerce", format="ISO8601")
+        values = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype("int64")
+        stamps = pd.Series(values, index=frame.index).astype("Int64")
+        stamps[parsed.isna().to_numpy()] = pd.NA
     return frame.drop(columns=[key]).assign(ts=stamps)
 
 

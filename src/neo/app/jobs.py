@@ -111,9 +111,16 @@ class JobRunner:
     def __init__(self, settings: NeoSettings, jobs: JobStore, *, workers: int = 1) -> None:
         self.settings = settings
         self.jobs = jobs
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neo-job")
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._closed = False
+
+    def _queue(self, job_id: str) -> None:
+        """Hand a job to the pool (started on first use, again after a shutdown)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="neo-job")
+            self._pool.submit(self._run, job_id)
 
     def recover(self) -> None:
         """At start-up: jobs left running by a dead process fail; queued ones are run."""
@@ -121,14 +128,12 @@ class JobRunner:
         if failed:
             log.warning("marked %d interrupted jobs failed", failed)
         for record in self.jobs.list(status="queued", limit=1000):
-            self._pool.submit(self._run, record.id)
+            self._queue(record.id)
 
     def submit(self, request: BacktestJob | TrainJob) -> dict[str, Any]:
         """Record the job, queue it, and answer its view (status ``queued``)."""
         record = self.jobs.create(request.kind, request.model_dump(mode="json"))
-        with self._lock:
-            if not self._closed:
-                self._pool.submit(self._run, record.id)
+        self._queue(record.id)
         return job_view(record)
 
     def report_path(self, job_id: str) -> Path:
@@ -178,6 +183,8 @@ class JobRunner:
         return train(self.settings, TrainRequest(**fields))
 
     def shutdown(self, wait: bool = False) -> None:
+        """Stop taking jobs; queued ones stay queued in the table (run at the next start)."""
         with self._lock:
-            self._closed = True
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)

@@ -42,10 +42,14 @@ class ServiceState:
         return self._api
 
     def close(self) -> None:
+        """Stop sessions and job workers and release files and connections (the state stays
+        usable: an app whose lifespan starts again reopens what it needs)."""
         self.sessions.shutdown()
         self.jobs.shutdown()
-        if self._api is not None:
-            self._api.store.close()
+        with self.store_lock:
+            if self._api is not None:
+                self._api.store.close()
+                self._api = None
         self.db.close()
 
 

@@ -59,12 +59,12 @@ def _kind(request: Request) -> str:
 async def _rows(request: Request, kind: str) -> tuple[use.CandleRows, dict[str, str | None]]:
     """The body as rows, and the instrument it names (JSON body) or None (query decides)."""
     if kind == "multipart":
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise DataFormatError("send the candles as a form field named file")
-        data = await upload.read()
-        name = (upload.filename or "").lower()
+        async with request.form() as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise DataFormatError("send the candles as a form field named file")
+            data = await upload.read()
+            name = (upload.filename or "").lower()
         return use.rows_from_text(
             data, "ndjson" if name.endswith((".ndjson", ".jsonl")) else "csv"
         ), {}
