@@ -6,7 +6,9 @@ It checks what a trader relies on: the page loads without a console error and as
 the internet; a fill of a paper session started through the API shows on the page within a
 second or two (the latency is printed, not asserted tightly); the kill-switch button, confirmed
 with a reason, halts trading: the session's next order is denied by the risk gate
-(``kill_switch``). Screenshots at desktop (1366x900) and phone (390x844) widths go to a
+(``kill_switch``), and a read-scoped key cannot release it. Candles POSTed through the API show
+as fresh data, and a backtest job submitted through the API is listed with its report, which
+downloads. Screenshots at desktop (1366x900) and phone (390x844) widths go to a
 temporary directory, or to ``NEO_DASHBOARD_SCREENSHOTS`` when set. Under ``CI=true`` a missing
 chromium or Playwright fails the test (``.ci/run`` installs chromium); elsewhere it is skipped.
 """
@@ -41,6 +43,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+BACKTEST = {"kind": "backtest", "strategy": "sma_cross", "params": ["fast=5", "slow=15"],
+            "venue": "sim", "symbols": "BTC/USDT", "timeframe": "1m"}  # fmt: skip
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SESSION = {
@@ -161,6 +165,25 @@ def _shot(page: Any, directory: Path, name: str) -> Path:
     return path
 
 
+MINUTE_MS = 60_000
+
+
+def _post_candles(service: Service, n: int = 300) -> None:
+    """``n`` one-minute candles of BTC/USDT on venue sim, the newest one minute old."""
+    end = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS - MINUTE_MS
+    price, candles = 100.0, []
+    for i in range(n):
+        close = price * (1 + 0.004 * ((-1) ** (i // 7)))
+        candles.append(
+            {"timestamp": end - (n - 1 - i) * MINUTE_MS, "open": price, "close": close,
+             "high": max(price, close) + 0.1, "low": min(price, close) - 0.1, "volume": 5.0}
+        )  # fmt: skip
+        price = close
+    body = {"venue": "sim", "symbol": "BTC/USDT", "timeframe": "1m", "candles": candles}
+    answer = service.call("POST", "/v1/candles", body)
+    assert answer["accepted"] == n, answer
+
+
 def _fills(service: Service, session: str) -> list[Any]:
     rows: list[Any] = service.call("GET", f"/v1/sessions/{session}/fills")["fills"]
     return rows
@@ -185,8 +208,22 @@ def test_the_dashboard_shows_live_fills_and_its_kill_switch_halts_trading(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
         try:
+            _post_candles(service)
             page, watch = _open(browser, service, DESKTOP, service.trade_key)
             assert page.inner_text("#fills").strip() in ("no session", "nothing yet")
+            freshness = page.inner_text("#freshness")
+            assert "BTC/USDT" in freshness and "fresh" in freshness
+
+            # a backtest job submitted through the API: listed, and its report downloads
+            job = service.call("POST", "/v1/jobs", BACKTEST)["id"]
+            report = page.locator("#jobs button:has-text('report')")
+            report.wait_for(timeout=30_000)
+            with page.expect_download() as download:
+                report.click()
+            saved = tmp_path / "report.html"
+            download.value.save_as(saved)
+            assert saved.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+            assert job in page.inner_text("#jobs")
 
             # a fill the test causes through the API appears within a second or two
             session = service.call("POST", "/v1/sessions", SESSION)["id"]

@@ -207,8 +207,15 @@ async function refreshModel() {
   replace($("forecasts"), table(forecasts, { columns: ["ts", "instrument", "value", "forecast", "model_id"], empty: "no forecast yet", limit: 5 }));
 }
 
+const JOB_POLL_MS = 2000;
+
 async function refreshJobs() {
   const list = rows(await api("/v1/jobs"), "jobs").slice(0, 30);
+  // a job's end is not always an event: look again soon while one is queued or running
+  clearTimeout(state.jobTimer);
+  if (list.some((job) => ["queued", "running"].includes(String(job.status)))) {
+    state.jobTimer = setTimeout(() => refresh(["jobs"]), JOB_POLL_MS);
+  }
   replace($("jobs"), table(list, {
     columns: ["id", "kind", "status", "created_at", "finished_at", "report"],
     empty: "no job yet",
@@ -315,6 +322,7 @@ async function onConfirm(event) {
 function stop() {
   if (state.stream) state.stream.close();
   if (state.poll) clearInterval(state.poll);
+  clearTimeout(state.jobTimer);
   state.stream = null;
   state.poll = null;
   setLive("offline");
