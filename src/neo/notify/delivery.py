@@ -79,12 +79,30 @@ class FinalDeliveryError(NeoError):
     """A post the receiver refused for good (another HTTP status)."""
 
 
-def _retry_after(headers: Message | None) -> float | None:
-    value = None if headers is None else headers.get("Retry-After")
+def _seconds(value: object) -> float | None:
     try:
-        return None if value is None else max(0.0, float(value))
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if seconds == seconds else None
+
+
+def _retry_after(headers: Message | None, body: bytes) -> float | None:
+    """How long a 429 asks us to wait: the ``Retry-After`` header (Slack, Discord), else
+    ``retry_after`` in the JSON body (Discord) or ``parameters.retry_after`` (Telegram)."""
+    header = None if headers is None else headers.get("Retry-After")
+    if header is not None:
+        return _seconds(header)
+    try:
+        data = json.loads(body or b"null")
     except ValueError:
         return None
+    if not isinstance(data, dict):
+        return None
+    parameters = data.get("parameters")
+    if isinstance(parameters, dict) and "retry_after" in parameters:
+        return _seconds(parameters["retry_after"])
+    return _seconds(data.get("retry_after"))
 
 
 def post_json(url: str, body: bytes, timeout: float) -> None:
@@ -101,9 +119,15 @@ def post_json(url: str, body: bytes, timeout: float) -> None:
             response.read(65536)
     except urllib.error.HTTPError as exc:
         status = exc.code
-        exc.close()
+        try:
+            answer = exc.read(65536) if status == 429 else b""
+        except OSError:
+            answer = b""
+        finally:
+            exc.close()
         if status == 429 or status >= 500:
-            raise RetryableDeliveryError(f"HTTP {status}", _retry_after(exc.headers)) from None
+            wait = _retry_after(exc.headers, answer)
+            raise RetryableDeliveryError(f"HTTP {status}", wait) from None
         raise FinalDeliveryError(f"HTTP {status}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)

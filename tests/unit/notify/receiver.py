@@ -31,6 +31,7 @@ class Receiver:
     status: int = 503
     failures: int = 0
     retry_after: str | None = None
+    error_body: bytes = b"{}"
     posts: list[Received] = field(default_factory=list)
     attempts: int = 0
     release: threading.Event = field(default_factory=threading.Event)
@@ -65,9 +66,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             if receiver.retry_after is not None and status != 200:
                 self.send_header("Retry-After", receiver.retry_after)
-            self.send_header("Content-Length", "2")
+            answer = b"{}" if status == 200 else receiver.error_body
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(answer)
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -189,6 +189,26 @@ def test_a_receiver_failing_with_503_is_retried_until_it_answers() -> None:
     }  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("header", "body", "expected"),
+    [
+        ("7", b"{}", 7.0),  # Slack, Discord: the Retry-After header
+        (None, b'{"ok": false, "parameters": {"retry_after": 12}}', 12.0),  # Telegram
+        (None, b'{"message": "rate limited", "retry_after": 0.25}', 0.25),  # Discord body
+        (None, b"not json", None),
+    ],
+)
+def test_a_429_says_how_long_to_wait_in_each_service_s_way(
+    header: str | None, body: bytes, expected: float | None
+) -> None:
+    from neo.notify.delivery import RetryableDeliveryError, post_json
+
+    options = {"mode": "always", "status": 429, "retry_after": header, "error_body": body}
+    with receiving(**options) as receiver, pytest.raises(RetryableDeliveryError) as refused:
+        post_json(receiver.url + GENERIC, b"{}", 5.0)
+    assert refused.value.retry_after == expected and str(refused.value) == "HTTP 429"
+
+
 def test_a_4xx_answer_is_final_and_not_retried() -> None:
     with receiving(mode="always", status=404) as receiver:
         notifier = Notifier(_config([{"url": receiver.url + GENERIC}], max_attempts=5))
