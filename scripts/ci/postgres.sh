@@ -12,7 +12,7 @@
 # (fsync, synchronous_commit): it is a test server, and the tests kill clients, never it.
 set -euo pipefail
 
-ROOT=/tmp/neo-ci
+ROOT="${NEO_CI_ROOT:-/tmp/neo-ci}"  # override only to try the script on a scratch dir
 PGROOT="$ROOT/pg"
 DATA="$PGROOT/data"
 SOCK="$PGROOT/sock"

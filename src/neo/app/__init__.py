@@ -9,5 +9,7 @@ Each function takes settings and plain arguments and returns a plain, JSON-ready
 - :mod:`neo.app.risk`      the kill switch of an account: status, engage, reset
 - :mod:`neo.app.sessions`  in-process paper sessions: start, pause, resume, stop, views
 - :mod:`neo.app.jobs`      background backtest/train jobs, polled
-- :mod:`neo.app.keys`      API keys: create (shown once), list, revoke, verify
+- :mod:`neo.app.keys`      API keys: create (shown once), list, revoke
+- :mod:`neo.app.formats`   the JSON convention (ISO times with ``_ns`` twins, strict JSON)
+- :mod:`neo.app.selection` symbols, timeframe and time window as both front ends parse them
 """

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 from neo.app.formats import iso_times_deep
@@ -46,10 +47,10 @@ def ingestion_api(settings: NeoSettings) -> DataIngestionAPI:
 def report_payload(report: IngestReport) -> dict[str, Any]:
     """An ingest report as both front ends print it (ISO times with ``_ns`` twins)."""
     raw = report.to_dict()
-    counts = raw.pop("counts_by_rule")  # rule codes such as misaligned_ts are not times
-    payload: dict[str, Any] = iso_times_deep(raw)
-    payload["counts_by_rule"] = dict(counts)
-    return {key: payload[key] for key in report.to_dict()}  # the report's own field order
+    counts = dict(raw["counts_by_rule"])  # rule codes such as misaligned_ts are not times
+    payload: dict[str, Any] = iso_times_deep({**raw, "counts_by_rule": {}})
+    payload["counts_by_rule"] = counts
+    return payload
 
 
 # -- rows sent to the API ----------------------------------------------------------------------
@@ -111,6 +112,61 @@ def rows_from_batch(batch: CandleBatch) -> CandleRows:
     return CandleRows(_normalised(frame))
 
 
+class _Candle(msgspec.Struct, forbid_unknown_fields=True):
+    timestamp: int | None = None
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    close: float | None = None
+    volume: float | None = None
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    symbol: str
+    candles: list[_Candle]
+    venue: str | None = None
+    timeframe: str | None = None
+
+
+_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def rows_from_json(body: bytes) -> tuple[CandleRows, dict[str, str | None]]:
+    """A :class:`CandleBatch` JSON body as rows and the instrument it names, decoded straight
+    into columns (msgspec: ~10x faster than building a model per candle, and the hot path of
+    ``POST /v1/candles``). A body that does not match the schema is a DataFormatError naming
+    the field at fault."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        batch = msgspec.json.decode(body, type=_Batch)
+    except msgspec.DecodeError as exc:
+        raise DataFormatError(f"the JSON body does not match CandleBatch: {exc}") from None
+    if not batch.candles:
+        raise DataFormatError("candles is empty: send at least one candle")
+    if not batch.symbol.strip() or len(batch.symbol) > 64:
+        raise DataFormatError("symbol must be 1 to 64 characters, e.g. BTC/USDT")
+    nan = float("nan")
+    frame = pd.DataFrame(
+        {
+            "ts": pd.array(
+                [None if c.timestamp is None else c.timestamp * _NS_PER_MS for c in batch.candles],
+                dtype="Int64",
+            ),
+            **{
+                name: np.array(
+                    [nan if (v := getattr(c, name)) is None else v for c in batch.candles],
+                    dtype=np.float64,
+                )
+                for name in _FIELDS
+            },
+        }
+    )
+    named = {"venue": batch.venue, "symbol": batch.symbol, "timeframe": batch.timeframe}
+    return CandleRows(frame), named
+
+
 def rows_from_text(body: bytes, kind: str) -> CandleRows:
     """NDJSON (one candle object per line) or CSV (a header with ``timestamp`` or ``ts``, and
     open, high, low, close, volume) as rows; an unreadable body is a DataFormatError."""
@@ -164,8 +220,7 @@ def _timestamps_as_ns(frame: pd.DataFrame) -> pd.DataFrame:
     else:  # ISO text; an unreadable one stays a row (invalid_ts)
         parsed = pd.to_datetime(stamps, utc=True, errors="coerce", format="ISO8601")
         values = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype("int64")
-        stamps = pd.Series(values, index=frame.index).astype("Int64")
-        stamps[parsed.isna().to_numpy()] = pd.NA
+        stamps = pd.Series(values, index=frame.index).astype("Int64").mask(parsed.isna())
     return frame.drop(columns=[key]).assign(ts=stamps)
 
 

@@ -63,6 +63,7 @@ class PaperSessionRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str = Field("paper", pattern="^paper$")
+    account: str = Field("paper", pattern="^paper$", description="Paper sessions trade paper.")
     strategy: str | None = Field(None, max_length=200)
     params: list[str] = Field(default_factory=list, max_length=50)
     feed: str = Field("simulated", pattern="^(simulated|replay)$")
@@ -492,7 +493,7 @@ def start_paper(
     settings: NeoSettings, body: Mapping[str, Any], session: Session, publish: Publish
 ) -> SessionRunner:
     """Validate the request, build the loop (errors surface here, before any thread), start."""
-    request = PaperSessionRequest.model_validate(dict(body))
+    request = PaperSessionRequest.model_validate(dict(body))  # ValidationError: 422
     setup = build_paper(settings, request)
     session.strategy = setup.strategy
     runner = PaperRunner(session, setup.loop, setup.feed, publish, request.cycles)

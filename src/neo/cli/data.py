@@ -21,7 +21,6 @@ from neo.cli.common import (
     TimeframeOpt,
     VenueOpt,
     emit,
-    iso_times_deep,
     parse_symbols,
     parse_time,
     parse_timeframe,
@@ -373,7 +372,7 @@ def ingest_samples_command(ctx: typer.Context, as_json: JsonOpt = False) -> None
     from neo.data.samples import ingest_samples_report
 
     done, skipped = ingest_samples_report(_api(ctx))
-    reports = [iso_times_deep(r.to_dict()) for r in done]
+    reports = [report_payload(r) for r in done]
     for message in skipped:
         typer.echo(f"warning: {message}", err=True)
 

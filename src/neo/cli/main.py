@@ -107,6 +107,9 @@ def _register_command_groups() -> None:
 
     for module in (data, models, trading, strategies, risk, demo, sweep):
         module.register(app)
+    from neo.cli import db
+
+    db.register(app)
     from neo.cli import keys, serve  # neo serve, neo keys (the REST service)
 
     for module in (keys, serve):

@@ -34,16 +34,29 @@ def _refuse(value: object) -> object:
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON")
 
 
-def upsert(session: Any, model: Any, values: Mapping[str, Any], keys: tuple[str, ...]) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE, on either backend (one statement, so two
-    processes writing the same row never collide)."""
+def _insert(session: Any, model: Any, values: Mapping[str, Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(model).values(**values)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert(model).values(**values)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(model).values(**values)
+    return sqlite_insert(model).values(**values)
+
+
+def insert_new(session: Any, model: Any, values: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    """INSERT … ON CONFLICT (keys) DO NOTHING: True when the row was new."""
+    statement = (
+        _insert(session, model, values)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*(getattr(model, key) for key in keys))
+    )
+    return session.execute(statement).first() is not None  # no row back: it existed
+
+
+def upsert(session: Any, model: Any, values: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE, on either backend (one statement, so two
+    processes writing the same row never collide)."""
+    statement = _insert(session, model, values)
     changes = {name: statement.excluded[name] for name in values if name not in keys}
     session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))

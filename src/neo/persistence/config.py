@@ -33,14 +33,19 @@ class DatabaseConfig(BaseModel):
     def _known_backend(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        text = value.strip()
-        scheme = text.split(":", 1)[0].split("+", 1)[0].lower()
-        if scheme not in SUPPORTED_SCHEMES or "://" not in text:
-            raise ValueError(
-                f"unsupported database url {mask_url(text)!r}: use sqlite:///PATH or "
-                "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
-            )
-        return text
+        return check_url(value)
+
+
+def check_url(url: str) -> str:
+    """``url`` stripped, or a ValueError naming the two backends NEO supports."""
+    text = url.strip()
+    scheme = text.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in (*SUPPORTED_SCHEMES, "postgres") or "://" not in text:
+        raise ValueError(
+            f"unsupported database url {mask_url(text)!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+        )
+    return text
 
 
 def resolve_url(config: DatabaseConfig, data_dir: Path) -> str:

@@ -19,12 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
-from neo.domain.errors import NeoError, PersistenceError
-from neo.persistence.config import DatabaseConfig, mask_url, resolve_url, with_driver
+from neo.domain.errors import ConfigError, NeoError, PersistenceError
+from neo.persistence.config import (
+    DatabaseConfig,
+    check_url,
+    mask_url,
+    resolve_url,
+    with_driver,
+)
 
 if TYPE_CHECKING:
     from neo.persistence.jobs import JobStore
@@ -98,8 +105,22 @@ class Database:
             yield
         except NeoError:
             raise
+        except OperationalError as exc:
+            hint = (
+                " (is the server running, and [database] url / NEO_DATABASE__URL right?)"
+                if self.backend == "postgresql"
+                else ""
+            )
+            raise PersistenceError(
+                f"state database {self.masked_url}: {_first_line(exc)}{hint}"
+            ) from exc
         except SQLAlchemyError as exc:
             raise PersistenceError(f"state database {self.masked_url}: {_first_line(exc)}") from exc
+
+    def ping(self) -> None:
+        """Raise PersistenceError (one line) unless the database answers (for /readyz)."""
+        with self.reading() as session:
+            session.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -128,7 +149,10 @@ def database_url(target: NeoSettings | DatabaseConfig | str | None = None) -> st
     """The URL ``target`` selects: a URL as given, a config or the settings' ``[database]``
     (SQLite in the data directory when no URL is set), or the current settings when None."""
     if isinstance(target, str):
-        return with_driver(target)
+        try:
+            return with_driver(check_url(target))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     if isinstance(target, DatabaseConfig):
         from neo.settings import load_settings
 
@@ -157,8 +181,7 @@ def open_database(
         if upgrade:
             upgrade_to_head(database)
         else:
-            with database.reading() as session:
-                session.execute(text("SELECT 1"))
+            database.ping()
     except BaseException:
         database.close()
         raise
@@ -178,8 +201,8 @@ def make_engine(url: str, config: DatabaseConfig | None = None) -> Engine:
     try:
         if url.startswith("sqlite"):
             return _sqlite_engine(url, config)
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        return create_engine(url, pool_recycle=1800, connect_args={"connect_timeout": 10})
+    except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
         raise PersistenceError(
             f"cannot use database url {mask_url(url)}: {_first_line(exc)} "
             "(set [database] url or NEO_DATABASE__URL to sqlite:///PATH or "
@@ -188,10 +211,14 @@ def make_engine(url: str, config: DatabaseConfig | None = None) -> Engine:
 
 
 def _sqlite_engine(url: str, config: DatabaseConfig) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": config.busy_timeout_ms / 1000})
-    database = engine.url.database
+    connect_args: dict[str, Any] = {"timeout": config.busy_timeout_ms / 1000}
+    database = make_url(url).database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args=connect_args)
+    else:  # one in-memory database shared by every thread (tests, throwaway runs)
+        connect_args["check_same_thread"] = False
+        engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -213,7 +240,7 @@ def _sqlite_engine(url: str, config: DatabaseConfig) -> Engine:
     return engine
 
 
-def _alembic_config(connection: Any = None) -> Any:
+def alembic_config(connection: Any = None) -> Any:
     from alembic.config import Config
 
     config = Config()
@@ -226,7 +253,7 @@ def head_revision() -> str | None:
     """The newest migration shipped with this version of NEO."""
     from alembic.script import ScriptDirectory
 
-    head: str | None = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
     return head
 
 
@@ -238,7 +265,7 @@ def upgrade_to_head(database: Database) -> MigrationStatus:
         connection = session.connection()
         if database.backend == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
-        command.upgrade(_alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "head")
     return migration_status(database)
 
 

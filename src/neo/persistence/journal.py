@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,10 +42,10 @@ from neo.domain.errors import (
 from neo.domain.fill import Fill
 from neo.domain.order import Order
 from neo.logs import get_logger
-from neo.persistence._util import choice, json_object
+from neo.persistence._util import choice, insert_new, json_object
 from neo.persistence.models import FILL_SOURCES, ORDER_OUTCOMES, FillRow, OrderRow, SessionRow
 from neo.persistence.records import FillRecord, OrderRecord, now_ns
-from neo.persistence.sessions import CLIENT_ID_PATTERN, allocate
+from neo.persistence.sessions import CLIENT_ID_PATTERN, allocate_for
 
 if TYPE_CHECKING:
     from neo.persistence.database import Database
@@ -94,49 +94,42 @@ class OrderJournal:
             raise ConfigError(
                 f"client order id {client_order_id!r} must be 1 to 36 characters of A-Z a-z 0-9 _ -"
             )
-        with self._db.transaction() as session:
-            owner = account
-            if session_id is not None:
-                found = session.get(SessionRow, session_id)
-                if found is None:
-                    raise RecordNotFoundError(
-                        f"no session {session_id!r} in the state database: create it first"
-                    )
-                owner = owner or found.account
-            if owner is None:
-                raise ConfigError("an order outside a session needs an account")
-            cid = client_order_id or allocate(session, _required(session_id), 1)[0]
-            if session.get(OrderRow, cid) is not None:
+        now = now_ns()
+        values = {
+            "session_id": session_id,
+            "venue": order.instrument.venue,
+            "symbol": order.instrument.symbol,
+            "side": str(order.side),
+            "type": str(order.type),
+            "quantity": order.quantity,
+            "limit_price": order.limit_price,
+            "stop_price": order.stop_price,
+            "status": str(order.status),
+            "outcome": "intent",
+            "exchange_order_id": None,
+            "engine_order_id": str(order.id),
+            "filled_quantity": order.filled_quantity,
+            "average_fill_price": order.average_fill_price,
+            "reason": order.reason,
+            "strikes": 0,
+            "created_ns": order.created_ns or now,
+            "updated_ns": order.updated_ns or now,
+            "payload": extra,
+        }
+        try:
+            with self._db.transaction() as session:
+                cid, owner = _intent_id(session, session_id, client_order_id, account)
+                session.execute(
+                    insert(OrderRow).values(client_order_id=cid, account=owner, **values)
+                )
+        except PersistenceError as exc:
+            taken = client_order_id is not None and self.get(client_order_id) is not None
+            if isinstance(exc.__cause__, IntegrityError) and taken:
                 raise PersistenceError(
-                    f"client order id {cid} is already journaled: never reuse an id for a new "
-                    "order (allocate a fresh one)"
-                )
-            now = now_ns()
-            session.add(
-                OrderRow(
-                    client_order_id=cid,
-                    session_id=session_id,
-                    account=owner,
-                    venue=order.instrument.venue,
-                    symbol=order.instrument.symbol,
-                    side=str(order.side),
-                    type=str(order.type),
-                    quantity=order.quantity,
-                    limit_price=order.limit_price,
-                    stop_price=order.stop_price,
-                    status=str(order.status),
-                    outcome="intent",
-                    exchange_order_id=None,
-                    engine_order_id=str(order.id),
-                    filled_quantity=order.filled_quantity,
-                    average_fill_price=order.average_fill_price,
-                    reason=order.reason,
-                    strikes=0,
-                    created_ns=order.created_ns or now,
-                    updated_ns=order.updated_ns or now,
-                    payload=extra,
-                )
-            )
+                    f"client order id {client_order_id} is already journaled: never reuse an id "
+                    "for a new order (allocate a fresh one)"
+                ) from exc
+            raise
         return cid
 
     def record_sent(self, client_order_id: str, ts_ns: int | None = None) -> OrderRecord:
@@ -274,35 +267,38 @@ class OrderJournal:
     ) -> bool:
         with self._db.transaction() as session:
             row = _fill_order(session, client_order_id, fill)  # locks the order first
-            if session.get(FillRow, key) is not None:
-                _log_duplicate(key)
-                return False
             if row is None and account is None:
+                if session.get(FillRow, key) is not None:
+                    _log_duplicate(key)
+                    return False
                 raise RecordNotFoundError(
                     f"fill {key[1]} names order {client_order_id or fill.order_id}, which is not "
                     "journaled: give its account to keep it as a foreign fill"
                 )
+            values = {
+                "venue": key[0],
+                "trade_id": key[1],
+                "client_order_id": None if row is None else row.client_order_id,
+                "session_id": session_id if row is None else row.session_id,
+                "account": account if row is None else row.account,
+                "symbol": fill.instrument.symbol,
+                "side": str(fill.side),
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "fee": fill.fee,
+                "fee_currency": fee_currency,
+                "liquidity": str(fill.liquidity),
+                "ts_ns": fill.ts,
+                "source": source,
+                "recorded_ns": now_ns(),
+            }
             if row is not None:
-                _apply_fill(session, row, fill, key[1])
-            session.add(
-                FillRow(
-                    venue=key[0],
-                    trade_id=key[1],
-                    client_order_id=None if row is None else row.client_order_id,
-                    session_id=session_id if row is None else row.session_id,
-                    account=account if row is None else row.account,
-                    symbol=fill.instrument.symbol,
-                    side=str(fill.side),
-                    quantity=fill.quantity,
-                    price=fill.price,
-                    fee=fill.fee,
-                    fee_currency=fee_currency,
-                    liquidity=str(fill.liquidity),
-                    ts_ns=fill.ts,
-                    source=source,
-                    recorded_ns=now_ns(),
-                )
-            )
+                _check_fill_matches(row, fill, key[1])
+            if not insert_new(session, FillRow, values, ("venue", "trade_id")):
+                _log_duplicate(key)
+                return False
+            if row is not None:
+                _apply_fill(session, row, fill, key[1])  # raises (rolls back) on an overfill
         return True
 
     def _has_fill(self, key: tuple[str, str]) -> bool:
@@ -377,10 +373,26 @@ class OrderJournal:
             return [FillRecord.of(row) for row in session.scalars(query)]
 
 
-def _required(session_id: str | None) -> str:
-    if session_id is None:
-        raise ConfigError("an order outside a session needs an explicit client order id")
-    return session_id
+def _intent_id(
+    session: Session, session_id: str | None, client_order_id: str | None, account: str | None
+) -> tuple[str, str]:
+    """The client id and account of a new intent: allocated from the session in one
+    ``UPDATE … RETURNING`` (which also proves the session exists), or the given id."""
+    if client_order_id is None:
+        if session_id is None:
+            raise ConfigError("an order outside a session needs an explicit client order id")
+        ids, owner = allocate_for(session, session_id, 1)
+        return ids[0], account or owner
+    if session_id is not None:
+        found = session.scalar(select(SessionRow.account).where(SessionRow.id == session_id))
+        if found is None:
+            raise RecordNotFoundError(
+                f"no session {session_id!r} in the state database: create it first"
+            )
+        return client_order_id, account or found
+    if account is None:
+        raise ConfigError("an order outside a session needs an account")
+    return client_order_id, account
 
 
 def _order(session: Session, client_order_id: str) -> OrderRow:
@@ -450,7 +462,7 @@ def _check_fill_total(row: OrderRow, total: float, what: str) -> None:
         )
 
 
-def _apply_fill(session: Session, row: OrderRow, fill: Fill, trade_id: str) -> None:
+def _check_fill_matches(row: OrderRow, fill: Fill, trade_id: str) -> None:
     if (fill.instrument.venue, fill.instrument.symbol, str(fill.side)) != (
         row.venue,
         row.symbol,
@@ -460,17 +472,21 @@ def _apply_fill(session: Session, row: OrderRow, fill: Fill, trade_id: str) -> N
             f"fill {trade_id} ({fill.side} {fill.instrument}) does not match order "
             f"{row.client_order_id} ({row.side} {row.symbol}@{row.venue})"
         )
-    before = session.execute(
+
+
+def _apply_fill(session: Session, row: OrderRow, fill: Fill, trade_id: str) -> None:
+    """Update the order from all its fills (the new one already inserted)."""
+    totals = session.execute(
         select(
             func.coalesce(func.sum(FillRow.quantity), 0.0),
             func.coalesce(func.sum(FillRow.quantity * FillRow.price), 0.0),
         ).where(FillRow.client_order_id == row.client_order_id)
     ).one()
-    total = float(before[0]) + fill.quantity
+    total = float(totals[0])
     _check_fill_total(row, total, f"fill {trade_id} of {fill.quantity}")
     if total >= row.filled_quantity * (1.0 - FILL_TOLERANCE):
         row.filled_quantity = total
-        row.average_fill_price = (float(before[1]) + fill.quantity * fill.price) / total
+        row.average_fill_price = float(totals[1]) / total
     status = OrderStatus(row.status)
     if not status.is_terminal:
         done = row.filled_quantity >= row.quantity * (1.0 - FILL_TOLERANCE)

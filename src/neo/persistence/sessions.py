@@ -99,6 +99,32 @@ class SessionStore:
             raise
         return SessionRecord.of(row)
 
+    def get_or_create(
+        self,
+        session_id: str,
+        kind: str,
+        account: str,
+        strategy: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[SessionRecord, bool]:
+        """Resume session ``session_id`` if it exists (True: created now). Refuses, with a
+        PersistenceError, to resume a session of another kind or account, which would mix two
+        accounts' orders under one id."""
+        found = self.get(session_id)
+        if found is None:
+            try:
+                return self.create(kind, account, strategy, params, session_id=session_id), True
+            except PersistenceError:
+                found = self.get(session_id)  # another process created it just now
+                if found is None:
+                    raise
+        if (found.kind, found.account) != (kind, account):
+            raise PersistenceError(
+                f"session {session_id!r} is a {found.kind} session of account {found.account!r}, "
+                f"not a {kind} session of {account!r}: choose another session id"
+            )
+        return found, False
+
     def get(self, session_id: str) -> SessionRecord | None:
         with self._db.reading() as session:
             row = session.get(SessionRow, session_id)
@@ -155,13 +181,18 @@ class SessionStore:
 def allocate(session: Session, session_id: str, n: int) -> list[str]:
     """Reserve ``n`` ids inside the caller's transaction (one UPDATE … RETURNING, so
     concurrent allocations serialise on the row and never overlap)."""
+    return allocate_for(session, session_id, n)[0]
+
+
+def allocate_for(session: Session, session_id: str, n: int) -> tuple[list[str], str]:
+    """:func:`allocate`, also returning the session's account (same statement)."""
     if n < 1:
         raise ConfigError(f"allocate at least one client order id, not {n}")
     statement = (
         update(SessionRow)
         .where(SessionRow.id == session_id)
         .values(next_client_seq=SessionRow.next_client_seq + n, updated_at=now_ns())
-        .returning(SessionRow.next_client_seq, SessionRow.tag)
+        .returning(SessionRow.next_client_seq, SessionRow.tag, SessionRow.account)
         .execution_options(synchronize_session=False)
     )
     found = session.execute(statement).first()
@@ -169,10 +200,10 @@ def allocate(session: Session, session_id: str, n: int) -> list[str]:
         raise RecordNotFoundError(
             f"no session {session_id!r} in the state database: create it before placing orders"
         )
-    end, tag = int(found[0]), str(found[1])
+    end, tag, account = int(found[0]), str(found[1]), str(found[2])
     if end - 1 > MAX_SEQ:
         raise PersistenceError(f"session {session_id!r} has used every client order id")
-    return [make_client_order_id(tag, seq) for seq in range(end - n, end)]
+    return [make_client_order_id(tag, seq) for seq in range(end - n, end)], account
 
 
 def _row(session: Session, session_id: str) -> SessionRow:

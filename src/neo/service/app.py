@@ -32,6 +32,7 @@ from neo.service import problems
 from neo.service.events import EventHub
 from neo.service.http_metrics import HttpMetrics
 from neo.service.limits import BodySizeLimit
+from neo.service.request_ids import RequestIds
 from neo.service.routes import accounts, data, events, health, jobs, sessions
 from neo.service.state import ServiceState
 from neo.settings import NeoSettings
@@ -110,4 +111,5 @@ def create_app(
         )
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.service.max_body_bytes)
     app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestIds)
     return app

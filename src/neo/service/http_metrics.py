@@ -16,6 +16,20 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def _telemetry_first() -> None:
+    """Let ``neo.service.telemetry`` (when installed) register the shared metrics first, so
+    whichever module is imported first, each name is registered once."""
+    import importlib
+
+    try:
+        importlib.import_module("neo.service.telemetry")
+    except ImportError:
+        return
+
+
+_telemetry_first()
+
+
 def _counter() -> Counter:
     existing = REGISTRY._names_to_collectors.get("neo_http_requests_total")
     if isinstance(existing, Counter):

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neo.domain import errors as e
@@ -88,6 +89,12 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     return problem(422, f"invalid request: {detail}", errors=errors)
 
 
+async def _model(request: Request, exc: Exception) -> JSONResponse:
+    """A request body a use case validated itself (e.g. a session kind's own fields)."""
+    assert isinstance(exc, ValidationError)
+    return await _validation(request, RequestValidationError(exc.errors(include_url=False)))
+
+
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(exc.headers) if exc.headers else None
     return problem(exc.status_code, str(exc.detail), headers=headers)
@@ -111,5 +118,6 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into a problem response."""
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(ValidationError, _model)
     app.add_exception_handler(e.NeoError, _neo)
     app.add_exception_handler(Exception, _bug)

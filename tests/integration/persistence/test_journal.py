@@ -227,3 +227,39 @@ def test_orders_filter_by_session_account_and_outcome(db: Database, session_id: 
     assert [r.client_order_id for r in db.orders.orders(account="paper")] == [b]
     assert [r.client_order_id for r in db.orders.orders(outcomes=("intent",))] == [a]
     assert len(db.orders.orders(limit=1)) == 1
+
+
+def test_status_reports_from_the_venue(db: Database, session_id: str) -> None:
+    cid = db.orders.record_intent(make_order(quantity=2.0), session_id)
+    report = db.orders.record_status(
+        cid,
+        OrderStatus.PARTIALLY_FILLED,
+        filled_quantity=0.5,
+        average_fill_price=99.0,
+        exchange_order_id="EX-1",
+        reason="venue says",
+        ts_ns=77,
+    )
+    assert (report.outcome, report.filled_quantity, report.average_fill_price) == (
+        "acknowledged",
+        0.5,
+        99.0,
+    )
+    assert (report.exchange_order_id, report.reason, report.updated_ns) == (
+        "EX-1",
+        "venue says",
+        77,
+    )
+    lower = db.orders.record_status(cid, OrderStatus.PARTIALLY_FILLED, filled_quantity=0.2)
+    assert lower.filled_quantity == 0.5  # never goes down
+    resized = db.orders.record_status(cid, OrderStatus.PARTIALLY_FILLED, quantity=1.0)
+    assert resized.quantity == 1.0
+    with pytest.raises(ConfigError, match="must be > 0"):
+        db.orders.record_quantity(cid, 0.0)
+    # the fills arriving later catch up with the report, not double it
+    assert db.orders.record_fill(make_fill(cid, "T-1", 0.5, price=99.0))
+    record = db.orders.get(cid)
+    assert record is not None and record.filled_quantity == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="explicit client order id"):
+        db.orders.record_intent(make_order(), None, account="acc")
+    assert db.orders.by_exchange_id("binance", "nope") is None

@@ -73,3 +73,13 @@ def test_client_ids_are_unique_across_reopen(db: Database, database_url: str) ->
         db.sessions.allocate_client_ids(session.id, 0)
     with pytest.raises(RecordNotFoundError):
         db.sessions.allocate_client_ids("nope", 1)
+
+
+def test_get_or_create_resumes_only_the_same_kind_and_account(db: Database) -> None:
+    first, created = db.sessions.get_or_create("live1", "live", "exchange:binance:a", "hybrid")
+    assert created and first.id == "live1"
+    again, created = db.sessions.get_or_create("live1", "live", "exchange:binance:a", "other")
+    assert not created and again == first
+    with pytest.raises(PersistenceError, match="live session of account"):
+        db.sessions.get_or_create("live1", "paper", "paper", "hybrid")
+    db.ping()

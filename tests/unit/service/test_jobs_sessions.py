@@ -108,9 +108,8 @@ def test_paper_session_pauses_resumes_and_stops_on_request(service: Service) -> 
 
 def test_bad_session_requests_are_4xx(service: Service) -> None:
     trade = service.auth("trade")
-    assert (
-        service.client.post("/v1/sessions", json={"kind": "moon"}, headers=trade).status_code == 422
-    )
+    moon = service.client.post("/v1/sessions", json={"kind": "moon"}, headers=trade)
+    assert moon.status_code == 400 and "unknown session kind 'moon'" in moon.json()["detail"]
     unknown = service.client.post("/v1/sessions", json={"strategy": "nope"}, headers=trade)
     assert unknown.status_code == 400, unknown.text
     assert service.client.get("/v1/sessions/none", headers=service.auth("read")).status_code == 404
@@ -154,3 +153,47 @@ def test_event_hub_fans_out_by_kind_and_replays_after_an_id() -> None:
         return [(got.kind, got.data["n"])] + [(e.kind, e.data["n"]) for e in again if e]
 
     assert asyncio.run(scenario()) == [("equity", 3), ("fill", 2), ("equity", 3)]
+
+
+def test_train_job_runs_the_train_use_case(service: Service) -> None:
+    body = {"kind": "train", "symbols": "NOPE/USDT", "venue": "sim", "timeframe": "1m"}
+    job = service.client.post("/v1/jobs", json=body, headers=service.auth("trade")).json()
+    final = _until(service, f"/v1/jobs/{job['id']}", lambda b: b["status"] in ("done", "failed"))
+    assert final["kind"] == "train" and final["status"] == "failed"
+    assert "no 1m bars stored for NOPE/USDT@sim" in final["error"]
+    kinds = service.client.get("/v1/jobs", params={"kind": "train"}, headers=service.auth("read"))
+    assert [j["id"] for j in kinds.json()["jobs"]] == [job["id"]]
+
+
+def test_a_registered_session_kind_is_started_by_its_own_starter(service: Service) -> None:
+    """The hook the live sessions use: register_kind, then POST {"kind": ...}."""
+    from neo.app.sessions import Session
+
+    class Idle:
+        def pause(self) -> None: ...
+        def resume(self) -> None: ...
+        def stop(self) -> None:
+            self.session.status = "stopped"
+
+        def join(self, timeout: float | None = None) -> None: ...
+
+    def start(settings: Any, body: Any, session: Session, publish: Any) -> Idle:
+        runner = Idle()
+        runner.session = session  # type: ignore[attr-defined]
+        session.status = "running"
+        publish("session", {"status": "running", "venue": body["venue"]})
+        return runner
+
+    service.client.app.state.neo.sessions.register_kind("live", start)  # type: ignore[attr-defined]
+    trade = service.auth("trade")
+    body = {"kind": "live", "venue": "binance", "account": "exchange:binance:main"}
+    started = service.client.post("/v1/sessions", json=body, headers=trade)
+    assert started.status_code == 201, started.text
+    assert started.json()["account"] == "exchange:binance:main"
+    sid = started.json()["id"]
+    assert sid.startswith("live-")
+    assert (
+        service.client.post(f"/v1/sessions/{sid}/stop", headers=trade).json()["status"] == "stopped"
+    )
+    bad = service.client.post("/v1/sessions", json={"cycles": 0}, headers=trade)
+    assert bad.status_code == 422 and "cycles" in bad.json()["detail"]

@@ -52,6 +52,7 @@ def test_ingest_cli_and_rest_report_the_same(service: Service, tmp_path: Path) -
     assert cli["rejected"] == 3 and cli["accepted"] == 27
     assert cli["counts_by_rule"]["misaligned_ts"] == 1  # a count, not a time
     assert cli["counts_by_rule"]["invalid_ts"] == 1
+    assert cli["first_ts"] == "2024-01-01T00:00:00Z" and isinstance(cli["first_ts_ns"], int)
     assert {k: v for k, v in cli.items() if k not in VOLATILE} == {
         k: v for k, v in rest.items() if k not in VOLATILE
     }

@@ -4,6 +4,8 @@ profile) and bounded in examples, so it is fast and reproducible."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -35,6 +37,7 @@ def _ndjson(ctx: Any, value: Any) -> bytes:
 def _schema() -> Any:
     """The app on a data directory of its own (built at import, before any fixture)."""
     data_dir = Path(tempfile.mkdtemp(prefix="neo-schemathesis-"))
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     app_settings = load_settings(data_dir=data_dir, service={"max_body_bytes": 64 * 1024})
     db = open_state(app_settings)
     KEYS["admin"] = create_key(db, ["admin"], "schemathesis")["key"]

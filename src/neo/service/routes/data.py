@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from neo.app import ingest as use
 from neo.domain.errors import ConfigError, DataFormatError
@@ -71,14 +70,7 @@ async def _rows(request: Request, kind: str) -> tuple[use.CandleRows, dict[str, 
     body = await request.body()
     if kind != "json":
         return use.rows_from_text(body, kind), {}
-    try:
-        batch = use.CandleBatch.model_validate_json(body)
-    except ValidationError as exc:
-        from fastapi.exceptions import RequestValidationError
-
-        raise RequestValidationError(exc.errors(include_url=False)) from None
-    named = {"venue": batch.venue, "symbol": batch.symbol, "timeframe": batch.timeframe}
-    return use.rows_from_batch(batch), named
+    return use.rows_from_json(body)
 
 
 @router.post(
