@@ -6,6 +6,7 @@ import re
 import warnings
 
 import pytest
+
 from tests.optional import require
 
 require("fastapi")
