@@ -27,6 +27,7 @@ from neo.execution.config import ExecutionConfig
 from neo.features.config import FeatureConfig
 from neo.logs import LEVELS as LOG_LEVELS
 from neo.models.config import ModelConfig
+from neo.notify.config import NotificationConfig
 from neo.persistence.config import DatabaseConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
@@ -68,6 +69,8 @@ class NeoSettings(BaseSettings):
     exchanges: dict[str, ExchangeConfig] = {}
     """Per ccxt id: url override, sandbox, rate limit, keys (SecretStr; docs/exchanges.md)."""
     database: DatabaseConfig = DatabaseConfig()
+    notifications: NotificationConfig = NotificationConfig()
+    """Webhooks (Slack, Discord, Telegram, generic) told about fills, risk, kill switch, errors."""
 
     @field_validator("log_level", mode="before")
     @classmethod

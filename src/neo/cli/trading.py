@@ -7,7 +7,8 @@ model, run, print one result (``--json``: one object on stdout; progress and sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,6 +56,7 @@ from neo.cli.common import (
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
 from neo.domain.timestamps import iso_ns
+from neo.engine.bus import MessageBus
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
@@ -411,26 +413,28 @@ def paper_command(
         emit(summary, as_json)
         return
     on_loop, stop_metrics = session_metrics(session or "paper", metrics_port)
-    try:
-        result = asyncio.run(
-            run_paper(
-                chosen,
-                source,
-                instruments=specs,
-                execution=config,
-                engine=settings.engine,
-                risk=gate,
-                portfolio=book,
-                predictor=predictor,
-                cycles=cycles,
-                timer_s=timer,
-                on_loop=on_loop,
+    with paper_notifications(settings, list(specs), source.timeframe) as message_bus:
+        try:
+            result = asyncio.run(
+                run_paper(
+                    chosen,
+                    source,
+                    instruments=specs,
+                    execution=config,
+                    engine=settings.engine,
+                    risk=gate,
+                    portfolio=book,
+                    predictor=predictor,
+                    cycles=cycles,
+                    timer_s=timer,
+                    on_loop=on_loop,
+                    bus=message_bus,
+                )
             )
-        )
-    except KeyboardInterrupt:  # pragma: no cover - interactive only
-        raise typer.Exit(code=130) from None
-    finally:
-        stop_metrics()
+        except KeyboardInterrupt:  # pragma: no cover - interactive only
+            raise typer.Exit(code=130) from None
+        finally:
+            stop_metrics()
     summary = result.summary()
     summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
     if book is not None:
@@ -477,6 +481,35 @@ def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
         f"training data ({trained}); these results are not out of sample"
     )
     return min(firsts)
+
+
+@contextmanager
+def paper_notifications(
+    settings: NeoSettings, instruments: list[InstrumentId], timeframe: Timeframe
+) -> Iterator[MessageBus]:
+    """The bus of a paper session, with the configured webhooks attached; closed at the end
+    (queued messages get a moment to go out)."""
+    from neo.notify import attach_to_bus
+
+    message_bus = MessageBus()
+    notifier = attach_to_bus(
+        message_bus, instruments, timeframe.nanos, settings.notifications,
+        on_outcome=webhook_metric(),
+    )  # fmt: skip
+    try:
+        yield message_bus
+    finally:
+        if notifier is not None:
+            notifier.close(timeout=5.0)
+
+
+def webhook_metric() -> Any:
+    """``neo_webhook_deliveries_total`` when prometheus-client (the service extra) is there."""
+    try:
+        from neo.service.telemetry import webhook_delivered
+    except ImportError:  # pragma: no cover - without the service extra
+        return None
+    return webhook_delivered
 
 
 def _check_bus(bus: str, feed: str) -> None:

@@ -48,11 +48,16 @@ OPTIONAL_ROUTERS = ("neo.service.dashboard",)
 """Packages whose ``router`` is included when they are installed (the dashboard)."""
 
 
-def _session_metrics(loop: AutonomousTradingLoop, session_id: str) -> None:
-    """Every session the service runs reports its metrics at ``/metrics`` under its id."""
-    from neo.service.telemetry import attach_session_metrics
+def _session_hooks(settings: NeoSettings, loop: AutonomousTradingLoop, session_id: str) -> None:
+    """Every session the service runs reports its metrics at ``/metrics`` under its id, and
+    sends the configured webhooks (their threads are daemons, idle once the session ends)."""
+    from neo.notify import attach_notifications
+    from neo.service.telemetry import attach_session_metrics, webhook_delivered
 
     attach_session_metrics(loop, session_id)
+    attach_notifications(
+        loop, settings.notifications, session=session_id, on_outcome=webhook_delivered
+    )
 
 
 def _optional(module: str, name: str) -> Any:
@@ -70,7 +75,7 @@ def build_state(settings: NeoSettings, database: Database | None = None) -> Serv
     db = database or open_state(settings)
     hub = EventHub()
     manager = SessionManager(settings, hub.publish)
-    manager.register_kind("paper", partial(start_paper, on_loop=_session_metrics))
+    manager.register_kind("paper", partial(start_paper, on_loop=partial(_session_hooks, settings)))
     start_live = _optional("neo.app.sessions_live", "start_live")
     if start_live is not None:
         manager.register_kind("live", start_live)

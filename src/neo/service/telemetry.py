@@ -201,6 +201,11 @@ def exchange_request_observed(
     EXCHANGE_REQUEST.labels(exchange, endpoint).observe(seconds)
 
 
+def webhook_delivered(format: str, outcome: str) -> None:
+    """The notifier's delivery hook (``on_outcome``): ``neo_webhook_deliveries_total``."""
+    WEBHOOK_DELIVERIES.labels(format, outcome).inc()
+
+
 # -- REST requests (the FastAPI app's middleware) --------------------------------------------
 def observe_http_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count and time one answered request; ``route`` is the route's template (``/v1/jobs/
