@@ -10,6 +10,7 @@ writes its HTML report under ``<data_dir>/jobs/<id>/report.html``. Jobs a previo
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -108,10 +109,20 @@ class JobRunner:
     """Runs submitted jobs on a small pool of worker threads (one by default: the machine's
     cores belong to the trading sessions first)."""
 
-    def __init__(self, settings: NeoSettings, jobs: JobStore, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        settings: NeoSettings,
+        jobs: JobStore,
+        *,
+        workers: int = 1,
+        publish: Callable[[str, Mapping[str, Any]], object] | None = None,
+    ) -> None:
         self.settings = settings
         self.jobs = jobs
         self.workers = workers
+        self._publish = publish or (lambda kind, data: None)
+        """Told ``("job", {job, status})`` when a job starts, finishes or fails (the service's
+        event hub, so a page sees a job end without polling)."""
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -163,16 +174,20 @@ class JobRunner:
         record = self.jobs.claim(job_id)
         if record is None:  # another worker took it, or it is gone
             return
+        self._publish("job", {"job": job_id, "status": "running"})
         try:
             result = self._execute(record.kind, record.request, job_id)
         except NeoError as exc:
             self.jobs.fail(job_id, str(exc))
+            self._publish("job", {"job": job_id, "status": "failed"})
             return
         except Exception as exc:  # a bug: the job fails with its type, the service goes on
             log.exception("job %s failed unexpectedly", job_id)
             self.jobs.fail(job_id, f"unexpected {type(exc).__name__}: {exc}")
+            self._publish("job", {"job": job_id, "status": "failed"})
             return
         self.jobs.finish(job_id, to_jsonable(result))
+        self._publish("job", {"job": job_id, "status": "done"})
 
     def _execute(self, kind: str, body: dict[str, Any], job_id: str) -> dict[str, Any]:
         fields = {k: v for k, v in body.items() if k != "kind"}

@@ -348,6 +348,9 @@ class PaperRunner:
         from neo.domain.events import (
             KillSwitchEngaged,
             KillSwitchReset,
+            OrderAccepted,
+            OrderCancelled,
+            OrderExpired,
             OrderFilled,
             OrderRejected,
             OrderSubmitted,
@@ -356,8 +359,10 @@ class PaperRunner:
 
         bus = self.loop.bus
         bus.subscribe(OrderFilled, self._on_fill)
-        bus.subscribe(OrderSubmitted, self._on_order)
-        bus.subscribe(OrderRejected, self._on_order)
+        # every status change, so a view keyed by order id shows each order's latest state
+        for change in (OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
+                       OrderCancelled, OrderExpired):  # fmt: skip
+            bus.subscribe(change, self._on_order)
         bus.subscribe(RiskDenied, self._on_risk)
         bus.subscribe(KillSwitchEngaged, self._on_killswitch)
         bus.subscribe(KillSwitchReset, self._on_killswitch)
@@ -367,6 +372,7 @@ class PaperRunner:
         row = {
             "ts": iso_or_none(event.ts),
             "ts_ns": event.ts,
+            "order_id": str(fill.order_id),
             "instrument": str(fill.instrument),
             "side": str(getattr(fill.side, "value", fill.side)),
             "quantity": float(fill.quantity),

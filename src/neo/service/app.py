@@ -79,7 +79,7 @@ def build_state(settings: NeoSettings, database: Database | None = None) -> Serv
     start_live = _optional("neo.app.sessions_live", "start_live")
     if start_live is not None:
         manager.register_kind("live", start_live)
-    runner = JobRunner(settings, db.jobs, workers=settings.service.job_workers)
+    runner = JobRunner(settings, db.jobs, workers=settings.service.job_workers, publish=hub.publish)
     return ServiceState(settings=settings, db=db, hub=hub, sessions=manager, jobs=runner)
 
 

@@ -94,3 +94,42 @@ def test_a_session_started_through_the_api_reports_its_metrics(service: Service)
     assert _samples(service, "neo_equity") and any(
         s.labels.get("session") == sid for s in _samples(service, "neo_equity")
     )
+
+
+def test_a_session_records_every_order_change_and_fills_name_their_order(
+    service: Service,
+) -> None:
+    body = {"strategy": "sma_cross", "params": ["fast=3", "slow=8"], "cycles": 150, "seed": 3}
+    sid = service.client.post("/v1/sessions", json=body, headers=service.auth("trade")).json()["id"]
+    deadline = time.monotonic() + DEADLINE_S
+    while (
+        service.client.get(f"/v1/sessions/{sid}", headers=service.auth("read")).json()["status"]
+        != "stopped"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    read = service.auth("read")
+    orders = service.client.get(f"/v1/sessions/{sid}/orders", headers=read).json()["orders"]
+    fills = service.client.get(f"/v1/sessions/{sid}/fills", headers=read).json()["fills"]
+    assert fills
+    latest: dict[str, str] = {}
+    for row in orders:
+        latest[row["order"]["id"]] = row["order"]["status"]
+    # a market order that filled ends "filled" in the record, not "submitted"
+    assert {fill["order_id"] for fill in fills} <= {
+        oid for oid, status in latest.items() if status == "filled"
+    }
+    assert "OrderAccepted" in {row["event"] for row in orders}
+
+
+def test_a_job_reports_its_end_on_the_event_hub(service: Service) -> None:
+    state = service.client.app.state.neo  # type: ignore[attr-defined]
+    seen: list[dict[str, Any]] = []
+    state.jobs._publish = lambda kind, data: seen.append({"kind": kind, **data})
+    body = {"kind": "backtest", "strategy": "sma_cross", "symbols": "NOPE/USDT"}
+    job = service.client.post("/v1/jobs", json=body, headers=service.auth("trade")).json()
+    deadline = time.monotonic() + DEADLINE_S
+    while not any(e.get("status") == "failed" for e in seen):
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.05)
+    assert [e["status"] for e in seen if e["job"] == job["id"]] == ["running", "failed"]
