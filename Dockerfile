@@ -14,7 +14,7 @@ ARG BASE_IMAGE=python:3.11-slim
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS builder
 # PIP_INDEX_URL / PIP_FIND_LINKS / PIP_NO_INDEX may point pip at a mirror or a local wheelhouse
-# (the test suite serves one on 127.0.0.1); by default pip uses PyPI.
+# (`make deploy-test` mounts one at /wheels with buildah --volume); by default pip uses PyPI.
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG PIP_FIND_LINKS=""
 ARG PIP_NO_INDEX=""
@@ -23,22 +23,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_DEFAULT_TIMEOUT=120
 WORKDIR /build
 COPY requirements.lock requirements-build.lock ./
-# Third-party wheels first: this layer is reused until the lock changes.
+# Third-party wheels first, compiled to bytecode (the root filesystem is read-only at run time):
+# this layer, and the runtime's copy of it, are reused until the lock changes.
 RUN python3 -m venv /opt/neo \
  && /opt/neo/bin/pip install --no-deps --only-binary=:all: -r requirements.lock \
+ && /opt/neo/bin/python -m compileall -q /opt/neo/lib \
  && python3 -m venv /opt/build \
  && /opt/build/bin/pip install --no-deps --only-binary=:all: -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-# Build NEO's wheel offline with the locked backend, install it without dependencies, then prove
-# the lock covers every runtime requirement: `--no-index` cannot fetch a missing one, so a stale
-# lock fails the build here instead of at import time.
-RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --no-index -w /dist . \
- && /opt/neo/bin/pip install --no-deps /dist/*.whl \
- && env -u PIP_FIND_LINKS -u PIP_INDEX_URL /opt/neo/bin/pip install --no-index \
-        "neo-trading[service,live]" \
- && /opt/neo/bin/pip check \
- && /opt/neo/bin/python -m compileall -q /opt/neo/lib
+# NEO's own wheel, built offline with the locked backend; installed in the runtime stage.
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --no-index -w /dist .
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -53,6 +48,13 @@ RUN groupadd --gid 1000 neo \
  && mkdir -p /var/lib/neo \
  && chown 1000:1000 /var/lib/neo
 COPY --from=builder /opt/neo /opt/neo
+# NEO itself, then proof that the lock covers every runtime requirement: `--no-index` cannot
+# fetch a missing one, so a stale lock fails the build here instead of at import time.
+COPY --from=builder /dist /dist
+RUN /opt/neo/bin/pip install --no-cache-dir --no-deps --no-index /dist/*.whl \
+ && /opt/neo/bin/pip install --no-cache-dir --no-index "neo-trading[service,live]" \
+ && /opt/neo/bin/pip check \
+ && rm -rf /dist
 # Writable state lives under /var/lib/neo (a volume) and caches under /tmp (a tmpfs), so the root
 # filesystem can be mounted read-only. Bytecode was compiled at build time.
 ENV PATH=/opt/neo/bin:$PATH \
