@@ -26,6 +26,11 @@ RUN_ID="neo-ci-$$"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/neo-deploy-test.XXXXXX")"
 PIDS=()
 T0=$(date +%s)
+# The test servers of scripts/ci/postgres.sh and redis.sh, when started (.ci/run starts them)
+for env in /tmp/neo-ci/postgres.env /tmp/neo-ci/redis.env; do
+    # shellcheck disable=SC1090
+    if [ -f "$env" ]; then set -a; . "$env"; set +a; fi
+done
 
 log() { printf '== [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 fail() { echo "deploy-test: FAIL: $*" >&2; exit 1; }
