@@ -39,6 +39,7 @@ security: $(STAMP_DEV)
 # Hypothesis profiles live in tests/conftest.py: `ci` (default: derandomized, fixed seed) for
 # `make test`; `fuzz` draws random seeds and NEO_FUZZ_SCALE (20) times each property's examples.
 unit: $(STAMP_DEV)
+	if [ -f /tmp/neo-ci/postgres.env ]; then . /tmp/neo-ci/postgres.env; fi; \
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest --cov=neo --cov-report=term --cov-fail-under=90
 
 fuzz: $(STAMP_DEV)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.databases import BACKENDS, fresh_database
+
 # Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default "ci"):
 #   ci    `make test`: derandomized (a fixed seed per test), so a run is reproducible and a
 #         property that passes today passes tomorrow; no example database.
@@ -74,3 +76,10 @@ def isolated_neo_env(
     monkeypatch.setenv("NEO_DATA_DIR", str(data_dir))
     monkeypatch.setenv("NEO_CONFIG", str(empty_config))
     yield data_dir
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty state database per test: SQLite in tmp_path, or a new schema on the
+    PostgreSQL of NEO_TEST_POSTGRES_URL (skipped without it, failed under CI=true)."""
+    yield from fresh_database(request.param, tmp_path)

@@ -26,9 +26,11 @@ from neo.execution.config import ExecutionConfig
 from neo.features.config import FeatureConfig
 from neo.logs import LEVELS as LOG_LEVELS
 from neo.models.config import ModelConfig
+from neo.persistence.config import DatabaseConfig
 from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
 from neo.risk.sizing import SizingConfig
+from neo.service.config import ServiceConfig
 from neo.strategies.config import StrategyConfig
 
 DEFAULT_CONFIG_FILE = Path("neo.toml")
@@ -55,10 +57,12 @@ class NeoSettings(BaseSettings):
     portfolio: PortfolioConfig = PortfolioConfig()
     risk: RiskConfig = RiskConfig()
     sizing: SizingConfig = SizingConfig()
+    service: ServiceConfig = ServiceConfig()
     instruments: dict[str, InstrumentSpec] = {}
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
     venues: dict[str, VenueConfig] = Field(default_factory=default_venues)
     """Trading calendar per venue (``[venues.nasdaq] calendar = "XNAS"``); unlisted: 24/7."""
+    database: DatabaseConfig = DatabaseConfig()
 
     @field_validator("log_level", mode="before")
     @classmethod

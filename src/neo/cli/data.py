@@ -6,12 +6,12 @@ shared flags, call the library, print one result (``--json``: one object on stdo
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from neo.app.ingest import dataset_stats, ingest_file, quarantine_view, report_payload
 from neo.cli.common import (
     EndOpt,
     JsonOpt,
@@ -55,9 +55,9 @@ def _instrument(ctx: typer.Context, venue: str | None, symbol: str | None) -> In
 
 
 def _api(ctx: typer.Context) -> Any:
-    from neo.data.ingest import get_data_ingestion_api
+    from neo.app.ingest import ingestion_api
 
-    return get_data_ingestion_api(settings_of(ctx))
+    return ingestion_api(settings_of(ctx))
 
 
 def simulate_command(
@@ -118,9 +118,7 @@ def _print_report(report: dict[str, Any]) -> None:
         typer.echo(f"warning: {w['code']} at {w['ts']}: {w['message']}")
 
 
-def _report_payload(report: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = iso_times_deep(report.to_dict())
-    return payload
+_report_payload = report_payload
 
 
 ReplaceOpt = Annotated[
@@ -197,7 +195,7 @@ def ingest_command(
     }  # fmt: skip
     venue_name = venue or settings_of(ctx).data.default_venue
     if symbol is None:
-        reports = _api(ctx).ingest_file_symbols(file, venue=venue_name, **options)
+        reports = ingest_file(_api(ctx), file, venue=venue_name, symbol=None, **options)
         for one in reports:
             _say_provenance(one)
         payloads = [_report_payload(r) for r in reports]
@@ -210,8 +208,8 @@ def ingest_command(
         _fail_if_nothing_accepted(file, reports)
         return
     instrument = _instrument(ctx, venue, symbol)
-    report = _api(ctx).ingest_file(
-        file, venue=instrument.venue, symbol=instrument.symbol, **options
+    (report,) = ingest_file(
+        _api(ctx), file, venue=instrument.venue, symbol=instrument.symbol, **options
     )
     _say_provenance(report)
     payload = _report_payload(report)
@@ -283,15 +281,10 @@ def stats_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Rows, span, gaps and return/volatility summary of one dataset."""
-    instrument = _instrument(ctx, venue, symbol)
-    api = _api(ctx)
-    frame = resolve_timeframe(settings_of(ctx), timeframe, [instrument], "1m")
-    stats = api.stats(instrument, str(frame), *parse_window(start, end))
-    stats["first_ts"], stats["last_ts"] = (
-        iso_or_none(stats["first_ts"]),
-        iso_or_none(stats["last_ts"]),
-    )
-    stats["provenance"] = api.store.provenance(instrument, str(frame))
+    stats = dataset_stats(
+        _api(ctx), settings_of(ctx), symbol=_one_symbol(symbol), venue=venue,
+        timeframe=timeframe, start=start, end=end,
+    )  # fmt: skip
     emit(stats, as_json)
 
 
@@ -329,21 +322,13 @@ def quarantine_command(
 ) -> None:
     """Show rows rejected at ingestion, with their stable ids, reasons and source (release a
     reviewed one with `neo data release ID`)."""
-    instrument = None if symbol is None else _instrument(ctx, venue, symbol)
-    frame = _api(ctx).quarantined(instrument, timeframe)
-    if venue is not None and instrument is None:
-        frame = frame[frame["venue"] == venue]
-    reasons: Counter[str] = Counter()
-    for text in frame["reasons"]:
-        reasons.update(str(text).split(","))
-    sample = [
-        {**row, "ts": iso_or_none(int(row["ts"])) if row["ts_valid"] else None}
-        for row in frame.head(max(limit, 0)).to_dict("records")
-    ]
-    result = {"rows": len(frame), "by_reason": dict(reasons), "sample": sample}
+    result = quarantine_view(
+        _api(ctx), settings_of(ctx), symbol=symbol, venue=venue, timeframe=timeframe, limit=limit
+    )
+    sample, reasons = result["sample"], result["by_reason"]
 
     def human() -> None:
-        typer.echo(f"{len(frame)} quarantined rows; by reason: {dict(reasons)}")
+        typer.echo(f"{result['rows']} quarantined rows; by reason: {reasons}")
         for row in sample:
             typer.echo(
                 f"  {row['id']} {row['symbol']}@{row['venue']} {row['ts']}: {row['reasons']}"

@@ -107,6 +107,10 @@ def _register_command_groups() -> None:
 
     for module in (data, models, trading, strategies, risk, demo, sweep):
         module.register(app)
+    from neo.cli import keys, serve  # neo serve, neo keys (the REST service)
+
+    for module in (keys, serve):
+        module.register(app)
 
 
 _register_command_groups()

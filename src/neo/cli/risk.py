@@ -18,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from neo.cli.common import JsonOpt, emit, settings_of, stamp
-from neo.domain.errors import ConfigError
+from neo.app.risk import HISTORY_SHOWN as HISTORY_SHOWN
+from neo.app.risk import engage_kill_switch, kill_switch_status, reset_kill_switch
+from neo.cli.common import JsonOpt, emit, settings_of
 from neo.settings import NeoSettings
 
 risk_app = typer.Typer(
@@ -27,8 +28,6 @@ risk_app = typer.Typer(
     help="The kill switch of an account (paper now, exchange accounts later).",
     no_args_is_help=True,
 )
-
-HISTORY_SHOWN = 20
 
 AccountOpt = Annotated[
     str,
@@ -46,43 +45,6 @@ def state_path(settings: NeoSettings, account: str = "paper") -> Path:
     from neo.risk import account_state_path
 
     return account_state_path(settings.data_dir, account)
-
-
-def _switch(settings: NeoSettings, account: str) -> Any:
-    from neo.risk import account_kill_switch
-
-    return account_kill_switch(settings.data_dir, account, actor=_actor())
-
-
-def _actor() -> str:
-    from neo.risk.killswitch import whoami
-
-    return f"neo risk ({whoami()})"
-
-
-def _reason(reason: str) -> str:
-    text = " ".join(reason.split())
-    if not text:
-        raise ConfigError("--reason must say why (it is recorded with who and when)")
-    return text
-
-
-def _status(settings: NeoSettings, account: str) -> dict[str, Any]:
-    switch = _switch(settings, account)
-    path = switch.state_path
-    history = switch.history[-HISTORY_SHOWN:]
-    state = switch.to_dict()
-    engaged_ns = state.pop("engaged_ns", None)
-    resets = [entry for entry in switch.history if entry.get("event") == "reset"]
-    return {
-        "account": account,
-        "path": str(path),
-        "exists": path.exists(),
-        **state,
-        **stamp("engaged_at", engaged_ns or None),  # ISO time, with the exact ns beside it
-        "last_reset": resets[-1] if resets else None,
-        "history": history,
-    }
 
 
 def _print(status: dict[str, Any], title: str) -> None:
@@ -115,7 +77,7 @@ def status_command(
     Also the equity basis of the drawdown and daily-loss limits, and who engaged or reset it
     and when.
     """
-    status = _status(settings_of(ctx), account)
+    status = kill_switch_status(settings_of(ctx), account)
     emit(status, as_json, lambda: _print(status, f"kill switch of account {account}"))
 
 
@@ -128,15 +90,7 @@ def engage_command(
     Every session trading the account stops opening positions within one step, and flattens
     or reduces as its risk configuration says.
     """
-    why = _reason(reason)
-    switch = _switch(settings_of(ctx), account)
-    changed = switch.engage(f"engaged by hand: {why}")
-    result = {
-        "account": account,
-        "path": str(switch.state_path),
-        "changed": changed,
-        **switch.to_dict(),
-    }
+    result = engage_kill_switch(settings_of(ctx), account, reason)
     emit(result, as_json, lambda: _print(result, "kill switch engaged"))
 
 
@@ -149,19 +103,7 @@ def reset_command(
     Running sessions honour it within one step; it also clears the drawdown and daily-loss
     basis, which restarts from the equity of the next bar.
     """
-    why = _reason(reason)
-    switch = _switch(settings_of(ctx), account)
-    before = switch.reset(why)
-    result = {
-        "account": account,
-        "path": str(switch.state_path),
-        "was_engaged": bool(before.get("engaged")),
-        "previous_reason": before.get("reason", ""),
-        "reason": why,
-        "by": switch.history[-1]["by"] if switch.history else switch.actor,
-        "at": switch.history[-1]["at"] if switch.history else None,
-        **{key: value for key, value in switch.to_dict().items() if key != "reason"},
-    }
+    result = reset_kill_switch(settings_of(ctx), account, reason)
     emit(result, as_json, lambda: _print(result, "kill switch reset"))
 
 

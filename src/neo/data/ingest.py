@@ -391,12 +391,16 @@ class DataIngestionAPI:
         source: str = "frame",
         provenance: Provenance | None = None,
         replace: bool = False,
+        rejections: list[dict[str, Any]] | None = None,
     ) -> IngestReport:
         """Ingest in-memory data: a BarBatch, a DataFrame, a mapping of columns or RawBars.
 
         ``timeframe`` None infers it from the median timestamp spacing (logged).
         ``provenance`` (default: ``Provenance(source)``) is recorded with the series; bars
         another source stored are only changed with ``replace`` (see the store's ``write``).
+        ``rejections``, when given, receives one ``{"row", "ts", "reasons"}`` per rejected row
+        (its position in the input and the rule codes it broke), for a caller that answers
+        row by row (the REST API).
         """
         started = time.perf_counter()
         raw = as_raw_bars(frame_or_batch)
@@ -407,6 +411,8 @@ class DataIngestionAPI:
         prev_close = self._previous_close(instrument, tf, int(valid_ts.min())) if len(
             valid_ts) else None  # fmt: skip
         report = self.validator(instrument, tf).validate(raw, prev_close=prev_close)
+        if rejections is not None:
+            rejections.extend(rejected_rows(report))
         batch = report.accepted_batch(instrument)
         written = self.store.write(
             batch, provenance=provenance or Provenance(source), replace=replace
@@ -511,6 +517,19 @@ class DataIngestionAPI:
     ) -> Any:
         tf = None if timeframe is None else Timeframe.parse(timeframe)
         return self.store.read_quarantine(instrument, tf)
+
+
+def rejected_rows(report: ValidationReport) -> list[dict[str, Any]]:
+    """Each rejected row of a validation: input position, timestamp (None if unreadable), rules."""
+    bad = report.rejected
+    return [
+        {
+            "row": int(bad.source_row[i]),
+            "ts": int(bad.ts[i]) if bool(bad.ts_valid[i]) else None,
+            "reasons": report.reasons[i].split(","),
+        }
+        for i in range(len(bad))
+    ]
 
 
 def dataset_stats(batch: BarBatch, calendar: TradingCalendar | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ is fatal for the operation that raised it, and retrying unchanged would fail the
      │    ├── DataConflictError           an ingest would change bars another source stored
      │    └── DataNotFoundError           nothing stored for the requested selection
      ├── StoreError                       the historical store cannot read or write
+     ├── PersistenceError                 the durable state database cannot be used
+     │    └── RecordNotFoundError         no stored row with the requested id
      ├── FeatureError                     a feature spec that cannot be built
      ├── ModelError
      │    ├── ModelNotFoundError
@@ -19,7 +21,8 @@ is fatal for the operation that raised it, and retrying unchanged would fail the
      ├── StrategyError                    unknown strategy, bad parameters
      ├── OrderError
      │    ├── InvalidOrderError           an order that can never be valid
-     │    └── InvalidOrderTransitionError a state change the order state machine forbids
+     │    ├── InvalidOrderTransitionError a state change the order state machine forbids
+     │    └── OverfillError               fills adding up to more than the order's quantity
      ├── RiskError
      │    └── KillSwitchEngagedError      new exposure refused until an explicit reset
      ├── ExchangeError                    a venue refused or failed (fatal)
@@ -68,6 +71,15 @@ class StoreError(NeoError):
     """The historical store could not read or write."""
 
 
+class PersistenceError(NeoError):
+    """The durable state database (orders, fills, sessions, keys, jobs) cannot be opened, read
+    or written, or holds something inconsistent."""
+
+
+class RecordNotFoundError(PersistenceError):
+    """No stored session, order, job or API key has the requested id."""
+
+
 class FeatureError(NeoError):
     """A feature specification that cannot be built or computed."""
 
@@ -98,6 +110,11 @@ class InvalidOrderError(OrderError):
 
 class InvalidOrderTransitionError(OrderError):
     """A status change that the order state machine forbids (e.g. filled → cancelled)."""
+
+
+class OverfillError(OrderError):
+    """A fill would take an order's filled quantity above the quantity ordered: refused, since
+    booking it would invent a position the exchange never gave."""
 
 
 class RiskError(NeoError):

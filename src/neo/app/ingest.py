@@ -1,0 +1,343 @@
+"""Candles in and out as use cases: ingest (a file, or rows sent as JSON/NDJSON/CSV), read a
+page of stored bars, dataset statistics and the quarantine.
+
+``neo ingest`` / ``neo data stats|quarantine`` and ``POST/GET /v1/candles``, ``GET /v1/stats``,
+``GET /v1/quarantine`` call these, so both front ends report the same numbers: every row sent
+ends up accepted, rejected (quarantined, with the rules it broke) or merged as an identical
+duplicate, through the one :class:`~neo.data.ingest.DataIngestionAPI`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from neo.app.formats import iso_times_deep
+from neo.app.selection import parse_window, resolve_timeframe
+from neo.domain.errors import ConfigError, DataFormatError
+from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
+from neo.domain.timestamps import iso_or_none
+from neo.settings import NeoSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from neo.data.ingest import DataIngestionAPI, IngestReport
+
+MAX_PAGE = 10_000
+"""The most bars one page of ``GET /v1/candles`` holds."""
+_NS_PER_MS = 1_000_000
+
+
+def ingestion_api(settings: NeoSettings) -> DataIngestionAPI:
+    """The configured ingestion service (the store under ``<data_dir>/store``)."""
+    from neo.data.ingest import get_data_ingestion_api
+
+    return get_data_ingestion_api(settings)
+
+
+def report_payload(report: IngestReport) -> dict[str, Any]:
+    """An ingest report as both front ends print it (ISO times with ``_ns`` twins)."""
+    raw = report.to_dict()
+    counts = raw.pop("counts_by_rule")  # rule codes such as misaligned_ts are not times
+    payload: dict[str, Any] = iso_times_deep(raw)
+    payload["counts_by_rule"] = dict(counts)
+    return {key: payload[key] for key in report.to_dict()}  # the report's own field order
+
+
+# -- rows sent to the API ----------------------------------------------------------------------
+
+
+class Candle(BaseModel):
+    """One candle as sent: ``timestamp`` in epoch milliseconds (ccxt's convention).
+
+    Values are not checked here beyond their JSON type: a missing price or a high below the
+    low is the validator's business, so such a row is answered *rejected* with its reasons
+    and kept in the quarantine, never refused wholesale.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: int | None = Field(None, description="Bar open time, epoch milliseconds UTC.")
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    close: float | None = None
+    volume: float | None = None
+
+
+class CandleBatch(BaseModel):
+    """``POST /v1/candles`` as JSON: one instrument's candles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    venue: str | None = Field(None, max_length=64, description="Default: data.default_venue.")
+    symbol: str = Field(..., min_length=1, max_length=64, description="ccxt symbol, BTC/USDT.")
+    timeframe: str | None = Field(None, max_length=16, description="Default: inferred.")
+    candles: list[Candle] = Field(..., min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CandleRows:
+    """Rows parsed from any accepted body, before validation: columns ``ts`` (ns or text)
+    and OHLCV, one row per candle sent, in the order sent."""
+
+    frame: pd.DataFrame
+
+
+def rows_from_batch(batch: CandleBatch) -> CandleRows:
+    """The JSON body's candles as rows (a missing timestamp stays missing: invalid_ts)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "ts": pd.array(
+                [None if c.timestamp is None else c.timestamp * _NS_PER_MS for c in batch.candles],
+                dtype="Int64",
+            ),
+            **{
+                name: [getattr(c, name) for c in batch.candles]
+                for name in ("open", "high", "low", "close", "volume")
+            },
+        }
+    )
+    return CandleRows(_normalised(frame))
+
+
+def rows_from_text(body: bytes, kind: str) -> CandleRows:
+    """NDJSON (one candle object per line) or CSV (a header with ``timestamp`` or ``ts``, and
+    open, high, low, close, volume) as rows; an unreadable body is a DataFormatError."""
+    import pandas as pd
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"the body is not UTF-8 text: {exc}") from None
+    if kind == "ndjson":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise DataFormatError(f"NDJSON line {number} is not JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise DataFormatError(f"NDJSON line {number} is not a candle object")
+            records.append(record)
+        frame = pd.DataFrame.from_records(records)
+    else:
+        try:
+            frame = pd.read_csv(io.StringIO(text))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DataFormatError(f"the CSV body cannot be read: {exc}") from None
+    if frame.empty:
+        raise DataFormatError("the body holds no candles: send at least one row")
+    return CandleRows(_normalised(_timestamps_as_ns(frame)))
+
+
+def _timestamps_as_ns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A ``timestamp`` column of integers is epoch ms (as in the JSON body); text passes as
+    it is (ISO times, parsed by the validator's reader); ``ts`` is taken as given."""
+    import pandas as pd
+
+    lower = {str(c).strip().lower(): c for c in frame.columns}
+    if "ts" in lower:
+        return frame.rename(columns={lower["ts"]: "ts"})
+    key = lower.get("timestamp") or lower.get("date") or lower.get("time")
+    if key is None:
+        raise DataFormatError(
+            f"no timestamp column among {list(frame.columns)}: name it timestamp (epoch ms "
+            "or ISO time) and send open, high, low, close, volume beside it"
+        )
+    stamps = frame[key]
+    if pd.api.types.is_integer_dtype(stamps) or pd.api.types.is_float_dtype(stamps):
+        numbers = pd.to_numeric(stamps, errors="coerce")
+        stamps = (numbers * _NS_PER_MS).round().astype("Int64")
+    else:  # ISO text; an unreadable one stays a row (invalid_ts)
+        parsed = pd.to_datetime(stamps, utc=True, errors="coerce", format="ISO8601")
+        values = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype("int64")
+        stamps = pd.Series(values, index=frame.index).astype("Int64")
+        stamps[parsed.isna().to_numpy()] = pd.NA
+    return frame.drop(columns=[key]).assign(ts=stamps)
+
+
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lower-case OHLCV column names; a missing one is a DataFormatError naming it."""
+    frame = frame.rename(columns={c: str(c).strip().lower() for c in frame.columns})
+    missing = [c for c in ("open", "high", "low", "close", "volume") if c not in frame.columns]
+    if missing:
+        raise DataFormatError(
+            f"columns {missing} are missing: send timestamp, open, high, low, close, volume"
+        )
+    return frame
+
+
+def ingest_rows(
+    api: DataIngestionAPI,
+    settings: NeoSettings,
+    rows: CandleRows,
+    *,
+    symbol: str,
+    venue: str | None = None,
+    timeframe: str | None = None,
+    source: str = "api",
+    replace: bool = False,
+) -> dict[str, Any]:
+    """Validate and store rows sent to the API: the ingest report plus ``rejected_rows``, each
+    with its position in the body (``row``, from 0), timestamp and the rules it broke."""
+    if not symbol.strip():
+        raise ConfigError("give the candles' symbol, e.g. symbol=BTC/USDT")
+    instrument = InstrumentId(venue or settings.data.default_venue, symbol.strip())
+    frame = rows.frame
+    ts = frame["ts"]
+    if str(ts.dtype) == "Int64":  # integer ns; a missing one stays a row (invalid_ts)
+        frame = frame.assign(
+            ts=ts.astype("int64") if not ts.isna().any() else ts.astype(object).where(ts.notna())
+        )
+    rejected: list[dict[str, Any]] = []
+    report = api.ingest_frame(
+        frame,
+        instrument=instrument,
+        timeframe=None if timeframe is None else Timeframe.parse(timeframe),
+        source=source,
+        replace=replace,
+        rejections=rejected,
+    )
+    payload = report_payload(report)
+    payload["rejected_rows"] = [
+        {**row, "ts": iso_or_none(row["ts"]), "ts_ns": row["ts"]} for row in rejected
+    ]
+    return payload
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+def one_instrument(settings: NeoSettings, venue: str | None, symbol: str | None) -> InstrumentId:
+    """The one instrument a read selects (``symbol`` required)."""
+    if not symbol or not symbol.strip():
+        raise ConfigError("pass exactly one symbol with --symbol, e.g. --symbol BTC/USDT")
+    return InstrumentId(venue or settings.data.default_venue, symbol.strip())
+
+
+def dataset_stats(
+    api: DataIngestionAPI,
+    settings: NeoSettings,
+    *,
+    symbol: str | None,
+    venue: str | None = None,
+    timeframe: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Any]:
+    """Rows, span, gaps, return/volatility and provenance of one stored dataset."""
+    instrument = one_instrument(settings, venue, symbol)
+    frame = resolve_timeframe(settings, timeframe, [instrument], "1m")
+    stats = api.stats(instrument, str(frame), *parse_window(start, end))
+    stats["first_ts"], stats["last_ts"] = (
+        iso_or_none(stats["first_ts"]),
+        iso_or_none(stats["last_ts"]),
+    )
+    stats["provenance"] = api.store.provenance(instrument, str(frame))
+    return stats
+
+
+def quarantine_view(
+    api: DataIngestionAPI,
+    settings: NeoSettings,
+    *,
+    symbol: str | None = None,
+    venue: str | None = None,
+    timeframe: str | None = None,
+    limit: int = 20,
+) -> dict[str, Any]:
+    """Rejected rows: how many, counted by reason, and the first ``limit`` with their ids."""
+    instrument = None if symbol is None else one_instrument(settings, venue, symbol)
+    frame = api.quarantined(instrument, timeframe)
+    if venue is not None and instrument is None:
+        frame = frame[frame["venue"] == venue]
+    reasons: Counter[str] = Counter()
+    for text in frame["reasons"]:
+        reasons.update(str(text).split(","))
+    sample = [
+        {**row, "ts": iso_or_none(int(row["ts"])) if row["ts_valid"] else None}
+        for row in frame.head(max(limit, 0)).to_dict("records")
+    ]
+    return {"rows": len(frame), "by_reason": dict(reasons), "sample": sample}
+
+
+@dataclass(frozen=True, slots=True)
+class CandlePage:
+    """One page of stored bars and where the next starts (None: this was the last)."""
+
+    instrument: InstrumentId
+    timeframe: Timeframe
+    columns: dict[str, Any]
+    next_cursor: int | None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Rows as ``GET /v1/candles`` JSON answers them (``timestamp`` in ms, as sent)."""
+        ts = self.columns["ts"]
+        names = ("open", "high", "low", "close", "volume")
+        return [
+            {
+                "timestamp": int(ts[i]) // _NS_PER_MS,
+                "time": iso_or_none(int(ts[i])),
+                **{name: float(self.columns[name][i]) for name in names},
+            }
+            for i in range(len(ts))
+        ]
+
+
+def read_candles(
+    api: DataIngestionAPI,
+    settings: NeoSettings,
+    *,
+    symbol: str | None,
+    venue: str | None = None,
+    timeframe: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = 1000,
+    cursor: int | None = None,
+) -> CandlePage:
+    """Stored bars in ``[start, end)``, at most ``limit``, from ``cursor`` (a ``ts_ns`` the
+    previous page named) on."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ConfigError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    instrument = one_instrument(settings, venue, symbol)
+    frame = resolve_timeframe(settings, timeframe, [instrument], "1m")
+    lo, hi = parse_window(start, end)
+    if cursor is not None:
+        lo = cursor if lo is None else max(lo, cursor)
+    batch = api.store.read(instrument, frame, lo, hi)
+    n = len(batch)
+    take = min(n, limit)
+    columns = {
+        name: getattr(batch, name)[:take]
+        for name in ("ts", "open", "high", "low", "close", "volume")
+    }
+    return CandlePage(instrument, frame, columns, int(batch.ts[take]) if n > take else None)
+
+
+def ingest_file(
+    api: DataIngestionAPI,
+    file: Path,
+    *,
+    venue: str,
+    symbol: str | None,
+    **options: Any,
+) -> list[IngestReport]:
+    """A file into the store: one report per symbol (all of a symbol column when ``symbol`` is
+    None)."""
+    if symbol is None:
+        return list(api.ingest_file_symbols(file, venue=venue, **options))
+    return [api.ingest_file(file, venue=venue, symbol=symbol, **options)]

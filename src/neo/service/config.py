@@ -1,0 +1,25 @@
+"""``[service]`` settings of ``neo serve`` (``NEO_SERVICE__PORT`` …)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MIB = 1024 * 1024
+
+
+class ServiceConfig(BaseModel):
+    """Where the REST service listens and what it lets in.
+
+    ``host`` stays loopback unless API keys exist (``neo serve`` refuses otherwise); CORS is
+    closed (no origin allowed) unless ``cors_origins`` names some; a request body above
+    ``max_body_bytes`` is answered 413 before it is read.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8700, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(16 * MIB, ge=1024)
+    job_workers: int = Field(1, ge=1, le=32)
+    """Threads running backtest and train jobs."""

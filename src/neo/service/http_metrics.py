@@ -1,0 +1,79 @@
+"""HTTP request metrics and the ``/metrics`` body.
+
+``neo_http_requests_total{method,route,status}`` and ``neo_http_request_seconds{method,route}``
+(names from the shared contract) are counted by :class:`HttpMetrics`, an ASGI middleware that
+labels by the route *template* (``/v1/jobs/{job_id}``), never the raw path, so label values stay
+few. :func:`metrics_response` serves prometheus_client's default registry, where every other
+NEO metric (``neo.service.telemetry``) registers too.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _counter() -> Counter:
+    existing = REGISTRY._names_to_collectors.get("neo_http_requests_total")
+    if isinstance(existing, Counter):
+        return existing
+    return Counter(
+        "neo_http_requests", "HTTP requests answered, by route template and status.",
+        ["method", "route", "status"],
+    )  # fmt: skip
+
+
+def _histogram() -> Histogram:
+    existing = REGISTRY._names_to_collectors.get("neo_http_request_seconds")
+    if isinstance(existing, Histogram):
+        return existing
+    return Histogram(
+        "neo_http_request_seconds", "HTTP request latency, by route template.",
+        ["method", "route"],
+    )  # fmt: skip
+
+
+HTTP_REQUESTS = _counter()
+HTTP_SECONDS = _histogram()
+
+
+def metrics_response() -> Response:
+    """The Prometheus text exposition of the default registry."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+class HttpMetrics:
+    """Counts every HTTP request and times it, after routing has named its template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            route = _route_of(scope)
+            method = str(scope.get("method", ""))
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)

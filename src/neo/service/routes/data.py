@@ -1,0 +1,233 @@
+"""``/v1/candles``, ``/v1/stats``, ``/v1/quarantine``: candles in and out through the one
+ingestion service (:mod:`neo.app.ingest`)."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from neo.app import ingest as use
+from neo.domain.errors import ConfigError, DataFormatError
+from neo.service.auth import READ, TRADE
+from neo.service.responses import as_json
+from neo.service.state import ServiceState, service_state
+
+router = APIRouter(prefix="/v1", tags=["data"])
+State = Annotated[ServiceState, Depends(service_state)]
+Text = Annotated[str | None, Query(max_length=200)]
+
+_KINDS = {
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "multipart/form-data": "multipart",
+}
+_CANDLE_SCHEMA = {"$ref": "#/components/schemas/CandleBatch"}
+_POST_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _CANDLE_SCHEMA},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+def _kind(request: Request) -> str:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind = _KINDS.get(media)
+    if kind is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(
+            415,
+            f"content type {media or '(none)'!r} is not accepted: send application/json, "
+            "application/x-ndjson, text/csv or a multipart/form-data file",
+        )
+    return kind
+
+
+async def _rows(request: Request, kind: str) -> tuple[use.CandleRows, dict[str, str | None]]:
+    """The body as rows, and the instrument it names (JSON body) or None (query decides)."""
+    if kind == "multipart":
+        async with request.form() as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise DataFormatError("send the candles as a form field named file")
+            data = await upload.read()
+            name = (upload.filename or "").lower()
+        return use.rows_from_text(
+            data, "ndjson" if name.endswith((".ndjson", ".jsonl")) else "csv"
+        ), {}
+    body = await request.body()
+    if kind != "json":
+        return use.rows_from_text(body, kind), {}
+    try:
+        batch = use.CandleBatch.model_validate_json(body)
+    except ValidationError as exc:
+        from fastapi.exceptions import RequestValidationError
+
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    named = {"venue": batch.venue, "symbol": batch.symbol, "timeframe": batch.timeframe}
+    return use.rows_from_batch(batch), named
+
+
+@router.post(
+    "/candles",
+    openapi_extra=_POST_DOC,
+    dependencies=[TRADE],
+    summary="Validate and store candles; answers accepted and rejected rows with reasons.",
+)
+async def post_candles(
+    request: Request,
+    state: State,
+    venue: Text = None,
+    symbol: Text = None,
+    timeframe: Annotated[str | None, Query(max_length=16)] = None,
+    replace: bool = False,
+) -> Response:
+    """JSON ``{venue, symbol, timeframe, candles: [{timestamp (ms), open, high, low, close,
+    volume}]}``, or NDJSON / CSV rows (then ``symbol`` etc. as query parameters)."""
+    kind = _kind(request)
+    rows, named = await _rows(request, kind)
+    chosen_symbol = named.get("symbol") or symbol
+    if not chosen_symbol:
+        raise ConfigError("name the candles' symbol: ?symbol=BTC/USDT (or symbol in the JSON)")
+    key = getattr(request.state, "key_id", "anonymous")
+
+    def ingest() -> dict[str, Any]:
+        with state.store_lock:
+            return use.ingest_rows(
+                state.api, state.settings, rows, symbol=chosen_symbol,
+                venue=named.get("venue") or venue, timeframe=named.get("timeframe") or timeframe,
+                source=f"api:{key}", replace=replace,
+            )  # fmt: skip
+
+    from starlette.concurrency import run_in_threadpool
+
+    payload = await run_in_threadpool(ingest)
+    return as_json(payload)
+
+
+@router.get("/candles", dependencies=[READ], summary="Stored candles, a page at a time.")
+def get_candles(
+    request: Request,
+    state: State,
+    symbol: Annotated[str, Query(min_length=1, max_length=200)],
+    venue: Text = None,
+    timeframe: Annotated[str | None, Query(max_length=16)] = None,
+    start: Text = None,
+    end: Text = None,
+    limit: Annotated[int, Query(ge=1, le=use.MAX_PAGE)] = 1000,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the page before")] = None,
+    format: Annotated[str | None, Query(pattern="^(json|csv|arrow)$")] = None,
+) -> Response:
+    """JSON by default; ``format=csv|arrow`` (or ``Accept: text/csv`` /
+    ``application/vnd.apache.arrow.stream``). ``next_cursor`` (also the ``X-Next-Cursor``
+    header) fetches the next page."""
+    with state.store_lock:
+        page = use.read_candles(
+            state.api, state.settings, symbol=symbol, venue=venue, timeframe=timeframe,
+            start=start, end=end, limit=limit, cursor=cursor,
+        )  # fmt: skip
+    chosen = format or _accepted(request.headers.get("accept", ""))
+    headers = {} if page.next_cursor is None else {"X-Next-Cursor": str(page.next_cursor)}
+    if chosen == "csv":
+        return Response(_csv(page), media_type="text/csv", headers=headers)
+    if chosen == "arrow":
+        return Response(
+            _arrow(page), media_type="application/vnd.apache.arrow.stream", headers=headers
+        )
+    body = {
+        "instrument": str(page.instrument),
+        "timeframe": str(page.timeframe),
+        "candles": page.rows(),
+        "next_cursor": page.next_cursor,
+    }
+    return as_json(body, headers=headers)
+
+
+def _accepted(accept: str) -> str:
+    if "text/csv" in accept:
+        return "csv"
+    if "arrow" in accept:
+        return "arrow"
+    return "json"
+
+
+def _csv(page: use.CandlePage) -> str:
+    out = io.StringIO()
+    out.write("timestamp,open,high,low,close,volume\n")
+    for row in page.rows():
+        out.write(
+            f"{row['timestamp']},{row['open']!r},{row['high']!r},{row['low']!r},"
+            f"{row['close']!r},{row['volume']!r}\n"
+        )
+    return out.getvalue()
+
+
+def _arrow(page: use.CandlePage) -> bytes:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "ts": pa.array(page.columns["ts"], pa.timestamp("ns", tz="UTC")),
+            **{n: pa.array(page.columns[n]) for n in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+@router.get("/stats", dependencies=[READ], summary="One dataset's statistics, or every dataset.")
+def get_stats(
+    state: State,
+    symbol: Text = None,
+    venue: Text = None,
+    timeframe: Annotated[str | None, Query(max_length=16)] = None,
+    start: Text = None,
+    end: Text = None,
+) -> Response:
+    """With ``symbol``: what ``neo data stats --json`` prints; without: the stored datasets."""
+    with state.store_lock:
+        if symbol is None:
+            datasets = [
+                {"venue": d.venue, "symbol": d.symbol, "timeframe": d.timeframe, "rows": d.rows}
+                for d in state.api.datasets()
+            ]
+            return as_json({"datasets": datasets})
+        stats = use.dataset_stats(
+            state.api, state.settings, symbol=symbol, venue=venue, timeframe=timeframe,
+            start=start, end=end,
+        )  # fmt: skip
+
+    return as_json(stats)
+
+
+@router.get("/quarantine", dependencies=[READ], summary="Rows rejected at ingestion.")
+def get_quarantine(
+    state: State,
+    symbol: Text = None,
+    venue: Text = None,
+    timeframe: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 20,
+) -> Response:
+    """What ``neo data quarantine --json`` prints."""
+    with state.store_lock:
+        view = use.quarantine_view(
+            state.api, state.settings, symbol=symbol, venue=venue, timeframe=timeframe,
+            limit=limit,
+        )  # fmt: skip
+
+    return as_json(view)
