@@ -40,6 +40,7 @@ security: $(STAMP_DEV)
 # `make test`; `fuzz` draws random seeds and NEO_FUZZ_SCALE (20) times each property's examples.
 unit: $(STAMP_DEV)
 	if [ -f /tmp/neo-ci/postgres.env ]; then . /tmp/neo-ci/postgres.env; fi; \
+	[ ! -f /tmp/neo-ci/redis.env ] || . /tmp/neo-ci/redis.env; \
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest --cov=neo --cov-report=term --cov-fail-under=90
 
 fuzz: $(STAMP_DEV)

@@ -31,6 +31,7 @@ from neo.portfolio.config import PortfolioConfig
 from neo.risk.config import RiskConfig
 from neo.risk.sizing import SizingConfig
 from neo.service.config import ServiceConfig
+from neo.service.redis_config import RedisConfig
 from neo.strategies.config import StrategyConfig
 
 DEFAULT_CONFIG_FILE = Path("neo.toml")
@@ -58,6 +59,7 @@ class NeoSettings(BaseSettings):
     risk: RiskConfig = RiskConfig()
     sizing: SizingConfig = SizingConfig()
     service: ServiceConfig = ServiceConfig()
+    redis: RedisConfig = RedisConfig()
     instruments: dict[str, InstrumentSpec] = {}
     """Exchange rules per symbol (tick, lot, minimums, maker/taker fees); see InstrumentSpec."""
     venues: dict[str, VenueConfig] = Field(default_factory=default_venues)

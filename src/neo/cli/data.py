@@ -181,6 +181,14 @@ def ingest_command(
     fmt: FormatOpt = None,
     replace: ReplaceOpt = False,
     date_format: DateFormatOpt = None,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="Also publish the accepted bars to the Redis bus (redis.url / NEO_REDIS__URL) "
+            "for `neo paper --bus redis`; publishing again adds nothing.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a file and store its bars; rejected rows go to the quarantine.
@@ -195,26 +203,42 @@ def ingest_command(
     }  # fmt: skip
     venue_name = venue or settings_of(ctx).data.default_venue
     if symbol is None:
-        reports = ingest_file(_api(ctx), file, venue=venue_name, symbol=None, **options)
+        api = _api(ctx)
+        reports = ingest_file(api, file, venue=venue_name, symbol=None, **options)
         for one in reports:
             _say_provenance(one)
         payloads = [_report_payload(r) for r in reports]
+        bus = _publish(ctx, api, reports) if publish else None
 
         def human() -> None:
             for payload in payloads:
                 _print_report(payload)
 
-        emit({"reports": payloads}, as_json, human)
+        emit({"reports": payloads, **bus_payload(bus)}, as_json, human)
         _fail_if_nothing_accepted(file, reports)
         return
     instrument = _instrument(ctx, venue, symbol)
-    (report,) = ingest_file(
-        _api(ctx), file, venue=instrument.venue, symbol=instrument.symbol, **options
-    )
+    api = _api(ctx)
+    (report,) = ingest_file(api, file, venue=instrument.venue, symbol=instrument.symbol, **options)
     _say_provenance(report)
-    payload = _report_payload(report)
+    payload = {
+        **_report_payload(report),
+        **bus_payload(_publish(ctx, api, [report]) if publish else None),
+    }
     emit(payload, as_json, lambda: _print_report(payload))
     _fail_if_nothing_accepted(file, [report])
+
+
+def _publish(ctx: typer.Context, api: Any, reports: list[Any]) -> Any:
+    """``--publish``: the accepted bars onto the Redis bus (after they are stored)."""
+    from neo.service.redis_bus import publish_ingested
+
+    return publish_ingested(api.store, reports, settings_of(ctx))
+
+
+def bus_payload(result: Any) -> dict[str, Any]:
+    """``{"bus": {"published": n, "duplicates": m}}`` after ``--publish``, else nothing."""
+    return {} if result is None else {"bus": result.to_dict()}
 
 
 def _fail_if_nothing_accepted(file: Path, reports: list[Any]) -> None:

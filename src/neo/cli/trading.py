@@ -7,7 +7,7 @@ model, run, print one result (``--json``: one object on stdout; progress and sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -53,6 +53,7 @@ from neo.cli.common import (
 )
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
 from neo.domain.timestamps import iso_ns
 from neo.settings import NeoSettings
 
@@ -285,6 +286,33 @@ def paper_command(
             min=0.001,
         ),
     ] = None,
+    bus: Annotated[
+        str,
+        typer.Option(
+            "--bus",
+            help="memory (default: bars from --feed in this process) or redis (bars another "
+            "process publishes, e.g. `neo ingest --publish`, from the Redis streams at "
+            "redis.url / NEO_REDIS__URL; acknowledged after each cycle, so a restart resumes "
+            "where it stopped).",
+        ),
+    ] = "memory",
+    session: Annotated[
+        str,
+        typer.Option(
+            "--session",
+            help="Session name: the label of its metrics and, with --bus redis, its consumer "
+            "group (a restart with the same name resumes).",
+        ),
+    ] = "paper",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
@@ -325,7 +353,13 @@ def paper_command(
             features=None if model_features else configured_features(settings),
         )
         ids = predictor.prepare(ids, frame)  # markets fed, and first within each timestamp
-    source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
+    if bus == "redis":
+        source = redis_feed(settings, ids, frame, cycles, session)
+        cycles = None  # the feed ends after --cycles bars, once the last is acknowledged
+    elif bus != "memory":
+        raise ConfigError(f"unknown --bus {bus!r}: use memory or redis")
+    else:
+        source = _feed(settings, feed, ids, frame, cycles, seed, pace, start, end)
     in_sample: int | None = None
     if predictor is not None and feed == "replay":
         predictor.history = store_history(source.store)  # warm up on bars before --start
@@ -339,6 +373,7 @@ def paper_command(
         data_dir=settings.data_dir,
         keep_basis=False,
     )
+    on_loop, stop_metrics = session_metrics(session, metrics_port)
     try:
         result = asyncio.run(
             run_paper(
@@ -352,10 +387,13 @@ def paper_command(
                 predictor=predictor,
                 cycles=cycles,
                 timer_s=timer,
+                on_loop=on_loop,
             )
         )
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         raise typer.Exit(code=130) from None
+    finally:
+        stop_metrics()
     summary = result.summary()
     summary["risk_events"] = [times_as_iso(row) for row in summary["risk_events"]]
     if book is not None:
@@ -402,6 +440,54 @@ def _in_sample_start(source: Any, predictor: Any, allowed: bool) -> int | None:
         f"training data ({trained}); these results are not out of sample"
     )
     return min(firsts)
+
+
+def redis_feed(
+    settings: NeoSettings,
+    ids: list[InstrumentId],
+    frame: Timeframe,
+    cycles: int | None,
+    session: str,
+) -> Any:
+    """The ``--bus redis`` feed: the session's consumer group on its instruments' streams."""
+    if not settings.redis.url:
+        raise ConfigError(
+            "--bus redis needs a Redis server: set redis.url in neo.toml or NEO_REDIS__URL "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        )
+    try:
+        from neo.service.redis_bus import RedisBarFeed
+    except ImportError as exc:  # pragma: no cover - the service extra is missing
+        raise ConfigError(
+            f"--bus redis needs redis-py ({exc}): pip install 'neo-trading[service]'"
+        ) from None
+    return RedisBarFeed(settings.redis.url, ids, frame, group=session, limit=cycles)
+
+
+def session_metrics(
+    session: str, port: int | None
+) -> tuple[Callable[[Any], None] | None, Callable[[], None]]:
+    """``--metrics-port``: an ``on_loop`` hook attaching the session's metrics, and a function
+    stopping the metrics server (both no-ops without a port)."""
+    if port is None:
+        return None, lambda: None
+    try:
+        from neo.service.telemetry import attach_session_metrics, start_metrics_server
+    except ImportError as exc:  # pragma: no cover - the service extra is missing
+        raise ConfigError(
+            f"--metrics-port needs prometheus-client ({exc}): pip install 'neo-trading[service]'"
+        ) from None
+    try:
+        stop = start_metrics_server(port)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({exc})"
+        ) from None
+
+    def attach(loop: Any) -> None:
+        attach_session_metrics(loop, session)
+
+    return attach, stop
 
 
 def _feed(

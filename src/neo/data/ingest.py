@@ -185,6 +185,9 @@ class DataIngestionAPI:
         Where accepted bars and quarantined rows go.
     validator_config:
         Validation limits (default :class:`ValidationConfig`).
+    on_report:
+        Called with every :class:`IngestReport` once its rows are stored (the service counts
+        accepted and rejected candles in Prometheus with it; the data layer knows no metrics).
     """
 
     def __init__(
@@ -192,8 +195,11 @@ class DataIngestionAPI:
         store: HistoricalDataStore,
         validator_config: ValidationConfig | None = None,
         venues: dict[str, VenueConfig] | None = None,
+        *,
+        on_report: Callable[[IngestReport], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_report = on_report
         self.validator_config = validator_config or ValidationConfig()
         self.venues = default_venues() if venues is None else venues
 
@@ -296,6 +302,7 @@ class DataIngestionAPI:
         for plan in plans.values():
             self._flush_quarantine(plan, source)
             reports.append(plan.report(source, time.perf_counter() - started))
+            self._reported(reports[-1])
             log.info(
                 "ingested %s %s from %s: %d accepted, %d rejected, %d merged", plan.instrument,
                 plan.tf, source, plan.accepted, plan.rejected, plan.merged,
@@ -453,7 +460,12 @@ class DataIngestionAPI:
             "ingested %s %s from %s: %d accepted, %d rejected, %d merged",
             instrument, tf, source, result.accepted, result.rejected, result.merged_duplicates,
         )  # fmt: skip
+        self._reported(result)
         return result
+
+    def _reported(self, report: IngestReport) -> None:
+        if self.on_report is not None:
+            self.on_report(report)
 
     @staticmethod
     def _timeframe(raw: RawBars, timeframe: Timeframe | str | None, source: str) -> Timeframe:
@@ -569,12 +581,20 @@ def dataset_stats(batch: BarBatch, calendar: TradingCalendar | None = None) -> d
     return out
 
 
-def get_data_ingestion_api(settings: NeoSettings | None = None) -> DataIngestionAPI:
-    """The configured ingestion service (store under ``settings.data_dir / "store"``)."""
+def get_data_ingestion_api(
+    settings: NeoSettings | None = None,
+    *,
+    on_report: Callable[[IngestReport], None] | None = None,
+) -> DataIngestionAPI:
+    """The configured ingestion service (store under ``settings.data_dir / "store"``);
+    ``on_report`` sees every report (see :class:`DataIngestionAPI`)."""
     if settings is None:
         from neo.settings import load_settings
 
         settings = load_settings()
     return DataIngestionAPI(
-        HistoricalDataStore.from_settings(settings), settings.data.validation, settings.venues
+        HistoricalDataStore.from_settings(settings),
+        settings.data.validation,
+        settings.venues,
+        on_report=on_report,
     )

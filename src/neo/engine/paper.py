@@ -292,12 +292,14 @@ async def run_paper(
     status: bool = True,
     timer_s: float | None = None,
     broker: BrokerFactory | None = None,
+    on_loop: Callable[[AutonomousTradingLoop], None] | None = None,
 ) -> PaperResult:
     """Paper-trade ``strategy`` on ``feed`` until it ends, ``cycles`` bars, or the loop stops.
 
     ``timer_s`` adds a timer cycle (risk and portfolio step) every that many wall seconds.
     ``broker`` builds the broker (instruments, event sink, ledger); the simulated one with
-    ``execution``'s fill model when omitted."""
+    ``execution``'s fill model when omitted. ``on_loop`` is called with the built loop before
+    it starts (e.g. to attach metrics)."""
     if isinstance(strategy, str):
         strategy = create_strategy(strategy, params)
     ids = list(feed.instruments)
@@ -315,6 +317,8 @@ async def run_paper(
         bus=bus,
         broker=broker,
     )
+    if on_loop is not None:
+        on_loop(loop)
     loop.start()
     console = Console(stderr=True)
     reason = "feed ended"
