@@ -313,6 +313,14 @@ def paper_command(
             max=65535,
         ),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            help="Address of the --metrics-port server (default 127.0.0.1; 0.0.0.0 in a "
+            "container, so that Prometheus can scrape it).",
+        ),
+    ] = "127.0.0.1",
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
@@ -373,7 +381,7 @@ def paper_command(
         data_dir=settings.data_dir,
         keep_basis=False,
     )
-    on_loop, stop_metrics = session_metrics(session, metrics_port)
+    on_loop, stop_metrics = session_metrics(session, metrics_port, metrics_host)
     try:
         result = asyncio.run(
             run_paper(
@@ -465,7 +473,7 @@ def redis_feed(
 
 
 def session_metrics(
-    session: str, port: int | None
+    session: str, port: int | None, host: str = "127.0.0.1"
 ) -> tuple[Callable[[Any], None] | None, Callable[[], None]]:
     """``--metrics-port``: an ``on_loop`` hook attaching the session's metrics, and a function
     stopping the metrics server (both no-ops without a port)."""
@@ -478,10 +486,11 @@ def session_metrics(
             f"--metrics-port needs prometheus-client ({exc}): pip install 'neo-trading[service]'"
         ) from None
     try:
-        stop = start_metrics_server(port)
+        stop = start_metrics_server(port, host)
     except OSError as exc:
         raise ConfigError(
-            f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({exc})"
+            f"--metrics-port {port}: cannot listen on {host}:{port} ({exc}); "
+            "choose another --metrics-port or --metrics-host"
         ) from None
 
     def attach(loop: Any) -> None:
