@@ -9,6 +9,7 @@
   each must evaluate without error, each panel must return data unless listed in
   ``--may-be-empty`` (series that only exist with an exchange, Redis bus or webhook), every
   rule group must be healthy, and the alerts the test provoked (``--expect-firing``) must fire.
+- ``pg-schema``: a schema of its own on the test PostgreSQL for the kube pod (create / drop).
 - ``wait-http``: wait until a URL answers 200.
 
 Why a script: the kube documents and the Prometheus API answers are structured data; parsing them
@@ -151,6 +152,25 @@ def evaluate(
     return failures
 
 
+def pg_schema(action: str, url: str, schema: str) -> None:
+    """Create (printing the URL that selects it) or drop a schema on the test PostgreSQL.
+
+    The kube pod then runs NEO's migrations against a real PostgreSQL, in a schema of its own,
+    like the test suite's ``database_url`` fixture (tests/databases.py).
+    """
+    import psycopg  # type: ignore[import-not-found,unused-ignore]
+
+    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        if action == "create":
+            connection.execute(f'CREATE SCHEMA "{schema}"')
+        else:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    if action == "create":
+        separator = "&" if "?" in url else "?"
+        print(f"{url}{separator}options={urllib.parse.quote(f'-csearch_path={schema}')}")
+
+
 def wait_http(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = ""
@@ -185,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--rules", type=Path, required=True)
     e.add_argument("--may-be-empty", default="")
     e.add_argument("--expect-firing", default="", help="alerts the test provoked")
+    g = sub.add_parser("pg-schema")
+    g.add_argument("action", choices=["create", "drop"])
+    g.add_argument("url")
+    g.add_argument("schema")
     w = sub.add_parser("wait-http")
     w.add_argument("url")
     w.add_argument("--timeout", type=float, default=60.0)
@@ -198,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         firing = {a for a in args.expect_firing.split(",") if a}
         failed = evaluate(args.prometheus, args.dashboards, args.rules, empty, firing)
         return 1 if failed else 0
+    elif args.command == "pg-schema":
+        pg_schema(args.action, args.url, args.schema)
     else:
         wait_http(args.url, args.timeout)
     return 0

@@ -25,6 +25,7 @@ IMAGE="localhost/neo:ci"
 RUN_ID="neo-ci-$$"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/neo-deploy-test.XXXXXX")"
 PIDS=()
+PG_SCHEMA=""
 T0=$(date +%s)
 # The test servers of scripts/ci/postgres.sh and redis.sh, when started (.ci/run starts them)
 for env in /tmp/neo-ci/postgres.env /tmp/neo-ci/redis.env; do
@@ -42,6 +43,7 @@ cleanup() {
     [ -f "$WORK/kube.yaml" ] && podman kube down "$WORK/kube.yaml" >/dev/null 2>&1 || true
     podman ps -a --filter "name=^$RUN_ID" --format '{{.Names}}' | xargs -r podman rm -f -t 5 >/dev/null 2>&1 || true
     podman volume rm -f "$RUN_ID-data" neo-data >/dev/null 2>&1 || true
+    [ -z "$PG_SCHEMA" ] || "$PY" scripts/ci/deploy_checks.py pg-schema drop "$NEO_TEST_POSTGRES_URL" "$PG_SCHEMA" || true
     if [ "$status" -ne 0 ]; then
         for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -30 "$f" >&2; }; done
     fi
@@ -112,8 +114,11 @@ build_image() {
     if [ ! -f "$wheels/.stamp-$stamp" ]; then
         log "wheelhouse $wheels from the lock files"
         mkdir -p "$wheels"
-        "$BIN/pip" download -q --no-deps --only-binary=:all: -d "$wheels" \
-            -r requirements.lock -r requirements-build.lock -r requirements-dev.lock \
+        # markers dropped: a pin for another Python (e.g. `; python_full_version < "3.11.3"` for
+        # Debian's 3.11.2) is needed in the image even when this interpreter would skip it
+        sed -e 's/ *;.*$//' requirements.lock requirements-build.lock requirements-dev.lock \
+            | grep -v '^#' >"$WORK/wheelhouse.txt"
+        "$BIN/pip" download -q --no-deps --only-binary=:all: -d "$wheels" -r "$WORK/wheelhouse.txt" \
             2>"$WORK/pip-download.log" || fail "pip download of the lock files"
         rm -f "$wheels"/.stamp-* && touch "$wheels/.stamp-$stamp"
     fi
@@ -189,9 +194,16 @@ serve_checks() {
 kube_checks() {
     local port; port="$(free_port)"
     log "kube: podman kube play of the CI overlay's API Deployment (port $port)"
-    # PostgreSQL / Redis of scripts/ci/postgres.sh and redis.sh when running, else NEO's defaults
+    # With scripts/ci/postgres.sh's server running, the pod migrates and uses a schema of its own
+    # there (dropped afterwards); else NEO's embedded SQLite. Redis likewise when running.
+    local database_url=""
+    if [ -n "${NEO_TEST_POSTGRES_URL:-}" ]; then
+        database_url="$("$PY" scripts/ci/deploy_checks.py pg-schema create "$NEO_TEST_POSTGRES_URL" "${RUN_ID//-/_}")"
+        PG_SCHEMA="${RUN_ID//-/_}"
+        log "kube: the pod uses PostgreSQL (schema $PG_SCHEMA)"
+    fi
     "$PY" scripts/ci/deploy_checks.py kube-ci "$WORK/k8s-overlays-ci.yaml" "$WORK/kube.yaml" \
-        --port "$port" --database-url "${NEO_TEST_POSTGRES_URL:-}" --redis-url "${NEO_TEST_REDIS_URL:-}"
+        --port "$port" --database-url "$database_url" --redis-url "${NEO_TEST_REDIS_URL:-}"
     podman kube play --network host "$WORK/kube.yaml" >"$WORK/kube-play.log" 2>&1 \
         || fail "podman kube play"
     local ctr; ctr="$(podman ps --filter label=io.kubernetes.pod.name --format '{{.Names}}' | grep -- '-api$' | head -1 || true)"

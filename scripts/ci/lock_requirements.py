@@ -20,8 +20,12 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "neo-trading"
+IMAGE_PYTHONS = ("3.11.2",)
+"""Python versions the image may run besides this one: Debian bookworm's python3.11."""
 DEV_TOOLS = ("pytest", "hypothesis")
 """What the image's development stage adds to the runtime (tests run from a mounted /src)."""
 
@@ -42,8 +46,8 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def resolve(python: str, requirements: list[str]) -> list[tuple[str, str]]:
-    """Names and versions pip would install for ``requirements`` under the venv's constraints."""
+def _resolve(python: str, requirements: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """Name -> (version, requires_dist) of everything pip would install (project excluded)."""
     with tempfile.TemporaryDirectory() as tmp:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text(_installed_constraints(python), encoding="utf-8")
@@ -54,8 +58,49 @@ def resolve(python: str, requirements: list[str]) -> list[tuple[str, str]]:
             check=True,
         )  # fmt: skip
         installs = json.loads(report.read_text(encoding="utf-8"))["install"]
-    pins = {(_canonical(i["metadata"]["name"]), i["metadata"]["version"]) for i in installs}
-    return sorted(pin for pin in pins if pin[0] != PROJECT)
+    found = {
+        _canonical(i["metadata"]["name"]): (
+            i["metadata"]["version"],
+            list(i["metadata"].get("requires_dist") or []),
+        )
+        for i in installs
+    }
+    found.pop(PROJECT, None)
+    return found
+
+
+def resolve_for_targets(
+    python: str, requirements: list[str], targets: tuple[str, ...]
+) -> list[tuple[str, str, str]]:
+    """Pins for ``requirements`` on this interpreter, plus what another Python of the image needs.
+
+    pip evaluates markers against the running interpreter only, and the image's Python may be
+    older (Debian bookworm ships 3.11.2; e.g. redis needs async-timeout below 3.11.3). Every
+    requirement of a pinned distribution whose marker holds for a ``targets`` python_full_version
+    but is not pinned is resolved too and written with its marker.
+    Returns (name, version, marker) sorted by name.
+    """
+    found = _resolve(python, requirements)
+    extra: dict[str, str] = {}
+    for _, requires in found.values():
+        for text in requires:
+            req = Requirement(text)
+            name = _canonical(req.name)
+            if name in found or req.marker is None or "extra" in str(req.marker):
+                continue
+            if any(req.marker.evaluate(_environment(v)) for v in targets):
+                extra[f"{req.name}{req.specifier}"] = str(req.marker)
+    pins = [(name, version, "") for name, (version, _) in found.items()]
+    if extra:
+        more = _resolve(python, [*requirements, *extra])
+        marker = " or ".join(sorted({f"({m})" for m in extra.values()}))
+        pins += [(n, v, marker) for n, (v, _) in more.items() if n not in found]
+    return sorted(pins)
+
+
+def _environment(python_full_version: str) -> dict[str, str]:
+    major_minor = ".".join(python_full_version.split(".")[:2])
+    return {"python_full_version": python_full_version, "python_version": major_minor}
 
 
 def main() -> int:
@@ -66,22 +111,25 @@ def main() -> int:
     parser.add_argument("--dev-out", type=Path, default=ROOT / "requirements-dev.lock")
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
-    runtime = resolve(args.python, [f"{ROOT}[{args.extras}]"])
+    runtime = resolve_for_targets(args.python, [f"{ROOT}[{args.extras}]"], IMAGE_PYTHONS)
     _write(args.out, runtime, f"runtime: {PROJECT}[{args.extras}]")
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    backend = resolve(args.python, list(pyproject["build-system"]["requires"]))
+    backend = resolve_for_targets(
+        args.python, list(pyproject["build-system"]["requires"]), IMAGE_PYTHONS
+    )
     _write(args.build_out, backend, "build backend: [build-system] requires")
-    tools = resolve(args.python, list(DEV_TOOLS))
+    tools = resolve_for_targets(args.python, list(DEV_TOOLS), IMAGE_PYTHONS)
     _write(args.dev_out, tools, f"development stage: {', '.join(DEV_TOOLS)}")
     return 0
 
 
-def _write(out: Path, pins: list[tuple[str, str]], what: str) -> None:
+def _write(out: Path, pins: list[tuple[str, str, str]], what: str) -> None:
     header = (
         f"# Lock for the container image, {what}; resolved by pip and\n"
         "# pinned to the versions of the tested dev venv. Regenerate: make lock\n"
     )
-    out.write_text(header + "".join(f"{n}=={v}\n" for n, v in pins), encoding="utf-8")
+    lines = [f"{n}=={v}" + (f" ; {m}" if m else "") + "\n" for n, v, m in pins]
+    out.write_text(header + "".join(lines), encoding="utf-8")
     print(f"wrote {len(pins)} pins to {out}", file=sys.stderr)
 
 
