@@ -232,7 +232,11 @@ prometheus_checks() {
         || { podman logs "$RUN_ID-trader" >"$WORK/trader.log" 2>&1; fail "paper --metrics-port"; }
 
     log "prometheus: traffic on the API (candles accepted and rejected, kill switch)"
-    "$PY" scripts/ci/api_traffic.py "http://127.0.0.1:$API_PORT" "$RUN_ID" \
+    local key
+    key="$(run_neo "$IMAGE" keys create --scope admin --label deploy-test --json \
+        | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["key"])')" || fail "neo keys create"
+    # the paper account: the running paper session must see it halt (neo_kill_switch_engaged)
+    "$PY" scripts/ci/api_traffic.py "http://127.0.0.1:$API_PORT" "$key" paper \
         || fail "API traffic"
 
     "$PY" scripts/ci/deploy_checks.py prom-config --api "127.0.0.1:$API_PORT" \

@@ -37,8 +37,11 @@ class ServiceState:
         """The ingestion service, opened on first use (hold ``store_lock`` while using it)."""
         if self._api is None:
             from neo.app.ingest import ingestion_api
+            from neo.service.telemetry import record_ingest
 
-            self._api = ingestion_api(self.settings)
+            api = ingestion_api(self.settings)
+            api.on_report = record_ingest  # candles accepted / rejected per rule on /metrics
+            self._api = api
         return self._api
 
     def close(self) -> None:
