@@ -9,6 +9,7 @@
   each must evaluate without error, each panel must return data unless listed in
   ``--may-be-empty`` (series that only exist with an exchange, Redis bus or webhook), every
   rule group must be healthy, and the alerts the test provoked (``--expect-firing``) must fire.
+- ``probes``: GET every probe of the played Deployment (startup, liveness, readiness).
 - ``pg-schema``: a schema of its own on the test PostgreSQL for the kube pod (create / drop).
 - ``wait-http``: wait until a URL answers 200.
 
@@ -19,6 +20,7 @@ in bash would be guesswork. Uses only the standard library and PyYAML (a dev dep
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import time
 import urllib.error
@@ -33,17 +35,27 @@ KEEP = {("ConfigMap", "neo-config"), ("Secret", "neo-secrets"),
         ("PersistentVolumeClaim", "neo-data"), ("Deployment", "neo-api")}  # fmt: skip
 
 
+NEO_PORT = 8700
+"""The port the manifests' named port ``http`` stands for."""
+
+
 def _get_json(url: str, timeout: float = 5.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # loopback URL only
         return json.load(response)
 
 
-def kube_ci(rendered: Path, out: Path, port: int, database_url: str, redis_url: str) -> None:
+def kube_ci(
+    rendered: Path, out: Path, secret_out: Path, port: int, database_url: str, redis_url: str
+) -> None:
     """Write the API's documents for ``podman kube play``, serving on ``port`` of the host.
 
-    The Secret's placeholder URLs become the test servers' (``database_url``, ``redis_url``)
-    or, when empty, are dropped so NEO uses its embedded defaults (SQLite, in-process bus). The
-    API binds 127.0.0.1 (host network): a test never listens on another address.
+    Moved to the host network: ``ports`` dropped (podman maps no ports there) and the probes'
+    named port replaced by ``port``. The Secret's placeholder URLs become the test servers'
+    (``database_url``, ``redis_url``) or, when empty, are dropped so NEO uses its embedded
+    defaults (SQLite, in-process bus). The API binds 127.0.0.1 (host network): a test never
+    listens on another address. podman 4.3 cannot feed a played Secret document to
+    ``envFrom`` (it stores the document, then expects a JSON map of base64 values), so the
+    Secret goes to ``secret_out`` in that form for ``podman secret create neo-secrets``.
     """
     docs = [d for d in yaml.safe_load_all(rendered.read_text(encoding="utf-8")) if d]
     kept = [d for d in docs if (d["kind"], d["metadata"]["name"]) in KEEP]
@@ -67,8 +79,36 @@ def kube_ci(rendered: Path, out: Path, port: int, database_url: str, redis_url: 
             pod["hostNetwork"] = True  # tests use the host's loopback, never a bridge
             container = pod["containers"][0]
             container["args"] = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-            container["ports"][0]["containerPort"] = port
-    out.write_text(yaml.safe_dump_all(kept, sort_keys=False), encoding="utf-8")
+            # podman refuses port mappings on the host network: drop `ports` and give the probes
+            # the number their port name stands for
+            named = {p["name"]: p["containerPort"] for p in container.pop("ports")}
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                action = container.get(probe, {}).get("httpGet")
+                if action is not None:
+                    assert named.get(action["port"]) == NEO_PORT, action
+                    action["port"] = port
+    (secret,) = (doc for doc in kept if doc["kind"] == "Secret")
+    values = {k: base64.b64encode(v.encode()).decode() for k, v in secret["stringData"].items()}
+    secret_out.write_text(json.dumps(values), encoding="utf-8")
+    rest = [doc for doc in kept if doc["kind"] != "Secret"]
+    out.write_text(yaml.safe_dump_all(rest, sort_keys=False), encoding="utf-8")
+
+
+def probes(kube: Path, host: str) -> None:
+    """GET every probe of the played Deployment, as the kubelet would; each must answer 200.
+
+    (podman turns a liveness probe into a ``curl`` inside the container, which a slim image
+    does not have, so the probes are checked from outside, like Kubernetes does.)
+    """
+    (deployment,) = (
+        d for d in yaml.safe_load_all(kube.read_text(encoding="utf-8")) if d["kind"] == "Deployment"
+    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    for name in ("startupProbe", "livenessProbe", "readinessProbe"):
+        action = container[name]["httpGet"]
+        url = f"http://{host}:{action['port']}{action['path']}"
+        wait_http(url, 60)
+        print(f"ok   {name} {action['path']} answers 200")
 
 
 def prom_config(api: str, trader: str, rules: Path, out: Path) -> None:
@@ -191,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("kube-ci")
     k.add_argument("rendered", type=Path)
     k.add_argument("out", type=Path)
+    k.add_argument("secret_out", type=Path)
     k.add_argument("--port", type=int, required=True)
     k.add_argument("--database-url", default="")
     k.add_argument("--redis-url", default="")
@@ -205,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--rules", type=Path, required=True)
     e.add_argument("--may-be-empty", default="")
     e.add_argument("--expect-firing", default="", help="alerts the test provoked")
+    q = sub.add_parser("probes")
+    q.add_argument("kube", type=Path)
     g = sub.add_parser("pg-schema")
     g.add_argument("action", choices=["create", "drop"])
     g.add_argument("url")
@@ -214,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     if args.command == "kube-ci":
-        kube_ci(args.rendered, args.out, args.port, args.database_url, args.redis_url)
+        kube_ci(
+            args.rendered, args.out, args.secret_out, args.port, args.database_url, args.redis_url
+        )
+    elif args.command == "probes":
+        probes(args.kube, "127.0.0.1")
     elif args.command == "prom-config":
         prom_config(args.api, args.trader, args.rules, args.out)
     elif args.command == "evaluate":
