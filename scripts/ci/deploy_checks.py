@@ -201,11 +201,15 @@ def pg_schema(action: str, url: str, schema: str) -> None:
     import psycopg  # type: ignore[import-not-found,unused-ignore]
 
     libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(libpq, autocommit=True) as connection:
-        if action == "create":
-            connection.execute(f'CREATE SCHEMA "{schema}"')
-        else:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    try:
+        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as connection:
+            if action == "create":
+                connection.execute(f'CREATE SCHEMA "{schema}"')
+            else:
+                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SystemExit(f"error: PostgreSQL of NEO_TEST_POSTGRES_URL: {first}") from None
     if action == "create":
         separator = "&" if "?" in url else "?"
         print(f"{url}{separator}options={urllib.parse.quote(f'-csearch_path={schema}')}")

@@ -199,13 +199,22 @@ kube_checks() {
     # there (dropped afterwards); else NEO's embedded SQLite. Redis likewise when running.
     local database_url=""
     if [ -n "${NEO_TEST_POSTGRES_URL:-}" ]; then
-        database_url="$("$PY" scripts/ci/deploy_checks.py pg-schema create "$NEO_TEST_POSTGRES_URL" "${RUN_ID//-/_}")"
-        PG_SCHEMA="${RUN_ID//-/_}"
-        log "kube: the pod uses PostgreSQL (schema $PG_SCHEMA)"
+        if database_url="$("$PY" scripts/ci/deploy_checks.py pg-schema create \
+                "$NEO_TEST_POSTGRES_URL" "${RUN_ID//-/_}")"; then
+            PG_SCHEMA="${RUN_ID//-/_}"
+            log "kube: the pod uses PostgreSQL (schema $PG_SCHEMA)"
+        else
+            log "kube: the env file names a PostgreSQL that does not answer: the pod uses SQLite"
+        fi
+    fi
+    local redis_url="${NEO_TEST_REDIS_URL:-}"
+    if [ -n "$redis_url" ] && ! "$PY" -c 'import sys, urllib.parse as p, socket; u = p.urlsplit(sys.argv[1]); socket.create_connection((u.hostname, u.port), timeout=3).close()' "$redis_url" 2>/dev/null; then
+        log "kube: the env file names a Redis that does not answer: the pod runs without Redis"
+        redis_url=""
     fi
     "$PY" scripts/ci/deploy_checks.py kube-ci "$WORK/k8s-overlays-ci.yaml" "$WORK/kube.yaml" \
         "$WORK/kube-secret.json" --port "$port" --database-url "$database_url" \
-        --redis-url "${NEO_TEST_REDIS_URL:-}"
+        --redis-url "$redis_url"
     podman secret rm neo-secrets >/dev/null 2>&1 || true
     podman secret create neo-secrets "$WORK/kube-secret.json" >/dev/null
     podman kube play --network host "$WORK/kube.yaml" >"$WORK/kube-play.log" 2>&1 \
