@@ -171,7 +171,8 @@ DASHBOARDS = (
             Panel(
                 "API 5xx ratio",
                 (
-                    'sum(rate(neo_http_requests_total{status=~"5.."}[5m])) '
+                    # `or vector(0)`: no 5xx series yet means 0 %, not "No data"
+                    '(sum(rate(neo_http_requests_total{status=~"5.."}[5m])) or vector(0)) '
                     "/ clamp_min(sum(rate(neo_http_requests_total[5m])), 1e-9)",
                 ),
                 "percentunit",

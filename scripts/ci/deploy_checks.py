@@ -189,6 +189,11 @@ def evaluate(
                 print(
                     f"FAIL rule {rule['name']}: health {rule.get('health')} {rule.get('lastError')}"
                 )
+    fired = _firing(prometheus)
+    for alert in sorted(firing):
+        ok = alert in fired
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} alert {alert} firing (firing now: {sorted(fired)})")
     return failures
 
 
