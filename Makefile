@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint typecheck security unit fuzz bench clean browser-deps
+.PHONY: run test install install-dev lint typecheck security unit fuzz bench clean browser-deps \
+	deploy-test lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +47,18 @@ fuzz: $(STAMP_DEV)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider -m "not slow" \
 		$$(grep -rl --include='test_*.py' -e '@given' tests)
 
-test: lint typecheck security unit
+test: lint typecheck security unit deploy-test
+
+# The deployment proven to run (docs/deployment.md): builds the image from a debootstrap'd Debian
+# base (cached in /var/cache/neo-ci), runs it read-only as uid 1000, plays the Kubernetes API
+# Deployment with podman and evaluates every dashboard query and alert on a real Prometheus.
+# Needs root; installs podman, buildah, runc, debootstrap, prometheus, docker-compose if missing.
+deploy-test: $(STAMP_DEV)
+	$(SUDO) bash scripts/ci/deploy_test.sh
+
+# Regenerate the image's lock files from pyproject.toml at the dev venv's versions.
+lock: $(STAMP_DEV)
+	$(BIN)/python scripts/ci/lock_requirements.py
 
 # The report's browser test drives Debian's chromium through Playwright (never `playwright
 # install`, which downloads). .ci/run calls this; apt-get only when chromium is missing.

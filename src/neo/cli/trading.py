@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -55,12 +55,10 @@ from neo.cli.common import (
 )
 from neo.domain.errors import ConfigError
 from neo.domain.ids import InstrumentId
+from neo.domain.timeframe import Timeframe
 from neo.domain.timestamps import iso_ns
 from neo.engine.bus import MessageBus
 from neo.settings import NeoSettings
-
-if TYPE_CHECKING:
-    from neo.domain.timeframe import Timeframe
 
 StrategyOpt = Annotated[
     str | None,
@@ -330,6 +328,14 @@ def paper_command(
             max=65535,
         ),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            help="Address of the --metrics-port server (default 127.0.0.1; 0.0.0.0 in a "
+            "container, so that Prometheus can scrape it).",
+        ),
+    ] = "127.0.0.1",
     as_json: JsonOpt = False,
 ) -> None:
     """Paper-trade a strategy on a feed with the simulated broker."""
@@ -412,7 +418,7 @@ def paper_command(
         )  # fmt: skip
         emit(summary, as_json)
         return
-    on_loop, stop_metrics = session_metrics(session or "paper", metrics_port)
+    on_loop, stop_metrics = session_metrics(session or "paper", metrics_port, metrics_host)
     with paper_notifications(settings, list(specs), source.timeframe) as message_bus:
         try:
             result = asyncio.run(
@@ -542,7 +548,7 @@ def redis_feed(
 
 
 def session_metrics(
-    session: str, port: int | None
+    session: str, port: int | None, host: str = "127.0.0.1"
 ) -> tuple[Callable[[Any], None] | None, Callable[[], None]]:
     """``--metrics-port``: an ``on_loop`` hook attaching the session's metrics, and a function
     stopping the metrics server (both no-ops without a port)."""
@@ -555,10 +561,11 @@ def session_metrics(
             f"--metrics-port needs prometheus-client ({exc}): pip install 'neo-trading[service]'"
         ) from None
     try:
-        stop = start_metrics_server(port)
+        stop = start_metrics_server(port, host)
     except OSError as exc:
         raise ConfigError(
-            f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({exc})"
+            f"--metrics-port {port}: cannot listen on {host}:{port} ({exc}); "
+            "choose another --metrics-port or --metrics-host"
         ) from None
 
     def attach(loop: Any) -> None:

@@ -11,47 +11,16 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from neo.service import telemetry
 
-def _telemetry_first() -> None:
-    """Let ``neo.service.telemetry`` (when installed) register the shared metrics first, so
-    whichever module is imported first, each name is registered once."""
-    import importlib
-
-    try:
-        importlib.import_module("neo.service.telemetry")
-    except ImportError:
-        return
-
-
-_telemetry_first()
-
-
-def _counter() -> Counter:
-    existing = REGISTRY._names_to_collectors.get("neo_http_requests_total")
-    if isinstance(existing, Counter):
-        return existing
-    return Counter(
-        "neo_http_requests", "HTTP requests answered, by route template and status.",
-        ["method", "route", "status"],
-    )  # fmt: skip
-
-
-def _histogram() -> Histogram:
-    existing = REGISTRY._names_to_collectors.get("neo_http_request_seconds")
-    if isinstance(existing, Histogram):
-        return existing
-    return Histogram(
-        "neo_http_request_seconds", "HTTP request latency, by route template.",
-        ["method", "route"],
-    )  # fmt: skip
-
-
-HTTP_REQUESTS = _counter()
-HTTP_SECONDS = _histogram()
+# One definition of every metric (neo.service.telemetry, the shared contract); defining them here
+# too registered the same names twice in the default registry.
+HTTP_REQUESTS = telemetry.HTTP_REQUESTS
+HTTP_SECONDS = telemetry.HTTP_REQUEST
 
 
 def metrics_response() -> Response:
