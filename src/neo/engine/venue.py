@@ -54,6 +54,7 @@ from neo.execution.ledger import Ledger
 from neo.logs import get_logger
 
 if TYPE_CHECKING:
+    from neo.adapters.ccxt.journal import Journal
     from neo.engine.live import TradingSession
 
 log = get_logger("engine.venue")
@@ -69,6 +70,7 @@ class VenueJournal:
         self.venue = venue
         self.applied: set[str] = set()
         """Journal trade ids booked in this process's ledger (replayed or new)."""
+        self.strikes: dict[str, int] = {}
 
     def _write(self, cid: str, order: Order | None = None, **changes: Any) -> None:
         state = self.session.state
@@ -88,7 +90,7 @@ class VenueJournal:
         record = msgspec.structs.replace(base, bar=self.session.committed_bars, **changes)
         self.session.recorder.write_order(record)
 
-    def record_intent(self, order: Order, session: str) -> str:
+    def record_intent(self, order: Order, session: str | None) -> str:
         cid = self.session.recorder.cid_of(order.id)
         if cid is None:  # the broker always reports OrderSubmitted first
             raise ReconcileError(f"order {order.id} reached the exchange broker unannounced")
@@ -104,8 +106,7 @@ class VenueJournal:
         outcome: str,
         *,
         exchange_order_id: str | None = None,
-        reason: str = "",
-        strikes: int = 0,
+        reason: str | None = None,
     ) -> None:
         changes: dict[str, Any] = {"outcome": str(outcome)}
         if exchange_order_id:
@@ -114,11 +115,37 @@ class VenueJournal:
             changes["reason"] = reason
         self._write(client_order_id, **changes)
 
-    def record_status(self, client_order_id: str, order: Order) -> None:
-        self._write(client_order_id, order)
+    def record_status(
+        self,
+        client_order_id: str,
+        status: OrderStatus,
+        *,
+        quantity: float | None = None,
+        filled_quantity: float | None = None,
+        average_fill_price: float | None = None,
+        exchange_order_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {"status": str(status)}
+        for name, value in (("quantity", quantity), ("filled_quantity", filled_quantity),
+                            ("average_fill_price", average_fill_price),
+                            ("exchange_id", exchange_order_id), ("reason", reason)):  # fmt: skip
+            if value is not None:
+                changes[name] = value
+        self._write(client_order_id, **changes)
 
-    def record_fill(self, fill: Fill, *, client_order_id: str, venue: str, source: str) -> bool:
-        trade_id = f"{venue}:{fill.trade_id}"
+    def record_not_found(self, client_order_id: str) -> int:
+        """One more strike for an order the venue does not know (kept for this process: a
+        restart resolves every open order by client id before trading anyway)."""
+        self.strikes[client_order_id] = self.strikes.get(client_order_id, 0) + 1
+        return self.strikes[client_order_id]
+
+    def record_fill(
+        self, fill: Fill, *, client_order_id: str | None = None, source: str = "sim"
+    ) -> bool:
+        if client_order_id is None:
+            raise ReconcileError(f"fill {fill.trade_id} reached the journal without its order")
+        trade_id = f"{self.venue}:{fill.trade_id}"
         if trade_id in self.applied:
             return False
         self.applied.add(trade_id)
@@ -171,7 +198,8 @@ class VenueBroker:
         self.inner = inner
         self.venue: str = getattr(inner, "venue", "")
         self.journal = VenueJournal(session, self.venue)
-        inner.journal = self.journal  # the exchange broker journals into the session's journal
+        checked: Journal = self.journal  # the exchange broker's protocol, checked by mypy
+        inner.journal = checked  # the exchange broker journals into the session's journal
         inner.session = session.name
         self.replaying = False
         self._replayed: dict[OrderId, _Replayed] = {}
