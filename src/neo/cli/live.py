@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import typer
@@ -60,8 +60,10 @@ def run_paper_session(
     cycles: int | None,
     live_from_ns: int = 0,
     timer: float | None = None,
+    on_loop: Callable[[Any], object] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the paper session ``session`` with the simulated broker."""
+    """Run (or resume) the paper session ``session`` with the simulated broker; ``on_loop``
+    sees its loop before the first step (``--metrics-port``)."""
     if timer is not None:
         raise ConfigError(
             "--timer cannot be used with --session: a restart re-executes the session's "
@@ -83,6 +85,8 @@ def run_paper_session(
             cycles=cycles,
             live_from_ns=live_from_ns,
         )
+        if on_loop is not None:
+            on_loop(runner.loop)
         result = asyncio.run(runner.run())
     finally:
         journal.close()

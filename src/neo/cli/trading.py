@@ -409,16 +409,19 @@ def paper_command(
         data_dir=settings.data_dir,
         keep_basis=False,
     )
+    on_loop, stop_metrics = session_metrics(session or "paper", metrics_port, metrics_host)
     if session is not None and bus == "memory":
         from neo.cli.live import run_paper_session
 
-        summary = run_paper_session(
-            settings, session, chosen, source, specs, config, risk=gate, portfolio=book,
-            predictor=predictor, cycles=cycles, timer=timer,
-        )  # fmt: skip
+        try:
+            summary = run_paper_session(
+                settings, session, chosen, source, specs, config, risk=gate, portfolio=book,
+                predictor=predictor, cycles=cycles, timer=timer, on_loop=on_loop,
+            )  # fmt: skip
+        finally:
+            stop_metrics()
         emit(summary, as_json)
         return
-    on_loop, stop_metrics = session_metrics(session or "paper", metrics_port, metrics_host)
     with paper_notifications(settings, list(specs), source.timeframe) as message_bus:
         try:
             result = asyncio.run(
