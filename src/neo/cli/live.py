@@ -118,6 +118,16 @@ def request_observer() -> Any:
     return exchange_request_observed
 
 
+def stale_observer() -> Any:
+    """``neo_data_stale`` / ``neo_data_staleness_seconds`` fed by the exchange feed's
+    ``on_stale``, when prometheus-client is installed; None otherwise."""
+    try:
+        from neo.service.telemetry import data_staleness_observed
+    except ImportError:  # pragma: no cover - without the service extra
+        return None
+    return data_staleness_observed
+
+
 def market_now_ms(client: Any, symbol: str, timeframe: str) -> int:
     """The open time of the exchange's newest (forming) bar: its market's clock, which a sim
     runs on its own path; our clock when it returns none."""
@@ -145,7 +155,8 @@ def exchange_feed(
     stream = make_exchange(exchange, config, asynchronous=True, observer=request_observer())
     frame = parse_timeframe(timeframe)
     since = None if warmup <= 0 else now_ms - warmup * (frame.nanos // 1_000_000)
-    return CcxtBarFeed(stream, symbols, frame, since_ms=since), now_ms * 1_000_000
+    feed = CcxtBarFeed(stream, symbols, frame, since_ms=since, on_stale=stale_observer())
+    return feed, now_ms * 1_000_000
 
 
 def paper_on_exchange(
@@ -179,6 +190,7 @@ def paper_on_exchange(
         market_now_ms(client, symbols[0], timeframe),
     )
     gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, keep_basis=False)
+    gate.staleness = feed  # stale data stops new entries (risk code stale_data)
     name = session or f"paper-{exchange}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     journal = mirrored_journal(settings, name, sync=False)
     try:
@@ -343,6 +355,7 @@ def _live(
     )
     gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, account=label,
                            keep_basis=True)  # fmt: skip
+    gate.staleness = feed  # stale data stops new entries (risk code stale_data)
     name = session or f"live-{exchange}-{account}"
     journal = mirrored_journal(settings, name, sync=True)
     try:
