@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +138,27 @@ def test_a_bar_arriving_more_than_two_bars_late_is_stale_for_the_engine() -> Non
 
 def _dead() -> ExchangeConfig:
     return ExchangeConfig(url="http://127.0.0.1:9", api_key=SecretStr("k"), secret=SecretStr("s"))
+
+
+def test_exchange_sessions_gate_entries_on_their_feeds_staleness(tmp_path: Path) -> None:
+    """``neo live`` / ``neo paper --feed exchange:`` build their gate and feed this way: the
+    feed reports to the metrics, the gate reads the feed."""
+    pytest.importorskip("prometheus_client")
+    from neo.cli.live import exchange_feed, exchange_gate
+    from neo.service.telemetry import data_staleness_observed
+    from neo.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path)
+    feed, _ = exchange_feed(settings, "binance", "http://127.0.0.1:9", ["BTC/USDT"], "1m", 0, 0)
+    try:
+        assert feed.on_stale is data_staleness_observed
+        gate = exchange_gate(settings, {}, feed, keep_basis=False)
+        assert gate.staleness is feed
+        feed.series["BTC/USDT"].received -= 121.0  # two 1m bars and a second ago
+        account = FakeAccount()
+        account.mark(feed.instruments[0], 1.0)
+        order = Order(id=next_order_id("T"), instrument=feed.instruments[0], side=Side.BUY,
+                      quantity=1.0)  # fmt: skip
+        assert gate.check(order, account).code == "stale_data"
+    finally:
+        asyncio.run(feed.exchange.close())
