@@ -38,7 +38,9 @@ from neo.engine.mirror import SqlMirror
 from neo.engine.paper import Feed
 from neo.execution.config import ExecutionConfig
 from neo.portfolio.base import PortfolioConstructor
-from neo.risk.base import RiskGate
+from neo.risk.base import RiskGate, StalenessSource
+from neo.risk.gate import PreTradeRiskGate
+from neo.risk.killswitch import PAPER_ACCOUNT
 from neo.settings import NeoSettings
 from neo.strategies.base import Strategy
 
@@ -122,6 +124,16 @@ def request_observer() -> Any:
     return exchange_request_observed
 
 
+def stale_observer() -> Any:
+    """``neo_data_stale`` / ``neo_data_staleness_seconds`` fed by the exchange feed's
+    ``on_stale``, when prometheus-client is installed; None otherwise."""
+    try:
+        from neo.service.telemetry import data_staleness_observed
+    except ImportError:  # pragma: no cover - without the service extra
+        return None
+    return data_staleness_observed
+
+
 def market_now_ms(client: Any, symbol: str, timeframe: str) -> int:
     """The open time of the exchange's newest (forming) bar: its market's clock, which a sim
     runs on its own path; our clock when it returns none."""
@@ -149,7 +161,27 @@ def exchange_feed(
     stream = make_exchange(exchange, config, asynchronous=True, observer=request_observer())
     frame = parse_timeframe(timeframe)
     since = None if warmup <= 0 else now_ms - warmup * (frame.nanos // 1_000_000)
-    return CcxtBarFeed(stream, symbols, frame, since_ms=since), now_ms * 1_000_000
+    feed = CcxtBarFeed(stream, symbols, frame, since_ms=since, on_stale=stale_observer())
+    return feed, now_ms * 1_000_000
+
+
+def exchange_gate(
+    settings: NeoSettings,
+    instruments: Mapping[InstrumentId, Instrument],
+    feed: StalenessSource,
+    *,
+    account: str = PAPER_ACCOUNT,
+    keep_basis: bool,
+) -> PreTradeRiskGate:
+    """The risk gate of a session on an exchange feed: the account's kill switch, and the
+    feed's staleness, so stale data stops new entries (code ``stale_data``)."""
+    from neo.risk import HALT_ONLY, build_risk_gate
+
+    gate = build_risk_gate(
+        HALT_ONLY, settings.data_dir, instruments, account=account, keep_basis=keep_basis
+    )
+    gate.staleness = feed
+    return gate
 
 
 def paper_on_exchange(
@@ -170,8 +202,6 @@ def paper_on_exchange(
     credentials are loaded (a public market data client only)."""
     if not symbols:
         raise ConfigError("select what to trade with --symbols A,B or --symbol A")
-    from neo.risk import HALT_ONLY, build_risk_gate
-
     client, instruments = exchange_market(settings, exchange, url, symbols, keys=False)
     feed, live_from = exchange_feed(
         settings,
@@ -182,7 +212,7 @@ def paper_on_exchange(
         warmup,
         market_now_ms(client, symbols[0], timeframe),
     )
-    gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, keep_basis=False)
+    gate = exchange_gate(settings, instruments, feed, keep_basis=False)
     name = session or f"paper-{exchange}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     journal = mirrored_journal(settings, name, sync=False)
     try:
@@ -338,15 +368,13 @@ def _live(
 ) -> dict[str, Any]:  # fmt: skip
     """The durable live session: keys loaded (never printed), orders through CcxtBroker."""
     from neo.adapters.ccxt.broker import ccxt_broker
-    from neo.risk import HALT_ONLY, build_risk_gate
 
     label = f"exchange:{exchange}:{account}"
     client, instruments = exchange_market(settings, exchange, url, names, keys=True)
     feed, live_from = exchange_feed(
         settings, exchange, url, names, frame, warmup, market_now_ms(client, names[0], frame)
     )
-    gate = build_risk_gate(HALT_ONLY, settings.data_dir, instruments, account=label,
-                           keep_basis=True)  # fmt: skip
+    gate = exchange_gate(settings, instruments, feed, account=label, keep_basis=True)
     name = session or f"live-{exchange}-{account}"
     journal = mirrored_journal(settings, name, sync=True)
     try:

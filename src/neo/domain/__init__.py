@@ -62,6 +62,7 @@ from neo.domain.events import (
 from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId, OrderId, StrategyId, TradeId
 from neo.domain.instrument import Instrument
+from neo.domain.market import Quote, TradeTick
 from neo.domain.order import ALLOWED_TRANSITIONS, Order, next_order_id
 from neo.domain.position import Position
 from neo.domain.timeframe import Timeframe
@@ -118,6 +119,7 @@ __all__ = [
     "Position",
     "PositionChanged",
     "PredictionMade",
+    "Quote",
     "RateLimitError",
     "RetryableError",
     "RiskDenied",
@@ -133,6 +135,7 @@ __all__ = [
     "TimerFired",
     "Trade",
     "TradeId",
+    "TradeTick",
     "TradingMode",
     "decode_event",
     "encode_event",

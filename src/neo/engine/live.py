@@ -474,6 +474,9 @@ class TradingSession:
         switch = getattr(self.risk, "kill_switch", None)
         if switch is not None:
             self.risk.kill_switch = KillSwitch(None, keep_basis=False)  # type: ignore[union-attr]
+        staleness = getattr(self.risk, "staleness", None)  # the past is not judged by today's
+        if staleness is not None:
+            self.risk.staleness = None  # type: ignore[union-attr]
         venue = self.venue
         if venue is not None:
             venue.start_replay(loaded)
@@ -496,6 +499,8 @@ class TradingSession:
             self.recorder.writing = True
             if switch is not None:
                 self.risk.kill_switch = switch  # type: ignore[union-attr]
+            if staleness is not None:
+                self.risk.staleness = staleness  # type: ignore[union-attr]
         self.last_step = checkpoint.step_ts
         self._verify(checkpoint)
         self.recorder.seq = max(self.recorder.seq, checkpoint.orders)

@@ -15,6 +15,7 @@ from neo.risk.base import (
     RiskActions,
     RiskGate,
     RiskVerdict,
+    StalenessSource,
 )
 from neo.risk.config import HALT_ONLY, RiskConfig, RiskLimits, StopsConfig, load_risk_config
 from neo.risk.gate import REASON_CODES, PreTradeRiskGate, RiskEvent
@@ -40,6 +41,7 @@ __all__ = [
     "RiskGate",
     "RiskLimits",
     "RiskVerdict",
+    "StalenessSource",
     "StopsConfig",
     "account_kill_switch",
     "account_state_path",

@@ -14,6 +14,7 @@ import msgspec
 
 from neo.domain.account import AccountView
 from neo.domain.fill import Fill
+from neo.domain.ids import InstrumentId
 from neo.domain.order import Order
 
 
@@ -43,6 +44,14 @@ class RiskGate(Protocol):
     def on_fill(self, fill: Fill, account: AccountView) -> None: ...
 
     def on_bar(self, account: AccountView) -> RiskActions: ...
+
+
+class StalenessSource(Protocol):
+    """Whether an instrument's market data is too old to open positions on (e.g. the exchange
+    feed, :class:`neo.adapters.ccxt.CcxtBarFeed`). ``engine_ts`` is the engine time (ns) of the
+    decision, so a source can also judge a bar that arrived late (a back-filled gap)."""
+
+    def is_stale(self, instrument: InstrumentId, engine_ts: int | None = None) -> bool: ...
 
 
 class PassThroughRiskGate:

@@ -31,6 +31,8 @@ order exactly its size): a position below the minimum must always be closable.
 Reason codes (:data:`REASON_CODES`, stable; each denial is counted in :attr:`counters`):
 
 ``kill_switch``            new exposure while the kill switch is engaged
+``stale_data``             new exposure on an instrument whose market data is stale (older
+                           than two bars, see :attr:`PreTradeRiskGate.staleness`)
 ``reduce_only``            a reduce-only order that would not reduce the position
 ``quantity_precision``     quantity off the lot grid or below the instrument's minimum quantity
 ``price_precision``        limit or stop price off the tick grid
@@ -62,7 +64,7 @@ from neo.domain.ids import InstrumentId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order, next_order_id
 from neo.logs import get_logger
-from neo.risk.base import APPROVED, NO_ACTIONS, RiskActions, RiskVerdict
+from neo.risk.base import APPROVED, NO_ACTIONS, RiskActions, RiskVerdict, StalenessSource
 from neo.risk.config import RiskConfig
 from neo.risk.killswitch import KillSwitch
 from neo.risk.stop_manager import StopManager
@@ -75,6 +77,7 @@ _EPS = 1e-9
 
 REASON_CODES = (
     "kill_switch",
+    "stale_data",
     "reduce_only",
     "quantity_precision",
     "price_precision",
@@ -130,6 +133,8 @@ class PreTradeRiskGate:
         How many recent :class:`RiskEvent` to keep in :attr:`events`.
     kill_switch
         A ready kill switch (e.g. the account's, :func:`neo.risk.account_kill_switch`).
+    staleness
+        Where market data age comes from (the exchange feed); None: data is never stale.
     """
 
     def __init__(
@@ -141,6 +146,7 @@ class PreTradeRiskGate:
         max_events: int = 100_000,
         keep_basis: bool = True,
         kill_switch: KillSwitch | None = None,
+        staleness: StalenessSource | None = None,
     ) -> None:
         self.config = config
         self.limits = config.limits
@@ -148,6 +154,8 @@ class PreTradeRiskGate:
         self.instruments: Mapping[InstrumentId, Instrument] = instruments or {}
         self.stops = None if config.stops is None else StopManager(config.stops, self.instruments)
         """Protective stops at the broker (``[stops]``); the engine runs it after every bar."""
+        self.staleness = staleness
+        """Stale data stops new exposure (``stale_data``); exits and cancels still go through."""
         self.counters: Counter[str] = Counter()
         """Denials by reason code (only denials)."""
         self.events: deque[RiskEvent] = deque(maxlen=max_events)
@@ -215,6 +223,16 @@ class PreTradeRiskGate:
         if self.kill_switch.engaged and not reduces:
             return _deny(
                 "kill_switch", f"kill switch engaged ({self.kill_switch.reason}); reset to trade"
+            )
+        if (
+            not reduces
+            and self.staleness is not None
+            and self.staleness.is_stale(order.instrument, account.ts)
+        ):
+            return _deny(
+                "stale_data",
+                f"market data of {order.instrument} is older than two bars: no new exposure "
+                "until it is fresh again",
             )
         last = account.price(order.instrument)
         verdict = self._check_precision(order, last, position)

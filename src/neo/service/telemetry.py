@@ -201,6 +201,14 @@ def exchange_request_observed(
     EXCHANGE_REQUEST.labels(exchange, endpoint).observe(seconds)
 
 
+def data_staleness_observed(instrument: InstrumentId, stale: bool, age_s: float) -> None:
+    """``on_stale`` of the exchange feed (:class:`neo.adapters.ccxt.CcxtBarFeed`): its
+    instrument's staleness flag and age at each change."""
+    label = str(instrument)
+    STALE.labels(label).set(1.0 if stale else 0.0)
+    STALENESS.labels(label).set(age_s)
+
+
 def webhook_delivered(format: str, outcome: str) -> None:
     """The notifier's delivery hook (``on_outcome``): ``neo_webhook_deliveries_total``."""
     WEBHOOK_DELIVERIES.labels(format, outcome).inc()

@@ -28,7 +28,7 @@ BARS = 300
 
 
 def _run(data: Path, *, bars: int = BARS, fast: int = 3, symbols: tuple[str, ...] = ("BTC/USDT",),
-         cycles: int | None = None) -> dict[str, Any]:  # fmt: skip
+         cycles: int | None = None, risk: Any = None) -> dict[str, Any]:  # fmt: skip
     feed = SimulatedMarketDataFeed(list(symbols), "1m", n_bars=bars, seed=5, venue="sim")
     journal = FileJournal(session_dir(data, NAME))
     try:
@@ -39,6 +39,7 @@ def _run(data: Path, *, bars: int = BARS, fast: int = 3, symbols: tuple[str, ...
             journal=journal,
             instruments={iid: default_instrument(iid) for iid in feed.instruments},
             cycles=cycles,
+            risk=risk,
         )
         return asyncio.run(session.run()).summary()
     finally:
@@ -99,6 +100,25 @@ def test_a_finished_session_resumes_with_nothing_new(tmp_path: Path) -> None:
     assert again["resumed"] and again["replayed_bars"] == BARS and again["new_bars"] == 0
     for key in ("orders", "fills", "cash", "positions"):
         assert again[key] == first[key]
+
+
+class _AlwaysStale:
+    def is_stale(self, instrument: Any, engine_ts: int | None = None) -> bool:
+        return True
+
+
+def test_a_replay_is_not_judged_by_todays_stale_data(tmp_path: Path) -> None:
+    """Data stale now (the exchange feed at restart) must not change the replayed past: the
+    replay re-decides the journal's orders; new entries after it are stopped."""
+    from neo.risk import PreTradeRiskGate, RiskConfig
+
+    first = _run(tmp_path, cycles=100, risk=PreTradeRiskGate(RiskConfig()))
+    assert first["orders"] > 0
+    stale = PreTradeRiskGate(RiskConfig(), staleness=_AlwaysStale())
+    again = _run(tmp_path, cycles=250, risk=stale)
+    assert again["replayed_bars"] == 100 and again["new_bars"] == 150
+    assert stale.staleness is not None and stale.counters["stale_data"] > 0
+    assert [e.order_id for e in stale.events]  # only new entries were denied, after the replay
 
 
 def test_cycles_count_the_session_bars_across_restarts(tmp_path: Path) -> None:

@@ -199,6 +199,11 @@ def test_uncomputable_equity_engages_the_switch(equity: float) -> None:
     assert gate.kill_switch.engaged
 
 
+class _AlwaysStale:
+    def is_stale(self, instrument: InstrumentId, engine_ts: int | None = None) -> bool:
+        return True
+
+
 def _producers() -> dict[str, tuple[PreTradeRiskGate, Order, FakeAccount]]:
     """One (gate, order, account) per reason code that makes the gate deny with that code."""
     held = account()
@@ -209,8 +214,11 @@ def _producers() -> dict[str, tuple[PreTradeRiskGate, Order, FakeAccount]]:
     busy.work(order())
     rate = gate_with(max_orders_per_minute=1)
     rate.check(order(), account())
+    stale = gate_with()
+    stale.staleness = _AlwaysStale()
     return {
         "kill_switch": (halted, order(), account()),
+        "stale_data": (stale, order(), account()),
         "reduce_only": (gate_with(), order(Side.SELL, reduce_only=True), account()),
         "quantity_precision": (gate_with(), order(qty=0.0015), account()),
         "price_precision": (

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from neo.adapters.ccxt.feed import CcxtBarFeed
     from neo.adapters.ccxt.history import FetchReport, fetch_history, iter_ohlcv_pages
     from neo.adapters.ccxt.journal import Journal, MemoryJournal
+    from neo.adapters.ccxt.market_stream import CcxtMarketStream
     from neo.adapters.ccxt.markets import instruments_of, load_instruments, market_to_instrument
     from neo.adapters.ccxt.outcome import Outcome, OutcomePolicy
     from neo.adapters.ccxt.ratelimit import Backoff, RateLimiter, RetryBudget
@@ -34,6 +35,7 @@ _HOME = {
     "rewrite_urls": "client",
     "ExchangeConfig": "config",
     "CcxtBarFeed": "feed",
+    "CcxtMarketStream": "market_stream",
     "FetchReport": "history",
     "fetch_history": "history",
     "iter_ohlcv_pages": "history",
@@ -62,6 +64,7 @@ __all__ = [
     "Backoff",
     "CcxtBarFeed",
     "CcxtBroker",
+    "CcxtMarketStream",
     "ExchangeConfig",
     "FetchReport",
     "Journal",

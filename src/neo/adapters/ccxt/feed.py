@@ -13,9 +13,19 @@ each once:
   gap since the last bar is back-filled over REST before the stream goes on — a bar seen twice
   (REST and socket) is yielded once;
 * :meth:`staleness_seconds` / :meth:`is_stale` say how long it is since an instrument's last
-  bar; beyond two bars the instrument is *stale* (new entries must stop; the live driver and
-  the metric ``neo_data_stale{instrument}`` read it), and ``on_stale(instrument, stale, age_s)``
-  is called on every change.
+  bar; beyond two bars the instrument is *stale* (new entries must stop: the session's risk gate
+  reads :meth:`is_stale` and denies them with ``stale_data``), and
+  ``on_stale(instrument, stale, age_s)`` is called on every change (the CLI feeds the metrics
+  ``neo_data_stale{instrument}`` / ``neo_data_staleness_seconds{instrument}`` from it).
+
+Two clocks judge age, neither of them a bar's time against our wall clock (a sim's bars, or a
+replayed path, are not wall time): **receipt** (our monotonic clock since the last closed bar
+arrived: a silent or stalled stream) and the **venue's bar clock** (the open time of the newest
+bar, forming or closed, the exchange has shown us). A bar back-filled over REST after a gap is
+fresh by receipt, yet when it arrives the venue may already be more than two bars past its
+close: such a bar is *late*, and an entry decided on it (the engine's time is that bar's) is
+denied too. Lateness is judged when the bar arrives, not when the engine gets to it, so a
+replayed or time-compressed path is judged as it streamed.
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ from neo.logs import get_logger
 
 log = get_logger("adapters.ccxt.feed")
 _MS = 1_000_000
+_LATE_KEPT = 1_000
+"""How many bars back a late bar is remembered (the engine is never further behind)."""
 
 StaleCallback = Callable[[InstrumentId, bool, float], None]
 
@@ -52,6 +64,8 @@ class _Series:
     pending: list[float] | None = None  # the bar still forming
     received: float = field(default_factory=time.monotonic)
     stale: bool = False
+    venue_ms: int | None = None  # open time of the newest bar (even forming) the venue showed
+    late: set[int] = field(default_factory=set)  # ms opens of bars that arrived > 2 bars late
 
 
 @dataclass
@@ -146,9 +160,16 @@ class CcxtBarFeed:
                 return max(0.0, self.clock() - series.received)
         raise KeyError(instrument)
 
-    def is_stale(self, instrument: InstrumentId) -> bool:
-        """Older than two bars: no new entries should be made on it."""
-        return self.staleness_seconds(instrument) > 2 * self._timeframe.seconds
+    def is_stale(self, instrument: InstrumentId, engine_ts: int | None = None) -> bool:
+        """Older than two bars, so no new entries should be made on it: nothing received for
+        two bar lengths, or the bar opening at ``engine_ts`` (ns; the engine's time when it
+        decides on that bar) arrived late (the module docstring)."""
+        if self.staleness_seconds(instrument) > 2 * self._timeframe.seconds:
+            return True
+        if engine_ts is None:
+            return False
+        series = next(s for s in self.series.values() if s.instrument == instrument)
+        return engine_ts // _MS in series.late
 
     def check_staleness(self) -> None:
         """Update every instrument's flag; ``on_stale`` hears each change."""
@@ -289,7 +310,11 @@ class CcxtBarFeed:
     def _take(self, series: _Series, rows: Any, *, backfill: bool = False) -> None:
         """Fold rows into the series: yield each bar once it is closed, in order."""
         now_ms = int(time.time() * 1000) + self.offset_ms
-        for row in sorted(rows or [], key=lambda r: int(r[0])):
+        ordered = sorted(rows or [], key=lambda r: int(r[0]))
+        if ordered:  # the venue's bar clock: its newest bar, judged before any is emitted
+            newest = int(ordered[-1][0])
+            series.venue_ms = max(newest, series.venue_ms or newest)
+        for row in ordered:
             ts = int(row[0])
             if series.last_ts is not None and ts <= series.last_ts:
                 self.stats.duplicates_dropped += 1
@@ -315,6 +340,10 @@ class CcxtBarFeed:
             return
         series.last_ts = ts
         series.received = self.clock()
+        if series.venue_ms is not None and series.venue_ms - (ts + self.step_ms) > 2 * self.step_ms:
+            series.late.add(ts)
+            horizon = ts - _LATE_KEPT * self.step_ms
+            series.late = {t for t in series.late if t >= horizon}
         self._closed_marks.discard((series.market_id, str(self._timeframe), ts))
         self.stats.bars += 1
         bar = Bar(
