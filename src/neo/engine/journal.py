@@ -63,6 +63,10 @@ class BarRecord(msgspec.Struct, frozen=True, tag="bar", tag_field="kind"):
     low: float
     close: float
     volume: float
+    stale: tuple[int, ...] = ()
+    """Instruments (indexes) whose data was stale when this bar was journaled: the risk gate's
+    ``stale_data`` rule reads this snapshot, live and in a replay alike, so a restart decides
+    every entry exactly as the run did (staleness is wall-clock, a replay cannot re-judge it)."""
 
 
 class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, tag="order", tag_field="kind"):
@@ -179,7 +183,7 @@ class SessionJournal(Protocol):
         """Record what a new session was started with (once)."""
         ...
 
-    def append_bar(self, k: int, bar: Bar) -> None: ...
+    def append_bar(self, k: int, bar: Bar, stale: tuple[int, ...] = ()) -> None: ...
 
     def record_order(self, record: OrderRecord) -> None: ...
 
@@ -267,8 +271,8 @@ class FileJournal:
     def start(self, meta: SessionMeta) -> None:
         self._write(meta)
 
-    def append_bar(self, k: int, bar: Bar) -> None:
-        self._write(BarRecord(k, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume))
+    def append_bar(self, k: int, bar: Bar, stale: tuple[int, ...] = ()) -> None:
+        self._write(BarRecord(k, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, stale))
 
     def record_order(self, record: OrderRecord) -> None:
         self._write(record)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,6 +214,36 @@ class Recorder:
         self.state.add(record)
 
 
+class RecordedStaleness:
+    """The staleness the risk gate reads in a durable session: a snapshot taken when each bar is
+    journaled (and stored with it), not the feed's wall-clock judgement at order time.
+
+    A replay after a crash must decide every entry as the run did; the feed's staleness
+    depends on when bars were received, which a replay cannot see again, so the run records
+    it and the replay reads it back (:attr:`BarRecord.stale`)."""
+
+    def __init__(self, ids: Sequence[InstrumentId], source: Any) -> None:
+        self.ids = list(ids)
+        self.source = source
+        """The feed (``is_stale(instrument, engine_ts)``), or None: nothing is ever stale."""
+        self.current: frozenset[int] = frozenset()
+
+    def judge(self, ids: Sequence[InstrumentId], ts: int) -> tuple[int, ...]:
+        """Ask the feed which instruments are stale now (engine time ``ts``), keep and return
+        that snapshot for the journal."""
+        if self.source is None:
+            return ()
+        stale = tuple(k for k, iid in enumerate(ids) if self.source.is_stale(iid, ts))
+        self.current = frozenset(stale)
+        return stale
+
+    def is_stale(self, instrument: InstrumentId, engine_ts: int | None = None) -> bool:
+        try:
+            return self.ids.index(instrument) in self.current
+        except ValueError:
+            return False
+
+
 def order_record(cid: str, order: Order) -> OrderRecord:
     return OrderRecord(
         cid=cid,
@@ -363,6 +393,9 @@ class TradingSession:
         self.prefix = client_prefix(name)
         self._reconcile = reconcile
         self.risk = risk
+        self._stale = RecordedStaleness(self.ids, getattr(risk, "staleness", None))
+        if self._stale.source is not None:
+            risk.staleness = self._stale  # type: ignore[union-attr]
         self.venue: VenueBroker | None = None
         if exchange_broker is not None:
             broker = venue_broker(self, exchange_broker)
@@ -474,9 +507,6 @@ class TradingSession:
         switch = getattr(self.risk, "kill_switch", None)
         if switch is not None:
             self.risk.kill_switch = KillSwitch(None, keep_basis=False)  # type: ignore[union-attr]
-        staleness = getattr(self.risk, "staleness", None)  # the past is not judged by today's
-        if staleness is not None:
-            self.risk.staleness = None  # type: ignore[union-attr]
         venue = self.venue
         if venue is not None:
             venue.start_replay(loaded)
@@ -484,6 +514,7 @@ class TradingSession:
         try:
             for record in loaded.bars:
                 bar = self._bar_of(record)
+                self._stale.current = frozenset(record.stale)  # as the run judged it
                 steps.before(bar)
                 if venue is not None:
                     venue.before_bar(self.committed_bars)
@@ -499,8 +530,6 @@ class TradingSession:
             self.recorder.writing = True
             if switch is not None:
                 self.risk.kill_switch = switch  # type: ignore[union-attr]
-            if staleness is not None:
-                self.risk.staleness = staleness  # type: ignore[union-attr]
         self.last_step = checkpoint.step_ts
         self._verify(checkpoint)
         self.recorder.seq = max(self.recorder.seq, checkpoint.orders)
@@ -547,7 +576,7 @@ class TradingSession:
             if self.cycles is not None and self.committed_bars >= self.cycles:
                 steps.close()
                 return f"{self.cycles} cycles", new
-            self.journal.append_bar(k, bar)
+            self.journal.append_bar(k, bar, self._stale.judge(self.ids, bar.ts))
             if self.venue is not None:
                 self.venue.note_price(bar.instrument, bar.close)
                 self.venue.before_bar(self.committed_bars)

@@ -72,8 +72,8 @@ class SqlMirror:
         self.file.start(meta)
         self._open(meta)
 
-    def append_bar(self, k: int, bar: Any) -> None:
-        self.file.append_bar(k, bar)
+    def append_bar(self, k: int, bar: Any, stale: tuple[int, ...] = ()) -> None:
+        self.file.append_bar(k, bar, stale)
 
     def record_order(self, record: OrderRecord, *, sync_only: bool = False) -> None:
         if not sync_only:

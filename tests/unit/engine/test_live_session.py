@@ -121,6 +121,51 @@ def test_a_replay_is_not_judged_by_todays_stale_data(tmp_path: Path) -> None:
     assert [e.order_id for e in stale.events]  # only new entries were denied, after the replay
 
 
+class _StaleBetween:
+    """Stale for engine times in [start, end): the feed's judgement during the first run."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+    def is_stale(self, instrument: Any, engine_ts: int | None = None) -> bool:
+        return engine_ts is not None and self.start <= engine_ts < self.end
+
+
+class _NeverStale:
+    def is_stale(self, instrument: Any, engine_ts: int | None = None) -> bool:
+        return False
+
+
+def test_entries_denied_for_stale_data_are_denied_again_in_the_replay(tmp_path: Path) -> None:
+    """The run denied entries while its data was stale; a restart cannot re-judge staleness
+    (it is wall-clock), so it reads the run's judgement back from the journal and decides
+    every order as the run did (without it, the replay approves those entries and refuses to
+    resume: 'the restart decides ...')."""
+    from neo.risk import PreTradeRiskGate, RiskConfig
+
+    reference = tmp_path / "reference"
+    window = _StaleBetween(_bar_ts(60), _bar_ts(160))
+    gate = PreTradeRiskGate(RiskConfig(), staleness=window)
+    whole = _run(reference, cycles=BARS, risk=gate)
+    assert gate.counters["stale_data"] > 0  # entries were stopped while stale
+    content = _path(reference).read_bytes()
+    cut = content.rfind(b'"kind":"checkpoint"', 0, len(content) * 2 // 3)
+    data = tmp_path / "resumed"
+    _path(data).parent.mkdir(parents=True)
+    _path(data).write_bytes(content[: content.rfind(b"\n", 0, cut) + 1])
+    again = _run(data, cycles=BARS, risk=PreTradeRiskGate(RiskConfig(), staleness=_NeverStale()))
+    assert again["resumed"] and again["replayed_bars"] > 160
+    for key in ("orders", "fills", "cash", "positions"):
+        assert again[key] == whole[key]
+
+
+def _bar_ts(index: int) -> int:
+    """The open time of the simulated feed's ``index``-th bar."""
+    feed = SimulatedMarketDataFeed(["BTC/USDT"], "1m", n_bars=BARS, seed=5, venue="sim")
+    (batch,) = feed.history().values()
+    return int(batch.ts[index])
+
+
 def test_cycles_count_the_session_bars_across_restarts(tmp_path: Path) -> None:
     assert _run(tmp_path, cycles=100)["new_bars"] == 100
     second = _run(tmp_path, cycles=250)
