@@ -96,11 +96,13 @@ async def post_candles(
         raise ConfigError("name the candles' symbol: ?symbol=BTC/USDT (or symbol in the JSON)")
     key = getattr(request.state, "key_id", "anonymous")
 
+    chosen_venue = named.get("venue") or venue or state.settings.data.default_venue
+
     def ingest() -> dict[str, Any]:
-        with state.store_lock:
+        with state.series_lock(chosen_venue, chosen_symbol):
             return use.ingest_rows(
                 state.api, state.settings, rows, symbol=chosen_symbol,
-                venue=named.get("venue") or venue, timeframe=named.get("timeframe") or timeframe,
+                venue=chosen_venue, timeframe=named.get("timeframe") or timeframe,
                 source=f"api:{key}", replace=replace,
             )  # fmt: skip
 
