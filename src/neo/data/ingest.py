@@ -46,7 +46,7 @@ from neo.data.validate import (
     as_raw_bars,
 )
 from neo.domain.bar import BarBatch, IntArray
-from neo.domain.errors import DataFormatError, DataNotFoundError
+from neo.domain.errors import DataFormatError
 from neo.domain.ids import InstrumentId
 from neo.domain.timeframe import Timeframe
 from neo.logs import get_logger
@@ -486,13 +486,9 @@ class DataIngestionAPI:
         self, instrument: InstrumentId, tf: Timeframe, first_ts: int
     ) -> float | None:
         """The stored close just before ``first_ts``, so jumps are judged across batches."""
-        try:
-            before = self.store.read(
-                instrument, tf, first_ts - _PREV_CLOSE_LOOKBACK_BARS * tf.nanos, first_ts
-            )
-        except DataNotFoundError:
-            return None
-        return float(before.close[-1]) if len(before) else None
+        return self.store.close_before(
+            instrument, tf, first_ts, _PREV_CLOSE_LOOKBACK_BARS * tf.nanos
+        )
 
     # -- views the CLI and the REST API share ---------------------------------------------------
     def datasets(self) -> list[DatasetInfo]:

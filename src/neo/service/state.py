@@ -28,24 +28,41 @@ class ServiceState:
     sessions: SessionManager
     jobs: JobRunner
     store_lock: threading.Lock = field(default_factory=threading.Lock)
-    """The historical store is written by one request at a time (its files are not shared
-    between concurrent writers); reads take the lock too, as they share its DuckDB handle."""
+    """Reads of the historical store take it (one at a time) and :meth:`close` takes it to
+    release the store. Writes (``POST /v1/candles``) take the series' lock instead."""
     _api: DataIngestionAPI | None = None
+    _series_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def api(self) -> DataIngestionAPI:
-        """The ingestion service, opened on first use (hold ``store_lock`` while using it)."""
-        if self._api is None:
-            from neo.app.ingest import ingestion_api
+        """The ingestion service, opened once on first use (safe from any thread; the store
+        serialises its own shared handles, and each series is written under its lock)."""
+        with self._locks_lock:
+            if self._api is None:
+                from neo.app.ingest import ingestion_api
 
-            self._api = ingestion_api(self.settings, on_report=self._stored)
-        return self._api
+                self._api = ingestion_api(self.settings, on_report=self._stored)
+            return self._api
+
+    def series_lock(self, venue: str, symbol: str) -> threading.Lock:
+        """The lock one series' writes take: POSTs of one instrument are stored one at a time
+        and in order (so the Redis bus sees its candles in order), while different
+        instruments are written concurrently. The store's per-dataset file lock still guards
+        against other processes."""
+        key = (venue, symbol.strip())
+        with self._locks_lock:
+            lock = self._series_locks.get(key)
+            if lock is None:
+                lock = self._series_locks[key] = threading.Lock()
+            return lock
 
     def _stored(self, report: IngestReport) -> None:
         """Count what an ingestion accepted and rejected per rule, and, with a Redis bus
         configured, publish the accepted candles to the trading processes.
 
-        Runs inside the ingestion, under ``store_lock``. A Redis failure raises a retryable
+        Runs inside the ingestion, under the series' lock (so one series is published in
+        order). A Redis failure raises a retryable
         error (503): the candles are stored, and posting them again publishes them (the bus
         refuses a bar it already holds, so nothing is traded twice)."""
         from neo.service.telemetry import record_ingest
@@ -61,10 +78,18 @@ class ServiceState:
         usable: an app whose lifespan starts again reopens what it needs)."""
         self.sessions.shutdown()
         self.jobs.shutdown()
+        with self._locks_lock:
+            locks = list(self._series_locks.values())
         with self.store_lock:
-            if self._api is not None:
-                self._api.store.close()
-                self._api = None
+            for lock in locks:  # wait for writes in flight
+                lock.acquire()
+            try:
+                if self._api is not None:
+                    self._api.store.close()
+                    self._api = None
+            finally:
+                for lock in locks:
+                    lock.release()
         self.db.close()
 
 

@@ -54,7 +54,15 @@ from neo.data.store.manifest import (
 )
 from neo.data.store.provenance import Provenance
 from neo.data.store.quarantine import Quarantine, QuarantineWrite
-from neo.data.store.writer import PARQUET_OPTIONS, YearPlan, plan_delete, plan_upsert, write_year
+from neo.data.store.writer import (
+    PARQUET_OPTIONS,
+    YearCache,
+    YearPlan,
+    load_year,
+    plan_delete,
+    plan_upsert,
+    write_year,
+)
 from neo.data.validate import RawBars
 from neo.domain.bar import OHLCV_COLUMNS, BarBatch, IntArray
 from neo.domain.errors import ConfigError, DataConflictError, DataNotFoundError, StoreError
@@ -228,6 +236,7 @@ class HistoricalDataStore:
         self._cache: LRUCache[BarBatch] = LRUCache(cache_entries)
         self._db = duckdb.connect(":memory:")
         self._lock = threading.Lock()
+        self._years = YearCache()
         self.swept = self._sweep()
 
     @classmethod
@@ -271,7 +280,7 @@ class HistoricalDataStore:
             remove_temp_files(directory)
             manifest = load_manifest(directory)
             plans = [
-                plan_upsert(directory, manifest.entry(year), year, part, who.source)
+                plan_upsert(directory, manifest.entry(year), year, part, who.source, self._years)
                 for year, part in _year_parts(batch)
             ]
             conflicted = [p for p in plans if p.conflicts]
@@ -288,6 +297,28 @@ class HistoricalDataStore:
             batch.instrument, batch.timeframe, len(batch), inserted, updated,
             len(batch) - inserted - updated, len(changed), replaced, others,
         )  # fmt: skip
+
+    def close_before(
+        self, instrument: InstrumentId, timeframe: Timeframe, ts: int, lookback_ns: int
+    ) -> float | None:
+        """The close of the last stored bar in ``[ts - lookback_ns, ts)``, or None: what
+        validation compares a new batch's first bar with. Read from the year files (digest-
+        checked, or as this process last wrote them), not through a query, as every append
+        asks it."""
+        directory = dataset_dir(self.bars_root, instrument, timeframe)
+        return _retrying(lambda: self._close_before_once(directory, ts, lookback_ns))
+
+    def _close_before_once(self, directory: Path, ts: int, lookback_ns: int) -> float | None:
+        manifest = load_manifest(directory)
+        for entry in reversed(self._entries(manifest, ts - lookback_ns, ts)):
+            if entry.first_ts is not None and entry.first_ts >= ts:
+                continue
+            year = load_year(directory, entry, self._years)
+            stamps = year.columns["ts"]
+            at = int(np.searchsorted(stamps, ts)) - 1  # last bar before ts
+            if at >= 0:
+                return float(year.columns["close"][at]) if stamps[at] >= ts - lookback_ns else None
+        return None
 
     def has_other_sources(
         self, instrument: InstrumentId, timeframe: Timeframe | str, source: str
@@ -311,13 +342,15 @@ class HistoricalDataStore:
         manifest = load_manifest(directory)
         tally.add(
             [
-                plan_upsert(directory, manifest.entry(year), year, part, provenance.source)
+                plan_upsert(
+                    directory, manifest.entry(year), year, part, provenance.source, self._years
+                )
                 for year, part in _year_parts(batch)
             ]
         )
 
-    @staticmethod
     def _commit(
+        self,
         directory: Path,
         manifest: Manifest,
         changed: list[YearPlan],
@@ -330,7 +363,7 @@ class HistoricalDataStore:
         entries = {e.year: e for e in manifest.files}
         for plan in changed:
             if plan.merged is not None:
-                entries[plan.year] = write_year(directory, plan.year, plan.merged)
+                entries[plan.year] = write_year(directory, plan.year, plan.merged, self._years)
         owners: Counter[str] = Counter()
         for plan in conflicted:
             owners.update(plan.conflicts)

@@ -7,7 +7,8 @@ and never overwritten; :mod:`neo.data.store.manifest` decides which ones make up
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from neo.data.store.manifest import (
     LEGACY_SOURCE,
     FileEntry,
     MissingFile,
+    digest_problem,
     file_sha256,
     verified_bytes,
 )
@@ -63,16 +65,74 @@ class YearPlan:
     first_conflict_ts: int | None = None
 
 
-def read_year(directory: Path, entry: FileEntry) -> YearFile:
-    """A stored year file, digest-checked; StoreError naming it if damaged."""
+class YearCache:
+    """Year files this process wrote or read lately, by sha256, so an append to a series does
+    not decode again the file the previous append just wrote (the bytes a digest names never
+    change: file names are content addresses; the file's digest is still checked on a hit).
+    Bounded by total rows; arrays are read-only, and each hit hands out its own ``labels``
+    list (``code_of`` appends to it)."""
+
+    def __init__(self, max_rows: int = 2_000_000) -> None:
+        self.max_rows = max_rows
+        self._items: OrderedDict[str, YearFile] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def get(self, sha256: str) -> YearFile | None:
+        with self._lock:
+            found = self._items.get(sha256)
+            if found is None:
+                return None
+            self._items.move_to_end(sha256)
+        return YearFile(found.columns, found.codes, list(found.labels))
+
+    def put(self, sha256: str, data: YearFile) -> None:
+        rows = len(data.codes)
+        if rows > self.max_rows:
+            return
+        for array in (*data.columns.values(), data.codes):
+            array.flags.writeable = False
+        with self._lock:
+            if sha256 in self._items:
+                self._items.move_to_end(sha256)
+                return
+            self._items[sha256] = YearFile(data.columns, data.codes, list(data.labels))
+            self._rows += rows
+            while self._rows > self.max_rows:
+                _, old = self._items.popitem(last=False)
+                self._rows -= len(old.codes)
+
+
+def read_year(directory: Path, entry: FileEntry, cache: YearCache | None = None) -> YearFile:
+    """A stored year file, digest-checked (or as this process last wrote or read the bytes
+    of that digest, from ``cache``); StoreError naming it if damaged or missing."""
+    try:
+        return load_year(directory, entry, cache)
+    except MissingFile as exc:
+        path = directory / entry.name
+        raise damaged_file_error(path, "missing, though the manifest names it") from exc
+
+
+def load_year(directory: Path, entry: FileEntry, cache: YearCache | None = None) -> YearFile:
+    """:func:`read_year` for a reader without the dataset's lock: raises MissingFile when a
+    writer replaced the generation meanwhile (read the manifest again)."""
+    if cache is not None and (hit := cache.get(entry.sha256)) is not None:
+        problem = digest_problem(directory, entry)  # the file on disk is still checked
+        if problem is not None:
+            raise damaged_file_error(directory / entry.name, problem)
+        return hit
+    found = _read_year(directory, entry)
+    if cache is not None:
+        cache.put(entry.sha256, found)
+    return found
+
+
+def _read_year(directory: Path, entry: FileEntry) -> YearFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = directory / entry.name
-    try:
-        data = verified_bytes(directory, entry)
-    except MissingFile as exc:
-        raise damaged_file_error(path, "missing, though the manifest names it") from exc
+    data = verified_bytes(directory, entry)
     try:
         table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
@@ -89,13 +149,13 @@ def read_year(directory: Path, entry: FileEntry) -> YearFile:
 
 
 def plan_upsert(directory: Path, entry: FileEntry | None, year: int, part: BarBatch,
-                source: str) -> YearPlan:  # fmt: skip
+                source: str, cache: YearCache | None = None) -> YearPlan:  # fmt: skip
     """Merge ``part`` (one year of validated bars) into the stored year file."""
     columns = {name: np.asarray(getattr(part, name)) for name in OHLCV_COLUMNS}
     if entry is None:
         fresh = YearFile(columns, np.zeros(len(part), np.int32), [source])
         return YearPlan(year, fresh, inserted=len(part))
-    old = read_year(directory, entry)
+    old = read_year(directory, entry, cache)
     pos = np.searchsorted(old.columns["ts"], part.ts)
     inside = pos < len(old.codes)
     match = np.zeros(len(part), dtype=np.bool_)
@@ -138,8 +198,11 @@ def plan_delete(directory: Path, entry: FileEntry, start_ns: int, end_ns: int) -
     return kept, int(np.count_nonzero(drop))
 
 
-def write_year(directory: Path, year: int, data: YearFile) -> FileEntry:
-    """Write a year file under its content-addressed name; the manifest entry describing it."""
+def write_year(
+    directory: Path, year: int, data: YearFile, cache: YearCache | None = None
+) -> FileEntry:
+    """Write a year file under its content-addressed name; the manifest entry describing it
+    (the written columns go into ``cache`` under the file's digest)."""
     import hashlib
 
     import pyarrow as pa
@@ -163,6 +226,8 @@ def write_year(directory: Path, year: int, data: YearFile) -> FileEntry:
             tmp.write_bytes(payload)
     ts = data.columns["ts"]
     counts = np.bincount(codes, minlength=len(labels))
+    if cache is not None:
+        cache.put(digest, YearFile(data.columns, codes.astype(np.int32), labels))
     return FileEntry(
         name, year, digest, len(ts), int(ts[0]) if len(ts) else None,
         int(ts[-1]) if len(ts) else None, len(payload),

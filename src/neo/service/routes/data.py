@@ -70,7 +70,7 @@ async def _rows(request: Request, kind: str) -> tuple[use.CandleRows, dict[str, 
     body = await request.body()
     if kind != "json":
         return use.rows_from_text(body, kind), {}
-    return use.rows_from_json(body)
+    return use.rows_from_json(body)  # pragma: no cover - the route decodes JSON in a thread
 
 
 @router.post(
@@ -90,17 +90,21 @@ async def post_candles(
     """JSON ``{venue, symbol, timeframe, candles: [{timestamp (ms), open, high, low, close,
     volume}]}``, or NDJSON / CSV rows (then ``symbol`` etc. as query parameters)."""
     kind = _kind(request)
-    rows, named = await _rows(request, kind)
-    chosen_symbol = named.get("symbol") or symbol
-    if not chosen_symbol:
-        raise ConfigError("name the candles' symbol: ?symbol=BTC/USDT (or symbol in the JSON)")
     key = getattr(request.state, "key_id", "anonymous")
+    body = await request.body() if kind == "json" else b""
+    parsed = None if kind == "json" else await _rows(request, kind)
 
     def ingest() -> dict[str, Any]:
-        with state.store_lock:
+        # a JSON body is decoded here, off the event loop, which keeps accepting requests
+        rows, named = use.rows_from_json(body) if parsed is None else parsed
+        chosen_symbol = named.get("symbol") or symbol
+        if not chosen_symbol:
+            raise ConfigError("name the candles' symbol: ?symbol=BTC/USDT (or symbol in the JSON)")
+        chosen_venue = named.get("venue") or venue or state.settings.data.default_venue
+        with state.series_lock(chosen_venue, chosen_symbol):
             return use.ingest_rows(
                 state.api, state.settings, rows, symbol=chosen_symbol,
-                venue=named.get("venue") or venue, timeframe=named.get("timeframe") or timeframe,
+                venue=chosen_venue, timeframe=named.get("timeframe") or timeframe,
                 source=f"api:{key}", replace=replace,
             )  # fmt: skip
 
