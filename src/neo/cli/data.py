@@ -512,7 +512,8 @@ def fetch_command(
     if not names:
         raise ConfigError("pass the symbols to fetch with --symbols, e.g. --symbols BTC/USDT")
     start_ns, end_ns = parse_window(since, until)
-    assert start_ns is not None
+    if start_ns is None:
+        raise ConfigError("give --since (or --start): where the history starts")
     settings = settings_of(ctx)
     config = settings.exchanges.get(exchange, ExchangeConfig())
     if exchange_url:

@@ -91,7 +91,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 async def _model(request: Request, exc: Exception) -> JSONResponse:
     """A request body a use case validated itself (e.g. a session kind's own fields)."""
-    assert isinstance(exc, ValidationError)
+    if not isinstance(exc, ValidationError):  # registered for ValidationError only
+        raise exc
     return await _validation(request, RequestValidationError(exc.errors(include_url=False)))
 
 
@@ -101,7 +102,8 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _neo(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, e.NeoError)
+    if not isinstance(exc, e.NeoError):  # registered for NeoError only
+        raise exc
     status = status_of(exc)
     return problem(status, str(exc), title=type(exc).__name__)
 

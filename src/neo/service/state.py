@@ -95,5 +95,6 @@ class ServiceState:
 
 def service_state(request: Request) -> ServiceState:
     state = request.app.state.neo
-    assert isinstance(state, ServiceState)
+    if not isinstance(state, ServiceState):
+        raise RuntimeError("the app was not built by create_app: no service state")
     return state

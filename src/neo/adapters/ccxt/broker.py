@@ -286,7 +286,8 @@ class CcxtBroker:
 
     def _send(self, tracked: Tracked) -> None:
         request = tracked.request
-        assert request is not None
+        if request is None:  # an order is sent only once its request was built
+            raise RuntimeError(f"order {tracked.client_id} has no request to send")
         self.journal.record_sent(tracked.client_id)
         tracked.outcome = Outcome.SENT
         self.stats.creates += 1

@@ -118,7 +118,8 @@ class Backoff:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        # backoff jitter, not a secret
+        self.rng = random.Random(self.seed)  # nosec B311
 
     def delay(
         self, attempt: int, retry_after: float | None = None, error: BaseException | None = None
