@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint typecheck security unit fuzz bench clean browser-deps \
+.PHONY: run test install install-dev lint typecheck security unit fuzz soak bench clean browser-deps \
 	deploy-test lock
 
 $(BIN)/python:
@@ -66,6 +66,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium; }
+
+# The issue-sized crash test: 10,000-bar live and paper sessions against neo exchange-sim,
+# SIGKILLed at random points and restarted (make test runs the same test at 180 bars).
+soak: $(STAMP_DEV)
+	NEO_SOAK_CYCLES=10000 $(BIN)/pytest -q -p no:cacheprovider \
+		tests/integration/test_live_venue_sigkill.py
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/run_all.py

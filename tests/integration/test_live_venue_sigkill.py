@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NAME = "live-kill"
 SEED = 23
 BACKFILL = 100
-CYCLES = 180
+CYCLES = int(os.environ.get("NEO_SOAK_CYCLES", "180"))
+"""Bars per session: 180 in `make test`; `make soak` runs the issue's 10,000."""
+DEADLINE_S = 90 + CYCLES * 0.05
 KILLS = 3
 
 
@@ -97,7 +99,7 @@ def _journal(data: Path) -> JournalState:
 def _run_until(market: Market, child: subprocess.Popen[str], path: Path, kill_at: int) -> bool:
     """Pace the market while ``child`` runs; SIGKILL it once ``path`` exceeds ``kill_at``
     bytes (never, when 0). True when it was killed."""
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + DEADLINE_S
     while child.poll() is None and time.monotonic() < deadline:
         if kill_at and path.exists() and path.stat().st_size > kill_at:
             os.kill(child.pid, signal.SIGKILL)

@@ -327,21 +327,26 @@ def test_after_a_restart_an_intent_that_never_left_is_sent_with_its_own_id(
     assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
 
 
-def test_a_refused_resend_is_not_taken_for_a_rejection(
+def test_a_refused_resend_is_checked_by_client_id_then_rejected_never_sent_again(
     binance_sim: SimHandle, rig_factory: Factory
 ) -> None:
-    """After a 429 the order is re-sent with its id; a refusal of that re-send may be the
-    venue's "duplicate order" (the first did arrive): it stays unknown and is queried again."""
+    """After a 429 the order is re-sent with its id. A refusal of that re-send may be the
+    venue's "duplicate order" (the first did arrive), so it is not taken for a rejection at
+    once: the order is looked up by client id; absent, the refusal was the venue's answer and
+    the order is rejected with its reason, never sent a third time (a restart that re-sent an
+    order the balance no longer covered looped on it, and ended unlike the uninterrupted run)."""
     rig = rig_factory(binance_sim)
     binance_sim.add_fault("429", "/api/v3/order", method="POST", retry_after=0)
     binance_sim.add_fault("insufficient_balance", "/api/v3/order", method="POST")
     order = market(rig)
     rig.broker.submit(order)
-    assert "OrderRejected" not in rig.kinds()
     for _ in range(4):
         rig.broker.poll()
-    assert len(binance_sim.orders()) == 1
-    assert rig.broker.tracked[order.id].order.status is OrderStatus.FILLED
+    assert binance_sim.orders() == []
+    assert len(creates(binance_sim)) == 2  # the first (429) and one re-send, no third
+    final = rig.broker.tracked[order.id].order
+    assert final.status is OrderStatus.REJECTED and "insufficient balance" in final.reason
+    assert rig.kinds().count("OrderRejected") == 1
 
 
 def test_a_leg_of_a_refused_entry_is_dropped_not_held(

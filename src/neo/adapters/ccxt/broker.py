@@ -82,6 +82,8 @@ class Tracked:
     strikes: int = 0
     resends: int = 0
     trade_ids: set[str] = field(default_factory=set)
+    refusal: str | None = None
+    """Why the venue refused a re-send (settled as a rejection once it proves absent)."""
 
 
 @dataclass
@@ -304,6 +306,12 @@ class CcxtBroker:
                 self.stats.rejected += 1
                 self._finish_tracked(tracked, OrderStatus.REJECTED, str(error))
                 return
+            if verdict is CreateVerdict.REJECTED:
+                # A refused re-send may be the venue's "duplicate order" (the first did
+                # arrive): resolved by client id like any unknown; if the venue then has no
+                # such order, the refusal was its answer, and the order is rejected, never
+                # sent a third time.
+                tracked.refusal = str(error)
             self.stats.unknown += 1
             tracked.outcome = Outcome.UNKNOWN
             self.journal.record_outcome(tracked.client_id, Outcome.UNKNOWN, reason=str(error))
@@ -371,6 +379,10 @@ class CcxtBroker:
             self._acknowledge(tracked, found) if sent else self._absorb(tracked, found)
             return True
         if sent:
+            if tracked.refusal is not None:  # absent, and its re-send was refused
+                self.stats.rejected += 1
+                self._finish_tracked(tracked, OrderStatus.REJECTED, tracked.refusal)
+                return True
             if tracked.request is None or not self.policy.may_resend(tracked.resends):
                 return False  # stays unknown: an operator (or a restart) decides
             tracked.resends += 1
