@@ -346,22 +346,17 @@ class PaperRunner:
 
     def _subscribe(self) -> None:
         from neo.domain.events import (
+            ORDER_STATUS_EVENTS,
             KillSwitchEngaged,
             KillSwitchReset,
-            OrderAccepted,
-            OrderCancelled,
-            OrderExpired,
             OrderFilled,
-            OrderRejected,
-            OrderSubmitted,
             RiskDenied,
         )
 
         bus = self.loop.bus
         bus.subscribe(OrderFilled, self._on_fill)
         # every status change, so a view keyed by order id shows each order's latest state
-        for change in (OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
-                       OrderCancelled, OrderExpired):  # fmt: skip
+        for change in ORDER_STATUS_EVENTS:
             bus.subscribe(change, self._on_order)
         bus.subscribe(RiskDenied, self._on_risk)
         bus.subscribe(KillSwitchEngaged, self._on_killswitch)

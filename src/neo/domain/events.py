@@ -108,6 +108,17 @@ class EngineStopped(Event, frozen=True, kw_only=True):
     reason: str = ""
 
 
+ORDER_STATUS_EVENTS: tuple[type[Event], ...] = (
+    OrderSubmitted,
+    OrderAccepted,
+    OrderRejected,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+)
+"""Every event that reports an order's status change (each carries the order after it): what
+a subscriber that keeps orders' latest state listens to."""
+
 AnyEvent = (
     BarClosed
     | TimerFired

@@ -49,13 +49,9 @@ import msgspec
 from neo.domain.bar import Bar
 from neo.domain.errors import ReconcileError, SessionError
 from neo.domain.events import (
+    ORDER_STATUS_EVENTS,
     Event,
-    OrderAccepted,
-    OrderCancelled,
-    OrderExpired,
     OrderFilled,
-    OrderRejected,
-    OrderSubmitted,
 )
 from neo.domain.ids import InstrumentId, OrderId
 from neo.domain.instrument import Instrument
@@ -84,14 +80,6 @@ from neo.strategies.base import Strategy
 
 log = get_logger("engine.live")
 
-ORDER_EVENTS: tuple[type[Event], ...] = (
-    OrderSubmitted,
-    OrderAccepted,
-    OrderRejected,
-    OrderCancelled,
-    OrderExpired,
-    OrderFilled,
-)
 CASH_TOLERANCE = 1e-6
 """Relative difference allowed between replayed and checkpointed cash (float sums)."""
 
@@ -129,7 +117,7 @@ class Recorder:
         self.bar = 0
 
     def attach(self, bus: MessageBus) -> None:
-        for kind in ORDER_EVENTS:
+        for kind in ORDER_STATUS_EVENTS:
             bus.subscribe(kind, self.on_event)
 
     def cid_of(self, order_id: OrderId) -> str | None:

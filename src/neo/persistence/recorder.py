@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from neo.domain.enums import OrderStatus
 from neo.domain.errors import PersistenceError
 from neo.domain.events import (
+    ORDER_STATUS_EVENTS,
     Event,
     OrderAccepted,
     OrderCancelled,
@@ -50,15 +51,7 @@ if TYPE_CHECKING:
 
 log = get_logger("persistence.recorder")
 
-RECORDED_EVENTS: tuple[type[Event], ...] = (
-    OrderSubmitted,
-    OrderAccepted,
-    OrderRejected,
-    OrderCancelled,
-    OrderExpired,
-    OrderFilled,
-    PositionChanged,
-)
+RECORDED_EVENTS: tuple[type[Event], ...] = (*ORDER_STATUS_EVENTS, PositionChanged)
 
 
 class DurableRecorder:
