@@ -27,11 +27,11 @@ import pandas as pd
 import pytest
 
 from tests.integration.test_redis_two_process import (
-    HERE,
     NEO,
     journal_lines,
     kill,
     neo,
+    start_trader,
     wait_for,
 )
 from tests.redis_env import fresh_name, require_redis
@@ -96,18 +96,11 @@ def test_candles_posted_to_neo_serve_reach_a_redis_trader_once_each_across_kills
     key = neo("keys", "create", "--scope", "trade", "--json", env=service_env)["key"]
 
     journal = tmp_path / "journal.txt"
-    strategy = f"{HERE / 'journal_strategy.py'}:Journal"
     total = len(SYMBOLS) * BARS
 
     def trader(pause_at: int, cycles: int) -> subprocess.Popen[str]:
-        args = ["paper", "--bus", "redis", "--session", session, "--venue", venue,
-                "--symbols", ",".join(SYMBOLS), "--strategy", strategy,
-                "--param", f"journal={journal}", "--param", f"pause_at={pause_at}",
-                "--cycles", str(cycles), "--json"]  # fmt: skip
-        return subprocess.Popen(
-            [*NEO, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=trader_env,
-        )  # fmt: skip
+        return start_trader(session=session, venue=venue, symbols=SYMBOLS, journal=journal,
+                            pause_at=pause_at, cycles=cycles, env=trader_env)  # fmt: skip
 
     service, service_url = serve(service_env)
     try:

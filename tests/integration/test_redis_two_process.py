@@ -73,6 +73,21 @@ def journal_lines(path: Path) -> list[tuple[str, int]]:
     return [(name, int(ts)) for name, ts in rows]
 
 
+def start_trader(
+    *, session: str, venue: str, symbols: tuple[str, ...], journal: Path, pause_at: int,
+    cycles: int, env: dict[str, str],
+) -> subprocess.Popen[str]:  # fmt: skip
+    """``neo paper --bus redis`` with the journaling strategy (it stops dead at ``pause_at``)."""
+    strategy = f"{HERE / 'journal_strategy.py'}:Journal"
+    args = ["paper", "--bus", "redis", "--session", session, "--venue", venue,
+            "--symbols", ",".join(symbols), "--strategy", strategy,
+            "--param", f"journal={journal}", "--param", f"pause_at={pause_at}",
+            "--cycles", str(cycles), "--json"]  # fmt: skip
+    return subprocess.Popen(
+        [*NEO, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
 def test_two_processes_over_redis_lose_nothing_and_repeat_nothing(tmp_path: Path) -> None:
     url = require_redis()
     venue = fresh_name("bus")
@@ -90,18 +105,11 @@ def test_two_processes_over_redis_lose_nothing_and_repeat_nothing(tmp_path: Path
     frame[frame["timestamp"] >= stamps[FIRST]].to_csv(part2, index=False)
 
     journal = tmp_path / "journal.txt"
-    strategy = f"{HERE / 'journal_strategy.py'}:Journal"
     total = len(SYMBOLS) * BARS
 
     def trader(pause_at: int, cycles: int) -> subprocess.Popen[str]:
-        args = ["paper", "--bus", "redis", "--session", session, "--venue", venue,
-                "--symbols", ",".join(SYMBOLS), "--strategy", strategy,
-                "--param", f"journal={journal}", "--param", f"pause_at={pause_at}",
-                "--cycles", str(cycles), "--json"]  # fmt: skip
-        return subprocess.Popen(
-            [*NEO, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=trader_env,
-        )  # fmt: skip
+        return start_trader(session=session, venue=venue, symbols=SYMBOLS, journal=journal,
+                            pause_at=pause_at, cycles=cycles, env=trader_env)  # fmt: skip
 
     first = trader(PAUSE_AT, total)
     try:
