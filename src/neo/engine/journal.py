@@ -31,6 +31,7 @@ from filelock import FileLock, Timeout
 
 from neo.domain.bar import Bar
 from neo.domain.errors import SessionError
+from neo.domain.fill import Fill
 
 JOURNAL_FILE = "journal.jsonl"
 LOCK_FILE = "session.lock"
@@ -114,6 +115,22 @@ class FillRecord(msgspec.Struct, frozen=True, kw_only=True, tag="fill", tag_fiel
     ts: int
     source: str = "sim"
     bar: int = -1
+
+    @classmethod
+    def of(cls, fill: Fill, *, trade_id: str, cid: str, source: str, bar: int) -> FillRecord:
+        """The record of ``fill`` under the journal's ``trade_id`` and client id ``cid``."""
+        return cls(
+            trade_id=trade_id,
+            cid=cid,
+            instrument=str(fill.instrument),
+            side=fill.side.value,
+            quantity=fill.quantity,
+            price=fill.price,
+            fee=fill.fee,
+            ts=fill.ts,
+            source=source,
+            bar=bar,
+        )
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, tag="checkpoint", tag_field="kind"):

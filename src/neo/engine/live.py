@@ -185,18 +185,7 @@ class Recorder:
                     f"of {cid}; start a new --session"
                 )
             return
-        record = FillRecord(
-            trade_id=trade_id,
-            cid=cid,
-            instrument=str(fill.instrument),
-            side=fill.side.value,
-            quantity=fill.quantity,
-            price=fill.price,
-            fee=fill.fee,
-            ts=fill.ts,
-            source="sim",
-            bar=self.bar,
-        )
+        record = FillRecord.of(fill, trade_id=trade_id, cid=cid, source="sim", bar=self.bar)
         if self.journal.record_fill(record):
             self.written_fills += 1
         self.state.add(record)

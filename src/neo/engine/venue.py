@@ -149,18 +149,10 @@ class VenueJournal:
         if trade_id in self.applied:
             return False
         self.applied.add(trade_id)
-        record = FillRecord(
-            trade_id=trade_id,
-            cid=client_order_id,
-            instrument=str(fill.instrument),
-            side=fill.side.value,
-            quantity=fill.quantity,
-            price=fill.price,
-            fee=fill.fee,
-            ts=fill.ts,
-            source=source,
+        record = FillRecord.of(
+            fill, trade_id=trade_id, cid=client_order_id, source=source,
             bar=self.session.committed_bars,
-        )
+        )  # fmt: skip
         self.session.recorder.write_fill(record)
         return True
 
