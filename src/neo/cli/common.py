@@ -159,3 +159,14 @@ def progress_bar(description: str, total: float | None, enabled: bool = True) ->
             progress.advance(task, amount)
 
         yield advance
+
+
+def telemetry_hook(name: str) -> Any:
+    """The Prometheus hook ``neo.service.telemetry.<name>`` (an observer or callback the
+    engine, adapter or notifier calls), or None when the service extra (prometheus-client) is
+    not installed: the trading commands run without metrics then."""
+    try:
+        import neo.service.telemetry as telemetry
+    except ImportError:  # pragma: no cover - without the service extra
+        return None
+    return getattr(telemetry, name)

@@ -26,6 +26,7 @@ from neo.cli.common import (
     parse_symbols,
     parse_timeframe,
     settings_of,
+    telemetry_hook,
 )
 from neo.domain.errors import ConfigError
 from neo.domain.events import OrderSubmitted
@@ -115,23 +116,14 @@ def exchange_market(
 
 
 def request_observer() -> Any:
-    """Exchange call latency and errors for the Prometheus metrics, when the service extra
-    (prometheus-client) is installed; None otherwise."""
-    try:
-        from neo.service.telemetry import exchange_request_observed
-    except ImportError:  # pragma: no cover - without the service extra
-        return None
-    return exchange_request_observed
+    """Exchange call latency and errors for the Prometheus metrics (None without them)."""
+    return telemetry_hook("exchange_request_observed")
 
 
 def stale_observer() -> Any:
     """``neo_data_stale`` / ``neo_data_staleness_seconds`` fed by the exchange feed's
-    ``on_stale``, when prometheus-client is installed; None otherwise."""
-    try:
-        from neo.service.telemetry import data_staleness_observed
-    except ImportError:  # pragma: no cover - without the service extra
-        return None
-    return data_staleness_observed
+    ``on_stale`` (None without the metrics)."""
+    return telemetry_hook("data_staleness_observed")
 
 
 def market_now_ms(client: Any, symbol: str, timeframe: str) -> int:

@@ -51,6 +51,7 @@ from neo.cli.common import (
     progress_bar,
     resolve_timeframe,
     settings_of,
+    telemetry_hook,
     times_as_iso,
 )
 from neo.domain.errors import ConfigError
@@ -503,22 +504,13 @@ def paper_notifications(
     message_bus = MessageBus()
     notifier = attach_to_bus(
         message_bus, instruments, timeframe.nanos, settings.notifications,
-        on_outcome=webhook_metric(),
+        on_outcome=telemetry_hook("webhook_delivered"),
     )  # fmt: skip
     try:
         yield message_bus
     finally:
         if notifier is not None:
             notifier.close(timeout=5.0)
-
-
-def webhook_metric() -> Any:
-    """``neo_webhook_deliveries_total`` when prometheus-client (the service extra) is there."""
-    try:
-        from neo.service.telemetry import webhook_delivered
-    except ImportError:  # pragma: no cover - without the service extra
-        return None
-    return webhook_delivered
 
 
 def _check_bus(bus: str, feed: str) -> None:
