@@ -165,6 +165,20 @@ def _shot(page: Any, directory: Path, name: str) -> Path:
     return path
 
 
+# The tables a fill, a job or a risk event adds rows to: none may be wider than its card (a
+# phone shows no scrollbar, so it looks cut off); each offender is named with its columns.
+CLIPPED_TABLES_JS = """() => [...document.querySelectorAll(
+    '#fills, #positions, #orders, #risk-events, #jobs, #freshness')]
+  .filter(w => w.scrollWidth > w.clientWidth)
+  .map(w => `${w.id} ${w.scrollWidth}>${w.clientWidth}: ` +
+    [...w.querySelectorAll('th')].map(t => `${t.innerText} ${t.offsetWidth}`).join(', '))"""
+
+
+def _clipped_tables(page: Any) -> list[str]:
+    found: list[str] = page.evaluate(CLIPPED_TABLES_JS)
+    return found
+
+
 MINUTE_MS = 60_000
 
 
@@ -257,12 +271,15 @@ def test_the_dashboard_shows_live_fills_and_its_kill_switch_halts_trading(
                 timeout=5_000,
             )
             assert page.is_enabled("#reset") and not page.is_enabled("#engage")
+            assert _clipped_tables(page) == [], "tables cut off on a desktop"
             _shot(page, shots, "desktop-halted")
 
             phone, phone_watch = _open(browser, service, PHONE, service.read_key)
             phone.wait_for_selector("#killswitch.engaged", timeout=5_000)
             width = phone.evaluate("() => document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"the page is {width} px wide on a phone"
+            # a phone shows no scrollbar: a table wider than its card looks cut off
+            assert _clipped_tables(phone) == [], "tables cut off on a phone"
             _shot(phone, shots, "phone")
 
             # a read-scoped key watches but cannot release the halt: the API's 403 is shown

@@ -129,7 +129,7 @@ async function refreshFills() {
   const sorted = [...list].sort((a, b) => toMillis(b.ts ?? b.ts_ns) - toMillis(a.ts ?? a.ts_ns)).slice(0, 50);
   const first = state.fills.size === 0;
   const fresh = (f) => !first && !state.fills.has(fillKey(f));
-  replace($("fills"), table(sorted, { columns: ["ts", "instrument", "side", "quantity", "price", "fee"], fresh, empty: "no fill yet" }));
+  replace($("fills"), table(sorted, { columns: ["ts", "instrument", "side", "quantity", "price", "fee"], limit: 6, fresh, empty: "no fill yet" }));
   for (const f of list) state.fills.add(fillKey(f));
   $("fills").dataset.count = String(list.length);
 }
@@ -217,9 +217,10 @@ async function refreshJobs() {
     state.jobTimer = setTimeout(() => refresh(["jobs"]), JOB_POLL_MS);
   }
   replace($("jobs"), table(list, {
-    columns: ["id", "kind", "status", "created_at", "finished_at", "report"],
+    columns: ["id", "kind", "status", "created_at", "finished_at"],
     empty: "no job yet",
-    limit: 6,
+    limit: 5,
+    wideOnly: ["finished_at"],
     cell: (key, value, row) => {
       if (key !== "id") return undefined;
       if (String(row.status) !== "done") return String(value);

@@ -102,20 +102,23 @@ function columnsOf(list, preferred, limit) {
 }
 
 // A table of ``list`` (objects); ``options.columns`` are shown first, ``options.cell`` may
-// return a node for a (key, value, row); ``options.fresh`` marks rows to flash.
+// return a node for a (key, value, row); ``options.fresh`` marks rows to flash;
+// ``options.wideOnly`` columns are hidden where the card is narrow.
 export function table(list, options = {}) {
   if (!list.length) return el("div", { class: "empty" }, options.empty || "nothing yet");
   const columns = columnsOf(list, options.columns || [], options.limit || 8);
-  const head = el("tr", {}, columns.map((key) => el("th", { scope: "col" }, key.replace(/_/g, " "))));
+  const wideOnly = (key) => ((options.wideOnly || []).includes(key) ? "wide-only" : "");
+  const head = el("tr", {}, columns.map((key) => el("th", { scope: "col", class: wideOnly(key) || undefined }, key.replace(/_/g, " "))));
   const body = list.map((row) => {
     const cells = columns.map((key) => {
       const value = row[key];
       let custom = options.cell ? options.cell(key, value, row) : undefined;
       if (custom === undefined && key === "instrument") custom = instrumentCell(value);
-      const content = custom !== undefined ? custom : fmtCell(key, value);
+      const content = custom !== undefined ? custom : timeParts(fmtCell(key, value), key);
       const side = key === "side" && typeof value === "string" ? value.toLowerCase() : null;
       const wrap = WRAP_KEY.test(key) ? "wrap" : "";
-      const cls = [typeof value === "number" && !TIME_KEY.test(key) ? "num" : "", side || "", wrap]
+      const time = TIME_KEY.test(key) ? "ts" : "";
+      const cls = [typeof value === "number" && !time ? "num" : "", side || "", wrap, time, wideOnly(key)]
         .filter(Boolean)
         .join(" ");
       const title = TIME_KEY.test(key) && custom === undefined ? isoTime(value) : undefined;
@@ -125,6 +128,14 @@ export function table(list, options = {}) {
     return el("tr", { class: fresh ? "new" : undefined }, cells);
   });
   return el("table", {}, el("thead", {}, head), el("tbody", {}, body));
+}
+
+// "2024-01-01 00:17" as two unbreakable parts, so a narrow table breaks it between date and
+// time (never inside the date).
+function timeParts(text, key) {
+  if (!TIME_KEY.test(key) || typeof text !== "string" || !text.includes(" ")) return text;
+  const at = text.lastIndexOf(" ");
+  return [el("span", { class: "part" }, text.slice(0, at)), " ", el("span", { class: "part" }, text.slice(at + 1))];
 }
 
 // "BTC/USDT" with the venue in the tooltip (the full id is "BTC/USDT@binance").
