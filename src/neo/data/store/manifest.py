@@ -141,7 +141,7 @@ class Manifest:
             "provenance": [dict(e) for e in self.provenance],
         }
         body["checksum"] = _checksum(body)
-        return json.dumps(body, indent=1, sort_keys=True)
+        return json.dumps(body, sort_keys=True)  # no indent: the C encoder, ~5x faster
 
 
 _SUMMED = ("rows", "inserted", "updated", "replaced")
