@@ -379,3 +379,25 @@ def test_kill_9_while_appending_and_compacting_leaves_the_old_generation(
     named = {f.name for f in load_manifest(directory).files}
     assert {p.name for p in directory.glob("*.parquet")} == named  # orphans removed
     assert load_manifest(directory).segments == 0  # folded into the year file
+
+
+def test_cli_compact_folds_the_selected_series_and_prints_one_json_object() -> None:
+    from typer.testing import CliRunner
+
+    from neo.cli.main import app
+    from neo.settings import load_settings
+
+    store = HistoricalDataStore.from_settings(load_settings())
+    for instrument in (BTC, ETH):
+        store.write(_bars(50, 60, instrument=instrument), source="a")
+        store.write(_bars(60, 70, instrument=instrument), source="a")  # a segment each
+    runner = CliRunner()
+    args = ["data", "compact", "--symbol", "BTC/USDT", "--timeframe", "1m", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"series": 1, "files": 2}
+    btc, eth = (load_manifest(_dir(store.root, i)).segments for i in (BTC, ETH))
+    assert (btc, eth) == (0, 1)
+    result = runner.invoke(app, ["data", "compact", "--venue", "sim", "--json"])
+    assert json.loads(result.stdout) == {"series": 1, "files": 2}
+    assert _same(store.read(ETH, TF), _bars(50, 70, instrument=ETH))

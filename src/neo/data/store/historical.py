@@ -423,16 +423,24 @@ class HistoricalDataStore:
         return len(fold)
 
     def compact(
-        self, instrument: InstrumentId | None = None, timeframe: Timeframe | str | None = None
+        self,
+        instrument: InstrumentId | None = None,
+        timeframe: Timeframe | str | None = None,
+        *,
+        venue: str | None = None,
     ) -> dict[str, int]:
-        """Fold every year's segments into its base file (all series, or the one given):
-        fewer files to open per read; bars, sources and provenance unchanged. Appends compact
-        by themselves now and then, so this is never needed for correctness. Returns the
-        ``series`` compacted and the ``files`` folded."""
+        """Fold every year's segments into its base file (all series, or those of the
+        instrument, timeframe or venue given): fewer files to open per read; bars, sources and
+        provenance unchanged. Appends compact by themselves now and then, so this is never
+        needed for correctness. Returns the ``series`` compacted and the ``files`` folded."""
         tf = None if timeframe is None else Timeframe.parse(timeframe)
         done = {"series": 0, "files": 0}
         for iid, frame, directory in iter_dataset_dirs(self.bars_root):
-            if (instrument is not None and iid != instrument) or (tf is not None and frame != tf):
+            if (
+                (instrument is not None and iid != instrument)
+                or (venue is not None and iid.venue != venue)
+                or (tf is not None and frame != tf)
+            ):
                 continue
             with dataset_lock(directory):
                 remove_temp_files(directory)
