@@ -92,9 +92,10 @@ class YearPlan:
 
 
 class YearCache:
-    """Year files this process wrote or read lately, by sha256, so an append to a series does
-    not decode again the file the previous append just wrote (the bytes a digest names never
-    change: file names are content addresses; the file's digest is still checked on a hit).
+    """Data files this process wrote or read lately, by sha256, so the previous close of an
+    append (the last segment written) or an update merging recent files does not decode again
+    what this process just wrote (the bytes a digest names never change: file names are
+    content addresses; the file's digest is still checked on a hit).
     Bounded by total rows; arrays are read-only, and each hit hands out its own ``labels``
     list (``code_of`` appends to it)."""
 
