@@ -228,12 +228,13 @@ def save_manifest(directory: Path, manifest: Manifest) -> None:
 
 def legacy_manifest(directory: Path) -> Manifest:
     """Generation 0 from ``<year>.parquet`` files written before manifests (if any)."""
+    legacy = sorted(p for p in directory.glob("*.parquet") if p.stem.isdigit())
+    if not legacy:  # a new series (its first append): no import under many threads' lock
+        return Manifest()
     import pyarrow.parquet as pq
 
     files = []
-    for path in sorted(directory.glob("*.parquet")) if directory.is_dir() else []:
-        if not path.stem.isdigit():
-            continue
+    for path in legacy:
         try:
             meta = pq.ParquetFile(path).metadata
         except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
