@@ -1,17 +1,18 @@
 """What one append costs the store: a 1,000-bar batch onto a series holding most of a year.
 
-    .venv/bin/python bench/bench_store_append.py [--rows 400000] [--batch 1000]
-                                                 [--appends 120] [--json]
+    .venv/bin/python bench/bench_store_append.py [--rows 300000] [--batch 1000]
+                                                 [--appends 220] [--json]
 
 Stores ``--rows`` one-minute bars of one series from 2024-01-01, then appends ``--appends``
-batches of ``--batch`` later bars in the same year (a leap year holds 527,040 minutes, so by
-default the year file grows from 400,000 to 520,000 rows) the way ingestion does
-(``close_before`` for the first bar, then ``write``), and prints the time per append (mean,
-p50, p99), appends/s and candles/s, and the bytes written per append. Two paths, same process,
-same data:
+batches of ``--batch`` later bars in the same year (a leap year holds 527,040 minutes: by
+default the year grows from 300,000 to 520,000 rows, long enough for segment merges and folds
+into the year file to be part of the mean) the way ingestion does (``close_before`` for the
+first bar, then ``write``), and prints the time per append (mean, p50, p99, max), appends/s and
+candles/s, and the bytes written per append. Two paths, same process, same data:
 
-* ``segments``: the store as it is: an append writes a small segment file, and every 33rd
-  folds the year's segments (amortised compaction, included in the figures);
+* ``segments``: the store as it is: an append writes a small segment file; past 32 segments
+  an append folds them (into one segment, or into the year file once they hold a quarter of
+  its rows), which is included in the figures;
 * ``rewrite``: the store made to merge every append into the year file, what it did before
   segments (the whole year read from the cache, merged, re-encoded, hashed and written).
 
@@ -123,9 +124,9 @@ def _io_bytes() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=400_000)
+    parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--appends", type=int, default=120)
+    parser.add_argument("--appends", type=int, default=220)
     parser.add_argument("--rewrite-appends", type=int, default=20)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

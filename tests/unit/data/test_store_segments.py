@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neo.data.store import HistoricalDataStore, historical, segments
-from neo.data.store.manifest import FORMAT, MANIFEST, load_manifest
+from neo.data.store.manifest import FORMAT, MANIFEST, FileEntry, load_manifest
 from neo.domain import BarBatch, DataConflictError, InstrumentId, StoreError
 from tests.unit.data.helpers import BTC, MINUTE, T0, TF, batch_of, walk
 
@@ -309,6 +309,25 @@ def test_small_segments_fold_together_before_they_fold_into_a_large_year(tmp_pat
     manifest = load_manifest(_dir(tmp_path))
     assert manifest.entry(2024) == base and manifest.segments == 1  # the year was not rewritten
     assert len(store.read(BTC, TF)) == 2_000 + segments.MAX_SEGMENTS + 1
+
+
+def _entry(rows: int, segment: bool = True) -> FileEntry:
+    return FileEntry(f"{rows}-{id(object())}", 2024, "", rows, None, None, 0, {}, segment)
+
+
+def test_compaction_folds_small_segments_first_and_the_year_file_last() -> None:
+    big, small = _entry(1_000, segment=False), _entry(100, segment=False)
+    ones = [_entry(1) for _ in range(segments.MAX_SEGMENTS - 2)]
+    assert segments.compaction([big, *ones[:-1]]) == ()  # not too many yet
+    tiers = [big, _entry(500), _entry(100), *ones]  # 32 segments, then one more
+    assert segments.compaction(tiers) == ()
+    tiers.append(_entry(1))
+    assert segments.compaction(tiers) == tuple(tiers[3:])  # the 100-row one is larger: stays
+    tens = [_entry(10) for _ in range(segments.MAX_SEGMENTS + 1)]
+    assert segments.compaction([big, *tens]) == tuple(tens)  # 330 rows < the year's 1,000
+    assert segments.compaction([small, *tens]) == (small, *tens)  # into the year file
+    assert segments.compaction([big, tens[0]], force=True) == (big, tens[0])
+    assert segments.compaction([big], force=True) == ()
 
 
 def test_a_newer_manifest_format_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -12,10 +12,12 @@ never overlap and are kept in time order (base first), so:
   else a segment), and the files before it stay as they are.
 
 Compaction bounds the number of files: once a year holds more than :data:`MAX_SEGMENTS`
-segments they are folded, into the base when they hold at least a quarter of its rows, else
-into one segment (so a large year is rewritten once per many appends; cost amortised O(batch)
-with a constant of a few). It happens in the same manifest swap as the append that triggers
-it, under the dataset's lock, or on demand (``HistoricalDataStore.compact``).
+segments, the newest ones are folded into one, size-tiered (:func:`compaction`): small
+segments together first, the year file only once the segments hold as many rows as it does, so
+a large year is rewritten once per that many appended rows, and a row is re-encoded a few
+times in all (amortised O(batch x log) per append). It happens in the same manifest swap as
+the append that triggers it, under the dataset's lock, or on demand
+(``HistoricalDataStore.compact``: everything into the year file).
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from neo.data.store.manifest import FileEntry
 
 MAX_SEGMENTS = 32
 """Segments a year may hold before an append folds them."""
-FOLD_INTO_BASE = 4
-"""Segments are folded into the base once they hold at least 1/FOLD_INTO_BASE of its rows."""
 
 
 def split_touched(
@@ -46,16 +46,26 @@ def split_touched(
 
 
 def compaction(files: Sequence[FileEntry], *, force: bool = False) -> tuple[FileEntry, ...]:
-    """The files of one year (in time order) to fold into one, or () to leave them: nothing
-    until the year holds more than MAX_SEGMENTS segments (or any, with ``force``); then the
-    base and all segments, or only the segments while they are small next to the base."""
-    segments = tuple(f for f in files if f.segment)
-    if not segments or (len(segments) <= MAX_SEGMENTS and not force):
+    """The newest files of one year (in time order) to fold into one, or () to leave them:
+    nothing until the year holds more than MAX_SEGMENTS segments (then at least two files),
+    everything with ``force`` (when it holds any segment).
+
+    Size-tiered: walking back from the newest file, an older file joins the fold only while it
+    holds no more rows than the files already in it, so small appends fold together first, a
+    file is folded again only once the newer ones have grown as large, and the year file joins
+    when the segments together hold as many rows as it does. A row is so re-encoded a few
+    times (logarithmic in the year's size over the batch size), not once per 32 appends."""
+    segments = sum(1 for f in files if f.segment)
+    if not segments or (segments <= MAX_SEGMENTS and not force):
         return ()
-    base_rows = sum(f.rows for f in files if not f.segment)
-    if force or FOLD_INTO_BASE * sum(f.rows for f in segments) >= base_rows:
+    if force:
         return tuple(files)
-    return segments if len(segments) > 1 else ()
+    run = rows = 0
+    for entry in reversed(files):
+        if run >= 2 and entry.rows > rows:
+            break
+        run, rows = run + 1, rows + entry.rows
+    return tuple(files[len(files) - run :])
 
 
 def covers(entry: FileEntry, start_ns: int | None, end_ns: int | None, year_bounds: tuple[
