@@ -258,6 +258,27 @@ def test_updates_conflicts_and_deletes_behave_as_with_whole_year_rewrites(
                     )
 
 
+def test_updates_of_the_latest_bars_rewrite_the_year_file_once_not_every_time(
+    tmp_path: Path,
+) -> None:
+    """A feed correcting its last bar, then pages overlapping the last bar: once the year
+    file has been split at the update, later updates of those bars rewrite a small segment."""
+    store = HistoricalDataStore(tmp_path)
+    store.write(_bars(0, 2_000), source="feed")  # a bulk ingest: one year file
+    store.write(_bars(1_999, 2_000, version=1), source="feed")  # the last bar corrected
+    directory = _dir(tmp_path)
+    base = load_manifest(directory).entry(2024)
+    assert base is not None and base.rows == 1_999 - 40  # 2024's bars before the update
+    for version, (lo, hi) in enumerate([(1_999, 2_000), (1_999, 2_100), (2_099, 2_101)], 2):
+        result = store.write(_bars(lo, hi, version=version), source="feed")
+        assert result.updated == 1
+        assert load_manifest(directory).entry(2024) == base  # the year file stays
+    parts = [_cols(np.arange(0, 1_999)), _cols(np.arange(1_999, 2_099), 3)]
+    parts.append(_cols(np.arange(2_099, 2_101), 4))
+    expected = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    assert _same(store.read(BTC, TF), batch_of(expected))
+
+
 def test_a_conflict_inside_a_segment_is_refused_and_replace_is_recorded(tmp_path: Path) -> None:
     store = HistoricalDataStore(tmp_path)
     store.write(_bars(0, 50), source="a")
@@ -325,7 +346,7 @@ def test_compaction_folds_small_segments_first_and_the_year_file_last() -> None:
     assert segments.compaction(tiers) == tuple(tiers[3:])  # the 100-row one is larger: stays
     tens = [_entry(10) for _ in range(segments.MAX_SEGMENTS + 1)]
     assert segments.compaction([big, *tens]) == tuple(tens)  # 330 rows < the year's 1,000
-    assert segments.compaction([small, *tens]) == (small, *tens)  # into the year file
+    assert segments.compaction([small, *tens]) == (small, *tens[:-1])  # into the year file
     assert segments.compaction([big, tens[0]], force=True) == (big, tens[0])
     assert segments.compaction([big], force=True) == ()
 
@@ -397,7 +418,7 @@ def test_kill_9_while_appending_and_compacting_leaves_the_old_generation(
     assert _same(reopened.read(BTC, TF), _bars(0, 16))
     named = {f.name for f in load_manifest(directory).files}
     assert {p.name for p in directory.glob("*.parquet")} == named  # orphans removed
-    assert load_manifest(directory).segments == 0  # folded into the year file
+    assert load_manifest(directory).segments == 1  # folded into the year file but the newest
 
 
 def test_cli_compact_folds_the_selected_series_and_prints_one_json_object() -> None:

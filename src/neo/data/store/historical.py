@@ -364,7 +364,7 @@ class HistoricalDataStore:
         them (an append) become a new segment, or the year's base file when it has none."""
         kept, touched = split_touched(manifest.year_files(year), int(part.ts[0]))
         plan = plan_upsert(directory, touched, year, part, source, self._years)
-        plan.touched, plan.segment = touched, bool(kept)
+        plan.touched, plan.segment, plan.start_ts = touched, bool(kept), int(part.ts[0])
         return plan
 
     def _commit(
@@ -380,12 +380,10 @@ class HistoricalDataStore:
         """New files first, then the manifest swap (one rename), then the old files go."""
         entries = {e.name: e for e in manifest.files}
         for plan in changed:
-            if plan.merged is not None:
-                for old in plan.touched:
-                    entries.pop(old.name, None)
-                new = write_year(
-                    directory, plan.year, plan.merged, self._years, segment=plan.segment
-                )
+            for old in plan.touched:
+                entries.pop(old.name, None)
+            for segment, data in plan.outputs():
+                new = write_year(directory, plan.year, data, self._years, segment=segment)
                 entries[new.name] = new
         for year in sorted({plan.year for plan in changed}):
             self._compact_year(directory, entries, year, force=False)
@@ -415,8 +413,7 @@ class HistoricalDataStore:
         if not fold:
             return 0
         data = read_files(directory, fold, self._years)
-        segment = len(fold) < len(files)  # the base stays: the folded segments stay one
-        new = write_year(directory, year, data, self._years, segment=segment)
+        new = write_year(directory, year, data, self._years, segment=fold[0].segment)
         for old in fold:
             entries.pop(old.name)
         entries[new.name] = new

@@ -46,7 +46,7 @@ def split_touched(
 
 
 def compaction(files: Sequence[FileEntry], *, force: bool = False) -> tuple[FileEntry, ...]:
-    """The newest files of one year (in time order) to fold into one, or () to leave them:
+    """Consecutive files of one year (in time order) to fold into one, or () to leave them:
     nothing until the year holds more than MAX_SEGMENTS segments (then at least two files),
     everything with ``force`` (when it holds any segment).
 
@@ -54,7 +54,9 @@ def compaction(files: Sequence[FileEntry], *, force: bool = False) -> tuple[File
     holds no more rows than the files already in it, so small appends fold together first, a
     file is folded again only once the newer ones have grown as large, and the year file joins
     when the segments together hold as many rows as it does. A row is so re-encoded a few
-    times (logarithmic in the year's size over the batch size), not once per 32 appends."""
+    times (logarithmic in the year's size over the batch size), not once per 32 appends. A
+    fold into the year file leaves the newest segment out, so an update of the latest bars (a
+    feed correcting its last bar) still rewrites a small file."""
     segments = sum(1 for f in files if f.segment)
     if not segments or (segments <= MAX_SEGMENTS and not force):
         return ()
@@ -65,6 +67,8 @@ def compaction(files: Sequence[FileEntry], *, force: bool = False) -> tuple[File
         if run >= 2 and entry.rows > rows:
             break
         run, rows = run + 1, rows + entry.rows
+    if run == len(files) >= 3 and not files[0].segment:
+        return tuple(files[:-1])  # into the year file, the newest bars left in their segment
     return tuple(files[len(files) - run :])
 
 

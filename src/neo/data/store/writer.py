@@ -55,6 +55,10 @@ class YearFile:
     def code_of(self, label: str) -> int:
         return _code(self.labels, label)
 
+    def rows(self, which: slice) -> YearFile:
+        return YearFile({n: c[which] for n, c in self.columns.items()}, self.codes[which],
+                        list(self.labels))  # fmt: skip
+
     @classmethod
     def concat(cls, parts: list[YearFile]) -> YearFile:
         """Files of one year in time order as one (their sources' labels merged)."""
@@ -89,6 +93,24 @@ class YearPlan:
     first_conflict_ts: int | None = None
     touched: tuple[FileEntry, ...] = ()
     segment: bool = False
+    start_ts: int | None = None
+
+    def outputs(self) -> list[tuple[bool, YearFile]]:
+        """The files to write, as ``(segment, data)``: the merged file; or, when an update
+        reached into the year's base file (rewriting it, O(year)), the base up to the update's
+        first bar and a segment from there, so the next update of those recent bars (a feed
+        correcting its last bar, overlapping pages) rewrites the segment, not the year again."""
+        if self.merged is None:
+            return []
+        if self.segment or not self.touched or self.start_ts is None:
+            return [(self.segment, self.merged)]
+        cut = int(np.searchsorted(self.merged.columns["ts"], self.start_ts))
+        if cut == 0 or cut == len(self.merged.codes):
+            return [(False, self.merged)]
+        return [
+            (False, self.merged.rows(slice(0, cut))),
+            (True, self.merged.rows(slice(cut, None))),
+        ]
 
 
 class YearCache:
