@@ -22,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neo.data.store import HistoricalDataStore, historical, segments
-from neo.data.store.manifest import FORMAT, MANIFEST, FileEntry, load_manifest
+from neo.data.store.manifest import FORMAT, MANIFEST, FileEntry, ManifestCache, load_manifest
+from neo.data.store.provenance import Provenance
 from neo.domain import BarBatch, DataConflictError, InstrumentId, StoreError
 from tests.unit.data.helpers import BTC, MINUTE, T0, TF, batch_of, walk
 
@@ -441,3 +442,23 @@ def test_cli_compact_folds_the_selected_series_and_prints_one_json_object() -> N
     result = runner.invoke(app, ["data", "compact", "--venue", "sim", "--json"])
     assert json.loads(result.stdout) == {"series": 1, "files": 2}
     assert _same(store.read(ETH, TF), _bars(50, 70, instrument=ETH))
+
+
+def test_the_manifest_kept_after_a_write_is_the_one_its_file_parses_to(tmp_path: Path) -> None:
+    """Appends skip parsing a manifest whose bytes they wrote or read last: what they use must
+    be exactly what the file says, down to the key order of the provenance printed."""
+    cache = ManifestCache()
+    store = HistoricalDataStore(tmp_path)
+    store.write(_bars(0, 50), provenance=Provenance("a", exchange="x", ids=("q1",)))
+    store.write(_bars(45, 60, version=1), source="b", replace=True)
+    store.write(_bars(60, 70), source="b")
+    directory = _dir(tmp_path)
+    kept = store._manifests.get(directory, (directory / MANIFEST).read_bytes())
+    parsed = load_manifest(directory, cache)
+    assert kept is not None and kept == parsed and kept is not parsed
+    assert [json.dumps(e) for e in kept.provenance] == [json.dumps(e) for e in parsed.provenance]
+    assert [list(f.sources) for f in kept.files] == [list(f.sources) for f in parsed.files]
+    assert load_manifest(directory, cache) is parsed  # same bytes: not parsed again
+    (directory / MANIFEST).write_bytes((directory / MANIFEST).read_bytes().replace(b"70", b"71"))
+    with pytest.raises(StoreError, match="is damaged"):
+        load_manifest(directory, cache)  # other bytes are parsed and checked again

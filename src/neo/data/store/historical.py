@@ -49,6 +49,7 @@ from neo.data.store.manifest import (
     MANIFEST,
     FileEntry,
     Manifest,
+    ManifestCache,
     MissingFile,
     digest_problem,
     load_manifest,
@@ -245,6 +246,7 @@ class HistoricalDataStore:
         self._db = duckdb.connect(":memory:")
         self._lock = threading.Lock()
         self._years = YearCache()
+        self._manifests = ManifestCache()
         self.swept = self._sweep()
 
     @classmethod
@@ -286,7 +288,7 @@ class HistoricalDataStore:
             return WriteResult(batch.instrument, batch.timeframe, 0, 0, 0, 0, 0)
         with dataset_lock(directory):
             remove_temp_files(directory)
-            manifest = load_manifest(directory)
+            manifest = load_manifest(directory, self._manifests)
             plans = [
                 self._plan(directory, manifest, year, part, who.source)
                 for year, part in _year_parts(batch)
@@ -317,7 +319,7 @@ class HistoricalDataStore:
         return _retrying(lambda: self._close_before_once(directory, ts, lookback_ns))
 
     def _close_before_once(self, directory: Path, ts: int, lookback_ns: int) -> float | None:
-        manifest = load_manifest(directory)
+        manifest = load_manifest(directory, self._manifests)
         # Files never overlap and are in time order: the newest one starting before ts holds
         # the answer (for an append, the last small segment, not the year).
         for entry in reversed(self._entries(manifest, ts - lookback_ns, ts)):
@@ -338,7 +340,7 @@ class HistoricalDataStore:
         directory = dataset_dir(self.bars_root, instrument, Timeframe.parse(timeframe))
         if not directory.is_dir():
             return False
-        return any(name != source for name in load_manifest(directory).sources())
+        return any(name != source for name in load_manifest(directory, self._manifests).sources())
 
     def count_conflicts(
         self, batch: BarBatch, provenance: Provenance, tally: ConflictTally
@@ -349,7 +351,7 @@ class HistoricalDataStore:
         directory = dataset_dir(self.bars_root, batch.instrument, batch.timeframe)
         if not len(batch) or not directory.is_dir():
             return
-        manifest = load_manifest(directory)
+        manifest = load_manifest(directory, self._manifests)
         tally.add(
             [
                 self._plan(directory, manifest, year, part, provenance.source)
@@ -400,7 +402,7 @@ class HistoricalDataStore:
             **({"replaced": replaced, "replaced_sources": dict(owners)} if replaced else {}),
         )
         current = manifest.next(entries.values(), event)
-        save_manifest(directory, current)
+        save_manifest(directory, current, self._manifests)
         remove_unreferenced(directory, current)
 
     def _compact_year(
@@ -441,7 +443,7 @@ class HistoricalDataStore:
                 continue
             with dataset_lock(directory):
                 remove_temp_files(directory)
-                manifest = load_manifest(directory)
+                manifest = load_manifest(directory, self._manifests)
                 entries = {e.name: e for e in manifest.files}
                 folded = sum(
                     self._compact_year(directory, entries, year, force=True)
@@ -449,7 +451,7 @@ class HistoricalDataStore:
                 )
                 if folded:
                     current = manifest.next(entries.values(), None)
-                    save_manifest(directory, current)
+                    save_manifest(directory, current, self._manifests)
                     remove_unreferenced(directory, current)
                     done["series"] += 1
                     done["files"] += folded
@@ -492,7 +494,7 @@ class HistoricalDataStore:
                     "delete", rows=removed, start=iso_or_none(start_ns), end=iso_or_none(end_ns)
                 )
                 current = manifest.next(entries.values(), event)
-                save_manifest(directory, current)
+                save_manifest(directory, current, self._manifests)
                 remove_unreferenced(directory, current)
         return removed
 
@@ -519,7 +521,9 @@ class HistoricalDataStore:
     # -- reading -------------------------------------------------------------------------------
     def _manifest(self, instrument: InstrumentId, timeframe: Timeframe) -> Manifest:
         """The dataset's current manifest; DataNotFoundError when it holds no bars."""
-        manifest = load_manifest(dataset_dir(self.bars_root, instrument, timeframe))
+        manifest = load_manifest(
+            dataset_dir(self.bars_root, instrument, timeframe), self._manifests
+        )
         if not manifest.files:
             known = [(i, t) for i, t, _ in iter_dataset_dirs(self.bars_root)]
             hint = closest_series(instrument, timeframe, known)

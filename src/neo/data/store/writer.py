@@ -294,5 +294,5 @@ def write_year(
     return FileEntry(
         name, year, digest, len(ts), int(ts[0]) if len(ts) else None,
         int(ts[-1]) if len(ts) else None, len(payload),
-        {label: int(n) for label, n in zip(labels, counts, strict=True)}, segment,
+        {label: int(n) for label, n in sorted(zip(labels, counts, strict=True))}, segment,
     )  # fmt: skip
