@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neo.data.store import HistoricalDataStore, historical, segments
+from neo.data.store import HistoricalDataStore, atomic, historical, segments
 from neo.data.store.manifest import FORMAT, MANIFEST, FileEntry, ManifestCache, load_manifest
 from neo.data.store.provenance import Provenance
 from neo.domain import BarBatch, DataConflictError, InstrumentId, StoreError
@@ -92,6 +92,31 @@ def test_an_append_writes_a_segment_and_leaves_the_year_file_untouched(tmp_path:
     assert {p.name for p in directory.glob("*.parquet")} == {base.name, segment.name}
     assert json.loads((directory / MANIFEST).read_text())["format"] == FORMAT
     assert len(store.read(BTC, TF)) == 2_100
+
+
+def test_an_append_fsyncs_its_segment_and_the_manifest_and_reads_no_year_file(
+    tmp_path: Path,
+) -> None:
+    """The previous close an append is validated against comes from the newest segment: with
+    the year file damaged, appending still works (the year is neither read nor rewritten),
+    while a read of the year names the damaged file."""
+    store = HistoricalDataStore(tmp_path)
+    store.write(_bars(0, 3_000), source="feed")
+    store.write(_bars(3_000, 3_100), source="feed")
+    directory = _dir(tmp_path)
+    year_file = directory / load_manifest(directory).files[-2].name
+    data = bytearray(year_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    year_file.write_bytes(bytes(data))
+    fresh = HistoricalDataStore(tmp_path)  # nothing cached: every file read is from disk
+    synced: list[int] = []
+    with mock.patch.object(atomic.os, "fsync", synced.append):
+        close = fresh.close_before(BTC, TF, int(_bars(3_100, 3_101).ts[0]), 10 * MINUTE)
+        fresh.write(_bars(3_100, 3_200), source="feed")
+    assert close == _bars(3_099, 3_100).close[0]
+    assert len(synced) == 2  # the segment file, then the manifest
+    with pytest.raises(StoreError, match=str(year_file.name)):
+        fresh.read(BTC, TF)
 
 
 def _bytes_written_by_an_append(root: Path, stored: int) -> int:
