@@ -25,6 +25,9 @@ Integrity: every data file's sha256 is checked before its rows are used, so one 
 fails with a message naming the file instead of returning prices like 4.7e180; the manifest
 checks itself with its own checksum.
 
+A store keeps the manifests it last read or wrote with their exact bytes (:class:`ManifestCache`):
+a file holding those bytes is not parsed again, anything else is parsed and checked.
+
 Stores written before manifests existed (``<year>.parquet`` files, no manifest) are read as a
 generation-0 manifest built from the files as they are (their source unknown); the next write
 records it.
