@@ -60,8 +60,8 @@ def _rewrite_path() -> Iterator[None]:
 
     from neo.data.store import historical
 
-    def everything(files: Any, first_ts: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        return (), tuple(files)
+    def everything(files: Any, first_ts: int) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
+        return (), tuple(files), False
 
     with mock.patch.object(historical, "split_touched", everything):
         yield

@@ -62,12 +62,20 @@ def _same(x: BarBatch, y: BarBatch) -> bool:
     )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _every_year_takes_segments() -> Iterator[None]:
+    """These tests use series of a few hundred bars: let them take segments as a large year
+    does (a year under SMALL_YEAR_ROWS is otherwise rewritten whole, see the last test)."""
+    with mock.patch.object(segments, "SMALL_YEAR_ROWS", 0):
+        yield
+
+
 @contextmanager
 def _rewriting() -> Iterator[None]:
     """The store as it was before segments: every upsert merges into the whole year file."""
 
-    def everything(files: Any, first_ts: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        return (), tuple(files)
+    def everything(files: Any, first_ts: int) -> tuple[tuple[Any, ...], tuple[Any, ...], bool]:
+        return (), tuple(files), False
 
     with mock.patch.object(historical, "split_touched", everything):
         yield
@@ -410,6 +418,7 @@ def die(fd):
     real(fd)
 store = HistoricalDataStore(Path(sys.argv[1]))
 atomic.os.fsync = die
+segments.SMALL_YEAR_ROWS = 0
 with mock.patch.object(segments, "MAX_SEGMENTS", 2):
     store.write(_bars(13, 16), source="a")
 """
@@ -487,3 +496,21 @@ def test_the_manifest_kept_after_a_write_is_the_one_its_file_parses_to(tmp_path:
     (directory / MANIFEST).write_bytes((directory / MANIFEST).read_bytes().replace(b"70", b"71"))
     with pytest.raises(StoreError, match="is damaged"):
         load_manifest(directory, cache)  # other bytes are parsed and checked again
+
+
+def test_a_small_year_stays_one_file() -> None:
+    """Under SMALL_YEAR_ROWS rows a year is rewritten whole by every write: as cheap as a
+    segment, and a small series is one file per year."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch.object(segments, "SMALL_YEAR_ROWS", 4_096),
+    ):
+        store = HistoricalDataStore(Path(tmp))
+        for lo in range(50, 4_050, 1_000):
+            store.write(_bars(lo, lo + 1_000), source="a")
+            assert len(load_manifest(_dir(Path(tmp))).year_files(2024)) == 1
+        store.write(_bars(4_050, 4_150), source="a")  # 4,000 rows before: rewritten
+        assert len(load_manifest(_dir(Path(tmp))).year_files(2024)) == 1
+        store.write(_bars(4_150, 4_160), source="a")  # 4,100 rows before: a segment
+        assert len(load_manifest(_dir(Path(tmp))).year_files(2024)) == 2
+        assert _same(store.read(BTC, TF), _bars(50, 4_160))

@@ -363,10 +363,12 @@ class HistoricalDataStore:
         self, directory: Path, manifest: Manifest, year: int, part: BarBatch, source: str
     ) -> YearPlan:
         """Plan one year's upsert against the files its first bar reaches; bars after all of
-        them (an append) become a new segment, or the year's base file when it has none."""
-        kept, touched = split_touched(manifest.year_files(year), int(part.ts[0]))
+        them (an append) become a new segment, or the year's base file when it has none or
+        is small (see segments.py)."""
+        kept, touched, split = split_touched(manifest.year_files(year), int(part.ts[0]))
         plan = plan_upsert(directory, touched, year, part, source, self._years)
-        plan.touched, plan.segment, plan.start_ts = touched, bool(kept), int(part.ts[0])
+        plan.touched, plan.segment = touched, bool(kept)
+        plan.split_at = int(part.ts[0]) if split else None
         return plan
 
     def _commit(

@@ -8,8 +8,12 @@ never overlap and are kept in time order (base first), so:
 * a read passes every file to DuckDB (``ORDER BY ts`` puts them together);
 * the last bar before ``t`` lies in the newest file that starts before ``t``;
 * an upsert only needs the *suffix* of files its first bar reaches (:func:`split_touched`):
-  those are folded with the new bars into one file (a base when the suffix starts at the base,
-  else a segment), and the files before it stay as they are.
+  those are folded with the new bars into one file (a segment when a file stays before it),
+  and the files before it stay as they are. When the suffix holds the base, the rewritten year
+  is split at the upsert's first bar (base, then a segment), so the next update of those
+  recent bars rewrites a small file;
+* a small year (fewer than :data:`SMALL_YEAR_ROWS` rows) stays one file: rewriting it costs
+  no more than writing a segment.
 
 Compaction bounds the number of files: once a year holds more than :data:`MAX_SEGMENTS`
 segments, the newest ones are folded into one, size-tiered (:func:`compaction`): small
@@ -28,21 +32,26 @@ from neo.data.store.manifest import FileEntry
 
 MAX_SEGMENTS = 32
 """Segments a year may hold before an append folds them."""
+SMALL_YEAR_ROWS = 4_096
+"""A year holding fewer rows is rewritten whole by every write (one file, as cheap)."""
 
 
 def split_touched(
     files: Sequence[FileEntry], first_ts: int
-) -> tuple[tuple[FileEntry, ...], tuple[FileEntry, ...]]:
+) -> tuple[tuple[FileEntry, ...], tuple[FileEntry, ...], bool]:
     """``files`` of one year (in time order) split into the ones that end before ``first_ts``
-    (an upsert starting there cannot change them) and the suffix it may reach. A file whose
-    span is unknown (a legacy file without statistics) counts as reached."""
+    (an upsert starting there cannot change them) and the suffix it may reach, and whether the
+    rewritten suffix is to be split at ``first_ts`` (it holds the base of a large year). A file
+    whose span is unknown (a legacy file without statistics) counts as reached."""
+    if sum(f.rows for f in files) < SMALL_YEAR_ROWS:
+        return (), tuple(files), False
     cut = len(files)
     while cut > 0:
         last = files[cut - 1].last_ts
         if last is not None and last < first_ts:
             break
         cut -= 1
-    return tuple(files[:cut]), tuple(files[cut:])
+    return tuple(files[:cut]), tuple(files[cut:]), cut == 0
 
 
 def compaction(files: Sequence[FileEntry], *, force: bool = False) -> tuple[FileEntry, ...]:

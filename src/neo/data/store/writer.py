@@ -83,7 +83,8 @@ def _code(labels: list[str], label: str) -> int:
 class YearPlan:
     """What an upsert does to one year: the merged file (None when nothing changes), counts,
     and the bars of other sources it would change (``conflicts`` by source). ``touched`` are
-    the year's files the merged one replaces; it is written as a segment when ``segment``."""
+    the year's files the merged one replaces; it is written as a segment when ``segment``,
+    else as the year's base file, split at ``split_at`` when set (see :meth:`outputs`)."""
 
     year: int
     merged: YearFile | None
@@ -93,7 +94,7 @@ class YearPlan:
     first_conflict_ts: int | None = None
     touched: tuple[FileEntry, ...] = ()
     segment: bool = False
-    start_ts: int | None = None
+    split_at: int | None = None
 
     def outputs(self) -> list[tuple[bool, YearFile]]:
         """The files to write, as ``(segment, data)``: the merged file; or, when an update
@@ -102,9 +103,9 @@ class YearPlan:
         correcting its last bar, overlapping pages) rewrites the segment, not the year again."""
         if self.merged is None:
             return []
-        if self.segment or not self.touched or self.start_ts is None:
+        if self.segment or self.split_at is None:
             return [(self.segment, self.merged)]
-        cut = int(np.searchsorted(self.merged.columns["ts"], self.start_ts))
+        cut = int(np.searchsorted(self.merged.columns["ts"], self.split_at))
         if cut == 0 or cut == len(self.merged.codes):
             return [(False, self.merged)]
         return [
