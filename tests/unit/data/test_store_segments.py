@@ -385,6 +385,21 @@ def test_compaction_folds_small_segments_first_and_the_year_file_last() -> None:
     assert segments.compaction([big], force=True) == ()
 
 
+def test_a_manifest_as_the_previous_version_wrote_it_still_loads(tmp_path: Path) -> None:
+    """Format 1, indented: what NEO wrote before segments; read as it is, appended to."""
+    store = HistoricalDataStore(tmp_path)
+    store.write(_bars(0, 50), source="a")
+    path = _dir(tmp_path) / MANIFEST
+    body = json.loads(path.read_text())
+    assert body["format"] == 1 and all("kind" not in f for f in body["files"])
+    path.write_text(json.dumps(body, indent=1, sort_keys=True))
+    reopened = HistoricalDataStore(tmp_path)
+    assert _same(reopened.read(BTC, TF), _bars(0, 50))
+    reopened.write(_bars(50, 60), source="a")
+    assert load_manifest(_dir(tmp_path)).segments == 1
+    assert _same(HistoricalDataStore(tmp_path).read(BTC, TF), _bars(0, 60))
+
+
 def test_a_newer_manifest_format_is_refused_in_one_line(tmp_path: Path) -> None:
     store = HistoricalDataStore(tmp_path)
     store.write(_bars(0, 5))
