@@ -469,6 +469,27 @@ def delete_command(
     emit(result, as_json, lambda: typer.echo(f"deleted {deleted} bars of {instrument} {span}"))
 
 
+@data_app.command("compact")
+def compact_command(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fold appended segment files into their year files (every series, or those selected):
+    fewer files per read, the bars unchanged. Appends compact by themselves; this is
+    housekeeping, e.g. before copying a store."""
+    instrument = _instrument(ctx, venue, symbol) if symbol else None
+    tf = parse_timeframe(timeframe) if timeframe else None
+    done = _api(ctx).store.compact(instrument, tf, venue=venue)
+    emit(
+        done,
+        as_json,
+        lambda: typer.echo(f"compacted {done['series']} series ({done['files']} files folded)"),
+    )
+
+
 @data_app.command("fetch")
 def fetch_command(
     ctx: typer.Context,

@@ -7,12 +7,17 @@ Layout under ``root``::
     bars/<venue>/<symbol>/<timeframe>/<year>-<digest>.parquet   columns ts (int64 ns UTC),
                                                          open, high, low, close, volume, src;
                                                          sorted, unique ts
+    bars/<venue>/<symbol>/<timeframe>/<year>-<digest>.seg.parquet   an appended segment of
+                                                         that year (same columns, later bars)
     quarantine/<venue>/<symbol>/<timeframe>/<hash>.parquet   rejected rows (see quarantine.py)
 
-Writes are upserts by timestamp under the dataset's lock: the changed year files are written
-under new names, then the manifest is swapped with one rename (see manifest.py), so a reader
-sees one whole version of a series and a crash mid-write leaves the previous one intact. A
-write that changes nothing touches no file, which makes ingesting the same data twice a no-op.
+Writes are upserts by timestamp under the dataset's lock: the changed files are written under
+new names, then the manifest is swapped with one rename (see manifest.py), so a reader sees one
+whole version of a series and a crash mid-write leaves the previous one intact. Bars after
+everything a year holds (an append: a feed, a POSTed batch) go into a small segment file rather
+than a rewrite of the year, so an append costs O(batch); an update merges only the files it
+reaches, and segments are compacted now and then (see segments.py). A write that changes
+nothing touches no file, which makes ingesting the same data twice a no-op.
 Every read checks each file's sha256 against the manifest first: a damaged file fails with one
 line naming it, never with wrong prices. A write that would change bars another source stored
 is refused (:class:`~neo.domain.errors.DataConflictError`) unless ``replace=True``.
@@ -44,16 +49,19 @@ from neo.data.store.manifest import (
     MANIFEST,
     FileEntry,
     Manifest,
+    ManifestCache,
     MissingFile,
     digest_problem,
     load_manifest,
     remove_unreferenced,
     save_manifest,
     store_error_if_missing,
+    time_order,
     verified_path,
 )
 from neo.data.store.provenance import Provenance
 from neo.data.store.quarantine import Quarantine, QuarantineWrite
+from neo.data.store.segments import compaction, covers, split_touched
 from neo.data.store.writer import (
     PARQUET_OPTIONS,
     YearCache,
@@ -61,6 +69,7 @@ from neo.data.store.writer import (
     load_year,
     plan_delete,
     plan_upsert,
+    read_files,
     write_year,
 )
 from neo.data.validate import RawBars
@@ -237,6 +246,7 @@ class HistoricalDataStore:
         self._db = duckdb.connect(":memory:")
         self._lock = threading.Lock()
         self._years = YearCache()
+        self._manifests = ManifestCache()
         self.swept = self._sweep()
 
     @classmethod
@@ -278,9 +288,9 @@ class HistoricalDataStore:
             return WriteResult(batch.instrument, batch.timeframe, 0, 0, 0, 0, 0)
         with dataset_lock(directory):
             remove_temp_files(directory)
-            manifest = load_manifest(directory)
+            manifest = load_manifest(directory, self._manifests)
             plans = [
-                plan_upsert(directory, manifest.entry(year), year, part, who.source, self._years)
+                self._plan(directory, manifest, year, part, who.source)
                 for year, part in _year_parts(batch)
             ]
             conflicted = [p for p in plans if p.conflicts]
@@ -309,7 +319,9 @@ class HistoricalDataStore:
         return _retrying(lambda: self._close_before_once(directory, ts, lookback_ns))
 
     def _close_before_once(self, directory: Path, ts: int, lookback_ns: int) -> float | None:
-        manifest = load_manifest(directory)
+        manifest = load_manifest(directory, self._manifests)
+        # Files never overlap and are in time order: the newest one starting before ts holds
+        # the answer (for an append, the last small segment, not the year).
         for entry in reversed(self._entries(manifest, ts - lookback_ns, ts)):
             if entry.first_ts is not None and entry.first_ts >= ts:
                 continue
@@ -328,7 +340,7 @@ class HistoricalDataStore:
         directory = dataset_dir(self.bars_root, instrument, Timeframe.parse(timeframe))
         if not directory.is_dir():
             return False
-        return any(name != source for name in load_manifest(directory).sources())
+        return any(name != source for name in load_manifest(directory, self._manifests).sources())
 
     def count_conflicts(
         self, batch: BarBatch, provenance: Provenance, tally: ConflictTally
@@ -339,15 +351,25 @@ class HistoricalDataStore:
         directory = dataset_dir(self.bars_root, batch.instrument, batch.timeframe)
         if not len(batch) or not directory.is_dir():
             return
-        manifest = load_manifest(directory)
+        manifest = load_manifest(directory, self._manifests)
         tally.add(
             [
-                plan_upsert(
-                    directory, manifest.entry(year), year, part, provenance.source, self._years
-                )
+                self._plan(directory, manifest, year, part, provenance.source)
                 for year, part in _year_parts(batch)
             ]
         )
+
+    def _plan(
+        self, directory: Path, manifest: Manifest, year: int, part: BarBatch, source: str
+    ) -> YearPlan:
+        """Plan one year's upsert against the files its first bar reaches; bars after all of
+        them (an append) become a new segment, or the year's base file when it has none or
+        is small (see segments.py)."""
+        kept, touched, split = split_touched(manifest.year_files(year), int(part.ts[0]))
+        plan = plan_upsert(directory, touched, year, part, source, self._years)
+        plan.touched, plan.segment = touched, bool(kept)
+        plan.split_at = int(part.ts[0]) if split else None
+        return plan
 
     def _commit(
         self,
@@ -360,10 +382,15 @@ class HistoricalDataStore:
         conflicted: list[YearPlan],
     ) -> None:
         """New files first, then the manifest swap (one rename), then the old files go."""
-        entries = {e.year: e for e in manifest.files}
+        entries = {e.name: e for e in manifest.files}
         for plan in changed:
-            if plan.merged is not None:
-                entries[plan.year] = write_year(directory, plan.year, plan.merged, self._years)
+            for old in plan.touched:
+                entries.pop(old.name, None)
+            for segment, data in plan.outputs():
+                new = write_year(directory, plan.year, data, self._years, segment=segment)
+                entries[new.name] = new
+        for year in sorted({plan.year for plan in changed}):
+            self._compact_year(directory, entries, year, force=False)
         owners: Counter[str] = Counter()
         for plan in conflicted:
             owners.update(plan.conflicts)
@@ -377,8 +404,60 @@ class HistoricalDataStore:
             **({"replaced": replaced, "replaced_sources": dict(owners)} if replaced else {}),
         )
         current = manifest.next(entries.values(), event)
-        save_manifest(directory, current)
+        save_manifest(directory, current, self._manifests)
         remove_unreferenced(directory, current)
+
+    def _compact_year(
+        self, directory: Path, entries: dict[str, FileEntry], year: int, *, force: bool
+    ) -> int:
+        """Fold ``year``'s segments in ``entries`` (by name, updated in place) when it holds
+        too many (or any, with ``force``); the number of files folded (see segments.py)."""
+        files = sorted((e for e in entries.values() if e.year == year), key=time_order)
+        fold = compaction(files, force=force)
+        if not fold:
+            return 0
+        data = read_files(directory, fold, self._years)
+        new = write_year(directory, year, data, self._years, segment=fold[0].segment)
+        for old in fold:
+            entries.pop(old.name)
+        entries[new.name] = new
+        return len(fold)
+
+    def compact(
+        self,
+        instrument: InstrumentId | None = None,
+        timeframe: Timeframe | str | None = None,
+        *,
+        venue: str | None = None,
+    ) -> dict[str, int]:
+        """Fold every year's segments into its base file (all series, or those of the
+        instrument, timeframe or venue given): fewer files to open per read; bars, sources and
+        provenance unchanged. Appends compact by themselves now and then, so this is never
+        needed for correctness. Returns the ``series`` compacted and the ``files`` folded."""
+        tf = None if timeframe is None else Timeframe.parse(timeframe)
+        done = {"series": 0, "files": 0}
+        for iid, frame, directory in iter_dataset_dirs(self.bars_root):
+            if (
+                (instrument is not None and iid != instrument)
+                or (venue is not None and iid.venue != venue)
+                or (tf is not None and frame != tf)
+            ):
+                continue
+            with dataset_lock(directory):
+                remove_temp_files(directory)
+                manifest = load_manifest(directory, self._manifests)
+                entries = {e.name: e for e in manifest.files}
+                folded = sum(
+                    self._compact_year(directory, entries, year, force=True)
+                    for year in sorted({e.year for e in manifest.files if e.segment})
+                )
+                if folded:
+                    current = manifest.next(entries.values(), None)
+                    save_manifest(directory, current, self._manifests)
+                    remove_unreferenced(directory, current)
+                    done["series"] += 1
+                    done["files"] += folded
+        return done
 
     def delete(
         self,
@@ -400,21 +479,24 @@ class HistoricalDataStore:
         with dataset_lock(directory):
             remove_temp_files(directory)
             manifest = self._manifest(instrument, tf)
-            entries = {e.year: e for e in manifest.files}
+            entries = {e.name: e for e in manifest.files}
             removed = 0
-            for entry in self._entries(manifest, start_ns, end_ns):
-                kept, n = plan_delete(directory, entry, lo, hi)
+            for year in sorted({e.year for e in self._entries(manifest, start_ns, end_ns)}):
+                files = manifest.year_files(year)
+                kept, n = plan_delete(directory, files, lo, hi)
                 removed += n
                 if n and not dry_run:
-                    entries.pop(entry.year)
+                    for old in files:
+                        entries.pop(old.name)
                     if len(kept.codes):
-                        entries[entry.year] = write_year(directory, entry.year, kept)
+                        new = write_year(directory, year, kept)
+                        entries[new.name] = new
             if removed and not dry_run:
                 event = Provenance(by).event(
                     "delete", rows=removed, start=iso_or_none(start_ns), end=iso_or_none(end_ns)
                 )
                 current = manifest.next(entries.values(), event)
-                save_manifest(directory, current)
+                save_manifest(directory, current, self._manifests)
                 remove_unreferenced(directory, current)
         return removed
 
@@ -441,7 +523,9 @@ class HistoricalDataStore:
     # -- reading -------------------------------------------------------------------------------
     def _manifest(self, instrument: InstrumentId, timeframe: Timeframe) -> Manifest:
         """The dataset's current manifest; DataNotFoundError when it holds no bars."""
-        manifest = load_manifest(dataset_dir(self.bars_root, instrument, timeframe))
+        manifest = load_manifest(
+            dataset_dir(self.bars_root, instrument, timeframe), self._manifests
+        )
         if not manifest.files:
             known = [(i, t) for i, t, _ in iter_dataset_dirs(self.bars_root)]
             hint = closest_series(instrument, timeframe, known)
@@ -453,12 +537,12 @@ class HistoricalDataStore:
 
     @staticmethod
     def _entries(manifest: Manifest, start_ns: int | None, end_ns: int | None) -> list[FileEntry]:
-        """The manifest's year files that can hold bars in ``[start_ns, end_ns)``."""
+        """The manifest's files (year files and segments, in time order) that can hold bars
+        in ``[start_ns, end_ns)``."""
         return [
             e
             for e in manifest.files
-            if (start_ns is None or _year_start_ns(e.year + 1) > start_ns)
-            and (end_ns is None or _year_start_ns(e.year) < end_ns)
+            if covers(e, start_ns, end_ns, (_year_start_ns(e.year), _year_start_ns(e.year + 1)))
         ]
 
     def _files(

@@ -4,6 +4,9 @@ Each stored bar remembers its source (a ``src`` column in the data file), and ea
 series appends one event to its manifest's provenance log: the action (``ingest``, ``replace``,
 ``release``, ``delete``), the source (a file's absolute path, ``sample:<name>``,
 ``exchange:<id>``), the file's sha256 when there is a file, the time, and the row counts.
+Consecutive ingests by one writer (the chunks of one run, or a feed or API client appending
+batch after batch) are one event, its counts summed and its span widened, so the log grows
+with what changed a series rather than with the number of batches.
 
 A source may update its own bars (a corrected file ingested again from the same path) and may
 append bars to a series another source started; it may not *change* bars another source wrote

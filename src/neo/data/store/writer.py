@@ -1,14 +1,18 @@
-"""Writing one year file of a dataset: merge (upsert by timestamp), conflict check, delete.
+"""Writing one file of a dataset's year: merge (upsert by timestamp), conflict check, delete.
 
-A year file holds the OHLCV columns plus ``src``, the source of each bar (dictionary-encoded,
-so it costs a few bytes per file). Files are content-addressed (``<year>-<sha256[:16]>.parquet``)
-and never overwritten; :mod:`neo.data.store.manifest` decides which ones make up the series.
+A data file holds the OHLCV columns plus ``src``, the source of each bar (dictionary-encoded,
+so it costs a few bytes per file). Files are content-addressed (``<year>-<sha256[:16]>.parquet``
+for a year's base file, ``….seg.parquet`` for a segment, see segments.py) and never
+overwritten; :mod:`neo.data.store.manifest` decides which ones make up the series. An upsert
+merges its bars with the files of the year it reaches (folded into one :class:`YearFile`) and
+writes the result as one new file.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,8 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "use_dictionary": ["src"],
     "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
 }
+SEGMENT_OPTIONS: dict[str, Any] = {**PARQUET_OPTIONS, "compression": "snappy"}
+"""A segment is small and short-lived (compaction re-encodes it with zstd): a cheap codec."""
 Codes = npt.NDArray[np.int32]
 
 
@@ -47,15 +53,38 @@ class YearFile:
     labels: list[str]
 
     def code_of(self, label: str) -> int:
-        if label not in self.labels:
-            self.labels.append(label)
-        return self.labels.index(label)
+        return _code(self.labels, label)
+
+    def rows(self, which: slice) -> YearFile:
+        return YearFile({n: c[which] for n, c in self.columns.items()}, self.codes[which],
+                        list(self.labels))  # fmt: skip
+
+    @classmethod
+    def concat(cls, parts: list[YearFile]) -> YearFile:
+        """Files of one year in time order as one (their sources' labels merged)."""
+        if len(parts) == 1:
+            return parts[0]
+        labels: list[str] = []
+        codes = []
+        for part in parts:
+            remap = np.array([_code(labels, label) for label in part.labels], np.int32)
+            codes.append(remap[part.codes])
+        columns = {n: np.concatenate([p.columns[n] for p in parts]) for n in OHLCV_COLUMNS}
+        return cls(columns, np.concatenate(codes).astype(np.int32), labels)
+
+
+def _code(labels: list[str], label: str) -> int:
+    if label not in labels:
+        labels.append(label)
+    return labels.index(label)
 
 
 @dataclass(slots=True)
 class YearPlan:
     """What an upsert does to one year: the merged file (None when nothing changes), counts,
-    and the bars of other sources it would change (``conflicts`` by source)."""
+    and the bars of other sources it would change (``conflicts`` by source). ``touched`` are
+    the year's files the merged one replaces; it is written as a segment when ``segment``,
+    else as the year's base file, split at ``split_at`` when set (see :meth:`outputs`)."""
 
     year: int
     merged: YearFile | None
@@ -63,12 +92,33 @@ class YearPlan:
     updated: int = 0
     conflicts: Counter[str] = field(default_factory=Counter)
     first_conflict_ts: int | None = None
+    touched: tuple[FileEntry, ...] = ()
+    segment: bool = False
+    split_at: int | None = None
+
+    def outputs(self) -> list[tuple[bool, YearFile]]:
+        """The files to write, as ``(segment, data)``: the merged file; or, when an update
+        reached into the year's base file (rewriting it, O(year)), the base up to the update's
+        first bar and a segment from there, so the next update of those recent bars (a feed
+        correcting its last bar, overlapping pages) rewrites the segment, not the year again."""
+        if self.merged is None:
+            return []
+        if self.segment or self.split_at is None:
+            return [(self.segment, self.merged)]
+        cut = int(np.searchsorted(self.merged.columns["ts"], self.split_at))
+        if cut == 0 or cut == len(self.merged.codes):
+            return [(False, self.merged)]
+        return [
+            (False, self.merged.rows(slice(0, cut))),
+            (True, self.merged.rows(slice(cut, None))),
+        ]
 
 
 class YearCache:
-    """Year files this process wrote or read lately, by sha256, so an append to a series does
-    not decode again the file the previous append just wrote (the bytes a digest names never
-    change: file names are content addresses; the file's digest is still checked on a hit).
+    """Data files this process wrote or read lately, by sha256, so the previous close of an
+    append (the last segment written) or an update merging recent files does not decode again
+    what this process just wrote (the bytes a digest names never change: file names are
+    content addresses; the file's digest is still checked on a hit).
     Bounded by total rows; arrays are read-only, and each hit hands out its own ``labels``
     list (``code_of`` appends to it)."""
 
@@ -148,14 +198,22 @@ def _read_year(directory: Path, entry: FileEntry) -> YearFile:
     return YearFile(columns, codes, [str(x) for x in combined.dictionary.to_pylist()])
 
 
-def plan_upsert(directory: Path, entry: FileEntry | None, year: int, part: BarBatch,
+def read_files(
+    directory: Path, entries: Sequence[FileEntry], cache: YearCache | None = None
+) -> YearFile:
+    """Files of one year (in time order, never overlapping) folded into one, digest-checked."""
+    return YearFile.concat([read_year(directory, entry, cache) for entry in entries])
+
+
+def plan_upsert(directory: Path, touched: Sequence[FileEntry], year: int, part: BarBatch,
                 source: str, cache: YearCache | None = None) -> YearPlan:  # fmt: skip
-    """Merge ``part`` (one year of validated bars) into the stored year file."""
+    """Merge ``part`` (one year of validated bars) into the stored files it reaches
+    (``touched``: a time-ordered suffix of the year's files; none for an append)."""
     columns = {name: np.asarray(getattr(part, name)) for name in OHLCV_COLUMNS}
-    if entry is None:
+    if not touched:
         fresh = YearFile(columns, np.zeros(len(part), np.int32), [source])
         return YearPlan(year, fresh, inserted=len(part))
-    old = read_year(directory, entry, cache)
+    old = read_files(directory, touched, cache)
     pos = np.searchsorted(old.columns["ts"], part.ts)
     inside = pos < len(old.codes)
     match = np.zeros(len(part), dtype=np.bool_)
@@ -187,10 +245,10 @@ def plan_upsert(directory: Path, entry: FileEntry | None, year: int, part: BarBa
     return plan
 
 
-def plan_delete(directory: Path, entry: FileEntry, start_ns: int, end_ns: int) -> tuple[
-        YearFile, int]:  # fmt: skip
-    """The year file without bars in ``[start_ns, end_ns)`` and the number removed."""
-    old = read_year(directory, entry)
+def plan_delete(directory: Path, entries: Sequence[FileEntry], start_ns: int, end_ns: int
+                ) -> tuple[YearFile, int]:  # fmt: skip
+    """The year's files folded, without bars in ``[start_ns, end_ns)``; the number removed."""
+    old = read_files(directory, entries)
     ts = old.columns["ts"]
     drop = (ts >= start_ns) & (ts < end_ns)
     keep = ~drop
@@ -199,10 +257,16 @@ def plan_delete(directory: Path, entry: FileEntry, start_ns: int, end_ns: int) -
 
 
 def write_year(
-    directory: Path, year: int, data: YearFile, cache: YearCache | None = None
+    directory: Path,
+    year: int,
+    data: YearFile,
+    cache: YearCache | None = None,
+    *,
+    segment: bool = False,
 ) -> FileEntry:
-    """Write a year file under its content-addressed name; the manifest entry describing it
-    (the written columns go into ``cache`` under the file's digest)."""
+    """Write a year's base file (or a ``segment`` of it) under its content-addressed name;
+    the manifest entry describing it (the written columns go into ``cache`` under the file's
+    digest)."""
     import hashlib
 
     import pyarrow as pa
@@ -216,10 +280,10 @@ def write_year(
     arrays = {name: pa.array(data.columns[name]) for name in OHLCV_COLUMNS}
     arrays["src"] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(labels, pa.string()))
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.table(arrays), sink, **PARQUET_OPTIONS)
+    pq.write_table(pa.table(arrays), sink, **(SEGMENT_OPTIONS if segment else PARQUET_OPTIONS))
     payload = sink.getvalue().to_pybytes()
     digest = hashlib.sha256(payload).hexdigest()
-    name = f"{year}-{digest[:16]}.parquet"
+    name = f"{year}-{digest[:16]}{'.seg' if segment else ''}.parquet"
     target = directory / name
     if not target.exists() or file_sha256(target) != digest:  # new, or a damaged copy
         with atomic_path(directory / name) as tmp:
@@ -231,5 +295,5 @@ def write_year(
     return FileEntry(
         name, year, digest, len(ts), int(ts[0]) if len(ts) else None,
         int(ts[-1]) if len(ts) else None, len(payload),
-        {label: int(n) for label, n in zip(labels, counts, strict=True)},
+        {label: int(n) for label, n in sorted(zip(labels, counts, strict=True))}, segment,
     )  # fmt: skip
