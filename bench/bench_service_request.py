@@ -6,9 +6,11 @@
 Drives the FastAPI app as ASGI (no sockets, no HTTP parsing: what uvicorn adds is not counted)
 with one client posting successive ``--batch``-candle JSON batches of one symbol, one request
 at a time, and prints per request: the process CPU time, the CPU time spent inside
-``HistoricalDataStore.write`` (the Parquet append) and the rest, "the request minus the store
-append", which is what the service itself costs. ``--profile`` also writes a cProfile of the
-timed requests. The state database is SQLite in a temporary data directory.
+``HistoricalDataStore.write`` (the Parquet append) and in ``close_before`` (the stored close
+the jump rule starts from), and the rest: what the service itself costs. ``--profile`` also
+writes a cProfile of the timed requests; ``--stub-store`` replaces the store's write and
+``close_before`` by no-ops (the store may spend CPU in threads of its own, which the
+subtraction cannot see). The state database is SQLite in a temporary data directory.
 """
 
 from __future__ import annotations
@@ -98,13 +100,25 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     app = create_app(settings, database=db)
     bodies = BatchBodies(args.batch, seed=1)
     state = app.state.neo
+    getattr(state, "warm_up", lambda: None)()  # (a service before warm_up had none)
     for index in range(args.warmup):
         status, answer = await _post(app, key, bodies.body(0, index))
         if status != 200:
             raise SystemExit(f"warm-up request answered {status}: {answer[:300]!r}")
     writes: list[float] = []
+    reads: list[float] = []
     store = state.api.store
+    if args.stub_store:
+        from neo.data.store.historical import WriteResult
+
+        def write(batch: Any, **_: Any) -> WriteResult:
+            n = len(batch)
+            return WriteResult(batch.instrument, batch.timeframe, n, n, 0, 0, 1)
+
+        store.write = write
+        store.close_before = lambda *_, **__: None
     store.write = _timed(store.write, writes)
+    store.close_before = _timed(store.close_before, reads)
     profiler = cProfile.Profile() if args.profile else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler is not None:
@@ -120,6 +134,7 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     state.close()
     n = args.requests
     write_ms = float(np.sum(writes)) * 1000 / n
+    read_ms = float(np.sum(reads)) * 1000 / n
     return {
         "requests": n,
         "batch": args.batch,
@@ -127,6 +142,8 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "cpu_ms_per_request": round(cpu * 1000 / n, 3),
         "store_write_cpu_ms_per_request": round(write_ms, 3),
         "cpu_ms_per_request_without_store_write": round(cpu * 1000 / n - write_ms, 3),
+        "store_close_before_cpu_ms_per_request": round(read_ms, 3),
+        "cpu_ms_per_request_without_store": round(cpu * 1000 / n - write_ms - read_ms, 3),
         "requests_per_cpu_second": round(n / cpu, 1),
     }
 
@@ -137,6 +154,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--profile", default=None, help="write a cProfile of the timed part")
+    parser.add_argument(
+        "--stub-store",
+        action="store_true",
+        help="no store: write and close_before do nothing, so the CPU is the service's alone",
+    )
     args = parser.parse_args()
     os.environ.setdefault("NEO_LOG_LEVEL", "WARNING")
     with tempfile.TemporaryDirectory(prefix="neo-bench-request-") as tmp:
