@@ -189,3 +189,44 @@ def test_a_row_of_nulls_is_answered_rejected_not_refused(service: Service) -> No
     assert answer.status_code == 200, answer.text
     by_row = {r["row"]: r["reasons"] for r in answer.json()["rejected_rows"]}
     assert by_row == {2: ["invalid_ts", "non_finite"], 3: ["invalid_ts", "non_finite"]}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"symbol": "A" * 201}, "symbol"),
+        ({"venue": "v" * 201}, "venue"),
+        ({"timeframe": "1" * 17}, "timeframe"),
+        ({"replace": "maybe"}, "replace"),
+    ],
+)
+def test_bad_query_parameters_are_422_naming_the_field(
+    service: Service, params: dict[str, str], field: str
+) -> None:
+    """The POST reads its query itself (no FastAPI parameter machinery): the same 422."""
+    headers = {**service.auth("trade"), "Content-Type": "text/csv"}
+    body = b"timestamp,open,high,low,close,volume\n1700000040000,1,2,0.5,1.5,3\n"
+    answer = service.client.post(
+        "/v1/candles", content=body, params={"symbol": "X/USDT", **params}, headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert field in answer.text
+
+
+def test_replace_reads_booleans_as_fastapi_did(service: Service) -> None:
+    rows = candles(2)
+    assert (
+        service.client.post(
+            "/v1/candles", json={**BTC, "candles": rows}, headers=service.auth("trade")
+        ).status_code
+        == 200
+    )
+    changed = [{**r, "close": r["close"] * 1.001} for r in rows]
+    other = service.auth("admin")
+    for flag, status in (("no", 409), ("0", 409), ("YES", 200), ("on", 200)):
+        answer = service.client.post(
+            "/v1/candles", json={**BTC, "candles": changed}, params={"replace": flag},
+            headers=other,
+        )  # fmt: skip
+        assert answer.status_code == status, (flag, answer.text)
