@@ -69,11 +69,16 @@ def serve_command(
         raise ConfigError(
             f"cannot bind {host}:{port}: {exc.strerror}; choose another --port"
         ) from None
+    sock.listen(2048)  # connections queue from now on, not refused while the app starts
     bound = sock.getsockname()[1]
     app = create_app(settings, database=db)
+    app.state.neo.warm_up()
+    # One process: the per-series write locks, the SSE hub, the sessions and the key cache
+    # live in it (workers would each hold their own). uvloop and httptools when installed
+    # (the service extra has them); the access log only on request (a line per request).
     config = uvicorn.Config(
         app, log_level=settings.log_level.lower(), access_log=access_log, lifespan="on",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=5, loop="auto", http="auto",
     )  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     stderr_console.print(f"neo serve: listening on http://{shown}:{bound}", highlight=False)

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,16 @@ class IngestReport:
         return self.accepted > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as plain values (what ``asdict`` gives, without its deep copy: the
+        nested values are flat dicts and lists of plain values, copied one level)."""
+        out = {name: getattr(self, name) for name in _REPORT_FIELDS}
+        out["counts_by_rule"] = dict(self.counts_by_rule)
+        out["warning_samples"] = [dict(sample) for sample in self.warning_samples]
+        out["other_sources"] = list(self.other_sources)
+        return out
+
+
+_REPORT_FIELDS = tuple(f.name for f in dataclasses.fields(IngestReport))
 
 
 @dataclass(slots=True)
@@ -469,9 +478,13 @@ class DataIngestionAPI:
 
     @staticmethod
     def _timeframe(raw: RawBars, timeframe: Timeframe | str | None, source: str) -> Timeframe:
+        """The given timeframe, checked against the median spacing of the distinct readable
+        timestamps (an explicit one that contradicts it is an error), or the one inferred from
+        that spacing."""
         found = SeriesScan()
-        distinct: IntArray = np.unique(raw.ts[raw.ts_valid]).astype(np.int64)
-        found.add_steps(np.diff(distinct).astype(np.int64))
+        step = median_spacing(raw.ts if raw.ts_valid.all() else raw.ts[raw.ts_valid])
+        if step is not None:
+            found.steps[step] = 1  # the scan's lower median is this step
         given = None if timeframe is None else Timeframe.parse(timeframe)
         tf, inferred = check_timeframe(given, found, source)
         if not inferred:
@@ -525,6 +538,19 @@ class DataIngestionAPI:
     ) -> Any:
         tf = None if timeframe is None else Timeframe.parse(timeframe)
         return self.store.read_quarantine(instrument, tf)
+
+
+def median_spacing(ts: IntArray) -> int | None:
+    """The lower median of the spacings between the distinct values of ``ts`` (None with
+    fewer than two): what :meth:`SeriesScan.median_step` gives for them, in O(n) when ``ts``
+    is already strictly increasing (a batch sent in order), with a sort only otherwise."""
+    steps = np.diff(ts)
+    if len(steps) and not bool((steps > 0).all()):
+        steps = np.diff(np.unique(ts))
+    if len(steps) == 0:
+        return None
+    middle = (len(steps) - 1) // 2
+    return int(np.partition(steps, middle)[middle])
 
 
 def rejected_rows(report: ValidationReport) -> list[dict[str, Any]]:

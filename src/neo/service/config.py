@@ -23,3 +23,6 @@ class ServiceConfig(BaseModel):
     max_body_bytes: int = Field(16 * MIB, ge=1024)
     job_workers: int = Field(1, ge=1, le=32)
     """Threads running backtest and train jobs."""
+    key_cache_seconds: float = Field(1.0, ge=0.0, le=60.0)
+    """How long a verified API key is admitted without asking the database again: a revoked
+    key is refused at the latest this long after (0: every request asks)."""

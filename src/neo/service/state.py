@@ -18,6 +18,7 @@ from neo.settings import NeoSettings
 if TYPE_CHECKING:
     from neo.data.ingest import DataIngestionAPI, IngestReport
     from neo.persistence import Database
+    from neo.service.auth import KeyCache
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ServiceState:
     """Reads of the historical store take it (one at a time) and :meth:`close` takes it to
     release the store. Writes (``POST /v1/candles``) take the series' lock instead."""
     _api: DataIngestionAPI | None = None
+    _key_cache: KeyCache | None = None
     _series_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _locks_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,6 +47,15 @@ class ServiceState:
                 self._api = ingestion_api(self.settings, on_report=self._stored)
             return self._api
 
+    @property
+    def key_cache(self) -> KeyCache:
+        """API keys verified lately (see :mod:`neo.service.auth`)."""
+        if self._key_cache is None:
+            from neo.service.auth import KeyCache
+
+            self._key_cache = KeyCache(self.db.keys, self.settings.service.key_cache_seconds)
+        return self._key_cache
+
     def series_lock(self, venue: str, symbol: str) -> threading.Lock:
         """The lock one series' writes take: POSTs of one instrument are stored one at a time
         and in order (so the Redis bus sees its candles in order), while different
@@ -56,6 +67,23 @@ class ServiceState:
             if lock is None:
                 lock = self._series_locks[key] = threading.Lock()
             return lock
+
+    def warm_up(self) -> None:
+        """Pay at start what the first requests would otherwise pay, while clients wait: open
+        the store, import the request path's modules and load the validator's compiled
+        kernels (``neo serve`` calls it before it listens)."""
+        import numpy as np
+
+        from neo.data.validate import DataValidator, RawBars
+        from neo.service import telemetry  # noqa: F401  (imported by the first ingestion)
+
+        assert self.api is not None
+        ts = np.arange(4, dtype=np.int64) * 60_000_000_000
+        price = np.full(4, 100.0)
+        DataValidator("1m").validate(
+            RawBars.from_arrays(ts, price, price * 1.01, price * 0.99, price, price),
+            prev_close=100.0,
+        )
 
     def _stored(self, report: IngestReport) -> None:
         """Count what an ingestion accepted and rejected per rule, and, with a Redis bus
@@ -93,8 +121,16 @@ class ServiceState:
         self.db.close()
 
 
-def service_state(request: Request) -> ServiceState:
+def state_of(request: Request) -> ServiceState:
+    """The service state of the app serving ``request``."""
     state = request.app.state.neo
     if not isinstance(state, ServiceState):
         raise RuntimeError("the app was not built by create_app: no service state")
     return state
+
+
+async def service_state(request: Request) -> ServiceState:
+    """:func:`state_of` as a dependency (``Depends(service_state)``). A coroutine, so FastAPI
+    calls it on the event loop rather than through a worker thread as it does plain
+    functions: a thread hop per request for an attribute lookup."""
+    return state_of(request)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from neo.service.http_metrics import metrics_response
 from neo.service.limits import client_is_loopback
 from neo.service.responses import as_json
-from neo.service.state import ServiceState, service_state
+from neo.service.state import ServiceState, service_state, state_of
 
 router = APIRouter(tags=["health"])
 State = Annotated[ServiceState, Depends(service_state)]
@@ -85,12 +85,9 @@ def readyz(state: State) -> Response:
 @router.get("/metrics", summary="Prometheus metrics.", include_in_schema=False)
 def metrics(request: Request) -> Response:
     if not client_is_loopback(request.scope):
-        from neo.service.auth import require
+        from neo.service.auth import authorise
 
-        raise_if_unauthorised = require("read")
-        raise_if_unauthorised(  # the dependency as a function: 401/403 as for any route
-            request, _credentials(request), service_state(request)
-        )
+        authorise(request, _credentials(request), state_of(request), "read")  # 401/403
     return metrics_response()
 
 
