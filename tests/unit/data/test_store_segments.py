@@ -529,3 +529,21 @@ def test_a_small_year_stays_one_file() -> None:
         store.write(_bars(4_150, 4_160), source="a")  # 4,100 rows before: a segment
         assert len(load_manifest(_dir(Path(tmp))).year_files(2024)) == 2
         assert _same(store.read(BTC, TF), _bars(50, 4_160))
+
+
+def test_an_append_lists_the_directory_only_when_someone_else_changed_it(tmp_path: Path) -> None:
+    """Appends skip the directory scan for leftovers while only this store wrote there; a
+    killed writer's temporary and orphan files (the directory changed) are still swept."""
+    store = HistoricalDataStore(tmp_path)
+    store.write(_bars(0, 5000))
+    directory = _dir(tmp_path)
+    with mock.patch.object(Path, "glob", autospec=True, side_effect=Path.glob) as listing:
+        store.write(_bars(5000, 5100))
+        store.write(_bars(5100, 5200))
+    assert listing.call_count == 0
+    leftovers = [directory / ".x.parquet.0123.tmp", directory / "2020-deadbeefdeadbeef.parquet"]
+    for path in leftovers:
+        path.write_bytes(b"a killed writer's bytes")
+    store.write(_bars(5200, 5300))
+    assert not any(path.exists() for path in leftovers)
+    assert _same(store.read(BTC, TF), _bars(0, 5300))

@@ -29,7 +29,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -164,6 +164,22 @@ def _years(ts: IntArray) -> IntArray:
     return years
 
 
+def _dir_stamp(directory: Path) -> tuple[int, int] | None:
+    """The directory's change time and inode: any file created, renamed or removed in it
+    (a killed writer's temporary or orphan file) changes it. Equal to what this store saw
+    after its own last commit means nobody else left anything behind since, so the commit
+    need not list the directory. A change within the file system's timestamp tick can go
+    unseen: then a leftover waits for the next listing (a compaction, a delete, another
+    process's write, a restart); leftovers are never read (the manifest names the files)
+    and content-addressed names are rewritten when their digest differs."""
+    try:
+        stat = directory.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_ino
+
+
+@lru_cache(maxsize=512)
 def _year_start_ns(year: int) -> int:
     return int(np.datetime64(f"{year:04d}-01-01", "ns").astype(np.int64))
 
@@ -247,6 +263,7 @@ class HistoricalDataStore:
         self._lock = threading.Lock()
         self._years = YearCache()
         self._manifests = ManifestCache()
+        self._clean: dict[Path, tuple[int, int] | None] = {}
         self.swept = self._sweep()
 
     @classmethod
@@ -287,7 +304,10 @@ class HistoricalDataStore:
         if not len(batch):
             return WriteResult(batch.instrument, batch.timeframe, 0, 0, 0, 0, 0)
         with dataset_lock(directory):
-            remove_temp_files(directory)
+            stamp = _dir_stamp(directory)
+            clean = stamp is not None and self._clean.get(directory) == stamp
+            if not clean:
+                remove_temp_files(directory)
             manifest = load_manifest(directory, self._manifests)
             plans = [
                 self._plan(directory, manifest, year, part, who.source)
@@ -299,7 +319,7 @@ class HistoricalDataStore:
             replaced = sum(sum(p.conflicts.values()) for p in conflicted)
             changed = [p for p in plans if p.merged is not None]
             if changed:
-                self._commit(directory, manifest, changed, who, batch, replaced, conflicted)
+                self._commit(directory, manifest, changed, who, batch, replaced, conflicted, clean)
         inserted = sum(p.inserted for p in plans)
         updated = sum(p.updated for p in plans)
         others = tuple(s for s in manifest.sources() if s != who.source) if inserted else ()
@@ -380,8 +400,13 @@ class HistoricalDataStore:
         batch: BarBatch,
         replaced: int,
         conflicted: list[YearPlan],
+        clean: bool = False,
     ) -> None:
-        """New files first, then the manifest swap (one rename), then the old files go."""
+        """New files first, then the manifest swap (one rename), then the old files go.
+
+        ``clean``: nobody but this store touched the directory since its last commit (see
+        :func:`_dir_stamp`), so only the files this commit dropped are removed, without
+        listing the directory: an append then costs no directory scan."""
         entries = {e.name: e for e in manifest.files}
         for plan in changed:
             for old in plan.touched:
@@ -405,7 +430,13 @@ class HistoricalDataStore:
         )
         current = manifest.next(entries.values(), event)
         save_manifest(directory, current, self._manifests)
-        remove_unreferenced(directory, current)
+        kept = {e.name for e in current.files}
+        if clean:
+            for name in {e.name for e in manifest.files} - kept:
+                (directory / name).unlink(missing_ok=True)
+        else:
+            remove_unreferenced(directory, current)
+        self._clean[directory] = _dir_stamp(directory)
 
     def _compact_year(
         self, directory: Path, entries: dict[str, FileEntry], year: int, *, force: bool
