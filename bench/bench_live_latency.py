@@ -332,6 +332,19 @@ def _gc_in(marks: Marks, start: int, end: int) -> list[tuple[float, int]]:
     return [((b - a) / _MS, g) for a, b, g in marks.gc if a < end and b > start]
 
 
+def _drift(totals: dict[int, float]) -> dict[str, float]:
+    """p50 of the first and of the last tenth of the run: a cost that grows with the session's
+    history (orders kept, journal state) shows here."""
+    ordered = [totals[k] for k in sorted(totals)]
+    tenth = max(1, len(ordered) // 10)
+    if len(ordered) < 20:
+        return {}
+    return {
+        "first_tenth_p50_ms": round(statistics.median(ordered[:tenth]), 4),
+        "last_tenth_p50_ms": round(statistics.median(ordered[-tenth:]), 4),
+    }
+
+
 def _stages(bar: dict[str, int]) -> dict[str, float]:
     """Each stage's share (ms) of one bar's window."""
     return {
@@ -368,6 +381,11 @@ def _figures(marks: Marks, result: Any, session: TradingSession, counts: dict[st
         "stalls": counts["stalls"],
         "reconnects": session.feed.stats.reconnects,  # type: ignore[attr-defined]
         **_summary(list(totals.values())),
+        "drift": _drift(totals),
+        "stage_drift": {
+            name: _drift({k: r[name] for k, r in zip(timed, shares, strict=True) if name in r})
+            for name in stages
+        },
         "stages": stages,
         "cpu_in_window": _summary(cpu_ms),
         "after_create_to_step_end": _summary(after),
@@ -419,6 +437,10 @@ def main() -> None:
         f"p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, "
         f"max {figures['max_ms']:.2f} ms (goal: p99 < 5 ms)"
     )
+    if figures["drift"]:
+        print(f"  p50 of the first / last tenth of the run: "
+              f"{figures['drift']['first_tenth_p50_ms']:.3f} / "
+              f"{figures['drift']['last_tenth_p50_ms']:.3f} ms")  # fmt: skip
     for name, row in figures["stages"].items():
         if row:
             print(f"  {name:<18} p50 {row['p50_ms']:7.3f}  p99 {row['p99_ms']:7.3f}  "
