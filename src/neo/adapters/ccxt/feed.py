@@ -136,15 +136,22 @@ class CcxtBarFeed:
         A series task that ends (only a fatal error ends one) puts itself in the bar queue, and
         its error is raised here, after the bars queued before it: waiting on the queue alone
         keeps the hop from a bar's arrival to its consumer as short as asyncio allows (no task
-        and no wait set per bar)."""
+        and no wait set per bar). Bars already queued are taken one event-loop pass apart, so a
+        long back-fill never starves the other tasks (the websocket's subscription among them:
+        a bar that closes before it is made is only seen at the next heartbeat)."""
         await self._prepare()
         tasks = [asyncio.create_task(self._run(s)) for s in self.series.values()]
         tasks.append(asyncio.create_task(self._watchdog()))
         for task in tasks:
             task.add_done_callback(self._ended)
+        queue = self._queue
         try:
             while True:
-                item = await self._queue.get()
+                if queue.empty():
+                    item = await queue.get()  # suspended until a bar came: the loop ran
+                else:  # a backlog (a back-fill page): let the other tasks run between its bars
+                    await asyncio.sleep(0)
+                    item = queue.get_nowait()
                 if isinstance(item, Bar):
                     yield item
                 else:
