@@ -173,3 +173,6 @@ def add_ws_routes(app: web.Application, sim: ExchangeSim) -> None:
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/ws/{index}", ws_handler)
     app.router.add_get("/stream", ws_handler)
+    from neo.exchange_sim.binance_user import add_user_routes
+
+    add_user_routes(app)  # /ws-api/v3: the user data stream (our fills)
