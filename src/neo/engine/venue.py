@@ -198,6 +198,9 @@ class VenueBroker:
         self._records: dict[str, deque[OrderRecord | FillRecord]] = defaultdict(deque)
         self._tail: dict[str, OrderRecord] = {}
         self.adopted: list[str] = []
+        self.fill_inbox: Any = None
+        """Trades a websocket fills stream heard (``neo.adapters.ccxt.fills_stream.FillInbox``):
+        drained into the exchange broker where REST fills are applied (:meth:`before_bar`)."""
 
     # ------------------------------------------------------------------ the Broker protocol
     def submit(self, order: Order) -> None:
@@ -254,8 +257,11 @@ class VenueBroker:
         if self.replaying:
             for replayed in list(self._replayed.values()):
                 self._play(replayed, bar_index)
-        elif self.inner_has_work():
-            self.inner.poll()
+        else:
+            if self.fill_inbox is not None:  # websocket fills first: the poll then skips them
+                self.fill_inbox.drain(self.inner.on_trade)
+            if self.inner_has_work():
+                self.inner.poll()
 
     def inner_has_work(self) -> bool:
         tracked = getattr(self.inner, "tracked", {})
