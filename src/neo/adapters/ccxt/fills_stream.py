@@ -200,6 +200,12 @@ class CcxtFillStream:
         """Open the user data subscription before anything is back-filled, so that no trade
         falls between the REST answer and the socket (ccxt's ``authenticate`` does it for
         Binance; elsewhere the first ``watch_my_trades`` does)."""
+        balance = getattr(self.exchange, "balance", None)
+        if isinstance(balance, dict):
+            # ccxt.pro binance reads its balance cache on the balance event that follows each
+            # fill, and only watch_my_trades creates it: a fill between the subscription and
+            # that call would raise inside ccxt's receive loop and leave the socket unread.
+            balance.setdefault("spot", {})
         authenticate = getattr(self.exchange, "authenticate", None)
         if authenticate is not None:
             await asyncio.wait_for(authenticate({"type": "spot"}), self.heartbeat_s)
