@@ -18,7 +18,9 @@ exchange broker (:class:`~neo.adapters.ccxt.broker.CcxtBroker`) and has three mo
   client id and resolved at the exchange (sent again with the same id only if the exchange
   says it never arrived, by the outcome policy).
 * **live**: orders go to the exchange broker, which journals the intent before each create
-  call and the outcome after it (:class:`VenueJournal`).
+  call and the outcome after it (:class:`VenueJournal`). Fills a websocket stream heard
+  (:attr:`VenueBroker.fill_inbox`) are booked before each bar, ahead of the broker's REST poll,
+  so they land at the same point of the loop as REST fills (a replay plays them back there).
 
 Reconciliation then compares with the exchange: its open orders (those carrying this session's
 client-id prefix must all be known: adopted; any other is another bot's and is left alone),
