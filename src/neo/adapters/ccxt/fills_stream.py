@@ -136,7 +136,8 @@ class CcxtFillStream:
         self._handed: dict[str, None] = {}
         """Ids of the trades handed lately, oldest first (at most ``KEPT_IDS``)."""
         self.subscribed = asyncio.Event()
-        """Set while the websocket subscription is live (tests and status wait on it)."""
+        """Set while the websocket is subscribed and the back-fill behind it done: from then on
+        a new fill comes over the socket (tests and status wait on it)."""
         streaming = getattr(exchange, "streaming", None)
         if self.mode == "watch" and isinstance(streaming, dict):
             streaming["keepAlive"] = max(50, int(heartbeat_s * 1000 / 3))
@@ -170,6 +171,7 @@ class CcxtFillStream:
                 ever = True
                 failures = 0
                 await self._backfill()
+                self.subscribed.set()
                 await self._listen()
             except asyncio.CancelledError:
                 raise
@@ -210,7 +212,6 @@ class CcxtFillStream:
         if authenticate is not None:
             await asyncio.wait_for(authenticate({"type": "spot"}), self.heartbeat_s)
         self.stats.subscribed += 1
-        self.subscribed.set()
 
     async def _listen(self) -> None:
         pending = asyncio.ensure_future(self.exchange.watch_my_trades())
