@@ -227,8 +227,8 @@ def test_fills_made_while_the_socket_is_down_are_backfilled_after_it_reconnects_
     assert (second, "ws") in streamed.seen  # the new socket delivers the next one
     assert journal_fills(rig) == [(first, "rest"), (second, "ws")]  # each once
     assert rig.broker.tracked[order.id].order.filled_quantity == pytest.approx(0.02)
-    if fault == "ws_stall":
-        assert stats.heartbeats_missed + stats.reconnects >= 1
+    if fault == "ws_stall":  # found by the missing pongs, not by a closed socket
+        assert stats.heartbeats_missed >= 1
 
 
 def test_without_a_websocket_for_my_trades_the_stream_polls_them_over_rest(

@@ -169,8 +169,8 @@ class CcxtFillStream:
             try:
                 await self._subscribe()
                 ever = True
-                failures = 0
                 await self._backfill()
+                failures = 0  # caught up: the next trouble starts the backoff afresh
                 self.subscribed.set()
                 await self._listen()
             except asyncio.CancelledError:
@@ -183,6 +183,8 @@ class CcxtFillStream:
                     self.heartbeat_s,
                 )
             except Exception as raw:
+                if type(raw).__name__ == "RequestTimeout":  # ccxt's own ping-pong keep-alive
+                    self.stats.heartbeats_missed += 1
                 error = translate(raw, self.exchange.id)
                 log.warning("%s: user data stream failed (%s): reconnecting", self.exchange.id,
                             error)  # fmt: skip
