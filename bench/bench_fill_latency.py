@@ -74,6 +74,7 @@ async def _measure(sim: SimHandle, mode: str, fills: int, poll_ms: float) -> lis
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
+        rest.close()
     return latencies
 
 

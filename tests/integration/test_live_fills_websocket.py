@@ -88,6 +88,7 @@ def test_a_trade_seen_over_websocket_rest_and_replay_is_recorded_once(tmp_path: 
             journal.close()
             await bars.close()
             await keyed.close()
+            exchange.close()
 
     try:
         first = asyncio.run(run(LEAD + 5))

@@ -52,8 +52,9 @@ async def until(condition: Callable[[], bool], timeout: float = 8.0) -> None:
 class Streamed:
     """A fills stream on its own async ccxt.pro client, running beside the test's body."""
 
-    def __init__(self, sim: SimHandle, heartbeat_s: float = 5.0) -> None:
+    def __init__(self, sim: SimHandle, rig: Rig, heartbeat_s: float = 5.0) -> None:
         self.sim = sim
+        self.rig = rig
         self.client = make_exchange(
             sim.dialect, sim_config(sim), asynchronous=True, credentials=True
         )
@@ -80,6 +81,7 @@ class Streamed:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
                 await self.client.close()
+                self.rig.exchange.close()  # its pooled sockets now, not at some later gc
 
         return asyncio.run(main())
 
@@ -146,7 +148,7 @@ def test_a_fill_arrives_over_the_websocket_before_any_rest_poll_and_is_booked_on
     order = resting_buy(rig, 0.01)
     rig.broker.submit(order)
     assert binance_sim.orders()[0]["status"] == "open"
-    streamed = Streamed(binance_sim)
+    streamed = Streamed(binance_sim, rig)
 
     async def body() -> None:
         await until(streamed.stream.subscribed.is_set)
@@ -173,7 +175,7 @@ def test_a_partial_fill_then_cancel_records_the_filled_amount_only_over_the_webs
     rig = rig_factory(binance_sim)
     order = resting_buy(rig, 0.01)
     rig.broker.submit(order)
-    streamed = Streamed(binance_sim)
+    streamed = Streamed(binance_sim, rig)
 
     async def body() -> None:
         await until(streamed.stream.subscribed.is_set)
@@ -207,7 +209,7 @@ def test_fills_made_while_the_socket_is_down_are_backfilled_after_it_reconnects_
     rig = rig_factory(binance_sim)
     order = resting_buy(rig, 0.03)
     rig.broker.submit(order)
-    streamed = Streamed(binance_sim, heartbeat_s=0.6)
+    streamed = Streamed(binance_sim, rig, heartbeat_s=0.6)
     stats = streamed.stream.stats
 
     async def body() -> None:
@@ -238,7 +240,7 @@ def test_without_a_websocket_for_my_trades_the_stream_polls_them_over_rest(
     rig = rig_factory(kraken_sim)
     order = resting_buy(rig, 0.01)
     rig.broker.submit(order)
-    streamed = Streamed(kraken_sim)
+    streamed = Streamed(kraken_sim, rig)
 
     async def body() -> None:
         advance_until_filled(kraken_sim, Decimal("0.01"))

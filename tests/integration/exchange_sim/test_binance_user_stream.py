@@ -52,6 +52,7 @@ def test_every_fill_of_a_partly_filled_order_reaches_every_subscribed_socket(
             last = float(sim.engine.last_price("BTC/USDT"))
             client.create_order("BTC/USDT", "limit", "buy", 0.01, round(last * 1.01, 2),
                                 {"clientOrderId": "u-1"})  # fmt: skip
+            client.close()
             sim.advance(2)
             seen = []
             for ws in (a, b):
