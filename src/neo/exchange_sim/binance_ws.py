@@ -5,8 +5,8 @@ Streams: ``<symbol>@kline_<interval>`` (one kline on every bar advance, ``x`` tr
 kline closed), ``<symbol>@trade`` (one trade per bar at its close), ``<symbol>@depth`` /
 ``@depth@100ms`` (a ``depthUpdate`` per bar whose ids follow the REST snapshot's
 ``lastUpdateId``), ``<symbol>@bookTicker``. The user data stream (our fills) is served at
-``/ws-api/v3`` by :mod:`neo.exchange_sim.binance_user`. Faults: ``ws_cut`` closes the socket, ``ws_stall``
-keeps it open but sends nothing, not even a pong.
+``/ws-api/v3`` by :mod:`neo.exchange_sim.binance_user`. Faults: ``ws_cut`` closes the socket,
+``ws_stall`` keeps it open but sends nothing, not even a pong.
 """
 
 from __future__ import annotations
