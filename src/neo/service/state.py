@@ -77,7 +77,8 @@ class ServiceState:
         from neo.data.validate import DataValidator, RawBars
         from neo.service import telemetry  # noqa: F401  (imported by the first ingestion)
 
-        assert self.api is not None
+        if self.api is None:  # opening it is the point; it never answers None
+            raise RuntimeError("the ingestion service did not open")
         ts = np.arange(4, dtype=np.int64) * 60_000_000_000
         price = np.full(4, 100.0)
         DataValidator("1m").validate(
