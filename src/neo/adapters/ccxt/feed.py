@@ -119,7 +119,7 @@ class CcxtBarFeed:
             name: _Series(InstrumentId(exchange.id, name), name, received=clock()) for name in names
         }
         self._closed_marks: set[tuple[str, str, int]] = set()
-        self._queue: asyncio.Queue[Bar | asyncio.Task[None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Bar] = asyncio.Queue()
 
     # -- the Feed protocol ----------------------------------------------------------------
     @property
@@ -131,43 +131,26 @@ class CcxtBarFeed:
         return self._timeframe
 
     async def stream(self) -> AsyncGenerator[Bar, None]:
-        """Closed bars as they complete, until cancelled.
-
-        A series task that ends (only a fatal error ends one) puts itself in the bar queue, and
-        its error is raised here, after the bars queued before it: waiting on the queue alone
-        keeps the hop from a bar's arrival to its consumer as short as asyncio allows (no task
-        and no wait set per bar). Bars already queued are taken one event-loop pass apart, so a
-        long back-fill never starves the other tasks (the websocket's subscription among them:
-        a bar that closes before it is made is only seen at the next heartbeat)."""
+        """Closed bars as they complete, until cancelled."""
         await self._prepare()
         tasks = [asyncio.create_task(self._run(s)) for s in self.series.values()]
         tasks.append(asyncio.create_task(self._watchdog()))
-        for task in tasks:
-            task.add_done_callback(self._ended)
-        queue = self._queue
         try:
             while True:
-                if queue.empty():
-                    item = await queue.get()  # suspended until a bar came: the loop ran
-                else:  # a backlog (a back-fill page): let the other tasks run between its bars
-                    await asyncio.sleep(0)
-                    item = queue.get_nowait()
-                if isinstance(item, Bar):
-                    yield item
-                else:
-                    item.result()  # a series task ended: its error
+                getter = asyncio.create_task(self._queue.get())
+                done, _ = await asyncio.wait([getter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                for task in done:  # a series task ended: only by a fatal error
+                    task.result()
         finally:
-            for task in tasks:
-                task.remove_done_callback(self._ended)
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, NeoError, Exception):
                     await task
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled():
-            self._queue.put_nowait(task)
 
     # -- staleness ------------------------------------------------------------------------
     def staleness_seconds(self, instrument: InstrumentId) -> float:
