@@ -29,6 +29,11 @@ short by the crash is run again from its first bar. Its order and fill records, 
 written before the crash, are met again under the same client ids and trade ids and are not
 written twice (client ids are deterministic: the n-th order of the session is ``<prefix>-n``).
 
+Garbage collection: while a session trades, CPython's collector runs between steps, after the
+step's orders are sent, not at whatever allocation of a bar's cycle crosses its threshold; the
+heap alive when trading starts is frozen (:class:`~neo.engine.collector.StepCollector`;
+``quiet_gc=False`` leaves the interpreter's settings alone).
+
 Why re-execution rather than restoring a snapshot: a snapshot of strategy objects would need
 every strategy (user code included) to be serialisable, and would not restore the simulated
 broker's internal order state; re-execution needs only determinism, which the backtest/paper
@@ -57,6 +62,7 @@ from neo.domain.ids import InstrumentId, OrderId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order
 from neo.engine.bus import MessageBus
+from neo.engine.collector import StepCollector
 from neo.engine.config import EngineConfig
 from neo.engine.journal import (
     BarRecord,
@@ -328,6 +334,8 @@ class TradingSession:
         Checks against the venue after the replay (:data:`Reconcile`).
     cycles:
         Stop once the session has processed this many bars in all (restarts included).
+    quiet_gc:
+        Collect garbage between steps, with the start-up heap frozen (module docstring).
     """
 
     def __init__(
@@ -352,6 +360,7 @@ class TradingSession:
         cycles: int | None = None,
         on_step: Callable[[TradingSession], None] | None = None,
         live_from_ns: int = 0,
+        quiet_gc: bool = True,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -399,6 +408,7 @@ class TradingSession:
         self.recorder.fills_from_events = self.venue is None
         self.replaying = False
         self.last_step = -1
+        self.collector = StepCollector() if quiet_gc else None
 
     # ------------------------------------------------------------------ metadata
     def meta(self) -> SessionMeta:
@@ -451,9 +461,13 @@ class TradingSession:
             reconciled.update(await self._reconcile(self))
         reason = "feed ended"
         new_bars = 0
+        if self.collector is not None:
+            self.collector.start()
         try:
             reason, new_bars = await self._trade(steps)
         finally:
+            if self.collector is not None:
+                self.collector.stop()
             self.loop.stop(reason)
         ledger = self.loop.ledger
         return SessionResult(
@@ -600,6 +614,8 @@ class TradingSession:
         )
         if self.on_step is not None:
             self.on_step(self)
+        if self.collector is not None:
+            self.collector.after_step()  # the step's orders are sent: collect now
 
     def _bar_of(self, record: BarRecord) -> Bar:
         return Bar(

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
+from itertools import pairwise
 from typing import Any, Protocol
 
 import msgspec
@@ -70,7 +71,7 @@ from neo.risk.base import PassThroughRiskGate, RiskGate
 from neo.risk.sizing import FULL_EQUITY
 from neo.risk.stop_manager import StopManager
 from neo.strategies.base import Strategy
-from neo.strategies.context import StrategyContext
+from neo.strategies.context import Series, StrategyContext
 from neo.strategies.indicators import rolling_volatility
 
 log = get_logger("engine.loop")
@@ -368,8 +369,7 @@ class AutonomousTradingLoop:
             log.warning("ignoring out-of-order bar", extra={"instrument": str(bar.instrument)})
             return
         window = self.config.volatility_window
-        recent = np.append(np.asarray(ctx.close[-window:], dtype=np.float64), bar.close)
-        volatility = rolling_volatility(recent, window)[-1] if len(recent) > window else math.nan
+        volatility = last_volatility(ctx.close, bar.close, window)
         forecast = self.predictor.predict(bar) if self.predictor is not None else math.nan
         ctx.append(
             bar.ts,
@@ -817,6 +817,35 @@ class AutonomousTradingLoop:
         cash = _step_values(fill_steps, _copy(self._fill_cash, np.float64), steps, initial)
         equity += cash
         return EquityCurve(timeline, equity, cash, positions, prices)
+
+
+def last_volatility(history: Series, close: float, window: int) -> float:
+    """The newest value of :func:`~neo.strategies.indicators.rolling_volatility` over the last
+    ``window`` closes of ``history`` and ``close``: NaN until there are ``window`` returns.
+
+    A paper or live bar needs only that one value; computed on scalars, with the same IEEE
+    operations in the same order as the array function (returns by :func:`math.log`, sums
+    oldest first, then the squared deviations), it is the same value bit for bit without forty
+    numpy calls on twenty numbers inside the bar's cycle. A zero close or a window below two
+    takes the array function (its division by zero is numpy's)."""
+    if len(history) < window:
+        return math.nan
+    prices = [*history[len(history) - window :], close]
+    if window < 2 or 0.0 in prices[:-1]:
+        return float(rolling_volatility(np.asarray(prices, dtype=np.float64), window)[-1])
+    returns = []
+    for previous, current in pairwise(prices):
+        ratio = current / previous
+        returns.append(math.log(ratio) if ratio > 0.0 else math.nan)
+    total = 0.0
+    for value in returns:
+        total += value
+    mean = total / window
+    acc = 0.0
+    for value in returns:
+        deviation = value - mean
+        acc += deviation * deviation
+    return math.sqrt(acc / (window - 1))
 
 
 def aligned_predictions(batch: BarBatch, predictions: FloatArray) -> FloatArray:

@@ -11,11 +11,21 @@ Writes are idempotent and re-synchronised at each start (:meth:`SqlMirror.load` 
 file's orders and fills into the database), so a process killed between the file write and the
 database write leaves nothing missing after the restart. A database failure is logged and
 counted, never allowed to stop a session mid-step: the file journal already holds the record.
+
+Off the order path: an order's records (its intent before the create request, ``sent``, the
+answer) are written to the file at once, in order, as the restart needs them; their database
+writes (one transaction each, a few milliseconds with SQLite's commit) are **deferred** while an
+event loop runs, and flushed, in order, at the step's checkpoint (after the step's orders were
+sent) or ``FLUSH_AFTER_S`` later for a record written between steps (a fill the broker learns of
+on its own). The database thus lags the file by at most one step; a crash in between loses
+nothing, since the next start re-synchronises it from the file. Without a running event loop
+(tools, tests) every write goes through at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -38,6 +48,8 @@ from neo.logs import get_logger
 
 log = get_logger("engine.mirror")
 _KIND = {"paper": "paper", "live": "live"}
+FLUSH_AFTER_S = 0.1
+"""How long a database write deferred between steps waits at most (see the module docstring)."""
 
 
 class SqlMirror:
@@ -55,6 +67,12 @@ class SqlMirror:
         self.ledger: Any = None
         self._known: set[str] = set()
         self._fills: set[str] = set()
+        self._outcomes: dict[str, str] = {}
+        """The outcome last mirrored per client id: an unchanged one is not written again (the
+        database moves an order to ``final`` by itself when a fill completes it, and a later
+        record repeating ``acknowledged`` must not try to move it back)."""
+        self._pending: list[tuple[Callable[[Any], None], Any]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ SessionJournal
     def load(self) -> JournalState:
@@ -76,27 +94,59 @@ class SqlMirror:
         self.file.append_bar(k, bar, stale)
 
     def record_order(self, record: OrderRecord, *, sync_only: bool = False) -> None:
-        if not sync_only:
-            self.file.record_order(record)
-        self._guard(self._order, record)
+        if sync_only:
+            self._guard(self._order, record)
+            return
+        self.file.record_order(record)
+        self._defer(self._order, record)
 
     def record_fill(self, record: FillRecord, *, sync_only: bool = False) -> bool:
-        if not sync_only:
-            self.file.record_fill(record)
-        self._guard(self._fill, record)
+        if sync_only:
+            self._guard(self._fill, record)
+            return True
+        self.file.record_fill(record)
+        self._defer(self._fill, record)
         return True
 
     def checkpoint(self, checkpoint: Checkpoint) -> None:
         self.file.checkpoint(checkpoint)
+        self.flush()
         self._guard(self._checkpoint, checkpoint)
 
+    @property
+    def pending(self) -> int:
+        """Database writes deferred and not yet flushed."""
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Write the deferred records into the database, in the order they were journaled."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        for write, record in pending:
+            self._guard(write, record)
+
     def close(self) -> None:
+        self.flush()
         if self.session_id:
             self._guard(lambda _: self.db.sessions.set_status(self.session_id, "stopped"), None)
         self.file.close()
         self.db.close()
 
     # ------------------------------------------------------------------ database writes
+    def _defer(self, write: Callable[[Any], None], record: Any) -> None:
+        """Write now without an event loop; else queue it for :meth:`flush` (at the next
+        checkpoint, or ``FLUSH_AFTER_S`` from now, whichever comes first)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._guard(write, record)
+            return
+        self._pending.append((write, record))
+        if self._timer is None:
+            self._timer = loop.call_later(FLUSH_AFTER_S, self.flush)
+
     def _guard(self, write: Any, record: Any) -> None:
         try:
             write(record)
@@ -121,10 +171,11 @@ class SqlMirror:
                     _order_of(record), self.session_id, client_order_id=record.cid
                 )
             self._known.add(record.cid)
-        if record.outcome and record.outcome not in ("intent",):
+        if record.outcome not in ("", "intent", self._outcomes.get(record.cid)):
             journal.record_outcome(
                 record.cid, record.outcome, exchange_order_id=record.exchange_id or None
             )
+            self._outcomes[record.cid] = record.outcome
         journal.record_status(
             record.cid,
             OrderStatus(record.status),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -198,6 +199,10 @@ class VenueBroker:
         self._records: dict[str, deque[OrderRecord | FillRecord]] = defaultdict(deque)
         self._tail: dict[str, OrderRecord] = {}
         self.adopted: list[str] = []
+        self._unsettled: set[OrderId] = set()
+        """Exchange orders not final when :meth:`inner_has_work` last looked."""
+        self._scanned = 0
+        """How many of the exchange broker's orders it has seen (new ones come last)."""
 
     # ------------------------------------------------------------------ the Broker protocol
     def submit(self, order: Order) -> None:
@@ -258,8 +263,20 @@ class VenueBroker:
             self.inner.poll()
 
     def inner_has_work(self) -> bool:
-        tracked = getattr(self.inner, "tracked", {})
-        return any(not t.order.is_terminal for t in tracked.values())
+        """Whether an order at the exchange may still change (then it is polled before the
+        bar's cycle). Only orders new since the last look, or not final then, are looked at
+        again: the exchange broker keeps every order of the session, and a scan of them all
+        on every bar grew the bar-to-order latency with the session's history."""
+        tracked: dict[OrderId, Any] = getattr(self.inner, "tracked", {})
+        new = len(tracked) - self._scanned
+        if new < 0:  # pragma: no cover - the exchange broker never forgets an order
+            self._unsettled, new = set(), len(tracked)
+        if new:
+            self._unsettled.update(islice(reversed(tracked.keys()), new))
+            self._scanned = len(tracked)
+        if self._unsettled:
+            self._unsettled = {oid for oid in self._unsettled if not tracked[oid].order.is_terminal}
+        return bool(self._unsettled)
 
     def note_price(self, instrument: InstrumentId, price: float) -> None:
         note = getattr(self.inner, "note_price", None)
