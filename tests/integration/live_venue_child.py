@@ -40,8 +40,16 @@ def config(url: str) -> ExchangeConfig:
 async def run(
     data_dir: Path, name: str, url: str, since_ms: int, cycles: int, mode: str = "live"
 ) -> dict[str, Any]:
-    """``mode`` live: real orders through CcxtBroker; paper: the exchange's bars, the
-    simulated broker (``neo paper --feed exchange:binance``)."""
+    """``mode`` live: real orders through CcxtBroker; live-ws: the same with the fills stream
+    beside it (our fills over the websocket, as ``neo live`` runs); paper: the exchange's bars,
+    the simulated broker (``neo paper --feed exchange:binance``)."""
+    fills = None
+    if mode == "live-ws":
+        from neo.adapters.ccxt.fills_stream import CcxtFillStream, FillInbox
+
+        keyed = make_exchange("binance", config(url), asynchronous=True, credentials=True)
+        fills = CcxtFillStream(keyed, [SYMBOL], FillInbox(), heartbeat_s=5.0)
+        mode = "live"
     exchange = make_exchange("binance", config(url), credentials=True)
     stream = make_exchange("binance", config(url), asynchronous=True)
     instruments = load_instruments(exchange, [SYMBOL])
@@ -69,10 +77,21 @@ async def run(
             fill_scope="" if live else None,
             cycles=cycles,
         )
-        return (await session.run()).summary()
+        if fills is None:
+            return (await session.run()).summary()
+        from neo.adapters.ccxt.fills_stream import run_beside
+
+        assert session.venue is not None
+        session.venue.fill_inbox = fills.inbox
+        summary = (await run_beside(fills, session.run())).summary()
+        summary["fills_stream"] = {"ws_trades": fills.stats.trades,
+                                   "booked_by_source": dict(fills.inbox.by_source)}  # fmt: skip
+        return summary
     finally:
         journal.close()
         await stream.close()
+        if fills is not None:
+            await fills.exchange.close()
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def test_a_live_session_trades_resumes_and_refuses_when_the_exchange_disagrees(
     first = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "40")
     sent = [o["client_order_id"] for o in sim.orders()]
     assert first["fills"] > 0 and len(sent) == len(set(sent))
+    assert first["fills_stream"]["mode"] == "watch"  # our fills over Binance's user stream
     again = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "60")
     assert again["resumed"] and again["replayed_bars"] == 40 and again["new_bars"] == 20
     sent = [o["client_order_id"] for o in sim.orders()]

@@ -219,12 +219,52 @@ def paper_on_exchange(
         journal.close()
 
 
-async def _run_and_close(runner: TradingSession, feed: Any) -> dict[str, Any]:
-    """Run the session, then close the feed's client on the same event loop."""
+async def _run_and_close(runner: TradingSession, feed: Any, fills: Any = None) -> dict[str, Any]:
+    """Run the session (with ``fills``, a fills stream, beside it), then close the clients on
+    the same event loop."""
     try:
-        return (await runner.run()).summary()
+        if fills is None:
+            return (await runner.run()).summary()
+        from neo.adapters.ccxt.fills_stream import run_beside
+
+        summary = (await run_beside(fills, runner.run())).summary()
+        summary["fills_stream"] = fills_report(fills)
+        return summary
     finally:
         await feed.exchange.close()
+        if fills is not None:
+            await fills.exchange.close()
+
+
+def fills_stream(
+    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], client: Any
+) -> Any:
+    """The session's own fills as they happen (``neo.adapters.ccxt.fills_stream``): over the
+    websocket where the exchange has it, else REST polls; None with ``fills_stream = "off"``.
+    Its client has the keys and shares the sync client's rate limiter."""
+    from neo.adapters.ccxt import make_exchange
+    from neo.adapters.ccxt.fills_stream import CcxtFillStream, FillInbox
+
+    config = exchange_config(settings, exchange, url)
+    if config.fills_stream == "off":
+        return None
+    stream = make_exchange(exchange, config, asynchronous=True, credentials=True,
+                           limiter=client.neo_limiter, observer=request_observer())  # fmt: skip
+    return CcxtFillStream(stream, symbols, FillInbox(), mode=config.fills_stream,
+                          heartbeat_s=config.fills_heartbeat_s)  # fmt: skip
+
+
+def fills_report(fills: Any) -> dict[str, Any]:
+    """What the fills stream did (the session summary's ``fills_stream``)."""
+    stats = fills.stats
+    return {
+        "mode": fills.mode,
+        "ws_trades": stats.trades,
+        "backfilled": stats.backfilled,
+        "reconnects": stats.reconnects,
+        "heartbeats_missed": stats.heartbeats_missed,
+        "booked_by_source": dict(fills.inbox.by_source),
+    }
 
 
 def live_command(
@@ -377,7 +417,10 @@ def _live(
             live_from_ns=live_from,
         )  # fmt: skip
         journal.ledger = runner.loop.ledger
-        return asyncio.run(_run_and_close(runner, feed))
+        fills = fills_stream(settings, exchange, url, names, client)
+        if fills is not None and runner.venue is not None:
+            runner.venue.fill_inbox = fills.inbox  # drained where REST fills are applied
+        return asyncio.run(_run_and_close(runner, feed, fills))
     finally:
         journal.close()
 

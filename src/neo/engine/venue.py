@@ -18,7 +18,9 @@ exchange broker (:class:`~neo.adapters.ccxt.broker.CcxtBroker`) and has three mo
   client id and resolved at the exchange (sent again with the same id only if the exchange
   says it never arrived, by the outcome policy).
 * **live**: orders go to the exchange broker, which journals the intent before each create
-  call and the outcome after it (:class:`VenueJournal`).
+  call and the outcome after it (:class:`VenueJournal`). Fills a websocket stream heard
+  (:attr:`VenueBroker.fill_inbox`) are booked before each bar, ahead of the broker's REST poll,
+  so they land at the same point of the loop as REST fills (a replay plays them back there).
 
 Reconciliation then compares with the exchange: its open orders (those carrying this session's
 client-id prefix must all be known: adopted; any other is another bot's and is left alone),
@@ -203,6 +205,9 @@ class VenueBroker:
         """Exchange orders not final when :meth:`inner_has_work` last looked."""
         self._scanned = 0
         """How many of the exchange broker's orders it has seen (new ones come last)."""
+        self.fill_inbox: Any = None
+        """Trades a websocket fills stream heard (``neo.adapters.ccxt.fills_stream.FillInbox``):
+        drained into the exchange broker where REST fills are applied (:meth:`before_bar`)."""
 
     # ------------------------------------------------------------------ the Broker protocol
     def submit(self, order: Order) -> None:
@@ -259,8 +264,11 @@ class VenueBroker:
         if self.replaying:
             for replayed in list(self._replayed.values()):
                 self._play(replayed, bar_index)
-        elif self.inner_has_work():
-            self.inner.poll()
+        else:
+            if self.fill_inbox is not None:  # websocket fills first: the poll then skips them
+                self.fill_inbox.drain(self.inner.on_trade)
+            if self.inner_has_work():
+                self.inner.poll()
 
     def inner_has_work(self) -> bool:
         """Whether an order at the exchange may still change (then it is polled before the

@@ -4,8 +4,9 @@ with ``SUBSCRIBE`` messages, and the combined ``/stream?streams=a/b``.
 Streams: ``<symbol>@kline_<interval>`` (one kline on every bar advance, ``x`` true when the
 kline closed), ``<symbol>@trade`` (one trade per bar at its close), ``<symbol>@depth`` /
 ``@depth@100ms`` (a ``depthUpdate`` per bar whose ids follow the REST snapshot's
-``lastUpdateId``), ``<symbol>@bookTicker``. Faults: ``ws_cut`` closes the socket, ``ws_stall``
-keeps it open but sends nothing, not even a pong.
+``lastUpdateId``), ``<symbol>@bookTicker``. The user data stream (our fills) is served at
+``/ws-api/v3`` by :mod:`neo.exchange_sim.binance_user`. Faults: ``ws_cut`` closes the socket,
+``ws_stall`` keeps it open but sends nothing, not even a pong.
 """
 
 from __future__ import annotations
@@ -173,3 +174,6 @@ def add_ws_routes(app: web.Application, sim: ExchangeSim) -> None:
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/ws/{index}", ws_handler)
     app.router.add_get("/stream", ws_handler)
+    from neo.exchange_sim.binance_user import add_user_routes
+
+    add_user_routes(app)  # /ws-api/v3: the user data stream (our fills)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -35,6 +35,10 @@ class ExchangeConfig(BaseModel):
     rate_limit_ms: float | None = Field(default=None, gt=0)
     timeout_ms: int = Field(default=10_000, gt=0)
     max_retries: int = Field(default=5, ge=0)
+    fills_stream: Literal["auto", "watch", "poll", "off"] = "auto"
+    """Our own fills during ``neo live``: over the websocket where the exchange has
+    ``watchMyTrades`` (auto), REST polls, or off (the broker's polls at each bar only)."""
+    fills_heartbeat_s: float = Field(default=30.0, gt=0)
     secrets_file: Path | None = None
     api_key: SecretStr | None = None
     secret: SecretStr | None = None
