@@ -475,13 +475,17 @@ class VenueBroker:
 
     def _check_balances(self, balance: Mapping[str, Any]) -> None:
         """A position the ledger holds must be at the exchange. The bound allows for the fee
-        an exchange may take in the bought asset, and for sells of the step a crash cut short
-        (sent, not yet resolved: the re-run of that step adopts them and books their fills)."""
+        an exchange may take in the bought asset, and for the whole of each sell of the step a
+        crash cut short that may have reached the exchange (sent or beyond): the replay stops
+        at the checkpoint, so none of that step's fills is in the ledger yet, even those its
+        journal records show (the re-run of the step adopts the order and books them then).
+        Counting only the part the records left unfilled refused a restart after a sell that
+        had filled and been journalled just before the kill, though nothing was missing."""
         totals = balance.get("total") or {}
         unresolved: dict[str, float] = defaultdict(float)
         for record in self._tail.values():
             if record.outcome not in ("", "intent") and record.side == "sell":
-                unresolved[record.instrument] += record.quantity - record.filled_quantity
+                unresolved[record.instrument] += record.quantity
         for iid, spec in self.instruments.items():
             held = self.ledger.position(iid)  # below 0: it sold coins the account held before
             if spec.base not in totals:
