@@ -186,7 +186,14 @@ def test_a_sell_filled_and_journalled_by_the_step_a_crash_cut_short_does_not_ref
     assert summary["positions"][KEY] == pytest.approx(BOUGHT - SOLD)
     assert summary["fills"] == 2 == len(sim_fills)
     assert [o["side"] for o in sim_orders] == ["buy", "sell"]  # nothing sent twice
-    journalled = [r["trade_id"] for r in _records(tmp_path) if r["kind"] == "fill"]
+    rows = _records(tmp_path)
+    latest = {r["cid"]: r for r in rows if r["kind"] == "order"}
+    # each order's last word is still its final state: deciding the sell again at the restart
+    # wrote no "submitted, nothing filled" record after the journal's "filled"
+    assert [(o["side"], o["status"], o["filled_quantity"], o["outcome"]) for o in
+            latest.values()] == [("buy", "filled", BOUGHT, "final"),
+                                 ("sell", "filled", SOLD, "final")]  # fmt: skip
+    journalled = [r["trade_id"] for r in rows if r["kind"] == "fill"]
     assert sorted(journalled) == sorted(f"binance:{f['trade_id']}" for f in sim_fills)
     # the exchange holds what the ledger holds, but the buy's fee it took in BTC
     assert float(held) == pytest.approx(BOUGHT - SOLD - BOUGHT * 0.001, abs=1e-8)

@@ -57,6 +57,7 @@ from neo.domain.events import (
     ORDER_STATUS_EVENTS,
     Event,
     OrderFilled,
+    OrderSubmitted,
 )
 from neo.domain.ids import InstrumentId, OrderId
 from neo.domain.instrument import Instrument
@@ -152,6 +153,11 @@ class Recorder:
         if not self.writing:
             return
         latest = self.state.orders.get(cid)
+        if latest is not None and isinstance(event, OrderSubmitted):
+            # decided again by the re-run of a step a crash cut short: its submission is the
+            # journal's first record of it, and what followed (up to filled and final) is
+            # there too; written again it would be the order's last word, "nothing filled"
+            return
         if latest is not None and (latest.outcome or latest.exchange_id):
             record = msgspec.structs.replace(
                 record, outcome=latest.outcome, exchange_id=latest.exchange_id
