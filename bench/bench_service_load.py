@@ -186,16 +186,21 @@ async def _load(
     out.timed_from = begun + args.warmup
     until = out.timed_from + args.seconds
 
-    async def meter() -> tuple[float, float, float, float]:
+    async def meter() -> tuple[float, float, float, float, float]:
         await asyncio.sleep(max(out.timed_from - time.perf_counter(), 0.0))
-        cpu0, own0, accepted0 = _cpu(server), _cpu(psutil.Process()), sum(out.accepted)
+        me = psutil.Process()
+        cpu0, own0, accepted0 = _cpu(server), _cpu(me, children=False), sum(out.accepted)
+        sys0 = _cpu(server, system=True)
         await asyncio.sleep(max(until - time.perf_counter(), 0.0))
-        return _cpu(server) - cpu0, _cpu(psutil.Process()) - own0, accepted0, sum(out.accepted)
+        return (
+            _cpu(server) - cpu0, _cpu(me, children=False) - own0, accepted0, sum(out.accepted),
+            _cpu(server, system=True) - sys0,
+        )  # fmt: skip
 
     tasks = [_client(url, key, c, bodies, until, out) for c in range(args.clients)]
     metered, *_ = await asyncio.gather(meter(), *tasks)
     elapsed = time.perf_counter() - out.timed_from
-    server_cpu, client_cpu, accepted0, accepted1 = metered
+    server_cpu, client_cpu, accepted0, accepted1, server_system = metered
     timed = accepted1 - accepted0
     total = sum(out.accepted)
     stored = await _stored(url, key, [c for c in range(args.clients) if out.accepted[c]])
@@ -216,6 +221,7 @@ async def _load(
         "candles_rejected": out.rejected,
         "candles_per_s": round(timed / elapsed),
         "server_cpu_seconds": round(server_cpu, 1),
+        "server_system_cpu_seconds": round(server_system, 1),
         "server_cpu_ms_per_request": round(server_cpu * 1000 / max(len(latency), 1), 2),
         "candles_per_server_cpu_second": round(timed / server_cpu) if server_cpu else None,
         "client_cpu_seconds": round(client_cpu, 1),
@@ -224,9 +230,21 @@ async def _load(
     }
 
 
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+def _cpu(process: psutil.Process, *, system: bool = False, children: bool = True) -> float:
+    """CPU seconds of ``process`` and, with ``children``, of its children (the workers of
+    ``neo serve --workers``); kernel time alone with ``system``."""
+    total = 0.0
+    for each in (process, *(_children(process) if children else ())):
+        times = each.cpu_times()
+        total += times.system if system else times.user + times.system
+    return total
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return list(process.children(recursive=True))
+    except psutil.Error:
+        return []
 
 
 def _serve(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:

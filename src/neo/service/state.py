@@ -16,6 +16,8 @@ from neo.service.events import EventHub
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
+    from anyio import CapacityLimiter
+
     from neo.data.ingest import DataIngestionAPI, IngestReport
     from neo.persistence import Database
     from neo.service.auth import KeyCache
@@ -35,6 +37,7 @@ class ServiceState:
     _key_cache: KeyCache | None = None
     _series_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _locks_lock: threading.Lock = field(default_factory=threading.Lock)
+    _ingest_limiter: CapacityLimiter | None = None
 
     @property
     def api(self) -> DataIngestionAPI:
@@ -55,6 +58,16 @@ class ServiceState:
 
             self._key_cache = KeyCache(self.db.keys, self.settings.service.key_cache_seconds)
         return self._key_cache
+
+    def ingest_limiter(self) -> CapacityLimiter:
+        """How many candle POSTs are stored at once (``service.ingest_threads``): their own
+        limit, apart from the thread pool other routes share. Made on first use, inside the
+        event loop (an anyio limiter belongs to one)."""
+        if self._ingest_limiter is None:
+            from anyio import CapacityLimiter
+
+            self._ingest_limiter = CapacityLimiter(self.settings.service.ingest_threads)
+        return self._ingest_limiter
 
     def series_lock(self, venue: str, symbol: str) -> threading.Lock:
         """The lock one series' writes take: POSTs of one instrument are stored one at a time

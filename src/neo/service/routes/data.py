@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from neo.app import ingest as use
 from neo.domain.errors import ConfigError, DataFormatError
@@ -141,7 +141,8 @@ async def post_candles(request: Request) -> Response:
 
     def ingest() -> bytes:
         # one worker thread does the request's work (decode, validate, store, answer), off the
-        # event loop, which keeps accepting requests meanwhile
+        # event loop, which keeps accepting requests meanwhile; at most
+        # service.ingest_threads of them at once
         rows, named = _parsed(body, kind)
         chosen_symbol = named.get("symbol") or symbol
         if not chosen_symbol:
@@ -155,7 +156,8 @@ async def post_candles(request: Request) -> Response:
             )  # fmt: skip
         return plain_json(payload)
 
-    return Response(await run_in_threadpool(ingest), media_type="application/json")
+    answer = await to_thread.run_sync(ingest, limiter=state.ingest_limiter())
+    return Response(answer, media_type="application/json")
 
 
 @router.get("/candles", dependencies=[READ], summary="Stored candles, a page at a time.")
