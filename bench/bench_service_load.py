@@ -1,9 +1,11 @@
 """Load on the REST API: concurrent clients POSTing candle batches to a real ``neo serve``.
 
     .venv/bin/python bench/bench_service_load.py [--clients 100] [--batch 1000] [--seconds 30]
-        [--database-url postgresql+psycopg://...] [--warmup 3]
+        [--database-url postgresql+psycopg://...] [--warmup 3] [--ingest-processes 2]
 
-Starts ``neo serve --port 0`` on a fresh data directory (state database: ``--database-url``,
+Starts ``neo serve --port 0 --ingest-processes N`` (default 2: the candles are decoded, validated
+and stored by two worker processes; 0 = by the service process's threads) on a fresh data
+directory (state database: ``--database-url``,
 else ``NEO_TEST_POSTGRES_URL`` when set, else SQLite in the data directory; candles go to the
 Parquet store either way), creates a ``trade`` key, and runs ``--clients`` asyncio clients, each
 on its own keep-alive connection, POSTing successive ``--batch``-candle JSON batches of its own
@@ -211,6 +213,7 @@ async def _load(
         "seconds": round(elapsed, 1),
         "warmup_seconds": args.warmup,
         "database": "postgresql" if args.database_url else "sqlite",
+        "ingest_processes": args.ingest_processes,
         "requests": len(latency),
         "requests_per_s": round(len(latency) / elapsed, 1),
         "errors": len(out.errors),
@@ -247,14 +250,17 @@ def _children(process: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _serve(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
+def _serve(
+    data_dir: Path, env: dict[str, str], processes: int
+) -> tuple[subprocess.Popen[str], str, str]:
     made = subprocess.run(
         [*NEO, "--data-dir", str(data_dir), "keys", "create", "--scope", "trade", "--json"],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     key = json.loads(made.stdout)["key"]
     process = subprocess.Popen(
-        [*NEO, "--data-dir", str(data_dir), "--log-level", "WARNING", "serve", "--port", "0"],
+        [*NEO, "--data-dir", str(data_dir), "--log-level", "WARNING", "serve", "--port", "0",
+         "--ingest-processes", str(processes)],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert process.stderr is not None
@@ -273,12 +279,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load not timed")
     parser.add_argument("--database-url", default=os.environ.get("NEO_TEST_POSTGRES_URL"))
+    parser.add_argument(
+        "--ingest-processes", type=int, default=2, help="neo serve --ingest-processes (0: none)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="neo-bench-service-") as tmp:
         env = os.environ.copy()
         if args.database_url:
             env["NEO_DATABASE__URL"] = args.database_url
-        process, url, key = _serve(Path(tmp) / "data", env)
+        process, url, key = _serve(Path(tmp) / "data", env, args.ingest_processes)
         print(f"server pid {process.pid} at {url}", file=sys.stderr, flush=True)
         try:
             result = asyncio.run(_load(url, key, args, psutil.Process(process.pid)))
