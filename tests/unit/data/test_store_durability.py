@@ -97,3 +97,29 @@ def test_a_failed_write_leaves_no_temporary_file_and_the_old_generation(
         store.write(batch_of(later), source="a")
     assert sorted(p.name for p in directory.iterdir()) == before
     assert len(store.read(BTC, TF)) == 10
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_quarantined_rows_are_durable_with_their_directory(tmp_path: Path) -> None:
+    from neo.data.validate import RawBars
+
+    store = HistoricalDataStore(tmp_path)
+    cols = walk(3)
+    rows = RawBars.from_arrays(cols["ts"], cols["open"], cols["high"], cols["low"],
+                               cols["close"], cols["volume"])  # fmt: skip
+    seen: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        path = str(Path(f"/proc/self/fd/{fd}").readlink())
+        seen.append(path + "/" if stat.S_ISDIR(os.fstat(fd).st_mode) else path)
+        real(fd)
+
+    with mock.patch.object(atomic.os, "fsync", fsync):
+        written = store.write_quarantine(
+            rows, ["ohlc_order"] * 3, instrument=BTC, timeframe=TF, source="a"
+        )
+    assert written.added == 3 and written.path is not None
+    where = written.path
+    expected = [where, where.parent, where.parent.parent, store.quarantine.root]
+    assert seen[-4:] == [f"{d}/" for d in expected]
