@@ -146,3 +146,30 @@ def test_named_series_reads_the_instrument_without_the_candles() -> None:
     assert named_series(body, "json") == ("v", "A/B")
     assert named_series(b"{not json", "json") == (None, None)
     assert named_series(b"timestamp,open\n", "csv") == (None, None)
+
+
+@pytest.mark.parametrize("symbol", ["CSV/USDT", None])
+def test_worker_processes_take_csv_with_the_symbol_in_the_query(
+    pooled: Service, local: Service, symbol: str | None
+) -> None:
+    body, _ = _body(1, 0)
+    lines = ["timestamp,open,high,low,close,volume"] + [
+        f"{c['timestamp']},{c['open']},{c['high']},{c['low']},{c['close']},{c['volume']}"
+        for c in body["candles"]
+    ]
+    params = {"venue": "sim", "timeframe": "1m", **({"symbol": symbol} if symbol else {})}
+    answers = [
+        s.client.post(
+            "/v1/candles",
+            content="\n".join(lines).encode(),
+            params=params,
+            headers={**s.auth("trade"), "Content-Type": "text/csv"},
+        )
+        for s in (pooled, local)
+    ]
+    assert answers[0].status_code == answers[1].status_code == (200 if symbol else 400)
+    if symbol:
+        assert _comparable(answers[0].json()) == _comparable(answers[1].json())
+        assert answers[0].json()["accepted"] == ROWS - 1
+    else:
+        assert answers[0].json() == answers[1].json()

@@ -194,13 +194,12 @@ def _pooled(state: ServiceState, pool: IngestPool, body: bytes, kind: str,
     one series is stored and published in order); its report counted and published here."""
     named_venue, named_symbol = named_series(body, kind)
     chosen_symbol = (named_symbol or query["symbol"] or "").strip()
-    if not chosen_symbol:  # the worker answers with the ingestion's own error
-        return pool.ingest(0, body, kind, query, source, replace)[0]
     chosen_venue = named_venue or query["venue"] or state.settings.data.default_venue
-    with state.series_lock(chosen_venue, chosen_symbol):
-        answer, report = pool.ingest(
-            pool.index(chosen_venue, chosen_symbol), body, kind, query, source, replace
-        )
+    # no symbol: the worker answers with the ingestion's own error
+    shard = pool.index(chosen_venue, chosen_symbol) if chosen_symbol else 0
+    lock = state.series_lock(chosen_venue, chosen_symbol) if chosen_symbol else nullcontext()
+    with lock:
+        answer, report = pool.ingest(shard, body, kind, query, source, replace)
         if report is not None:
             state.stored(report)
     return answer
