@@ -104,8 +104,12 @@ def _serve(conn: Connection, settings: NeoSettings, threads: int) -> None:
     """A worker's loop: requests from its pipe run on ``threads`` threads (one batch's fsyncs
     overlap another's work), answers go back tagged with the request's number; until the
     service closes the pipe (or dies: its end reads EOF, and the worker exits with it)."""
+    import signal
     from concurrent.futures import ThreadPoolExecutor
 
+    # Ctrl-C reaches the whole process group: the service decides when workers stop (it
+    # closes the pipe once the requests in flight are answered), so no traceback here
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _start(settings)
     sending = threading.Lock()
 
