@@ -1,9 +1,11 @@
 """Load on the REST API: concurrent clients POSTing candle batches to a real ``neo serve``.
 
     .venv/bin/python bench/bench_service_load.py [--clients 100] [--batch 1000] [--seconds 30]
-        [--database-url postgresql+psycopg://...] [--warmup 3]
+        [--database-url postgresql+psycopg://...] [--warmup 3] [--ingest-processes 2]
 
-Starts ``neo serve --port 0`` on a fresh data directory (state database: ``--database-url``,
+Starts ``neo serve --port 0 --ingest-processes N`` (default 2: the candles are decoded, validated
+and stored by two worker processes; 0 = by the service process's threads) on a fresh data
+directory (state database: ``--database-url``,
 else ``NEO_TEST_POSTGRES_URL`` when set, else SQLite in the data directory; candles go to the
 Parquet store either way), creates a ``trade`` key, and runs ``--clients`` asyncio clients, each
 on its own keep-alive connection, POSTing successive ``--batch``-candle JSON batches of its own
@@ -186,16 +188,21 @@ async def _load(
     out.timed_from = begun + args.warmup
     until = out.timed_from + args.seconds
 
-    async def meter() -> tuple[float, float, float, float]:
+    async def meter() -> tuple[float, float, float, float, float]:
         await asyncio.sleep(max(out.timed_from - time.perf_counter(), 0.0))
-        cpu0, own0, accepted0 = _cpu(server), _cpu(psutil.Process()), sum(out.accepted)
+        me = psutil.Process()
+        cpu0, own0, accepted0 = _cpu(server), _cpu(me, children=False), sum(out.accepted)
+        sys0 = _cpu(server, system=True)
         await asyncio.sleep(max(until - time.perf_counter(), 0.0))
-        return _cpu(server) - cpu0, _cpu(psutil.Process()) - own0, accepted0, sum(out.accepted)
+        return (
+            _cpu(server) - cpu0, _cpu(me, children=False) - own0, accepted0, sum(out.accepted),
+            _cpu(server, system=True) - sys0,
+        )  # fmt: skip
 
     tasks = [_client(url, key, c, bodies, until, out) for c in range(args.clients)]
     metered, *_ = await asyncio.gather(meter(), *tasks)
     elapsed = time.perf_counter() - out.timed_from
-    server_cpu, client_cpu, accepted0, accepted1 = metered
+    server_cpu, client_cpu, accepted0, accepted1, server_system = metered
     timed = accepted1 - accepted0
     total = sum(out.accepted)
     stored = await _stored(url, key, [c for c in range(args.clients) if out.accepted[c]])
@@ -206,6 +213,7 @@ async def _load(
         "seconds": round(elapsed, 1),
         "warmup_seconds": args.warmup,
         "database": "postgresql" if args.database_url else "sqlite",
+        "ingest_processes": args.ingest_processes,
         "requests": len(latency),
         "requests_per_s": round(len(latency) / elapsed, 1),
         "errors": len(out.errors),
@@ -216,6 +224,7 @@ async def _load(
         "candles_rejected": out.rejected,
         "candles_per_s": round(timed / elapsed),
         "server_cpu_seconds": round(server_cpu, 1),
+        "server_system_cpu_seconds": round(server_system, 1),
         "server_cpu_ms_per_request": round(server_cpu * 1000 / max(len(latency), 1), 2),
         "candles_per_server_cpu_second": round(timed / server_cpu) if server_cpu else None,
         "client_cpu_seconds": round(client_cpu, 1),
@@ -224,19 +233,34 @@ async def _load(
     }
 
 
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+def _cpu(process: psutil.Process, *, system: bool = False, children: bool = True) -> float:
+    """CPU seconds of ``process`` and, with ``children``, of its children (the workers of
+    ``neo serve --workers``); kernel time alone with ``system``."""
+    total = 0.0
+    for each in (process, *(_children(process) if children else ())):
+        times = each.cpu_times()
+        total += times.system if system else times.user + times.system
+    return total
 
 
-def _serve(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return list(process.children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _serve(
+    data_dir: Path, env: dict[str, str], processes: int
+) -> tuple[subprocess.Popen[str], str, str]:
     made = subprocess.run(
         [*NEO, "--data-dir", str(data_dir), "keys", "create", "--scope", "trade", "--json"],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     key = json.loads(made.stdout)["key"]
     process = subprocess.Popen(
-        [*NEO, "--data-dir", str(data_dir), "--log-level", "WARNING", "serve", "--port", "0"],
+        [*NEO, "--data-dir", str(data_dir), "--log-level", "WARNING", "serve", "--port", "0",
+         "--ingest-processes", str(processes)],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert process.stderr is not None
@@ -255,12 +279,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load not timed")
     parser.add_argument("--database-url", default=os.environ.get("NEO_TEST_POSTGRES_URL"))
+    parser.add_argument(
+        "--ingest-processes", type=int, default=2, help="neo serve --ingest-processes (0: none)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="neo-bench-service-") as tmp:
         env = os.environ.copy()
         if args.database_url:
             env["NEO_DATABASE__URL"] = args.database_url
-        process, url, key = _serve(Path(tmp) / "data", env)
+        process, url, key = _serve(Path(tmp) / "data", env, args.ingest_processes)
         print(f"server pid {process.pid} at {url}", file=sys.stderr, flush=True)
         try:
             result = asyncio.run(_load(url, key, args, psutil.Process(process.pid)))

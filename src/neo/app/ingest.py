@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from neo.data.ingest import DataIngestionAPI, IngestReport
     from neo.data.validate import RawBars
-    from neo.domain.bar import BoolArray, IntArray
+    from neo.domain.bar import BoolArray, FloatArray, IntArray
 
 MAX_PAGE = 10_000
 """The most bars one page of ``GET /v1/candles`` holds."""
@@ -154,10 +155,20 @@ def _rows_of(candles: Sequence[_Candle | Candle]) -> CandleRows:
     from neo.data.validate import RawBars
 
     ts, valid = _ms_to_ns([c.timestamp for c in candles])
-    o, h, lo, c, v = (
-        np.array([getattr(x, name) for x in candles], dtype=np.float64) for name in _FIELDS
-    )
+    o, h, lo, c, v = (_floats(candles, get) for get in _GETTERS)
     return CandleRows(RawBars.from_arrays(ts, o, h, lo, c, v, ts_valid=valid))
+
+
+_GETTERS = tuple(attrgetter(name) for name in _FIELDS)
+
+
+def _floats(candles: Sequence[_Candle | Candle], get: attrgetter[Any]) -> FloatArray:
+    """One field of every candle as float64, NaN where it is None: ``np.fromiter`` (no list
+    in between, ~30 % cheaper) unless a None is among them."""
+    try:
+        return np.fromiter(map(get, candles), dtype=np.float64, count=len(candles))
+    except TypeError:  # a None: numpy's float conversion of a list makes it NaN
+        return np.array(list(map(get, candles)), dtype=np.float64)
 
 
 def _ms_to_ns(stamps: list[int | None]) -> tuple[IntArray, BoolArray]:

@@ -39,6 +39,16 @@ def serve_command(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request on stderr.")
     ] = False,
+    ingest_processes: Annotated[
+        int | None,
+        typer.Option(
+            "--ingest-processes",
+            help="Worker processes storing POSTed candles (default service.ingest_processes; "
+            "0 = this process's threads).",
+            min=0,
+            max=32,
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) until interrupted."""
     import uvicorn
@@ -47,6 +57,9 @@ def serve_command(
     from neo.service.app import create_app
 
     settings = settings_of(ctx)
+    if ingest_processes is not None:
+        service = settings.service.model_copy(update={"ingest_processes": ingest_processes})
+        settings = settings.model_copy(update={"service": service})
     host = host or settings.service.host
     port = settings.service.port if port is None else port
     if port > 65535:
@@ -74,8 +87,9 @@ def serve_command(
     app = create_app(settings, database=db)
     app.state.neo.warm_up()
     # One process: the per-series write locks, the SSE hub, the sessions and the key cache
-    # live in it (workers would each hold their own). uvloop and httptools when installed
-    # (the service extra has them); the access log only on request (a line per request).
+    # live in it (uvicorn workers would each hold their own); only the candle ingestion may
+    # run in worker processes (--ingest-processes, see neo.service.ingest_pool). uvloop and
+    # httptools when installed (the service extra has them); the access log only on request.
     config = uvicorn.Config(
         app, log_level=settings.log_level.lower(), access_log=access_log, lifespan="on",
         timeout_graceful_shutdown=5, loop="auto", http="auto",

@@ -16,9 +16,12 @@ from neo.service.events import EventHub
 from neo.settings import NeoSettings
 
 if TYPE_CHECKING:
+    from anyio import CapacityLimiter
+
     from neo.data.ingest import DataIngestionAPI, IngestReport
     from neo.persistence import Database
     from neo.service.auth import KeyCache
+    from neo.service.ingest_pool import IngestPool
 
 
 @dataclass
@@ -35,6 +38,8 @@ class ServiceState:
     _key_cache: KeyCache | None = None
     _series_locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _locks_lock: threading.Lock = field(default_factory=threading.Lock)
+    _ingest_limiter: CapacityLimiter | None = None
+    _ingest_pool: IngestPool | None = None
 
     @property
     def api(self) -> DataIngestionAPI:
@@ -56,6 +61,20 @@ class ServiceState:
             self._key_cache = KeyCache(self.db.keys, self.settings.service.key_cache_seconds)
         return self._key_cache
 
+    def ingest_limiter(self) -> CapacityLimiter:
+        """How many candle POSTs are stored at once (``service.ingest_threads``): their own
+        limit, apart from the thread pool other routes share. Made on first use, inside the
+        event loop (an anyio limiter belongs to one)."""
+        if self._ingest_limiter is None:
+            from anyio import CapacityLimiter
+
+            service = self.settings.service
+            # with worker processes, each runs ingest_threads batches at once
+            self._ingest_limiter = CapacityLimiter(
+                service.ingest_threads * max(service.ingest_processes, 1)
+            )
+        return self._ingest_limiter
+
     def series_lock(self, venue: str, symbol: str) -> threading.Lock:
         """The lock one series' writes take: POSTs of one instrument are stored one at a time
         and in order (so the Redis bus sees its candles in order), while different
@@ -71,20 +90,35 @@ class ServiceState:
     def warm_up(self) -> None:
         """Pay at start what the first requests would otherwise pay, while clients wait: open
         the store, import the request path's modules and load the validator's compiled
-        kernels (``neo serve`` calls it before it listens)."""
-        import numpy as np
-
-        from neo.data.validate import DataValidator, RawBars
+        kernels, and start the ingest worker processes if any (``neo serve`` calls it before
+        it listens)."""
         from neo.service import telemetry  # noqa: F401  (imported by the first ingestion)
 
         if self.api is None:  # opening it is the point; it never answers None
             raise RuntimeError("the ingestion service did not open")
-        ts = np.arange(4, dtype=np.int64) * 60_000_000_000
-        price = np.full(4, 100.0)
-        DataValidator("1m").validate(
-            RawBars.from_arrays(ts, price, price * 1.01, price * 0.99, price, price),
-            prev_close=100.0,
-        )
+        warm_validator()
+        pool = self.ingest_pool
+        if pool is not None:
+            pool.warm_up()
+
+    @property
+    def ingest_pool(self) -> IngestPool | None:
+        """The ingest worker processes (``service.ingest_processes``), or None: POSTs are
+        stored by this process's threads (see :mod:`neo.service.ingest_pool`)."""
+        processes = self.settings.service.ingest_processes
+        if not processes:
+            return None
+        with self._locks_lock:
+            if self._ingest_pool is None:
+                from neo.service.ingest_pool import IngestPool
+
+                self._ingest_pool = IngestPool(self.settings, processes)
+            return self._ingest_pool
+
+    def stored(self, report: IngestReport) -> None:
+        """:meth:`_stored` for a report an ingest worker process made (call it under the
+        series' lock, as the ingestion does in process)."""
+        self._stored(report)
 
     def _stored(self, report: IngestReport) -> None:
         """Count what an ingestion accepted and rejected per rule, and, with a Redis bus
@@ -109,6 +143,9 @@ class ServiceState:
         self.jobs.shutdown()
         with self._locks_lock:
             locks = list(self._series_locks.values())
+            pool, self._ingest_pool = self._ingest_pool, None
+        if pool is not None:
+            pool.close()
         with self.store_lock:
             for lock in locks:  # wait for writes in flight
                 lock.acquire()
@@ -120,6 +157,20 @@ class ServiceState:
                 for lock in locks:
                     lock.release()
         self.db.close()
+
+
+def warm_validator() -> None:
+    """Load the validator's compiled kernels (numba) with a tiny batch."""
+    import numpy as np
+
+    from neo.data.validate import DataValidator, RawBars
+
+    ts = np.arange(4, dtype=np.int64) * 60_000_000_000
+    price = np.full(4, 100.0)
+    DataValidator("1m").validate(
+        RawBars.from_arrays(ts, price, price * 1.01, price * 0.99, price, price),
+        prev_close=100.0,
+    )
 
 
 def state_of(request: Request) -> ServiceState:

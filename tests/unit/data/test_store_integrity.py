@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,7 +129,10 @@ def test_a_damaged_manifest_is_named(tmp_path: Path) -> None:
     store = HistoricalDataStore(tmp_path)
     store.write(batch_of(walk(30)))
     manifest = next(tmp_path.rglob("manifest.json"))
-    manifest.write_text(manifest.read_text().replace('"rows": 30', '"rows": 31'))
+    text = manifest.read_text()
+    damaged = re.sub(r'"rows": ?30\b', '"rows":31', text)
+    assert damaged != text
+    manifest.write_text(damaged)
     with pytest.raises(StoreError, match="checksum") as caught:
         HistoricalDataStore(tmp_path).read(BTC, "1m")
     assert str(manifest) in str(caught.value)

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -117,12 +118,17 @@ def test_an_append_fsyncs_its_segment_and_the_manifest_and_reads_no_year_file(
     data[len(data) // 2] ^= 0xFF
     year_file.write_bytes(bytes(data))
     fresh = HistoricalDataStore(tmp_path)  # nothing cached: every file read is from disk
-    synced: list[int] = []
-    with mock.patch.object(atomic.os, "fsync", synced.append):
+    synced: list[bool] = []  # whether each fsync was of a directory
+
+    def fsync(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+
+    with mock.patch.object(atomic.os, "fsync", fsync):
         close = fresh.close_before(BTC, TF, int(_bars(3_100, 3_101).ts[0]), 10 * MINUTE)
         fresh.write(_bars(3_100, 3_200), source="feed")
     assert close == _bars(3_099, 3_100).close[0]
-    assert len(synced) == 2  # the segment file, then the manifest
+    # the segment file, then the manifest, then the directory holding their new names
+    assert synced == [False, False, True]
     with pytest.raises(StoreError, match=str(year_file.name)):
         fresh.read(BTC, TF)
 

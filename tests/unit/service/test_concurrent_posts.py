@@ -4,10 +4,13 @@ own answer (its rows, its rejected positions), and every accepted row is stored 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.unit.service.conftest import MINUTE_MS, T0_MS, Service, candles
+import pytest
+
+from tests.unit.service.conftest import MINUTE_MS, T0_MS, Service, candles, make_service
 
 SERIES = ("AAA/USDT", "BBB/USDT", "CCC/USDT")
 POSTS_PER_SERIES = 4
@@ -83,3 +86,46 @@ def test_concurrent_posts_each_get_their_own_answer_and_stored_equals_accepted(
             "/v1/stats", params={"venue": "sim", "symbol": symbol}, headers=read
         ).json()["provenance"]["events"]
         assert sum(e["inserted"] for e in events) == accepted  # every write logged
+
+
+@pytest.fixture
+def two_threads() -> Iterator[Service]:
+    yield from make_service(service={"ingest_threads": 2})
+
+
+def test_at_most_ingest_threads_posts_are_stored_at_once(two_threads: Service) -> None:
+    """``service.ingest_threads`` bounds the POSTs being stored together (40 threads
+    contending for the GIL and the journal stored fewer candles per second than 4 to 8)."""
+    service = two_threads
+    store = service.client.app.state.neo.api.store  # type: ignore[attr-defined]
+    write = store.write
+    active, most = [0], [0]
+    changed = threading.Condition()
+
+    def gated(*args: Any, **kwargs: Any) -> Any:
+        with changed:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            changed.notify_all()
+            # a third writer would arrive here within milliseconds if let in
+            changed.wait_for(lambda: active[0] >= 3, timeout=0.5)
+        try:
+            return write(*args, **kwargs)
+        finally:
+            with changed:
+                active[0] -= 1
+
+    store.write = gated
+    start = threading.Barrier(3)
+
+    def post(series: int) -> int:
+        body, _ = _body(series, 0)
+        start.wait()
+        answer = service.client.post("/v1/candles", json=body, headers=service.auth("trade"))
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["accepted"])
+
+    with ThreadPoolExecutor(3) as pool:
+        accepted = list(pool.map(post, range(3)))
+    assert accepted == [ROWS - 1] * 3
+    assert most[0] == 2

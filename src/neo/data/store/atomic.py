@@ -7,10 +7,11 @@ write overwrites.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from neo.domain.errors import StoreError
@@ -34,6 +35,54 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_SERIAL = itertools.count()
+
+
+def write_atomic(target: Path, data: bytes, *, sync_directory: bool = False) -> None:
+    """Write ``data`` to ``target`` as :func:`atomic_path` does (beside it, fsync, rename over
+    it), for a writer holding the bytes already: one descriptor does the write and the fsync,
+    and the temporary name is ``.<name>.<pid>-<serial>.tmp`` (unique among live writers
+    without a random draw). ``target``'s directory must exist. ``sync_directory`` also
+    fsyncs the directory after the rename, so the new name itself survives a power cut (what
+    makes a manifest swap, and the files it names, durable when this returns)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{next(_SERIAL)}.tmp")
+    renamed = False
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(target)
+        renamed = True
+        if sync_directory:
+            fsync_directory(target.parent)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write {target}: {exc}; check the path and free disk space"
+        ) from exc
+    finally:
+        if not renamed:  # whatever stopped the write, no temporary file stays behind
+            with suppress(OSError):
+                tmp.unlink()
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the names created, renamed or removed in ``directory`` durable (POSIX; a no-op
+    where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - Windows
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -38,6 +38,7 @@ import numpy as np
 from neo.data.store.atomic import (
     atomic_path,
     dataset_lock,
+    fsync_directory,
     remove_temp_files,
     sweep_if_idle,
 )
@@ -322,7 +323,7 @@ class HistoricalDataStore:
                 self._commit(directory, manifest, changed, who, batch, replaced, conflicted, clean)
         inserted = sum(p.inserted for p in plans)
         updated = sum(p.updated for p in plans)
-        others = tuple(s for s in manifest.sources() if s != who.source) if inserted else ()
+        others = tuple(s for s in manifest.source_names() if s != who.source) if inserted else ()
         return WriteResult(
             batch.instrument, batch.timeframe, len(batch), inserted, updated,
             len(batch) - inserted - updated, len(changed), replaced, others,
@@ -360,7 +361,8 @@ class HistoricalDataStore:
         directory = dataset_dir(self.bars_root, instrument, Timeframe.parse(timeframe))
         if not directory.is_dir():
             return False
-        return any(name != source for name in load_manifest(directory, self._manifests).sources())
+        manifest = load_manifest(directory, self._manifests)
+        return any(name != source for name in manifest.source_names())
 
     def count_conflicts(
         self, batch: BarBatch, provenance: Provenance, tally: ConflictTally
@@ -429,6 +431,8 @@ class HistoricalDataStore:
             **({"replaced": replaced, "replaced_sources": dict(owners)} if replaced else {}),
         )
         current = manifest.next(entries.values(), event)
+        if not manifest.files:  # a new series: its directories' names made durable too
+            self._sync_parents(directory)
         save_manifest(directory, current, self._manifests)
         kept = {e.name for e in current.files}
         if clean:
@@ -437,6 +441,13 @@ class HistoricalDataStore:
         else:
             remove_unreferenced(directory, current)
         self._clean[directory] = _dir_stamp(directory)
+
+    def _sync_parents(self, directory: Path) -> None:
+        """fsync the directories from ``bars/`` down to ``directory``'s parent, so the names
+        of a series' newly made directories survive a power cut (once per new series)."""
+        chain = [d for d in directory.parents if d == self.bars_root or self.bars_root in d.parents]
+        for parent in chain:
+            fsync_directory(parent)
 
     def _compact_year(
         self, directory: Path, entries: dict[str, FileEntry], year: int, *, force: bool

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from neo.data.store.atomic import atomic_path
+from neo.data.store.atomic import write_atomic
 from neo.data.store.damaged import damaged_file_error, one_line
 from neo.domain.errors import StoreError
 
@@ -124,6 +124,11 @@ class Manifest:
             total.update(entry.sources)
         return {name: rows for name, rows in sorted(total.items()) if rows}
 
+    def source_names(self) -> tuple[str, ...]:
+        """The sources of the rows stored now, sorted: :meth:`sources`' keys without summing
+        the counts (what every append asks, to say which other sources share the series)."""
+        return tuple(sorted({name for f in self.files for name, rows in f.sources.items() if rows}))
+
     def next(self, files: Iterable[FileEntry], event: Mapping[str, Any] | None) -> Manifest:
         """The following generation with ``files`` (in time order) and ``event`` logged (None:
         the bars did not change, e.g. a compaction, so nothing is logged)."""
@@ -144,8 +149,11 @@ class Manifest:
             "files": [f.to_dict() for f in self.files],
             "provenance": [dict(e) for e in self.provenance],
         }
-        body["checksum"] = _checksum(body)
-        return json.dumps(body, sort_keys=True)  # no indent: the C encoder, ~5x faster
+        # One encoding serves the checksum and the file: the canonical text of the body, with
+        # the checksum put first (its key sorts before every other), is the file's text.
+        canonical = _canonical(body)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        return f'{{"checksum":"{digest}",{canonical[1:]}'
 
 
 _SUMMED = ("rows", "inserted", "updated", "replaced")
@@ -197,10 +205,13 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _canonical(body: Mapping[str, Any]) -> str:
+    """The text the checksum covers: sorted keys, no spaces (the C encoder, no indent)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 def _checksum(body: Mapping[str, Any]) -> str:
-    canonical = json.dumps(
-        {k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, separators=(",", ":")
-    )
+    canonical = _canonical({k: v for k, v in body.items() if k != "checksum"})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -268,10 +279,11 @@ def _parse(path: Path, data: bytes) -> Manifest:
 
 
 def save_manifest(directory: Path, manifest: Manifest, cache: ManifestCache | None = None) -> None:
-    """Replace the manifest atomically (call it under the dataset's lock)."""
+    """Replace the manifest atomically and durably (call it under the dataset's lock): when
+    this returns, the manifest, the data files it names (each fsynced when written) and
+    their names in the directory survive a crash or power cut."""
     data = manifest.to_json().encode("utf-8")
-    with atomic_path(directory / MANIFEST) as tmp:
-        tmp.write_bytes(data)
+    write_atomic(directory / MANIFEST, data, sync_directory=True)
     if cache is not None:
         cache.put(directory, data, manifest)
 

@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neo.data.store.atomic import atomic_path, dataset_lock, remove_temp_files
+from neo.data.store.atomic import (
+    atomic_path,
+    dataset_lock,
+    fsync_directory,
+    remove_temp_files,
+)
 from neo.data.store.damaged import damaged_file_error, one_line
 from neo.data.store.layout import dataset_dir, iter_dataset_dirs
 from neo.data.validate import RawBars
@@ -151,6 +156,12 @@ class Quarantine:
                 table = pa.Table.from_pandas(frame[fresh], preserve_index=False)
                 with atomic_path(directory / f"{name}.parquet") as tmp:
                     pq.write_table(table, tmp, **_WRITE_OPTIONS)
+                # the new name durable too (and the series' directories, made on its first
+                # rejection), before the ingestion answers: rejected rows are kept, not lost
+                for level in (directory, *directory.parents):
+                    fsync_directory(level)
+                    if level == self.root:
+                        break
         return QuarantineWrite(directory, len(rows), added)
 
     def _stored_keys(self, directory: Path) -> KeyArray:

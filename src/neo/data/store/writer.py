@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from neo.data.store.atomic import atomic_path
+from neo.data.store.atomic import write_atomic
 from neo.data.store.damaged import damaged_file_error, one_line
 from neo.data.store.manifest import (
     LEGACY_SOURCE,
@@ -286,8 +286,7 @@ def write_year(
     name = f"{year}-{digest[:16]}{'.seg' if segment else ''}.parquet"
     target = directory / name
     if not target.exists() or file_sha256(target) != digest:  # new, or a damaged copy
-        with atomic_path(directory / name) as tmp:
-            tmp.write_bytes(payload)
+        write_atomic(target, payload)  # named in the directory durably by the manifest swap
     ts = data.columns["ts"]
     counts = np.bincount(codes, minlength=len(labels))
     if cache is not None:

@@ -4,18 +4,26 @@ ingestion service (:mod:`neo.app.ingest`)."""
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from neo.app import ingest as use
 from neo.domain.errors import ConfigError, DataFormatError
 from neo.service.auth import READ, TRADE
+from neo.service.ingest_pool import named_series
 from neo.service.responses import as_json, plain_json
 from neo.service.state import ServiceState, service_state, state_of
+
+if TYPE_CHECKING:
+    from neo.data.ingest import DataIngestionAPI
+    from neo.service.ingest_pool import IngestPool
+    from neo.settings import NeoSettings
 
 router = APIRouter(prefix="/v1", tags=["data"])
 State = Annotated[ServiceState, Depends(service_state)]
@@ -131,31 +139,70 @@ async def post_candles(request: Request) -> Response:
     lets this key's candles change bars another source stored)."""
     state = state_of(request)
     query, replace = _post_query(request)
-    venue, symbol, timeframe = query["venue"], query["symbol"], query["timeframe"]
     kind = _kind(request)
     key = getattr(request.state, "key_id", "anonymous")
     if kind == "multipart":
         body, kind = await _upload(request)
     else:
         body = await request.body()
+    source = f"api:{key}"
+    pool = state.ingest_pool
 
     def ingest() -> bytes:
         # one worker thread does the request's work (decode, validate, store, answer), off the
-        # event loop, which keeps accepting requests meanwhile
-        rows, named = _parsed(body, kind)
-        chosen_symbol = named.get("symbol") or symbol
-        if not chosen_symbol:
-            raise ConfigError("name the candles' symbol: ?symbol=BTC/USDT (or symbol in the JSON)")
-        chosen_venue = named.get("venue") or venue or state.settings.data.default_venue
-        with state.series_lock(chosen_venue, chosen_symbol):
-            payload = use.ingest_rows(
-                state.api, state.settings, rows, symbol=chosen_symbol,
-                venue=chosen_venue, timeframe=named.get("timeframe") or timeframe,
-                source=f"api:{key}", replace=replace,
-            )  # fmt: skip
-        return plain_json(payload)
+        # event loop, which keeps accepting requests meanwhile; at most
+        # service.ingest_threads of them at once
+        if pool is not None:
+            return _pooled(state, pool, body, kind, query, source, replace)
+        return ingest_body(
+            state.api, state.settings, body, kind, query, source, replace, state.series_lock
+        )
 
-    return Response(await run_in_threadpool(ingest), media_type="application/json")
+    answer = await to_thread.run_sync(ingest, limiter=state.ingest_limiter())
+    return Response(answer, media_type="application/json")
+
+
+def ingest_body(
+    api: DataIngestionAPI,
+    settings: NeoSettings,
+    body: bytes,
+    kind: str,
+    query: dict[str, str | None],
+    source: str,
+    replace: bool,
+    lock: Callable[[str, str], AbstractContextManager[Any]] | None = None,
+) -> bytes:
+    """A POST's work, in this process or an ingest worker: decode the body, validate and
+    store its rows (under ``lock(venue, symbol)`` when given), the answer's JSON."""
+    rows, named = _parsed(body, kind)
+    chosen_symbol = named.get("symbol") or query["symbol"]
+    if not chosen_symbol:
+        raise ConfigError("name the candles' symbol: ?symbol=BTC/USDT (or symbol in the JSON)")
+    chosen_venue = named.get("venue") or query["venue"] or settings.data.default_venue
+    with lock(chosen_venue, chosen_symbol) if lock is not None else nullcontext():
+        payload = use.ingest_rows(
+            api, settings, rows, symbol=chosen_symbol, venue=chosen_venue,
+            timeframe=named.get("timeframe") or query["timeframe"], source=source,
+            replace=replace,
+        )  # fmt: skip
+    return plain_json(payload)
+
+
+def _pooled(state: ServiceState, pool: IngestPool, body: bytes, kind: str,
+            query: dict[str, str | None], source: str, replace: bool) -> bytes:  # fmt: skip
+    """A POST stored by the ingest worker owning its series, under the series' lock here (so
+    one series is stored and published in order); its report counted and published here."""
+    named_venue, named_symbol = named_series(body, kind)
+    chosen_symbol = (named_symbol or query["symbol"] or "").strip()
+    chosen_venue = named_venue or query["venue"] or state.settings.data.default_venue
+    # no symbol: the worker answers with the ingestion's own error
+    shard = pool.index(chosen_venue, chosen_symbol) if chosen_symbol else 0
+    lock = state.series_lock(chosen_venue, chosen_symbol) if chosen_symbol else nullcontext()
+    with lock:
+        answer, report = pool.ingest(shard, body, kind, query, source, replace)
+        if report is not None:
+            state.stored(report)
+    return answer
 
 
 @router.get("/candles", dependencies=[READ], summary="Stored candles, a page at a time.")
