@@ -179,6 +179,42 @@ def test_the_websocket_feed_yields_closed_bars_once_across_a_cut_and_a_stall(
     assert feed.stats.heartbeats_missed >= 1
 
 
+def test_a_bar_closing_before_the_subscription_is_live_still_arrives(
+    binance_sim: SimHandle,
+) -> None:
+    """The back-fill ends with the forming bar; the sim closes it before the websocket
+    subscription is live, so its closing kline goes to nobody and the sim stays silent (it
+    only speaks when a bar closes, and the next bar waits for this one to be processed: the
+    SIGKILL tests' pacer). The feed must still yield it, with its closed values, long before
+    its heartbeat: once subscribed, it back-fills the gap over REST (it used to wait for the
+    next kline, i.e. forever here)."""
+    exchange = make_exchange("binance", sim_config(binance_sim), asynchronous=True)
+    closed = sim_bars(binance_sim)
+    since = closed[-3].open_ms
+    feed = CcxtBarFeed(exchange, ["BTC/USDT"], "1m", heartbeat_s=60.0, since_ms=since)
+    fetch = exchange.fetch_ohlcv
+    calls = 0
+
+    async def fetch_then_close_the_forming_bar(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        rows = await fetch(*args, **kwargs)
+        calls += 1
+        if calls == 2:  # the back-fill's last page (nothing after the forming bar)
+            await asyncio.to_thread(binance_sim.advance, 1)
+        return rows
+
+    exchange.fetch_ohlcv = fetch_then_close_the_forming_bar
+
+    async def idle() -> None:
+        await asyncio.sleep(3600)
+
+    bars = _collect(feed, 4, idle, timeout=10.0)
+    _check(bars, binance_sim)
+    assert [b.ts // 1_000_000 for b in bars][-1] == sim_bars(binance_sim)[-1].open_ms
+    assert feed.stats.heartbeats_missed == 0
+    assert feed.stats.subscriptions_acked == 1 and feed.stats.subscriptions_unacked == 0
+
+
 def test_the_polling_feed_yields_each_closed_bar_once(sim: SimHandle) -> None:
     exchange = make_exchange(sim.dialect, sim_config(sim), asynchronous=True)
     feed = CcxtBarFeed(exchange, ["BTC/USDT"], "1m", mode="poll", poll_s=0.05)

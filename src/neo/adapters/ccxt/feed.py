@@ -9,9 +9,17 @@ each once:
   message), when a later bar of the same instrument arrived, or when the exchange's clock
   (``fetch_time``, else ours) has passed its end;
 * a heartbeat (``heartbeat_s`` without any message) or a socket error counts as a dropped
-  stream: the websocket is closed, reopened after a backoff with jitter, resubscribed, and the
-  gap since the last bar is back-filled over REST before the stream goes on — a bar seen twice
-  (REST and socket) is yielded once;
+  stream: the websocket is closed, reopened after a backoff with jitter and resubscribed;
+* every subscription, the first one too, is followed by a REST back-fill of the gap since the
+  last bar, made once the exchange has acknowledged the subscription (Binance's
+  ``{"result": null, "id": N}``, read from the raw message; other exchanges: at once). A bar
+  that closed between the last REST page and the subscription going live was pushed to nobody;
+  REST has it. Without this the feed waited for the next kline, and an exchange that only
+  speaks when a bar closes (``neo exchange-sim``, a quiet market) never sent one: the live
+  SIGKILL test's stall. A bar seen twice (REST and socket) is yielded once;
+* the forming bar from a REST page is never yielded on the strength of a later bar alone (its
+  values are a snapshot from before it closed): when the socket shows a later bar and said
+  nothing of that one closing, it is fetched again over REST first;
 * :meth:`staleness_seconds` / :meth:`is_stale` say how long it is since an instrument's last
   bar; beyond two bars the instrument is *stale* (new entries must stop: the session's risk gate
   reads :meth:`is_stale` and denies them with ``stale_data``), and
@@ -65,6 +73,7 @@ class _Series:
     received: float = field(default_factory=time.monotonic)
     stale: bool = False
     venue_ms: int | None = None  # open time of the newest bar (even forming) the venue showed
+    pending_from_rest: bool = False  # pending is a REST snapshot, not the socket's latest word
     late: set[int] = field(default_factory=set)  # ms opens of bars that arrived > 2 bars late
 
 
@@ -76,6 +85,8 @@ class FeedStats:
     backfilled: int = 0
     duplicates_dropped: int = 0
     polls: int = 0
+    subscriptions_acked: int = 0  # gap back-fills started on the exchange's acknowledgement
+    subscriptions_unacked: int = 0  # ... started without one (none came in time)
 
 
 class CcxtBarFeed:
@@ -119,6 +130,10 @@ class CcxtBarFeed:
             name: _Series(InstrumentId(exchange.id, name), name, received=clock()) for name in names
         }
         self._closed_marks: set[tuple[str, str, int]] = set()
+        self._acks_hooked = False
+        self._acked: set[tuple[str, str]] = set()  # (socket url, request id) acknowledged
+        self._ack_waiters: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.subscribe_timeout_s = min(heartbeat_s, 5.0)
         self._queue: asyncio.Queue[Bar] = asyncio.Queue()
 
     # -- the Feed protocol ----------------------------------------------------------------
@@ -209,6 +224,7 @@ class CcxtBarFeed:
                 )
         if self.mode == "watch":
             self._mark_closed_klines()
+            self._hook_subscription_acks()
 
     def _mark_closed_klines(self) -> None:
         """Read Binance's kline ``x`` (closed) flag from the raw message: a closing bar is
@@ -226,6 +242,61 @@ class CcxtBarFeed:
 
         self.exchange.handle_ohlcv = handle_ohlcv
 
+    def _hook_subscription_acks(self) -> None:
+        """Hear the exchange acknowledge a subscription (Binance answers ``SUBSCRIBE`` with
+        ``{"result": null, "id": N}`` once the stream is live), so the gap back-fill after a
+        (re)subscription starts only when nothing closing from then on can be missed."""
+        original = getattr(self.exchange, "handle_subscription_status", None)
+        if original is None:
+            return
+        acked, waiters = self._acked, self._ack_waiters
+
+        def handle_subscription_status(client: Any, message: Any) -> Any:
+            ident = message.get("id") if isinstance(message, dict) else None
+            if ident is not None:
+                key = (str(getattr(client, "url", "")), str(ident))
+                acked.add(key)
+                waiter = waiters.pop(key, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+            return original(client, message)
+
+        self.exchange.handle_subscription_status = handle_subscription_status
+        self._acks_hooked = True
+
+    def _subscription(self, series: _Series) -> tuple[str, str] | None:
+        """(socket url, request id) of the live subscription to ``series``' bars, when the
+        client keeps one (ccxt.pro's ``client.subscriptions``, keyed by message hash)."""
+        wanted = f"ohlcv::{series.instrument.symbol}::{self._timeframe}"
+        for client in list((getattr(self.exchange, "clients", None) or {}).values()):
+            entry = (getattr(client, "subscriptions", None) or {}).get(wanted)
+            if isinstance(entry, dict) and entry.get("id") is not None:
+                return str(getattr(client, "url", "")), str(entry["id"])
+        return None
+
+    async def _until_subscribed(self, series: _Series, watch: asyncio.Future[Any]) -> None:
+        """Wait until the exchange acknowledged the subscription ``watch`` made (or a message
+        came, or ``subscribe_timeout_s`` passed: then the back-fill goes ahead regardless)."""
+        if not self._acks_hooked:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.subscribe_timeout_s
+        await asyncio.sleep(0)  # let the watch call register its subscription
+        while not watch.done():
+            key = self._subscription(series)
+            if key is not None and key in self._acked:
+                self.stats.subscriptions_acked += 1
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self.stats.subscriptions_unacked += 1
+                log.info("%s: subscription not acknowledged in %.1f s: back-filling anyway",
+                         series.instrument, self.subscribe_timeout_s)  # fmt: skip
+                return
+            waiter = self._ack_waiters.setdefault(key, loop.create_future()) if key else None
+            # short waits: the subscription may not be registered yet (connecting)
+            await asyncio.wait([watch, *([waiter] if waiter else [])], timeout=min(remaining, 0.05))
+
     # -- one instrument ------------------------------------------------------------------
     async def _run(self, series: _Series) -> None:
         if self.since_ms is not None:
@@ -237,19 +308,26 @@ class CcxtBarFeed:
 
     async def _watch(self, series: _Series) -> None:
         failures = 0
-        name = str(self._timeframe)
+        resubscribed = True
         while True:
+            watch = asyncio.ensure_future(
+                self.exchange.watch_ohlcv(self._symbol(series), str(self._timeframe))
+            )
             try:
-                rows = await asyncio.wait_for(
-                    self.exchange.watch_ohlcv(self._symbol(series), name),
-                    self.heartbeat_s,
-                )
+                if resubscribed:
+                    await self._until_subscribed(series, watch)
+                    await self._backfill_gap(series)
+                    resubscribed = False
+                rows = await asyncio.wait_for(watch, self.heartbeat_s)
+                if self._missed_close(series, rows):
+                    await self._backfill_gap(series)
             except TimeoutError:
                 self.stats.heartbeats_missed += 1
                 log.warning(
                     "%s: no message for %.1f s: reconnecting", series.instrument, self.heartbeat_s
                 )
             except asyncio.CancelledError:
+                watch.cancel()
                 raise
             except Exception as raw:
                 error = translate(raw, self.exchange.id)
@@ -258,8 +336,27 @@ class CcxtBarFeed:
                 failures = 0
                 self._take(series, rows)
                 continue
+            watch.cancel()
             failures += 1
+            resubscribed = True
             await self._reconnect(series, failures)
+
+    def _missed_close(self, series: _Series, rows: Any) -> bool:
+        """The socket shows a bar after the pending one, which is a REST snapshot the socket
+        never updated nor closed: its final values are REST's to give."""
+        pending = series.pending
+        if pending is None or not series.pending_from_rest:
+            return False
+        ts = int(pending[0])
+        if (series.market_id, str(self._timeframe), ts) in self._closed_marks:
+            return False
+        opens = {int(row[0]) for row in rows or []}
+        return ts not in opens and any(t > ts for t in opens)
+
+    async def _backfill_gap(self, series: _Series) -> None:
+        """REST from the first bar not yet yielded (nothing when none was yet: live only)."""
+        if series.last_ts is not None:
+            await self._backfill(series, series.last_ts + self.step_ms)
 
     async def _reconnect(self, series: _Series, failures: int) -> None:
         self.stats.reconnects += 1
@@ -267,9 +364,6 @@ class CcxtBarFeed:
             await self.exchange.close_ws_clients()
         await asyncio.sleep(self.backoff.delay(failures - 1))
         series.pending = None  # it may have missed its last updates: REST has the truth
-        start = series.last_ts + self.step_ms if series.last_ts is not None else None
-        if start is not None:
-            await self._backfill(series, start)
 
     async def _backfill(self, series: _Series, since_ms: int) -> None:
         symbol = self._symbol(series)
@@ -323,6 +417,7 @@ class CcxtBarFeed:
             if pending is not None and ts > int(pending[0]):
                 self._emit(series, pending)
             series.pending = [float(v) for v in row]
+            series.pending_from_rest = backfill
         pending = series.pending
         if pending is not None and self._closed(series, int(pending[0]), now_ms):
             self._emit(series, pending)
