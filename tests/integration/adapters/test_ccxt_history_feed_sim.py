@@ -179,15 +179,24 @@ def test_the_websocket_feed_yields_closed_bars_once_across_a_cut_and_a_stall(
     assert feed.stats.heartbeats_missed >= 1
 
 
-def test_a_bar_closing_before_the_subscription_is_live_still_arrives(
-    binance_sim: SimHandle,
+@pytest.mark.parametrize(
+    ("close_after_fetch", "settle_s"),
+    [(2, 0.0), (3, 0.3)],
+    ids=["before-the-subscription", "while-a-rest-snapshot-is-in-flight"],
+)
+def test_a_bar_closing_around_a_subscription_arrives_with_its_closed_values(
+    binance_sim: SimHandle, close_after_fetch: int, settle_s: float
 ) -> None:
-    """The back-fill ends with the forming bar; the sim closes it before the websocket
-    subscription is live, so its closing kline goes to nobody and the sim stays silent (it
-    only speaks when a bar closes, and the next bar waits for this one to be processed: the
-    SIGKILL tests' pacer). The feed must still yield it, with its closed values, long before
-    its heartbeat: once subscribed, it back-fills the gap over REST (it used to wait for the
-    next kline, i.e. forever here)."""
+    """The sim closes the forming bar right after a REST page returned it as forming.
+
+    After fetch 2 (the back-fill's last page), before the websocket subscription is live: its
+    closing kline goes to nobody and the sim stays silent (it only speaks when a bar closes; in
+    the SIGKILL tests the next bar waits for this one). The feed used to wait for the next
+    kline, i.e. forever here; now, once subscribed, it back-fills the gap over REST.
+
+    After fetch 3 (that gap back-fill), with the subscription live: the closing kline arrives
+    (``settle_s``) while the REST page holding the bar's forming snapshot is still to be
+    folded in; the snapshot must not be yielded as the closed bar."""
     exchange = make_exchange("binance", sim_config(binance_sim), asynchronous=True)
     closed = sim_bars(binance_sim)
     since = closed[-3].open_ms
@@ -199,8 +208,9 @@ def test_a_bar_closing_before_the_subscription_is_live_still_arrives(
         nonlocal calls
         rows = await fetch(*args, **kwargs)
         calls += 1
-        if calls == 2:  # the back-fill's last page (nothing after the forming bar)
+        if calls == close_after_fetch:
             await asyncio.to_thread(binance_sim.advance, 1)
+            await asyncio.sleep(settle_s)
         return rows
 
     exchange.fetch_ohlcv = fetch_then_close_the_forming_bar
@@ -211,6 +221,7 @@ def test_a_bar_closing_before_the_subscription_is_live_still_arrives(
     bars = _collect(feed, 4, idle, timeout=10.0)
     _check(bars, binance_sim)
     assert [b.ts // 1_000_000 for b in bars][-1] == sim_bars(binance_sim)[-1].open_ms
+    assert bars[-1].volume == float(sim_bars(binance_sim)[-1].volume) > 0  # not the snapshot
     assert feed.stats.heartbeats_missed == 0
     assert feed.stats.subscriptions_acked == 1 and feed.stats.subscriptions_unacked == 0
 

@@ -81,12 +81,13 @@ def test_a_rest_snapshot_is_fetched_again_when_the_socket_shows_a_later_bar() ->
     exchange = ScriptedExchange([(3, [forming(3)]), (4, [final(3), forming(4)])])
     bars = collect(exchange, 4)
     assert closes(bars) == [(k, final(k)[4], final(k)[5]) for k in range(4)]
-    gap, again = T0 + 2 * STEP, T0 + 2 * STEP  # after subscribing; when bar 3 showed up
-    assert exchange.fetches == [T0, T0 + 3 * STEP, gap, again, T0 + 4 * STEP]
+    # history (ends with bar 2 forming, asked again), the gap after subscribing, then bar 2
+    # once more when bar 3 showed up on the socket, and from bar 3 (still forming)
+    assert exchange.fetches == [T0, T0 + 2 * STEP, T0 + 2 * STEP, T0 + 2 * STEP, T0 + 3 * STEP]
 
 
 def test_a_bar_the_socket_updated_is_taken_from_the_socket() -> None:
     exchange = ScriptedExchange([(2, [final(2), forming(3)])])
     bars = collect(exchange, 3)
     assert closes(bars) == [(k, final(k)[4], final(k)[5]) for k in range(3)]
-    assert exchange.fetches == [T0, T0 + 3 * STEP, T0 + 2 * STEP]  # history, its end, the gap
+    assert exchange.fetches == [T0, T0 + 2 * STEP, T0 + 2 * STEP]  # history, its end, the gap

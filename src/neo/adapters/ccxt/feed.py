@@ -317,10 +317,12 @@ class CcxtBarFeed:
                 if resubscribed:
                     await self._until_subscribed(series, watch)
                     await self._backfill_gap(series)
+                    self._take(series, self._socket_rows(series, []))
                     resubscribed = False
-                rows = await asyncio.wait_for(watch, self.heartbeat_s)
+                rows = self._socket_rows(series, await asyncio.wait_for(watch, self.heartbeat_s))
                 if self._missed_close(series, rows):
                     await self._backfill_gap(series)
+                    rows = self._socket_rows(series, rows)
             except TimeoutError:
                 self.stats.heartbeats_missed += 1
                 log.warning(
@@ -341,15 +343,27 @@ class CcxtBarFeed:
             resubscribed = True
             await self._reconnect(series, failures)
 
+    def _socket_rows(self, series: _Series, rows: Any) -> Any:
+        """The socket's latest word on ``series``: ccxt.pro's cache (``exchange.ohlcvs``), not
+        only the rows the last watch call returned. ccxt wakes a watch call only if one is
+        waiting: a message that came between two calls (during a REST back-fill) updated the
+        cache and woke nobody, and from an exchange that then stays silent it would never be
+        seen. Falls back to ``rows`` when the client keeps no such cache."""
+        symbols = getattr(self.exchange, "ohlcvs", None)
+        cache = (symbols.get(series.instrument.symbol) or {}) if isinstance(symbols, dict) else {}
+        cached = cache.get(str(self._timeframe)) if isinstance(cache, dict) else None
+        if cached is None:
+            return rows
+        floor = series.last_ts if series.last_ts is not None else -1
+        return [list(row) for row in list(cached) if int(row[0]) > floor]
+
     def _missed_close(self, series: _Series, rows: Any) -> bool:
         """The socket shows a bar after the pending one, which is a REST snapshot the socket
-        never updated nor closed: its final values are REST's to give."""
+        said nothing about: its final values are REST's to give."""
         pending = series.pending
         if pending is None or not series.pending_from_rest:
             return False
         ts = int(pending[0])
-        if (series.market_id, str(self._timeframe), ts) in self._closed_marks:
-            return False
         opens = {int(row[0]) for row in rows or []}
         return ts not in opens and any(t > ts for t in opens)
 
@@ -364,6 +378,9 @@ class CcxtBarFeed:
             await self.exchange.close_ws_clients()
         await asyncio.sleep(self.backoff.delay(failures - 1))
         series.pending = None  # it may have missed its last updates: REST has the truth
+        symbols = getattr(self.exchange, "ohlcvs", None)
+        if isinstance(symbols, dict) and isinstance(symbols.get(series.instrument.symbol), dict):
+            symbols[series.instrument.symbol].pop(str(self._timeframe), None)  # the old socket's
 
     async def _backfill(self, series: _Series, since_ms: int) -> None:
         symbol = self._symbol(series)
@@ -376,7 +393,9 @@ class CcxtBarFeed:
             newest = max((int(r[0]) for r in rows or []), default=None)
             if newest is None or newest < cursor or self.stats.bars == before:
                 return
-            cursor = newest + self.step_ms
+            # from the newest row again: it may be the forming bar, and the next page must hold
+            # its closed values (not only a later bar, which would yield its snapshot)
+            cursor = newest
 
     async def _poll(self, series: _Series) -> None:
         symbol = self._symbol(series)
@@ -423,7 +442,10 @@ class CcxtBarFeed:
             self._emit(series, pending)
 
     def _closed(self, series: _Series, ts: int, now_ms: int) -> bool:
-        if (series.market_id, str(self._timeframe), ts) in self._closed_marks:
+        """A socket's closing kline closes the bar the socket gave, never a REST snapshot of
+        it: the closing message may have come while that snapshot was in flight."""
+        marked = (series.market_id, str(self._timeframe), ts) in self._closed_marks
+        if marked and not series.pending_from_rest:
             return True
         return bar_closed(ts, self.step_ms, now_ms)
 
