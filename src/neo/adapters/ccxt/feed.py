@@ -17,9 +17,11 @@ each once:
   REST has it. Without this the feed waited for the next kline, and an exchange that only
   speaks when a bar closes (``neo exchange-sim``, a quiet market) never sent one: the live
   SIGKILL test's stall. A bar seen twice (REST and socket) is yielded once;
-* the forming bar from a REST page is never yielded on the strength of a later bar alone (its
-  values are a snapshot from before it closed): when the socket shows a later bar and said
-  nothing of that one closing, it is fetched again over REST first;
+* the forming bar from a REST page is never yielded as closed on the strength of a later bar
+  or of the socket's closing kline (its values are a snapshot from before it closed, and the
+  closing message may have come while the page was in flight): the socket's own values of it
+  are taken, or it is fetched again over REST; after a REST call the feed reads ccxt.pro's
+  cache, since a message that came between two watch calls wakes nobody;
 * :meth:`staleness_seconds` / :meth:`is_stale` say how long it is since an instrument's last
   bar; beyond two bars the instrument is *stale* (new entries must stop: the session's risk gate
   reads :meth:`is_stale` and denies them with ``stale_data``), and
