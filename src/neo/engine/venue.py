@@ -355,6 +355,7 @@ class VenueBroker:
             fee=record.fee,
             ts=record.ts,
             liquidity=LiquiditySide.TAKER,
+            fee_base=record.fee_base,
         )
         replayed.trade_ids.add(str(fill.trade_id))
         self.ledger.apply_fill(fill)
