@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Rows written before this column existed paid their fee in quote as far as NEO knew: 0.
     with op.batch_alter_table("fills", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("fee_base", sa.Double(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("fee_base", sa.Double(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
