@@ -131,7 +131,7 @@ def markets(request: pytest.FixtureRequest) -> Iterator[tuple[Market, Market]]:
 
 ORDER_FIELDS = ("instrument", "side", "type", "quantity", "status", "filled_quantity",
                 "average_fill_price", "exchange_id", "outcome")  # fmt: skip
-FILL_FIELDS = ("cid", "instrument", "side", "quantity", "price", "fee", "ts")
+FILL_FIELDS = ("cid", "instrument", "side", "quantity", "price", "fee", "fee_base", "ts")
 
 
 def _orders(state: JournalState) -> dict[str, dict[str, Any]]:
@@ -198,3 +198,8 @@ def test_a_session_on_the_exchange_killed_at_random_points_ends_as_an_uninterrup
     received = [o["client_order_id"] for o in killed.sim.orders()]
     assert len(received) == len(set(received))
     assert set(received) == {cid for cid, o in restored.orders.items() if o.exchange_id}
+    if killed.mode != "paper":  # the ledger holds what the account holds, buy fees in BTC too
+        for market, result in ((whole, summary_whole), (killed, summary)):
+            held = market.sim.call(lambda m=market: m.sim.sim.engine.balance("BTC"))
+            bought = float(held.free + held.locked) - 1.0  # the sim's account starts with 1 BTC
+            assert result["positions"]["BTC/USDT@binance"] == pytest.approx(bought, abs=1e-9)

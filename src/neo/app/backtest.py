@@ -320,7 +320,8 @@ def open_lot_rows(
     matchers: dict[InstrumentId, TradeMatcher] = {}
     for fill in fills:
         matcher = matchers.setdefault(fill.instrument, TradeMatcher())
-        matcher.add(fill.signed_quantity, fill.price, fill.fee, fill.ts)
+        if fill.position_delta:  # the ledger's rule: lots hold what the account received
+            matcher.add(fill.position_delta, fill.price, fill.fee, fill.ts)
     rows = []
     for iid, matcher in matchers.items():
         for quantity, price, ts, _ in matcher.open_lots():

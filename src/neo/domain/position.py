@@ -43,8 +43,13 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return self.quantity * (price - self.average_price)
 
     def apply(self, fill: Fill) -> Position:
-        """The position after ``fill``: increases re-average, reductions realise PnL."""
-        signed = fill.signed_quantity
+        """The position after ``fill``: increases re-average, reductions realise PnL.
+
+        The holding moves by :attr:`Fill.position_delta` (a fee taken in the base asset is
+        not held), at the fill price."""
+        signed = fill.position_delta
+        if signed == 0.0:  # a fee that ate the whole fill: nothing held changed
+            return msgspec.structs.replace(self, fees=self.fees + fill.fee, ts=fill.ts)
         quantity = self.quantity + signed
         realized = self.realized_pnl
         average = self.average_price

@@ -115,6 +115,8 @@ class FillRecord(msgspec.Struct, frozen=True, kw_only=True, tag="fill", tag_fiel
     ts: int
     source: str = "sim"
     bar: int = -1
+    fee_base: float = 0.0
+    """The part of ``fee`` taken in the base asset, in base units (:attr:`Fill.fee_base`)."""
 
     @classmethod
     def of(cls, fill: Fill, *, trade_id: str, cid: str, source: str, bar: int) -> FillRecord:
@@ -130,6 +132,7 @@ class FillRecord(msgspec.Struct, frozen=True, kw_only=True, tag="fill", tag_fiel
             ts=fill.ts,
             source=source,
             bar=bar,
+            fee_base=fill.fee_base,
         )
 
 

@@ -199,6 +199,7 @@ class SqlMirror:
             fee=record.fee,
             ts=record.ts,
             liquidity=LiquiditySide.TAKER,
+            fee_base=record.fee_base,
         )
         source = record.source if record.source in ("ws", "rest", "sim", "replay") else "rest"
         self.db.orders.record_fill(

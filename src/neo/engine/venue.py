@@ -355,6 +355,7 @@ class VenueBroker:
             fee=record.fee,
             ts=record.ts,
             liquidity=LiquiditySide.TAKER,
+            fee_base=record.fee_base,
         )
         replayed.trade_ids.add(str(fill.trade_id))
         self.ledger.apply_fill(fill)
@@ -474,8 +475,10 @@ class VenueBroker:
         return found
 
     def _check_balances(self, balance: Mapping[str, Any]) -> None:
-        """A position the ledger holds must be at the exchange. The bound allows for the fee
-        an exchange may take in the bought asset, and for the whole of each sell of the step a
+        """A position the ledger holds must be at the exchange. The ledger books a fee taken
+        in the bought asset as not held (:attr:`~neo.domain.fill.Fill.fee_base`); the bound
+        still allows for such fees, for journals written before fills recorded them (their
+        replay books the whole quantity), and for the whole of each sell of the step a
         crash cut short that may have reached the exchange (sent or beyond): the replay stops
         at the checkpoint, so none of that step's fills is in the ledger yet, even those its
         journal records show (the re-run of the step adopts the order and books them then).

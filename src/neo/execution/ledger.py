@@ -8,6 +8,8 @@ is shared pro rata by the units it opened or closed).
 Identities kept at every step (and tested with hypothesis)::
 
     cash   = initial cash − Σ signed fill quantity × price × multiplier − Σ fees
+             + Σ fee_base × price × multiplier          (fees the venue took in the base asset)
+    position = Σ (signed fill quantity − fee_base)      (what the account actually holds)
     equity = cash + Σ position × last price × multiplier
     equity − initial cash = realised PnL + unrealised PnL − fees
                           = Σ closed trade PnL + open lots' unrealised PnL − open lots' entry fees
@@ -144,7 +146,10 @@ class TradeMatcher:
 class FillLog:
     """Fills stored column-wise (see :class:`TradeLog` for why)."""
 
-    __slots__ = ("buy", "fee", "maker", "order_id", "price", "quantity", "slot", "trade_id", "ts")
+    __slots__ = (
+        "buy", "fee", "fee_base", "maker", "order_id", "price", "quantity", "slot", "trade_id",
+        "ts",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.order_id: list[str] = []
@@ -155,6 +160,7 @@ class FillLog:
         self.quantity = array("d")
         self.price = array("d")
         self.fee = array("d")
+        self.fee_base = array("d")
         self.ts = array("q")
 
     def __len__(self) -> int:
@@ -169,6 +175,7 @@ class FillLog:
         self.quantity.append(fill.quantity)
         self.price.append(fill.price)
         self.fee.append(fill.fee)
+        self.fee_base.append(fill.fee_base)
         self.ts.append(fill.ts)
 
     def to_fills(self, instruments: Sequence[InstrumentId]) -> list[Fill]:
@@ -183,8 +190,9 @@ class FillLog:
                 fee=fee,
                 ts=ts,
                 liquidity=LiquiditySide.MAKER if maker else LiquiditySide.TAKER,
+                fee_base=fee_base,
             )
-            for order_id, trade_id, slot, buy, maker, quantity, price, fee, ts in zip(
+            for order_id, trade_id, slot, buy, maker, quantity, price, fee, fee_base, ts in zip(
                 self.order_id,
                 self.trade_id,
                 self.slot,
@@ -193,6 +201,7 @@ class FillLog:
                 self.quantity,
                 self.price,
                 self.fee,
+                self.fee_base,
                 self.ts,
                 strict=True,
             )
@@ -297,7 +306,11 @@ class Ledger:
         self._mv_total = math.fsum(self._mv)
 
     def apply_fill(self, fill: Fill) -> Position:
-        """Book one fill: cash, fees, the position (average cost) and the trade list."""
+        """Book one fill: cash, fees, the position (average cost) and the trade list.
+
+        A fee the venue took in the base asset (:attr:`Fill.fee_base`) is booked as the
+        account has it: the position moves by :attr:`Fill.position_delta` and cash pays only
+        the rest of the fee; equity drops by ``fee`` either way."""
         instrument = fill.instrument
         if instrument is self._last_id:
             slot = self._last_slot
@@ -310,7 +323,12 @@ class Ledger:
         self._positions[slot] = position
         signed = fill.quantity if fill.side is Side.BUY else -fill.quantity
         mult = self._mult[slot]
-        self._cash -= signed * fill.price * mult + fill.fee
+        fee_base = fill.fee_base
+        if fee_base:  # paid in the base asset: the holding is smaller, cash pays no fee for it
+            self._cash -= signed * fill.price * mult + (fill.fee - fee_base * fill.price * mult)
+            signed -= fee_base
+        else:
+            self._cash -= signed * fill.price * mult + fill.fee
         self._fees += fill.fee
         self._qty[slot] = position.quantity
         price = self._price[slot]
@@ -324,7 +342,8 @@ class Ledger:
         if equity > self._peak:
             self._peak = equity
         self._fills.append(slot, fill)
-        self._matchers[slot].add(signed, fill.price, fill.fee, fill.ts)
+        if signed != 0.0:
+            self._matchers[slot].add(signed, fill.price, fill.fee, fill.ts)
         return position
 
     # -- AccountView -----------------------------------------------------------------------

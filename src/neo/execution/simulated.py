@@ -551,7 +551,7 @@ class SimulatedBroker:
             self._ledger.apply_fill(fill)
         else:
             self._positions[order.instrument] = (
-                self._positions.get(order.instrument, 0.0) + fill.signed_quantity
+                self._positions.get(order.instrument, 0.0) + fill.position_delta
             )
         order = working.order = order.with_fill(quantity, price, ts)
         if order.status is OrderStatus.FILLED:

@@ -287,6 +287,7 @@ class OrderJournal:
                 "price": fill.price,
                 "fee": fill.fee,
                 "fee_currency": fee_currency,
+                "fee_base": fill.fee_base,
                 "liquidity": str(fill.liquidity),
                 "ts_ns": fill.ts,
                 "source": source,

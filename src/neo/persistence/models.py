@@ -137,6 +137,8 @@ class FillRow(Base):
     price: Mapped[float]
     fee: Mapped[float] = mapped_column(default=0.0)
     fee_currency: Mapped[str] = mapped_column(String(16), default="")
+    fee_base: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    """The part of ``fee`` the venue took in the base asset, in base units."""
     liquidity: Mapped[str] = mapped_column(String(8), default="taker")
     ts_ns: Mapped[int]
     source: Mapped[str] = mapped_column(String(8))

@@ -172,6 +172,7 @@ class FillRecord:
     ts_ns: int
     source: str
     recorded_ns: int
+    fee_base: float = 0.0
 
     @classmethod
     def of(cls, row: FillRow) -> FillRecord:
@@ -191,6 +192,7 @@ class FillRecord:
             ts_ns=row.ts_ns,
             source=row.source,
             recorded_ns=row.recorded_ns,
+            fee_base=row.fee_base,
         )
 
     def to_fill(self) -> Fill:
@@ -205,6 +207,7 @@ class FillRecord:
             fee=self.fee,
             ts=self.ts_ns,
             liquidity=LiquiditySide(self.liquidity),
+            fee_base=self.fee_base,
         )
 
 

@@ -388,7 +388,8 @@ class StrategyContext:
         side as the position changes nothing; a new side closes the position and enters with
         all or a fraction of the equity at the fill price (``equity``, ``fraction:F``) or with
         the units ``vol``/``atr``/``kelly`` give now (times ``|value|``). What the fast path
-        does with the same values from :meth:`Strategy.vector_targets`.
+        does with the same values from :meth:`Strategy.vector_targets`. A position below one
+        lot (dust no exchange would take) counts as flat.
         """
         if value != value:
             return
@@ -398,6 +399,10 @@ class StrategyContext:
             return
         wanted = (value > 0) - (value < 0)
         position = self.position
+        if position and not self.instrument.round_quantity(abs(position)):
+            # less than one lot, which cannot be sold: the dust a fee taken in the coins
+            # bought leaves after the exit (Binance spot). Flat, for deciding what to hold.
+            position = 0.0
         if wanted == (position > 0) - (position < 0):
             return
         fraction = sizing.fill_fraction

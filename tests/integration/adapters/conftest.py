@@ -21,6 +21,14 @@ from neo.execution.ledger import Ledger
 ORDER_PATH = {"binance": "/api/v3/order", "kraken": "/0/private/AddOrder"}
 QUERY_PATH = {"binance": "/api/v3/order", "kraken": "/0/private/QueryOrders"}
 SYMBOL = "BTC/USDT"
+BASE_FEE = {"binance": 0.001, "kraken": 0.0}
+"""The fee each dialect takes in the coins bought: the sim's Binance takes a buy's fee out of
+them (as Binance spot does), its Kraken charges fees in the quote currency."""
+
+
+def received(sim: SimHandle, quantity: float) -> float:
+    """What a buy of ``quantity`` leaves in the account, and so in the ledger."""
+    return quantity * (1.0 - BASE_FEE[sim.dialect])
 
 
 def sim_config(sim: SimHandle, **changes: Any) -> ExchangeConfig:

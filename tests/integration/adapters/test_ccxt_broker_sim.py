@@ -15,7 +15,7 @@ from neo.domain import Order, OrderStatus, OrderType, Side
 from neo.domain.events import OrderCancelled, OrderFilled, OrderRejected
 from neo.domain.order import next_order_id
 from neo.exchange_sim import SimHandle
-from tests.integration.adapters.conftest import ORDER_PATH, QUERY_PATH, Rig
+from tests.integration.adapters.conftest import ORDER_PATH, QUERY_PATH, Rig, received
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_a_market_order_is_journalled_before_it_is_sent_and_filled_once(
     order = market(rig)
     rig.broker.submit(order)
     assert rig.kinds() == ["OrderSubmitted", "OrderAccepted", "OrderFilled"]
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.01))
     steps = [(kind, info.get("outcome")) for kind, _, info in rig.journal.entries[:3]]
     assert steps == [("intent", None), ("sent", None), ("outcome", "acknowledged")]
     (placed,) = sim.orders()
@@ -58,7 +58,7 @@ def test_a_market_order_is_journalled_before_it_is_sent_and_filled_once(
     rig.broker.poll()
     rig.broker.poll()  # the same trades again, over REST: applied once
     assert [type(e).__name__ for e in rig.events].count("OrderFilled") == 1
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.01))
     assert len(sim.fills()) == 1
 
 
@@ -75,7 +75,7 @@ def test_a_timeout_after_accept_never_yields_a_second_order(
     assert outcomes[0] == "unknown" and "acknowledged" in outcomes
     assert len(sim.orders()) == 1, sim.orders()
     assert len(creates(sim)) == 1
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.01))
 
 
 def test_a_429_on_create_is_resolved_by_client_id_and_resent_with_the_same_id(
@@ -173,7 +173,7 @@ def test_a_partial_fill_then_cancel_records_the_filled_amount_only(
     assert isinstance(final, OrderCancelled)
     assert final.order.status is OrderStatus.CANCELLED
     assert final.order.filled_quantity == pytest.approx(filled)
-    assert rig.ledger.position(rig.instrument) == pytest.approx(filled)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, filled))
     fills = [e.fill for e in rig.events if isinstance(e, OrderFilled)]
     assert sum(f.quantity for f in fills) == pytest.approx(filled)
 
@@ -187,7 +187,7 @@ def test_an_overfill_and_a_replayed_trade_are_refused(sim: SimHandle, rig_factor
     forged = {**trades[0], "id": "forged-1"}
     assert rig.broker.on_trade(forged, "ws") is False  # the order is already full
     assert rig.broker.stats.overfills_refused == 1
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.01))
 
 
 def test_an_equity_fraction_order_is_sized_from_the_exchange_balance(
@@ -310,7 +310,7 @@ def test_after_a_restart_an_order_sent_before_the_crash_is_adopted_not_resent(
     rig.broker.adopt(order, "neot-1")
     rig.broker.poll()
     assert len(creates(sim)) == 1
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.01))
     assert rig.broker.tracked[order.id].order.status is OrderStatus.FILLED
 
 
@@ -324,7 +324,7 @@ def test_after_a_restart_an_intent_that_never_left_is_sent_with_its_own_id(
     for _ in range(3):
         rig.broker.poll()
     assert [r["client_order_id"] for r in creates(sim)] == [cid]
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.01))
 
 
 def test_a_refused_resend_is_checked_by_client_id_then_rejected_never_sent_again(

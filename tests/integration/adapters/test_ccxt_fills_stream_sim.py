@@ -23,7 +23,7 @@ from neo.domain.events import OrderFilled
 from neo.domain.order import next_order_id
 from neo.exchange_sim import SimHandle, serve_in_thread
 from neo.exchange_sim.faults import parse_fault
-from tests.integration.adapters.conftest import SYMBOL, Rig, sim_config
+from tests.integration.adapters.conftest import SYMBOL, Rig, received, sim_config
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -165,7 +165,7 @@ def test_a_fill_arrives_over_the_websocket_before_any_rest_poll_and_is_booked_on
     assert rest_polls  # REST did see it, as a duplicate
     assert [type(e).__name__ for e in rig.events].count("OrderFilled") == 1
     assert rig.broker.tracked[order.id].order.status is OrderStatus.FILLED
-    assert rig.ledger.position(rig.instrument) == pytest.approx(0.01)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(binance_sim, 0.01))
 
 
 def test_a_partial_fill_then_cancel_records_the_filled_amount_only_over_the_websocket(

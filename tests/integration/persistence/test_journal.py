@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from neo.domain.enums import OrderStatus, Side, TimeInForce
@@ -142,6 +143,29 @@ def test_fills_are_idempotent_by_venue_and_trade_id(db: Database, session_id: st
     eth = InstrumentId("kraken", "ETH/USD")
     other = db.orders.record_intent(make_order(instrument=eth), session_id)
     assert db.orders.record_fill(make_fill(other, "T-1", 0.5, instrument=eth))
+
+
+def test_a_fee_taken_in_the_base_asset_is_kept_and_restores_the_holding(
+    db: Database, session_id: str
+) -> None:
+    """``fee_base`` (fills.fee_base, migration 0002) survives the round trip, so a ledger
+    restored from the fills holds what the account received, not what the order filled."""
+    from neo.execution.ledger import Ledger
+    from neo.persistence import restore_ledger
+
+    cid = db.orders.record_intent(make_order(quantity=1.0), session_id)
+    bought = make_fill(cid, "T-1", 1.0, price=100.0, fee=0.1)
+    bought = msgspec.structs.replace(bought, fee_base=0.001)
+    assert db.orders.record_fill(bought, source="rest", fee_currency="BTC")
+    (stored,) = db.orders.fills(client_order_id=cid)
+    assert (stored.fee, stored.fee_base, stored.fee_currency) == (0.1, 0.001, "BTC")
+    assert stored.to_fill() == bought
+    record = db.orders.get(cid)
+    assert record is not None and record.filled_quantity == 1.0  # what the exchange filled
+    ledger = Ledger(1_000.0, {})
+    restore_ledger(db, ledger, session_id=session_id)
+    assert ledger.position(BTC) == pytest.approx(0.999)
+    assert ledger.cash == pytest.approx(900.0) and ledger.fees == pytest.approx(0.1)
 
 
 def test_an_overfill_is_refused_and_nothing_is_written(db: Database, session_id: str) -> None:

@@ -227,3 +227,23 @@ def test_pagination_respects_until() -> None:
     )
     taken = [int(r[0]) // 60_000 for page in pages for r in page]
     assert taken == list(range(10, 100))
+
+
+def test_a_trade_whose_fee_is_in_the_base_keeps_it_for_the_ledger() -> None:
+    """Binance spot takes a buy's fee in the coins bought: the fill keeps the exchange's
+    quantity, the fee at its quote value, and the base part in ``fee_base``."""
+    from neo.adapters.ccxt.orders import trade_to_fill
+    from neo.domain import Instrument, OrderId
+
+    spec = Instrument.simple("BTC/USDT", venue="binance", lot_size=1e-5)
+    trade = {"id": 7, "side": "buy", "amount": 0.5, "price": 40_000.0, "timestamp": 1_000,
+             "fee": {"cost": 0.0005, "currency": "BTC"}}  # fmt: skip
+    fill = trade_to_fill(trade, OrderId("o"), spec)
+    assert (fill.quantity, fill.fee_base, fill.fee) == (0.5, 0.0005, pytest.approx(20.0))
+    assert fill.position_delta == pytest.approx(0.4995)
+    in_quote = trade_to_fill(
+        {**trade, "fee": {"cost": 20.0, "currency": "USDT"}}, OrderId("o"), spec
+    )
+    assert (in_quote.fee, in_quote.fee_base, in_quote.position_delta) == (20.0, 0.0, 0.5)
+    no_fee = trade_to_fill({**trade, "fee": None}, OrderId("o"), spec)
+    assert (no_fee.fee, no_fee.fee_base) == (0.0, 0.0)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
+
 from neo.engine.journal import (
     Checkpoint,
     FileJournal,
@@ -164,3 +166,33 @@ def test_without_an_event_loop_every_write_goes_through_at_once(
     assert mirror.pending == 0
     assert _stored(database_url) == ("filled", "final", 1)
     mirror.close()
+
+
+def test_a_fee_in_the_base_asset_survives_the_journal_and_the_database(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The file journal reads ``fee_base`` back (a restart's replay books the holding from it)
+    and the mirror stores it in fills.fee_base; a record written before the field is 0."""
+    fill = msgspec.structs.replace(FILL, fee_base=0.00001)
+    life = [fill if r is FILL else r for r in ORDER_LIFE]
+    mirror = _mirror(tmp_path, database_url)
+    mirror.load()
+    mirror.start(META)
+    _write(mirror, life)
+    mirror.checkpoint(CHECKPOINT)
+    mirror.close()
+    assert mirror.failures == 0
+    with open_database(database_url) as db:
+        (stored,) = db.orders.fills(session_id="m1")
+    assert stored.fee_base == 0.00001 and stored.to_fill().position_delta == 0.01 - 0.00001
+    journal = FileJournal(session_dir(tmp_path, "m1"))
+    try:
+        assert journal.load().fills[fill.trade_id] == fill
+    finally:
+        journal.close()
+    old = msgspec.json.decode(
+        b'{"kind":"fill","trade_id":"b:2","cid":"c","instrument":"BTC/USDT@binance",'
+        b'"side":"buy","quantity":1.0,"price":1.0,"fee":0.0,"ts":1}',
+        type=FillRecord,
+    )
+    assert old.fee_base == 0.0

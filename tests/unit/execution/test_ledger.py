@@ -212,3 +212,96 @@ def test_accounting_identities_hold_after_every_fill(
         for i in marks:
             lots = ledger.open_lots(i)
             assert sum(q for q, *_ in lots) == pytest.approx(ledger.position(i), abs=1e-9)
+
+
+def test_a_fee_taken_in_the_bought_coins_is_not_held_and_not_paid_in_cash() -> None:
+    """Binance spot: buying 1 BTC at 100 with a 0.1 % fee leaves 0.999 BTC; the USDT paid is
+    the notional only. The exit sells what is held; its fee (in USDT received) is cash."""
+    ledger = Ledger(1_000.0, {BTC.id: BTC})
+    bought = Fill(
+        order_id=OrderId("o"), trade_id=TradeId("t1"), instrument=BTC.id, side=Side.BUY,
+        quantity=1.0, price=100.0, fee=0.1, fee_base=0.001, ts=1,
+    )  # fmt: skip
+    assert bought.position_delta == pytest.approx(0.999)
+    position = ledger.apply_fill(bought)
+    assert position.quantity == ledger.position(BTC.id) == pytest.approx(0.999)
+    assert position.average_price == 100.0 and position.fees == pytest.approx(0.1)
+    assert ledger.cash == pytest.approx(900.0)
+    assert ledger.fees == pytest.approx(0.1)
+    assert ledger.equity == pytest.approx(1_000.0 - 0.1)
+    assert ledger.unrealized_pnl == 0.0 and ledger.realized_pnl == 0.0
+    ((lot_quantity, _, _, fee_per_unit),) = ledger.open_lots(BTC.id)
+    assert lot_quantity == pytest.approx(0.999)
+    assert fee_per_unit * lot_quantity == pytest.approx(0.1)
+    ledger.update_price(BTC.id, 110.0, 2)
+    assert ledger.equity == pytest.approx(900.0 + 0.999 * 110.0)
+    ledger.apply_fill(fill(Side.SELL, 0.999, 110.0, fee=0.10989, ts=3))
+    assert ledger.position(BTC.id) == pytest.approx(0.0, abs=1e-12)
+    assert ledger.cash == pytest.approx(900.0 + 0.999 * 110.0 - 0.10989)
+    assert ledger.fees == pytest.approx(0.1 + 0.10989)
+    assert ledger.realized_pnl == pytest.approx(0.999 * 10.0)
+    (trade,) = ledger.trades()
+    assert trade.quantity == pytest.approx(0.999) and trade.fees == pytest.approx(0.20989)
+    assert trade.pnl == pytest.approx(ledger.equity - 1_000.0)
+    assert ledger.fills()[0].fee_base == 0.001  # kept with the fill
+
+
+def test_a_fee_taken_in_the_base_on_a_sell_comes_out_of_the_holding() -> None:
+    """A sell whose fee the venue takes in the coins sold gives quantity + fee_base."""
+    ledger = Ledger(1_000.0, {BTC.id: BTC})
+    ledger.apply_fill(fill(Side.BUY, 2.0, 100.0, ts=1))
+    sold = Fill(
+        order_id=OrderId("o"), trade_id=TradeId("t2"), instrument=BTC.id, side=Side.SELL,
+        quantity=1.0, price=120.0, fee=0.12, fee_base=0.001, ts=2,
+    )  # fmt: skip
+    assert sold.position_delta == pytest.approx(-1.001)
+    ledger.apply_fill(sold)
+    assert ledger.position(BTC.id) == pytest.approx(0.999)
+    assert ledger.cash == pytest.approx(800.0 + 120.0)
+    assert ledger.fees == pytest.approx(0.12)
+    assert ledger.realized_pnl == pytest.approx(1.001 * 20.0)
+    ledger.update_price(BTC.id, 120.0, 2)
+    assert ledger.equity == pytest.approx(920.0 + 0.999 * 120.0)
+    assert ledger.equity - 1_000.0 == pytest.approx(
+        ledger.realized_pnl + ledger.unrealized_pnl - ledger.fees
+    )
+
+
+base_fill_st = st.tuples(side_st, st.integers(1, 50).map(float), st.floats(1.0, 500.0),
+                         st.floats(0.0, 0.005), st.booleans(), st.floats(1.0, 500.0))  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(base_fill_st, min_size=1, max_size=40))
+def test_identities_hold_with_fees_in_the_base_asset(
+    stream: list[tuple[Side, float, float, float, bool, float]],
+) -> None:
+    ledger = Ledger(50_000.0, {BTC.id: BTC})
+    held = cash = total_fees = 0.0
+    for step, (side, quantity, price, fee_rate, in_base, mark) in enumerate(stream):
+        fee_base = fee_rate * quantity if in_base else 0.0
+        fee = fee_rate * quantity * price
+        total_fees += fee
+        held += side.sign * quantity - fee_base
+        cash -= side.sign * quantity * price + (0.0 if in_base else fee)
+        ledger.apply_fill(
+            Fill(
+                order_id=OrderId("o"), trade_id=TradeId(f"t{step}"), instrument=BTC.id,
+                side=side, quantity=quantity, price=price, fee=fee, fee_base=fee_base, ts=step,
+            )
+        )  # fmt: skip
+        ledger.update_price(BTC.id, mark, step)
+        assert ledger.position(BTC.id) == pytest.approx(held, abs=1e-9)
+        assert ledger.cash == pytest.approx(50_000.0 + cash, rel=1e-9, abs=1e-6)
+        assert ledger.fees == pytest.approx(total_fees, rel=1e-9, abs=1e-9)
+        assert ledger.equity == pytest.approx(ledger.cash + held * mark, rel=1e-9, abs=1e-6)
+        assert ledger.equity - 50_000.0 == pytest.approx(
+            ledger.realized_pnl + ledger.unrealized_pnl - ledger.fees, rel=1e-9, abs=1e-6
+        )
+        closed = ledger.trades()
+        lots = ledger.open_lots(BTC.id)
+        assert sum(q for q, *_ in lots) == pytest.approx(held, abs=1e-9)
+        open_pnl = sum(q * (mark - entry) - fpu * abs(q) for q, entry, _, fpu in lots)
+        assert sum(t.pnl for t in closed) + open_pnl == pytest.approx(
+            ledger.equity - 50_000.0, rel=1e-9, abs=1e-6
+        )

@@ -191,3 +191,28 @@ def test_paper_refuses_kelly_sizing_without_a_model(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert result.output == "error: size=kelly:0.5 sizes by the model's forecast: give --model\n"
+
+
+def test_dust_below_one_lot_counts_as_flat_for_a_signal() -> None:
+    """A buy whose fee was taken in the coins bought leaves, after the exit sells every whole
+    lot, dust no exchange takes: the next long signal must enter again (it was ignored as
+    'already long'), and a flat signal sends nothing for the dust."""
+    from neo.domain import Fill, Instrument, OrderId, Side, TradeId
+    from neo.execution.ledger import Ledger
+
+    spec = Instrument.simple("BTC/USDT", venue="binance", lot_size=1e-5)
+    ledger = Ledger(100_000.0, {spec.id: spec})
+    for n, (side, quantity, fee_base) in enumerate(
+        [(Side.BUY, 0.01234, 0.00001234), (Side.SELL, 0.01232, 0.0)]
+    ):
+        ledger.apply_fill(
+            Fill(order_id=OrderId("o"), trade_id=TradeId(f"t{n}"), instrument=spec.id,
+                 side=side, quantity=quantity, price=40_000.0, fee=0.0, fee_base=fee_base, ts=n)
+        )  # fmt: skip
+    assert 0 < ledger.position(spec.id) < spec.lot_size  # 0.00000766 BTC of dust
+    ctx = StrategyContext(spec, ledger, timeframe_ns=60 * 10**9)
+    ctx.signal(0.0)
+    assert math.isnan(ctx.target) and not ctx.deferred
+    ctx.signal(1.0)
+    ((side, tag, fraction),) = ctx.deferred  # all the equity, as the run's sizing says
+    assert (side, tag, fraction) == (Side.BUY, "", pytest.approx(1.0))

@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from neo.adapters.ccxt.errors import error_kind, retry_after_seconds, translate
 from neo.adapters.ccxt.journal import Journal, MemoryJournal
 from neo.adapters.ccxt.orders import CCXT_STATUS, Request, rounded_request, trade_to_fill
@@ -84,6 +86,8 @@ class Tracked:
     trade_ids: set[str] = field(default_factory=set)
     refusal: str | None = None
     """Why the venue refused a re-send (settled as a rejection once it proves absent)."""
+    fee_base: float = 0.0
+    """Base units the venue kept as fees of this order's fills (:attr:`Fill.fee_base`)."""
 
 
 @dataclass
@@ -527,6 +531,7 @@ class CcxtBroker:
             self.stats.duplicate_fills += 1
             return False
         tracked.trade_ids.add(trade_id)
+        tracked.fee_base += fill.fee_base
         if order.status is OrderStatus.SUBMITTED:
             order = order.transition(OrderStatus.ACCEPTED, fill.ts or self.clock())
         tracked.order = order.with_fill(fill.quantity, fill.price, fill.ts or self.clock())
@@ -579,11 +584,23 @@ class CcxtBroker:
             if leg.oco_group is not None and leg.oco_group in self._oco_filled:
                 self._finish(leg, OrderStatus.CANCELLED, f"oco: group {leg.oco_group} filled")
             else:
-                self._place(leg, self.instruments[leg.instrument])
+                self._place(self._within_entry(tracked, leg), self.instruments[leg.instrument])
         if order.oco_group:
             for other in list(self.open_orders(order.instrument)):
                 if other.oco_group == order.oco_group and other.id != order.id:
                     self.cancel(other.id, f"oco: {order.id} filled")
+
+    def _within_entry(self, entry: Tracked, leg: Order) -> Order:
+        """``leg`` (an exit of ``entry``) cut to what the entry left in the account, in whole
+        lots: a fee taken in the coins bought is not there to sell (Binance spot)."""
+        if not entry.fee_base or leg.side is entry.order.side:
+            return leg
+        order = entry.order
+        received = abs(order.side.sign * order.filled_quantity - entry.fee_base)
+        cap = self.instruments[leg.instrument].round_quantity(received)
+        if cap <= 0.0 or leg.quantity <= cap:  # nothing whole to sell: the venue says so
+            return leg
+        return msgspec.structs.replace(leg, quantity=cap)
 
     # -- sizing ---------------------------------------------------------------------------------
     def _reference_price(self, order: Order) -> float | None:

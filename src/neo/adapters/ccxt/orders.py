@@ -71,6 +71,17 @@ def rounded_request(
     return Request(symbol, ccxt_type, order.side.value, amount, price, params)
 
 
+def fee_in_base(trade: dict[str, Any], spec: Instrument) -> float:
+    """The part of the trade's fee the venue took in the base asset, in base units (Binance
+    spot takes a buy's fee out of the coins bought); 0 when it was paid in anything else."""
+    fee = trade.get("fee") or {}
+    cost = fee.get("cost")
+    if cost is None or not (fee.get("currency") and spec.base and fee["currency"] == spec.base):
+        return 0.0
+    value = abs(float(cost))
+    return value if math.isfinite(value) else 0.0
+
+
 def fee_in_quote(trade: dict[str, Any], spec: Instrument, price: float) -> float:
     """The trade's fee in the quote currency (a fee in the base is converted at the price)."""
     fee = trade.get("fee") or {}
@@ -79,12 +90,13 @@ def fee_in_quote(trade: dict[str, Any], spec: Instrument, price: float) -> float
         return 0.0
     value = abs(float(cost))
     if fee.get("currency") and spec.base and fee.get("currency") == spec.base:
-        return value * price
+        value *= price * spec.contract_multiplier
     return value if math.isfinite(value) else 0.0
 
 
 def trade_to_fill(trade: dict[str, Any], order_id: OrderId, spec: Instrument) -> Fill:
-    """A ccxt trade (``fetch_my_trades``/``watch_my_trades``/an order's ``trades``) as a Fill."""
+    """A ccxt trade (``fetch_my_trades``/``watch_my_trades``/an order's ``trades``) as a Fill;
+    a fee in the base asset is kept in ``fee_base`` too, so the ledger books what was received."""
     price = float(trade["price"])
     liquidity = (
         LiquiditySide.MAKER if trade.get("takerOrMaker") == "maker" else (LiquiditySide.TAKER)
@@ -99,6 +111,7 @@ def trade_to_fill(trade: dict[str, Any], order_id: OrderId, spec: Instrument) ->
         fee=fee_in_quote(trade, spec, price),
         ts=int(trade.get("timestamp") or 0) * _MS,
         liquidity=liquidity,
+        fee_base=fee_in_base(trade, spec),
     )
 
 
