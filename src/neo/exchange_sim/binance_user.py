@@ -19,54 +19,33 @@ closes the socket, ``ws_stall`` keeps it open but sends nothing (no answer, no e
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from neo.exchange_sim.binance import fmt, market_id, order_status
 from neo.exchange_sim.engine import SimFill, SimOrder
-from neo.exchange_sim.faults import WS_FAULTS
 from neo.exchange_sim.server import ExchangeSim, sim_of
+from neo.exchange_sim.sim_socket import SimSocket
 
 PATH = "/ws-api/v3"
 _RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                  "limit": 6000, "count": 2}]  # fmt: skip
 
 
-class UserStream:
-    """One ``/ws-api/v3`` socket: its user-data subscriptions, outgoing queue, fault state."""
+class UserStream(SimSocket):
+    """One ``/ws-api/v3`` socket: its user-data subscriptions."""
 
     def __init__(self, sim: ExchangeSim, ws: web.WebSocketResponse, path: str) -> None:
-        self.sim = sim
-        self.ws = ws
-        self.path = path
+        super().__init__(sim, ws, path)
         self.subscriptions: set[int] = set()
-        self.stalled = False
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-
-    def check_faults(self) -> None:
-        """Apply a pending ws fault that matches this socket's path (as the market streams)."""
-        fault = self.sim.faults.take("GET", self.path, WS_FAULTS)
-        if fault is None:
-            return
-        if fault.kind == "ws_cut":
-            self.queue.put_nowait(None)
-        else:
-            self.stalled = True
 
     def send(self, body: dict[str, Any]) -> None:
         if not self.stalled:
             self.queue.put_nowait(json.dumps(body))
-
-    async def close(self) -> None:
-        self.queue.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await self.ws.close()
 
     def on_fill(self, fill: SimFill) -> None:
         """Push the fill's executionReport and the balances it changed to every subscription."""
@@ -157,41 +136,15 @@ def _handle_text(stream: UserStream, text: str) -> None:
                                               "user data stream only)."))  # fmt: skip
 
 
-async def _writer(stream: UserStream) -> None:
-    while True:
-        message = await stream.queue.get()
-        if message is None or stream.ws.closed:
-            break
-        await stream.ws.send_str(message)
-    with contextlib.suppress(Exception):
-        await stream.ws.close()
-
-
 async def user_ws_handler(request: web.Request) -> web.WebSocketResponse:
     """``/ws-api/v3``: Binance's WebSocket API, the user data stream part of it."""
     sim = sim_of(request)
     ws = web.WebSocketResponse(autoping=False)
     await ws.prepare(request)
     stream = UserStream(sim, ws, request.path)
-    sim.ws_connections.add(stream)
-    sim.engine.fill_listeners.append(stream.on_fill)
-    stream.check_faults()
-    writer = asyncio.create_task(_writer(stream))
-    try:
-        async for message in ws:
-            if message.type == WSMsgType.PING:
-                if not stream.stalled:
-                    await ws.pong(message.data)
-            elif message.type == WSMsgType.TEXT:
-                _handle_text(stream, message.data)
-            elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
-    finally:
-        sim.ws_connections.discard(stream)
-        with contextlib.suppress(ValueError):
-            sim.engine.fill_listeners.remove(stream.on_fill)
-        stream.queue.put_nowait(None)
-        await writer
+    await stream.serve(
+        sim.engine.fill_listeners, stream.on_fill, lambda text: _handle_text(stream, text)
+    )
     return ws
 
 

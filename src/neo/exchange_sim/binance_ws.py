@@ -11,54 +11,33 @@ kline closed), ``<symbol>@trade`` (one trade per bar at its close), ``<symbol>@d
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from decimal import Decimal
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from neo.exchange_sim.binance import book_levels, depth_snapshot, fmt, market_id
-from neo.exchange_sim.faults import WS_FAULTS
 from neo.exchange_sim.klines import INTERVAL_MS, group_bar
 from neo.exchange_sim.market import SimBar
 from neo.exchange_sim.server import ExchangeSim, sim_of
+from neo.exchange_sim.sim_socket import SimSocket
 
 
-class BinanceStream:
-    """One websocket client: its subscriptions, an outgoing queue, and its fault state."""
+class BinanceStream(SimSocket):
+    """One market-stream socket: its subscriptions (``combined``: Binance's ``/stream``)."""
 
     def __init__(self, sim: ExchangeSim, ws: web.WebSocketResponse, path: str,
                  combined: bool) -> None:  # fmt: skip
-        self.sim = sim
-        self.ws = ws
-        self.path = path
+        super().__init__(sim, ws, path)
         self.combined = combined
         self.streams: set[str] = set()
-        self.stalled = False
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-
-    def check_faults(self) -> None:
-        """Apply a pending ws fault that matches this socket's path."""
-        fault = self.sim.faults.take("GET", self.path, WS_FAULTS)
-        if fault is None:
-            return
-        if fault.kind == "ws_cut":
-            self.queue.put_nowait(None)
-        else:
-            self.stalled = True
 
     def push(self, stream: str, data: dict[str, Any]) -> None:
         if stream not in self.streams or self.stalled:
             return
         body = {"stream": stream, "data": data} if self.combined else data
         self.queue.put_nowait(json.dumps(body))
-
-    async def close(self) -> None:
-        self.queue.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await self.ws.close()
 
     def on_bar(self, symbol: str, bar: SimBar) -> None:
         engine = self.sim.engine
@@ -111,16 +90,6 @@ def _kline(symbol: str, name: str, interval_ms: int, bar: SimBar, closed: bool,
     }  # fmt: skip
 
 
-async def _writer(stream: BinanceStream) -> None:
-    while True:
-        message = await stream.queue.get()
-        if message is None or stream.ws.closed:
-            break
-        await stream.ws.send_str(message)
-    with contextlib.suppress(Exception):
-        await stream.ws.close()
-
-
 def _handle_text(stream: BinanceStream, text: str) -> None:
     try:
         request = json.loads(text)
@@ -147,25 +116,9 @@ async def ws_handler(request: web.Request) -> web.WebSocketResponse:
     stream = BinanceStream(sim, ws, request.path, combined)
     if combined:
         stream.streams.update(filter(None, request.query.get("streams", "").split("/")))
-    sim.ws_connections.add(stream)
-    sim.engine.bar_listeners.append(stream.on_bar)
-    stream.check_faults()
-    writer = asyncio.create_task(_writer(stream))
-    try:
-        async for message in ws:
-            if message.type == WSMsgType.PING:
-                if not stream.stalled:
-                    await ws.pong(message.data)
-            elif message.type == WSMsgType.TEXT:
-                _handle_text(stream, message.data)
-            elif message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
-    finally:
-        sim.ws_connections.discard(stream)
-        with contextlib.suppress(ValueError):
-            sim.engine.bar_listeners.remove(stream.on_bar)
-        stream.queue.put_nowait(None)
-        await writer
+    await stream.serve(
+        sim.engine.bar_listeners, stream.on_bar, lambda text: _handle_text(stream, text)
+    )
     return ws
 
 

@@ -201,3 +201,14 @@ def _route_through_limiter(
             _after(exchange, str(path), started, error, observer)
 
     exchange.fetch2 = fetch2
+
+
+def stream_mode(exchange: Any, mode: str, capability: str | None = None) -> str:
+    """How a stream (bars, fills, trades, book) listens: ``mode`` checked (``auto``, ``watch`` or
+    ``poll``), and ``auto`` resolved to ``watch`` when the exchange ``has`` ``capability`` (a
+    ccxt.pro ``watch…`` method), else ``poll``; with no capability, ``mode`` as given."""
+    if mode not in ("auto", "watch", "poll"):
+        raise ValueError(f"mode must be auto, watch or poll, not {mode!r}")
+    if mode != "auto" or capability is None:
+        return mode
+    return "watch" if (getattr(exchange, "has", {}) or {}).get(capability) else "poll"

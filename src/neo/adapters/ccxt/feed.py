@@ -47,6 +47,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from neo.adapters.ccxt.client import stream_mode
 from neo.adapters.ccxt.errors import translate
 from neo.adapters.ccxt.history import bar_closed
 from neo.adapters.ccxt.ratelimit import Backoff, RetryBudget, retry_call_async
@@ -116,10 +117,7 @@ class CcxtBarFeed:
         self._timeframe = Timeframe.parse(timeframe)
         self.step_ms = self._timeframe.nanos // _MS
         names = list(dict.fromkeys(symbols))
-        if mode not in ("auto", "watch", "poll"):
-            raise ValueError(f"mode must be auto, watch or poll, not {mode!r}")
-        watch = bool((getattr(exchange, "has", {}) or {}).get("watchOHLCV"))
-        self.mode = ("watch" if watch else "poll") if mode == "auto" else mode
+        self.mode = stream_mode(exchange, mode, "watchOHLCV")
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
         self.since_ms = since_ms

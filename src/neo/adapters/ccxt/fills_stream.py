@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from neo.adapters.ccxt.client import stream_mode
 from neo.adapters.ccxt.errors import translate
 from neo.adapters.ccxt.ratelimit import Backoff, RetryBudget, retry_call_async
 from neo.domain.errors import NeoError
@@ -119,13 +120,10 @@ class CcxtFillStream:
         fallback_after: int = 3,
         backoff: Backoff | None = None,
     ) -> None:
-        if mode not in ("auto", "watch", "poll"):
-            raise ValueError(f"mode must be auto, watch or poll, not {mode!r}")
         self.exchange = exchange
         self.symbols = list(dict.fromkeys(symbols))
         self.inbox = inbox
-        watch = bool((getattr(exchange, "has", {}) or {}).get("watchMyTrades"))
-        self.mode = ("watch" if watch else "poll") if mode == "auto" else mode
+        self.mode = stream_mode(exchange, mode, "watchMyTrades")
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
         self.fallback_after = fallback_after

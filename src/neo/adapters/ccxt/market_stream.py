@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
+from neo.adapters.ccxt.client import stream_mode
 from neo.adapters.ccxt.errors import translate
 from neo.adapters.ccxt.ratelimit import Backoff
 from neo.domain.enums import Side
@@ -49,19 +50,16 @@ class CcxtMarketStream:
         poll_s: float = 1.0,
         backoff: Backoff | None = None,
     ) -> None:
-        if mode not in ("auto", "watch", "poll"):
-            raise ValueError(f"mode must be auto, watch or poll, not {mode!r}")
         self.exchange = exchange
         self.symbols = list(dict.fromkeys(symbols))
-        self.mode = mode
+        self.mode = stream_mode(exchange, mode)
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
         self.backoff = backoff or Backoff()
         self.reconnects = 0
 
     def _watching(self, capability: str) -> bool:
-        has = getattr(self.exchange, "has", {}) or {}
-        return self.mode == "watch" or (self.mode == "auto" and bool(has.get(capability)))
+        return stream_mode(self.exchange, self.mode, capability) == "watch"
 
     def _iid(self, symbol: str) -> InstrumentId:
         return InstrumentId(self.exchange.id, symbol)
