@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from unittest import mock
 
 import numpy as np
@@ -19,9 +21,11 @@ from neo.data.store.manifest import MANIFEST, _checksum, load_manifest
 from neo.domain import StoreError
 from tests.unit.data.helpers import BTC, MINUTE, T0, TF, batch_of, walk
 
+T = TypeVar("T")
 
-def _synced(store: HistoricalDataStore, *args: object, **kwargs: object) -> list[str]:
-    """The paths fsynced by one ``store.write(*args)``, in order (directories end in /)."""
+
+def _synced(write: Callable[[], T]) -> tuple[T, list[str]]:
+    """What ``write()`` returned, and the paths it fsynced, in order (directories end in /)."""
     seen: list[str] = []
     real = os.fsync
 
@@ -31,15 +35,17 @@ def _synced(store: HistoricalDataStore, *args: object, **kwargs: object) -> list
         real(fd)
 
     with mock.patch.object(atomic.os, "fsync", fsync):
-        store.write(*args, **kwargs)  # type: ignore[arg-type]
-    return seen
+        result = write()
+    return result, seen
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 def test_a_new_series_and_each_append_are_durable_when_write_returns(tmp_path: Path) -> None:
     store = HistoricalDataStore(tmp_path)
     cols = walk(6_000)
-    first = _synced(store, batch_of({k: v[:5_000] for k, v in cols.items()}), source="a")
+    _, first = _synced(
+        lambda: store.write(batch_of({k: v[:5_000] for k, v in cols.items()}), source="a")
+    )
     directory = next((tmp_path / "bars").rglob(MANIFEST)).parent
     files = [p for p in first if not p.endswith("/")]
     dirs = [p for p in first if p.endswith("/")]
@@ -48,7 +54,9 @@ def test_a_new_series_and_each_append_are_durable_when_write_returns(tmp_path: P
     # the series' new directories (bars/<venue>/<symbol>/) and its own, after the rename
     assert dirs[-1] == f"{directory}/" and first[-1] == dirs[-1]
     assert {f"{directory.parent}/", f"{directory.parent.parent}/"} <= set(dirs)
-    again = _synced(store, batch_of({k: v[5_000:] for k, v in cols.items()}), source="a")
+    _, again = _synced(
+        lambda: store.write(batch_of({k: v[5_000:] for k, v in cols.items()}), source="a")
+    )
     assert Path(again[0]).name.startswith(".2024-") and ".seg.parquet." in again[0]
     assert Path(again[1]).name.startswith(f".{MANIFEST}.")
     assert again[2:] == [f"{directory}/"]  # an append: no parent directory again
@@ -107,18 +115,11 @@ def test_quarantined_rows_are_durable_with_their_directory(tmp_path: Path) -> No
     cols = walk(3)
     rows = RawBars.from_arrays(cols["ts"], cols["open"], cols["high"], cols["low"],
                                cols["close"], cols["volume"])  # fmt: skip
-    seen: list[str] = []
-    real = os.fsync
-
-    def fsync(fd: int) -> None:
-        path = str(Path(f"/proc/self/fd/{fd}").readlink())
-        seen.append(path + "/" if stat.S_ISDIR(os.fstat(fd).st_mode) else path)
-        real(fd)
-
-    with mock.patch.object(atomic.os, "fsync", fsync):
-        written = store.write_quarantine(
+    written, seen = _synced(
+        lambda: store.write_quarantine(
             rows, ["ohlc_order"] * 3, instrument=BTC, timeframe=TF, source="a"
         )
+    )
     assert written.added == 3 and written.path is not None
     where = written.path
     expected = [where, where.parent, where.parent.parent, store.quarantine.root]
