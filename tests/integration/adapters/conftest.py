@@ -41,22 +41,27 @@ def sim_config(sim: SimHandle, **changes: Any) -> ExchangeConfig:
     return ExchangeConfig(**values)
 
 
-@pytest.fixture(params=["binance", "kraken"])
-def sim(request: pytest.FixtureRequest) -> Iterator[SimHandle]:
-    handle = serve_in_thread(request.param, seed=11, history_bars=600)
+def _served(dialect: str) -> Iterator[SimHandle]:
+    handle = serve_in_thread(dialect, seed=11, history_bars=600)
     try:
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture(params=["binance", "kraken"])
+def sim(request: pytest.FixtureRequest) -> Iterator[SimHandle]:
+    yield from _served(request.param)
 
 
 @pytest.fixture
 def binance_sim() -> Iterator[SimHandle]:
-    handle = serve_in_thread("binance", seed=11, history_bars=600)
-    try:
-        yield handle
-    finally:
-        handle.stop()
+    yield from _served("binance")
+
+
+@pytest.fixture
+def kraken_sim() -> Iterator[SimHandle]:
+    yield from _served("kraken")
 
 
 class Rig:

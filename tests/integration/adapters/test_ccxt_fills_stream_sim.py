@@ -9,7 +9,7 @@ are the ones REST fills meet. Every wait is on a condition with a timeout, never
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -21,22 +21,13 @@ from neo.adapters.ccxt.ratelimit import Backoff
 from neo.domain import Order, OrderStatus, OrderType, Side
 from neo.domain.events import OrderFilled
 from neo.domain.order import next_order_id
-from neo.exchange_sim import SimHandle, serve_in_thread
+from neo.exchange_sim import SimHandle
 from neo.exchange_sim.faults import parse_fault
 from tests.integration.adapters.conftest import SYMBOL, Rig, received, sim_config
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
 USER_PATH = "/ws-api/v3"
-
-
-@pytest.fixture
-def kraken_sim() -> Iterator[SimHandle]:
-    handle = serve_in_thread("kraken", seed=11, history_bars=600)
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 async def until(condition: Callable[[], bool], timeout: float = 8.0) -> None:
