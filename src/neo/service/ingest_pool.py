@@ -19,7 +19,6 @@ started again for the next ones.
 from __future__ import annotations
 
 import itertools
-import pickle
 import threading
 import zlib
 from concurrent.futures import Future
@@ -123,7 +122,9 @@ def _serve(conn: Connection, settings: NeoSettings, threads: int) -> None:
         with sending, suppress(OSError):
             try:
                 conn.send(result)
-            except (TypeError, AttributeError, pickle.PicklingError):  # an unpicklable error
+            except OSError:
+                raise  # the service is gone (suppressed above)
+            except Exception:  # an unpicklable error (PicklingError, TypeError, AttributeError)
                 conn.send((number, False, StoreError(f"ingest failed: {result[2]!r}")))
 
     with ThreadPoolExecutor(threads, thread_name_prefix="neo-ingest") as pool:
