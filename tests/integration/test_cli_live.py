@@ -174,10 +174,15 @@ def test_fills_made_while_the_session_was_down_are_found_at_restart(
         assert handle.fills(), "the sim never reached the limit"
         handle.advance(1)
         second = asyncio.run(run(16))
+        (made,) = handle.fills()
     finally:
         handle.stop()
     assert second["resumed"] and second["fills"] == 1
-    assert second["positions"]["BTC/USDT@binance"] == pytest.approx(0.01)
+    # what the account holds: the fill less the fee the venue took in BTC (0.01 × 0.999)
+    assert made["fee_asset"] == "BTC"
+    held = float(made["quantity"]) - float(made["fee"])
+    assert held == pytest.approx(0.00999)
+    assert second["positions"]["BTC/USDT@binance"] == pytest.approx(held, abs=1e-12)
     assert second["reconciled"]["adopted"] == [f"{first_cid(tmp_path)}"]
     text = (session_dir(tmp_path, "down") / "journal.jsonl").read_text()
     rows = [json.loads(x) for x in text.splitlines()]
