@@ -266,6 +266,9 @@ prometheus_checks() {
 # Series that exist only with a real exchange, the Redis bus or webhooks (not in this test).
 MAY_BE_EMPTY="neo_exchange_request_seconds,neo_exchange_errors_total,neo_bus_messages_total,neo_webhook_deliveries_total,neo_risk_denials_total,neo_model_inference_seconds"
 
+# podman, buildah, docker-compose, prometheus… before the first check that needs one (a fresh
+# machine has none of them: the static checks' `docker-compose config` was the first to fail)
+bash scripts/ci/containers.sh install
 static_checks
 build_image
 run_checks
