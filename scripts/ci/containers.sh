@@ -29,6 +29,8 @@ install_tools() {
     command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
+    # podman kube play builds its pause image around catatonit, only a Recommends of podman
+    command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]}"
         $SUDO apt-get update -q
