@@ -97,11 +97,39 @@ def test_a_live_session_trades_resumes_and_refuses_when_the_exchange_disagrees(
     sent = [o["client_order_id"] for o in sim.orders()]
     assert len(sent) == len(set(sent))  # the replay sent nothing again
     _state_store_agrees("s1", again)
-    held = again["positions"]["BTC/USDT@binance"]
-    if held > 0:  # the exchange loses the coins the session bought: it must refuse to start
-        sim.set_balances({"BTC": "0"})
-        out = _live(sim, "--confirm-live", "--session", "s1", "--cycles", "70", code=1)
-        assert "fills are missing from the journal; refusing to start" in out["output"]
+
+
+class BuyOnce(Strategy):
+    """Buys 0.01 BTC while it holds less than half of that, then holds: a session that
+    certainly ends holding a position (sma_cross may end flat, or on fee dust below a lot)."""
+
+    name = "buy_once"
+
+    def on_bar(self, ctx: StrategyContext) -> None:
+        if ctx.position < 0.005:
+            ctx.buy(0.01)
+
+
+@pytest.mark.usefixtures("keys")
+def test_a_live_session_refuses_to_start_when_the_exchange_lost_its_coins(
+    sim: SimHandle,
+) -> None:
+    """CI once ran the old form of this check on sma_cross's last position, 7.9e-07 BTC of
+    fee dust: below one lot, so the restart rightly went ahead and the test failed."""
+    strategy = ["--strategy", f"{__name__}:BuyOnce"]
+    args = ["live", "--exchange", "binance", "--exchange-url", sim.url, "--symbols", "BTC/USDT"]
+    common = [*args, *strategy, "--warmup", "2", "--confirm-live", "--session", "b1", "--json"]
+    first = runner.invoke(app, [*common, "--cycles", "30"])  # the first dozen are history
+    assert first.exit_code == 0, first.output
+    held = json.loads(first.stdout)["positions"]["BTC/USDT@binance"]
+    assert held == pytest.approx(0.00999)  # 0.01 less the venue's 0.1 % fee in BTC
+    sim.set_balances({"BTC": "0"})
+    again = runner.invoke(app, [*common, "--cycles", "40"])
+    assert again.exit_code == 1, again.output
+    out = " ".join(again.output.split())
+    assert "binance holds 0 BTC but the session's ledger holds 0.00999" in out
+    assert "fills are missing from the journal; refusing to start" in out
+    assert len(sim.orders()) == 1  # nothing was sent after the refusal
 
 
 def _state_store_agrees(session: str, summary: dict[str, Any]) -> None:
