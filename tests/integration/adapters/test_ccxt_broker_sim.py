@@ -62,6 +62,26 @@ def test_a_market_order_is_journalled_before_it_is_sent_and_filled_once(
     assert len(sim.fills()) == 1
 
 
+def test_two_fills_in_the_same_millisecond_are_both_booked(
+    sim: SimHandle, rig_factory: Factory
+) -> None:
+    """Kraken's trade history ``start`` is exclusive: polling from the newest trade's stamp
+    (as the old poll did) never saw a second fill made in that same millisecond, and on
+    Kraken the order stayed "closed" with nothing filled. Polls now overlap and de-duplicate
+    by trade id."""
+    rig = rig_factory(sim)
+    first, second = market(rig), market(rig, 0.02)
+    rig.broker.submit(first)
+    rig.broker.submit(second)  # the sim's clock has not moved: the same millisecond
+    rig.broker.poll()
+    made = sim.fills()
+    assert len(made) == 2 and made[0]["time_ms"] == made[1]["time_ms"]
+    assert [type(e).__name__ for e in rig.events].count("OrderFilled") == 2
+    assert rig.ledger.position(rig.instrument) == pytest.approx(received(sim, 0.03))
+    rig.broker.poll()
+    assert [type(e).__name__ for e in rig.events].count("OrderFilled") == 2
+
+
 def test_a_timeout_after_accept_never_yields_a_second_order(
     sim: SimHandle, rig_factory: Factory
 ) -> None:

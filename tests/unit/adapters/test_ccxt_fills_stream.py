@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from neo.adapters.ccxt.fills_stream import CcxtFillStream, FillInbox
+from neo.adapters.ccxt.orders import TRADES_OVERLAP_MS
 from neo.adapters.ccxt.ratelimit import Backoff
 from neo.domain.errors import ExchangeAuthError
 
@@ -35,8 +36,9 @@ class Scripted:
 
     id = "scripted"
 
-    def __init__(self, *, watch: bool = True, auth_fails: int = 0) -> None:
+    def __init__(self, *, watch: bool = True, auth_fails: int = 0, after: bool = False) -> None:
         self.has = {"watchMyTrades": watch}
+        self.after = after  # Kraken: ``since`` is exclusive
         self.streaming: dict[str, Any] = {"keepAlive": 180_000}
         self.balance: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
@@ -62,7 +64,11 @@ class Scripted:
 
     async def fetch_my_trades(self, symbol: str, since: int | None, limit: int) -> Any:
         self.fetches.append(since)
-        return [t for t in self.history if since is None or t["timestamp"] >= since]
+        if since is None:
+            return list(self.history)
+        if self.after:
+            return [t for t in self.history if t["timestamp"] > since]
+        return [t for t in self.history if t["timestamp"] >= since]
 
     async def close_ws_clients(self) -> None:
         self.closed += 1
@@ -104,7 +110,7 @@ def test_a_socket_without_pongs_is_stalled_reopened_and_its_gap_backfilled() -> 
 
     drive(stream, body)
     assert stream.stats.trades == 1 and stream.stats.reconnects >= 1 and exchange.closed >= 1
-    assert exchange.fetches[-1] == 1000  # back-filled from the newest trade seen
+    assert exchange.fetches[-1] == 1000 - TRADES_OVERLAP_MS  # from the newest trade seen
     handed: list[tuple[str, str]] = []
     inbox.drain(lambda t, source: handed.append((t["id"], source)) is None)
     assert handed == [("1", "ws"), ("2", "rest")]  # the back-fill did not hand trade 1 again
@@ -151,6 +157,26 @@ def test_a_websocket_that_never_subscribes_falls_back_to_rest_polls() -> None:
 
     drive(stream, body)
     assert stream.mode == "poll" and len(inbox) == 1  # polled thrice, handed once
+
+
+def test_a_poll_finds_a_second_trade_made_in_the_newest_trades_millisecond() -> None:
+    """Kraken's ``since`` is exclusive: the old poll, from the newest stamp itself, never
+    handed trade 5, made in the same millisecond as trade 4 but listed a poll later."""
+    exchange = Scripted(watch=False, after=True)
+    exchange.history = [trade(4, 400)]
+    inbox = FillInbox()
+    stream = CcxtFillStream(exchange, ["BTC/USDT"], inbox, poll_s=0.01, backoff=FAST)
+
+    async def body() -> None:
+        await until(lambda: len(inbox) == 1)
+        exchange.history = [trade(4, 400), trade(5, 400)]
+        polls = stream.stats.polls
+        await until(lambda: stream.stats.polls >= polls + 2)
+
+    drive(stream, body)
+    handed: list[str] = []
+    inbox.drain(lambda t, source: handed.append(t["id"]) is None)
+    assert handed == ["4", "5"]
 
 
 def test_an_exchange_without_watch_my_trades_is_polled_from_the_start() -> None:

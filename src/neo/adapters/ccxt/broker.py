@@ -32,7 +32,13 @@ import msgspec
 
 from neo.adapters.ccxt.errors import error_kind, retry_after_seconds, translate
 from neo.adapters.ccxt.journal import Journal, MemoryJournal
-from neo.adapters.ccxt.orders import CCXT_STATUS, Request, rounded_request, trade_to_fill
+from neo.adapters.ccxt.orders import (
+    CCXT_STATUS,
+    Request,
+    rounded_request,
+    trade_to_fill,
+    trades_since,
+)
 from neo.adapters.ccxt.outcome import CreateVerdict, NotFoundVerdict, Outcome, OutcomePolicy
 from neo.adapters.ccxt.ratelimit import Backoff, RetryBudget, retry_call
 from neo.domain.enums import OrderStatus, Side
@@ -488,7 +494,7 @@ class CcxtBroker:
             self._finish_tracked(tracked, status, reason)
 
     def _poll_trades(self, symbol: str) -> None:
-        since = self._trades_since.get(symbol)
+        since = trades_since(self._trades_since.get(symbol))
         try:
             trades = self._retry(
                 lambda: self.exchange.fetch_my_trades(symbol, since), f"fetch_my_trades {symbol}"

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from neo.adapters.ccxt.client import stream_mode
 from neo.adapters.ccxt.errors import translate
+from neo.adapters.ccxt.orders import trades_since
 from neo.adapters.ccxt.ratelimit import Backoff, RetryBudget, retry_call_async
 from neo.domain.errors import NeoError
 from neo.logs import get_logger
@@ -269,13 +270,14 @@ class CcxtFillStream:
 
     # ------------------------------------------------------------------ trades
     async def _backfill(self) -> None:
-        """Every trade of each symbol since the newest one seen (the last page when none)."""
+        """Every trade of each symbol since the newest one seen, with an overlap (see
+        :func:`~neo.adapters.ccxt.orders.trades_since`; the last page when none)."""
         for symbol in self.symbols:
             while True:
-                since = self.since.get(symbol)
-                page = await self._fetch(symbol, since)
+                newest = self.since.get(symbol)
+                page = await self._fetch(symbol, trades_since(newest))
                 self.stats.backfilled += self._take(page or [], "rest")
-                if len(page or []) < PAGE or self.since.get(symbol) == since:
+                if len(page or []) < PAGE or self.since.get(symbol) == newest:
                     break
 
     async def _fetch(self, symbol: str, since: int | None) -> list[dict[str, Any]]:

@@ -24,6 +24,20 @@ CCXT_STATUS: dict[str, OrderStatus] = {
 }
 
 
+TRADES_OVERLAP_MS = 1_000
+"""How far before the newest trade seen each my-trades poll reaches back."""
+
+
+def trades_since(newest_ms: int | None) -> int | None:
+    """The ``since`` of the next my-trades poll after trades up to ``newest_ms``.
+
+    Reaching :data:`TRADES_OVERLAP_MS` back takes in a trade the exchange lists a moment after
+    a newer one, and gets past Kraken's exclusive ``start``: polling from the newest stamp
+    itself never saw a second fill made in that same millisecond. What the overlap fetches
+    again, the callers drop by trade id."""
+    return None if newest_ms is None else newest_ms - TRADES_OVERLAP_MS
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """One create_order call, exactly as sent (amount and price already on the grid)."""
