@@ -39,6 +39,15 @@ def exchange_sim_command(
             "forming bar is the current minute (default 2024-01-01).",
         ),
     ] = None,
+    fee_asset: Annotated[
+        str | None,
+        typer.Option(
+            "--fee-asset",
+            help="What fees are paid in: received (a buy's out of the coins bought; Binance's "
+            "default), quote (Kraken's default), or BNB (while the account holds enough; adds "
+            "BNB/USDT).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve a local exchange (Binance or Kraken REST, Binance websockets) for ccxt and NEO."""
@@ -52,7 +61,11 @@ def exchange_sim_command(
         ) from None
     start_ns = None if start in (None, "now") else parse_time(start)
     start_ms = start_now() if start == "now" else None if start_ns is None else start_ns // 10**6
-    sim = make_sim(dialect, seed=seed, bar_seconds=bar_seconds, start_ms=start_ms)
+    try:
+        sim = make_sim(dialect, seed=seed, bar_seconds=bar_seconds, start_ms=start_ms,
+                       fee_asset=fee_asset)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"--fee-asset: {exc}") from None
 
     def ready(url: str) -> None:
         if as_json:

@@ -32,7 +32,9 @@ from neo.exchange_sim.market import (
 
 Side = Literal["buy", "sell"]
 OrderKind = Literal["market", "limit"]
-FeeAsset = Literal["received", "quote"]
+FeeAsset = str
+"""``received`` (a buy's fee out of the coins bought), ``quote``, or a fee coin (``BNB``: the
+fee priced at its market and taken from its balance while that covers it, else as ``received``)."""
 AMOUNT_UNIT = Decimal("0.00000001")
 
 
@@ -333,6 +335,20 @@ class SimEngine:
         self.balance(asset).free += order.locked
         order.locked = Decimal(0)
 
+    def _fee_in_coin(self, spec: SymbolSpec, fee_quote: Decimal) -> tuple[Decimal, str] | None:
+        """The fee in the configured fee coin at its last price, when the account holds
+        enough of it (as Binance's BNB discount: otherwise the usual asset pays)."""
+        coin = self.config.fee_asset
+        if coin in ("received", "quote") or coin in (spec.base, spec.quote):
+            return None
+        pair = f"{coin}/{spec.quote}"
+        if pair not in self.paths:
+            return None
+        fee = (fee_quote / self.last_price(pair)).quantize(AMOUNT_UNIT)
+        if self.balance(coin).free < fee:
+            return None
+        return fee, coin
+
     def _fill(self, order: SimOrder, spec: SymbolSpec, quantity: Decimal, price: Decimal,
               *, maker: bool) -> None:  # fmt: skip
         if quantity <= 0:
@@ -340,7 +356,11 @@ class SimEngine:
         rate = self.config.maker_fee if maker else self.config.taker_fee
         notional = quantity * price
         base, quote = self.balance(spec.base), self.balance(spec.quote)
-        if self.config.fee_asset == "quote":
+        coin = self._fee_in_coin(spec, notional * rate)
+        if coin is not None:
+            fee, fee_asset = coin
+            self.balance(fee_asset).free -= fee
+        elif self.config.fee_asset == "quote":
             fee, fee_asset = (notional * rate).quantize(AMOUNT_UNIT), spec.quote
         elif order.side == "buy":
             fee, fee_asset = (quantity * rate).quantize(AMOUNT_UNIT), spec.base
@@ -357,7 +377,7 @@ class SimEngine:
         if order.side == "buy":
             base.free += quantity - (fee if fee_asset == spec.base else 0)
         else:
-            quote.free += notional - fee
+            quote.free += notional - (fee if fee_asset == spec.quote else 0)
         order.filled += quantity
         order.cost += notional
         order.updated_ms = self.now_ms()

@@ -43,6 +43,10 @@ DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (
     SymbolSpec("ETH", "USDT", 2_300.0, Decimal("0.01"), Decimal("0.0001"), Decimal("0.0001"),
                Decimal("5")),
 )  # fmt: skip
+FEE_COIN = SymbolSpec("BNB", "USDT", 300.0, Decimal("0.1"), Decimal("0.001"), Decimal("0.001"),
+                      Decimal("5"))  # fmt: skip
+"""The market of the coin Binance takes fees in when the account holds it (``fee_asset="BNB"``,
+which adds this market to the sim's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from neo.exchange_sim.dialect import Dialect
-from neo.exchange_sim.engine import SimEngine
+from neo.exchange_sim.engine import EngineConfig, SimEngine
 from neo.exchange_sim.faults import parse_fault
+from neo.exchange_sim.market import FEE_COIN, SymbolSpec
 from neo.exchange_sim.server import ExchangeSim, build_app
 
 T = TypeVar("T")
@@ -39,12 +40,15 @@ def make_dialect(name: str) -> Dialect:
 
 def make_sim(dialect: str, *, seed: int = DEFAULT_SEED, bar_seconds: float | None = None,
              history_bars: int | None = None, start_ms: int | None = None,
-             max_fill_per_bar: Decimal | float | str | None = None) -> ExchangeSim:  # fmt: skip
+             max_fill_per_bar: Decimal | float | str | None = None,
+             fee_asset: str | None = None) -> ExchangeSim:  # fmt: skip
     """A sim of ``dialect`` with the dialect's engine defaults (not yet serving).
 
     ``start_ms`` is the open time of the first history bar (default 2024-01-01T00:00Z, a time
     in the past, so no client caps it); :func:`start_now` gives the start that makes the
-    forming bar open at the current wall-clock bar.
+    forming bar open at the current wall-clock bar. ``fee_asset`` overrides the dialect's:
+    ``received``, ``quote``, or ``BNB`` (fees in BNB while the account holds enough, with a
+    BNB/USDT market added).
     """
     chosen = make_dialect(dialect)
     config = chosen.engine_config(seed)
@@ -54,7 +58,17 @@ def make_sim(dialect: str, *, seed: int = DEFAULT_SEED, bar_seconds: float | Non
         config = replace(config, start_ms=start_ms - start_ms % config.bar_ms)
     if max_fill_per_bar is not None:
         config = replace(config, max_fill_per_bar=Decimal(str(max_fill_per_bar)))
+    if fee_asset is not None:
+        config = replace(config, fee_asset=fee_asset, symbols=_symbols_for_fees(config, fee_asset))
     return ExchangeSim(chosen, SimEngine(config), bar_seconds=bar_seconds)
+
+
+def _symbols_for_fees(config: EngineConfig, fee_asset: str) -> tuple[SymbolSpec, ...]:
+    if fee_asset in ("received", "quote"):
+        return config.symbols
+    if fee_asset != FEE_COIN.base:
+        raise ValueError(f"fee asset must be received, quote or {FEE_COIN.base}, not {fee_asset!r}")
+    return (*config.symbols, FEE_COIN)
 
 
 def start_now(history_bars: int = 1000, bar_ms: int = 60_000) -> int:

@@ -8,7 +8,7 @@ account does not have and is refused for insufficient balance: the position can 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from neo.domain import Order, Side
 from neo.domain.events import OrderFilled, OrderRejected
 from neo.domain.order import next_order_id
-from neo.exchange_sim import SimHandle
+from neo.exchange_sim import SimHandle, serve_in_thread
 from tests.integration.adapters.conftest import Rig
 
 pytestmark = pytest.mark.integration
@@ -73,3 +73,50 @@ def test_the_ledger_holds_what_the_account_received_and_the_exit_sells_it(
         ("buy", "closed"),
         ("sell", "closed"),
     ]
+
+
+@pytest.fixture
+def bnb_sim() -> Iterator[SimHandle]:
+    handle = serve_in_thread("binance", seed=11, history_bars=600, fee_asset="BNB")
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def test_a_fee_paid_in_bnb_is_booked_at_bnbs_price_and_the_coins_bought_are_held(
+    bnb_sim: SimHandle, rig_factory: Factory
+) -> None:
+    """Binance takes fees in BNB while the account holds enough (at a discount on the real
+    venue). The old code booked the BNB amount as if it were USDT, some 300 times too small
+    here; the whole quantity bought is held, and once BNB runs out the coins bought pay."""
+    sim = bnb_sim
+    sim.set_balances({"USDT": "100000", "BTC": "0", "BNB": "1"})
+    rig = rig_factory(sim)
+    rig.broker.submit(market(rig, Side.BUY, QUANTITY))
+    rig.broker.poll()
+    (bought,) = [e for e in rig.events if isinstance(e, OrderFilled)]
+    (made,) = sim.fills()
+    assert made["fee_asset"] == "BNB"
+    bnb_usdt = float(sim.call(lambda: sim.sim.engine.last_price("BNB/USDT")))
+    assert bought.fill.fee == pytest.approx(float(made["fee"]) * bnb_usdt, rel=1e-12)
+    notional = bought.fill.quantity * bought.fill.price
+    assert bought.fill.fee == pytest.approx(0.001 * notional, rel=1e-4)  # the venue's rate
+    assert bought.fill.fee_base == 0.0
+    assert btc_held(sim) == Decimal(str(QUANTITY))
+    assert rig.ledger.position(rig.instrument) == pytest.approx(QUANTITY, rel=0, abs=1e-12)
+    assert rig.ledger.equity == pytest.approx(100_000.0 - bought.fill.fee, rel=1e-12)
+
+    sim.set_balances({"BNB": "0"})  # no BNB left: the coins bought pay the next fee
+    rig.broker.submit(market(rig, Side.BUY, QUANTITY))
+    rig.broker.poll()
+    second = [e for e in rig.events if isinstance(e, OrderFilled)][1]
+    assert sim.fills()[1]["fee_asset"] == "BTC"
+    assert second.fill.fee_base == pytest.approx(QUANTITY * 0.001)
+    held = btc_held(sim)
+    assert rig.ledger.position(rig.instrument) == pytest.approx(float(held), rel=0, abs=1e-12)
+
+
+def test_a_sim_refuses_a_fee_asset_it_cannot_price() -> None:
+    with pytest.raises(ValueError, match="fee asset must be received, quote or BNB"):
+        serve_in_thread("binance", fee_asset="DOGE")

@@ -247,3 +247,56 @@ def test_a_trade_whose_fee_is_in_the_base_keeps_it_for_the_ledger() -> None:
     assert (in_quote.fee, in_quote.fee_base, in_quote.position_delta) == (20.0, 0.0, 0.5)
     no_fee = trade_to_fill({**trade, "fee": None}, OrderId("o"), spec)
     assert (no_fee.fee, no_fee.fee_base) == (0.0, 0.0)
+
+
+def test_a_fee_in_a_third_coin_is_priced_in_quote_or_said_to_be_unpriced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """BNB fees: valued at the coin's price in quote; with no price, booked as they are
+    with an error naming the trade (never a lost fill)."""
+    from neo.adapters.ccxt.orders import trade_to_fill
+    from neo.domain import Instrument, OrderId
+
+    spec = Instrument.simple("BTC/USDT", venue="binance", lot_size=1e-5)
+    trade = {"id": 8, "side": "sell", "amount": 0.5, "price": 40_000.0, "timestamp": 1_000,
+             "fee": {"cost": 0.05, "currency": "BNB"}}  # fmt: skip
+    asked: list[tuple[str, str]] = []
+
+    def bnb_price(currency: str, quote: str) -> float | None:
+        asked.append((currency, quote))
+        return 300.0
+
+    fill = trade_to_fill(trade, OrderId("o"), spec, bnb_price)
+    assert asked == [("BNB", "USDT")]
+    assert (fill.fee, fill.fee_base, fill.position_delta) == (pytest.approx(15.0), 0.0, -0.5)
+    with caplog.at_level("ERROR"):
+        unpriced = trade_to_fill(trade, OrderId("o"), spec, lambda c, q: None)
+    assert unpriced.fee == 0.05
+    assert "no BNB/USDT price is known" in caplog.text and " 8 " in caplog.text
+
+
+def test_a_fee_coins_price_comes_from_its_market_or_the_reverse_one_and_is_kept() -> None:
+    from neo.adapters.ccxt.broker import CcxtBroker
+    from neo.domain import Instrument
+
+    class Tickers:
+        id = "scripted"
+
+        def __init__(self) -> None:
+            self.markets: dict[str, Any] = {"BNB/EUR": {}, "EUR/USDT": {}}
+            self.last_response_headers: dict[str, str] = {}
+            self.asked: list[str] = []
+
+        def fetch_ticker(self, symbol: str) -> dict[str, Any]:
+            self.asked.append(symbol)
+            return {"BNB/EUR": {"last": 280.0}, "EUR/USDT": {"last": None, "bid": 1.0,
+                                                             "ask": 1.5}}[symbol]  # fmt: skip
+
+    exchange = Tickers()
+    spec = Instrument.simple("BTC/EUR", venue="scripted")
+    broker = CcxtBroker(exchange, {spec.id: spec}, lambda event: None)
+    assert broker._fee_price("BNB", "EUR") == 280.0
+    assert broker._fee_price("USDT", "EUR") == pytest.approx(1 / 1.25)  # EUR/USDT, inverted
+    assert broker._fee_price("BNB", "EUR") == 280.0  # kept: not asked again
+    assert exchange.asked == ["BNB/EUR", "EUR/USDT"]
+    assert broker._fee_price("DOGE", "EUR") is None  # no market either way

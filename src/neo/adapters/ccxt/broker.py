@@ -23,9 +23,11 @@ limiter. ``bar_hooks()`` is ``None``: the exchange has its own market.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -70,6 +72,23 @@ _NO_CLIENT_ID_FETCH = frozenset({"kraken"})
 """Venues whose ccxt ``fetch_order`` cannot look an order up by client order id (ccxt sends
 Kraken's numeric ``userref`` and then reads the answer by txid): searched in listings."""
 _LISTINGS = (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders"))
+
+
+FEE_PRICE_TTL_S = 60.0
+"""How long a fee coin's price serves before the next fill asks the venue again."""
+
+
+def _ticker_price(ticker: Any) -> float | None:
+    """A ticker's last price, else the middle of its bid and ask; None when it has neither."""
+    if not isinstance(ticker, dict):
+        return None
+    for value in (ticker.get("last"), ticker.get("close")):
+        if value is not None and math.isfinite(float(value)) and float(value) > 0:
+            return float(value)
+    bid, ask = ticker.get("bid"), ticker.get("ask")
+    if bid is not None and ask is not None and float(bid) > 0 and float(ask) > 0:
+        return (float(bid) + float(ask)) / 2.0
+    return None
 
 
 def _says_unknown(error: NeoError) -> bool:
@@ -156,6 +175,7 @@ class CcxtBroker:
         self.by_exchange_id: dict[str, OrderId] = {}
         self.last_price: dict[InstrumentId, float] = {}
         self._trades_since: dict[str, int] = {}
+        self._fee_prices: dict[str, tuple[float, float]] = {}  # pair: (price, monotonic s)
         self._oco_filled: set[str] = set()
         self._finished: set[OrderId] = set()  # refused or cancelled before reaching the venue
 
@@ -513,7 +533,7 @@ class CcxtBroker:
         if trade_id in tracked.trade_ids:
             return False  # already applied (REST polls overlap by design)
         spec = self.instruments[tracked.order.instrument]
-        fill = trade_to_fill(trade, tracked.order.id, spec)
+        fill = trade_to_fill(trade, tracked.order.id, spec, self._fee_price)
         order = tracked.order
         if order.is_terminal or fill.quantity > order.remaining_quantity + 1e-9 * order.quantity:
             self.stats.overfills_refused += 1
@@ -728,6 +748,33 @@ class CcxtBroker:
             exchange_order_id=tracked.exchange_id,
             reason=order.reason or None,
         )
+
+    def _fee_price(self, currency: str, quote: str) -> float | None:
+        """One ``currency`` (a fee coin such as BNB) in ``quote``: the last price of its market
+        with ``quote`` (or the inverse of the reverse market's), kept :data:`FEE_PRICE_TTL_S`.
+        None when the venue lists neither market or the ticker cannot be had."""
+        now = time.monotonic()
+        pair = f"{currency}/{quote}"
+        kept = self._fee_prices.get(pair)
+        if kept is not None and now - kept[1] < FEE_PRICE_TTL_S:
+            return kept[0]
+        markets = getattr(self.exchange, "markets", None) or {}
+        for symbol, inverse in ((pair, False), (f"{quote}/{currency}", True)):
+            if symbol not in markets:
+                continue
+            try:
+                ticker = self._retry(partial(self.exchange.fetch_ticker, symbol),
+                                     f"fetch_ticker {symbol}")  # fmt: skip
+            except NeoError as exc:
+                self._count(exc)
+                return None if kept is None else kept[0]
+            last = _ticker_price(ticker)
+            if last is None:
+                continue
+            price = 1.0 / last if inverse else last
+            self._fee_prices[pair] = (price, now)
+            return price
+        return None if kept is None else kept[0]
 
     def _retry(self, call: Callable[[], Any], what: str) -> Any:
         return retry_call(

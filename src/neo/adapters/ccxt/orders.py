@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,13 @@ from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId, OrderId, TradeId
 from neo.domain.instrument import Instrument
 from neo.domain.order import Order
+from neo.logs import get_logger
 
 _MS = 1_000_000
+log = get_logger("adapters.ccxt.orders")
+
+FeePrice = Callable[[str, str], float | None]
+"""The price of one unit of a currency (the first) in another (the second); None if unknown."""
 
 CCXT_STATUS: dict[str, OrderStatus] = {
     "open": OrderStatus.ACCEPTED,
@@ -96,21 +102,39 @@ def fee_in_base(trade: dict[str, Any], spec: Instrument) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-def fee_in_quote(trade: dict[str, Any], spec: Instrument, price: float) -> float:
-    """The trade's fee in the quote currency (a fee in the base is converted at the price)."""
+def fee_in_quote(
+    trade: dict[str, Any], spec: Instrument, price: float, fee_price: FeePrice | None = None
+) -> float:
+    """The trade's fee in the quote currency: a fee in the base is converted at the trade's
+    price, one in a third coin (Binance's BNB) at ``fee_price``'s. Booking the BNB amount as
+    if it were quote understated such a fee some 600 times. With no price for the coin the
+    amount is booked as it is, and an error says so."""
     fee = trade.get("fee") or {}
     cost = fee.get("cost")
     if cost is None:
         return 0.0
     value = abs(float(cost))
-    if fee.get("currency") and spec.base and fee.get("currency") == spec.base:
+    currency = str(fee.get("currency") or "")
+    if currency and spec.base and currency == spec.base:
         value *= price * spec.contract_multiplier
+    elif value and currency and spec.quote and currency != spec.quote:
+        rate = None if fee_price is None else fee_price(currency, spec.quote)
+        if rate is None or not math.isfinite(rate) or rate <= 0:
+            log.error(
+                "fee of trade %s is %s %s and no %s/%s price is known: booked as %s %s",
+                trade.get("id"), value, currency, currency, spec.quote, value, spec.quote,
+            )  # fmt: skip
+        else:
+            value *= rate
     return value if math.isfinite(value) else 0.0
 
 
-def trade_to_fill(trade: dict[str, Any], order_id: OrderId, spec: Instrument) -> Fill:
+def trade_to_fill(
+    trade: dict[str, Any], order_id: OrderId, spec: Instrument, fee_price: FeePrice | None = None
+) -> Fill:
     """A ccxt trade (``fetch_my_trades``/``watch_my_trades``/an order's ``trades``) as a Fill;
-    a fee in the base asset is kept in ``fee_base`` too, so the ledger books what was received."""
+    a fee in the base asset is kept in ``fee_base`` too, so the ledger books what was received;
+    one in a third coin is priced in quote with ``fee_price`` (see :func:`fee_in_quote`)."""
     price = float(trade["price"])
     liquidity = (
         LiquiditySide.MAKER if trade.get("takerOrMaker") == "maker" else (LiquiditySide.TAKER)
@@ -122,7 +146,7 @@ def trade_to_fill(trade: dict[str, Any], order_id: OrderId, spec: Instrument) ->
         side=Side(str(trade["side"])),
         quantity=float(trade["amount"]),
         price=price,
-        fee=fee_in_quote(trade, spec, price),
+        fee=fee_in_quote(trade, spec, price, fee_price),
         ts=int(trade.get("timestamp") or 0) * _MS,
         liquidity=liquidity,
         fee_base=fee_in_base(trade, spec),
