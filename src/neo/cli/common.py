@@ -33,6 +33,7 @@ from neo.app.formats import iso_times_deep as iso_times_deep
 from neo.app.formats import metrics_json as metrics_json
 from neo.app.formats import stamp as stamp
 from neo.app.formats import times_as_iso as times_as_iso
+from neo.app.hooks import telemetry_hook as telemetry_hook
 from neo.app.selection import parse_symbols as parse_symbols
 from neo.app.selection import parse_time as parse_time
 from neo.app.selection import parse_timeframe as parse_timeframe
@@ -159,14 +160,3 @@ def progress_bar(description: str, total: float | None, enabled: bool = True) ->
             progress.advance(task, amount)
 
         yield advance
-
-
-def telemetry_hook(name: str) -> Any:
-    """The Prometheus hook ``neo.service.telemetry.<name>`` (an observer or callback the
-    engine, adapter or notifier calls), or None when the service extra (prometheus-client) is
-    not installed: the trading commands run without metrics then."""
-    try:
-        import neo.service.telemetry as telemetry
-    except ImportError:  # pragma: no cover - without the service extra
-        return None
-    return getattr(telemetry, name)

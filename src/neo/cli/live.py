@@ -17,6 +17,16 @@ from typing import Annotated, Any
 
 import typer
 
+from neo.app.live import (
+    DEFAULT_WARMUP,
+    build_live_session,
+    exchange_feed,
+    exchange_gate,
+    exchange_market,
+    market_now_ms,
+    mirrored_journal,
+    run_and_close,
+)
 from neo.cli.common import (
     JsonOpt,
     SymbolOpt,
@@ -26,7 +36,6 @@ from neo.cli.common import (
     parse_symbols,
     parse_timeframe,
     settings_of,
-    telemetry_hook,
 )
 from neo.domain.errors import ConfigError
 from neo.domain.events import OrderSubmitted
@@ -35,18 +44,14 @@ from neo.domain.instrument import Instrument
 from neo.engine.journal import FileJournal, session_dir
 from neo.engine.live import TradingSession
 from neo.engine.loop import Predictor
-from neo.engine.mirror import SqlMirror
 from neo.engine.paper import Feed
 from neo.execution.config import ExecutionConfig
 from neo.portfolio.base import PortfolioConstructor
-from neo.risk.base import RiskGate, StalenessSource
-from neo.risk.gate import PreTradeRiskGate
-from neo.risk.killswitch import PAPER_ACCOUNT
+from neo.risk.base import RiskGate
 from neo.settings import NeoSettings
 from neo.strategies.base import Strategy
 
-DEFAULT_WARMUP = 200
-"""Closed bars fetched before a new session's first live bar, to warm its indicators up."""
+__all__ = ["DEFAULT_WARMUP", "live_command", "paper_on_exchange", "register", "run_paper_session"]
 
 
 def run_paper_session(
@@ -96,86 +101,6 @@ def run_paper_session(
     return result.summary()
 
 
-def exchange_config(settings: NeoSettings, exchange: str, url: str | None) -> Any:
-    """``[exchanges.<id>]`` with ``--exchange-url`` applied."""
-    from neo.adapters.ccxt import ExchangeConfig
-
-    config = settings.exchanges.get(exchange, ExchangeConfig())
-    return config if url is None else config.model_copy(update={"url": url})
-
-
-def exchange_market(
-    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], *, keys: bool
-) -> tuple[Any, dict[InstrumentId, Instrument]]:
-    """A sync ccxt client (with keys only when ``keys``) and the instruments of ``symbols``."""
-    from neo.adapters.ccxt import load_instruments, make_exchange
-
-    config = exchange_config(settings, exchange, url)
-    client = make_exchange(exchange, config, credentials=keys, observer=request_observer())
-    return client, load_instruments(client, symbols)
-
-
-def request_observer() -> Any:
-    """Exchange call latency and errors for the Prometheus metrics (None without them)."""
-    return telemetry_hook("exchange_request_observed")
-
-
-def stale_observer() -> Any:
-    """``neo_data_stale`` / ``neo_data_staleness_seconds`` fed by the exchange feed's
-    ``on_stale`` (None without the metrics)."""
-    return telemetry_hook("data_staleness_observed")
-
-
-def market_now_ms(client: Any, symbol: str, timeframe: str) -> int:
-    """The open time of the exchange's newest (forming) bar: its market's clock, which a sim
-    runs on its own path; our clock when it returns none."""
-    try:
-        rows = client.fetch_ohlcv(symbol, timeframe, None, 2)
-    except Exception as raw:
-        from neo.adapters.ccxt.errors import translate
-
-        raise translate(raw, client.id) from None
-    if not rows:
-        return int(time.time() * 1000)
-    return max(int(row[0]) for row in rows)
-
-
-def exchange_feed(
-    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], timeframe: str,
-    warmup: int, now_ms: int,
-) -> tuple[Any, int]:  # fmt: skip
-    """The exchange's bar stream (no keys), starting ``warmup`` closed bars before ``now_ms``
-    (the exchange's clock); and the time from which bars are live (earlier ones only warm the
-    strategy up)."""
-    from neo.adapters.ccxt import CcxtBarFeed, make_exchange
-
-    config = exchange_config(settings, exchange, url)
-    stream = make_exchange(exchange, config, asynchronous=True, observer=request_observer())
-    frame = parse_timeframe(timeframe)
-    since = None if warmup <= 0 else now_ms - warmup * (frame.nanos // 1_000_000)
-    feed = CcxtBarFeed(stream, symbols, frame, since_ms=since, on_stale=stale_observer())
-    return feed, now_ms * 1_000_000
-
-
-def exchange_gate(
-    settings: NeoSettings,
-    instruments: Mapping[InstrumentId, Instrument],
-    feed: StalenessSource,
-    *,
-    account: str = PAPER_ACCOUNT,
-    keep_basis: bool,
-) -> PreTradeRiskGate:
-    """The risk gate of a session on an exchange feed: the account's kill switch, and the
-    feed's staleness, so stale data stops new entries (code ``stale_data``)."""
-    from neo.risk import HALT_ONLY, build_risk_gate
-
-    gate = build_risk_gate(
-        HALT_ONLY, settings.data_dir, instruments, account=account, keep_basis=keep_basis
-    )
-    gate.staleness = feed
-    return gate
-
-
 def paper_on_exchange(
     settings: NeoSettings,
     exchange: str,
@@ -214,57 +139,9 @@ def paper_on_exchange(
             cycles=cycles, live_from_ns=live_from,
         )  # fmt: skip
         journal.ledger = runner.loop.ledger
-        return asyncio.run(_run_and_close(runner, feed))
+        return asyncio.run(run_and_close(runner, feed))
     finally:
         journal.close()
-
-
-async def _run_and_close(runner: TradingSession, feed: Any, fills: Any = None) -> dict[str, Any]:
-    """Run the session (with ``fills``, a fills stream, beside it), then close the clients on
-    the same event loop."""
-    try:
-        if fills is None:
-            return (await runner.run()).summary()
-        from neo.adapters.ccxt.fills_stream import run_beside
-
-        summary = (await run_beside(fills, runner.run())).summary()
-        summary["fills_stream"] = fills_report(fills)
-        return summary
-    finally:
-        await feed.exchange.close()
-        if fills is not None:
-            await fills.exchange.close()
-
-
-def fills_stream(
-    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], client: Any
-) -> Any:
-    """The session's own fills as they happen (``neo.adapters.ccxt.fills_stream``): over the
-    websocket where the exchange has it, else REST polls; None with ``fills_stream = "off"``.
-    Its client has the keys and shares the sync client's rate limiter."""
-    from neo.adapters.ccxt import make_exchange
-    from neo.adapters.ccxt.fills_stream import CcxtFillStream, FillInbox
-
-    config = exchange_config(settings, exchange, url)
-    if config.fills_stream == "off":
-        return None
-    stream = make_exchange(exchange, config, asynchronous=True, credentials=True,
-                           limiter=client.neo_limiter, observer=request_observer())  # fmt: skip
-    return CcxtFillStream(stream, symbols, FillInbox(), mode=config.fills_stream,
-                          heartbeat_s=config.fills_heartbeat_s)  # fmt: skip
-
-
-def fills_report(fills: Any) -> dict[str, Any]:
-    """What the fills stream did (the session summary's ``fills_stream``)."""
-    stats = fills.stats
-    return {
-        "mode": fills.mode,
-        "ws_trades": stats.trades,
-        "backfilled": stats.backfilled,
-        "reconnects": stats.reconnects,
-        "heartbeats_missed": stats.heartbeats_missed,
-        "booked_by_source": dict(fills.inbox.by_source),
-    }
 
 
 def live_command(
@@ -388,7 +265,7 @@ def _dry_run(
         stderr_console.print(f"would send: {line}")
 
     runner.bus.subscribe(OrderSubmitted, show)
-    summary = asyncio.run(_run_and_close(runner, feed))
+    summary = asyncio.run(run_and_close(runner, feed))
     summary.update(mode="dry-run", would_send=would)
     return summary
 
@@ -398,43 +275,15 @@ def _live(
     strategy: Strategy, config: ExecutionConfig, session: str | None, account: str,
     warmup: int, cycles: int | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The durable live session: keys loaded (never printed), orders through CcxtBroker."""
-    from neo.adapters.ccxt.broker import ccxt_broker
-
-    label = f"exchange:{exchange}:{account}"
-    client, instruments = exchange_market(settings, exchange, url, names, keys=True)
-    feed, live_from = exchange_feed(
-        settings, exchange, url, names, frame, warmup, market_now_ms(client, names[0], frame)
-    )
-    gate = exchange_gate(settings, instruments, feed, account=label, keep_basis=True)
-    name = session or f"live-{exchange}-{account}"
-    journal = mirrored_journal(settings, name, sync=True)
+    """The durable live session (:func:`neo.app.live.build_live_session`), run to its end."""
+    setup = build_live_session(
+        settings, exchange, url, names, frame, strategy, config,
+        session=session, account=account, warmup=warmup, cycles=cycles,
+    )  # fmt: skip
     try:
-        runner = TradingSession(
-            name=name, mode="live", account=label, strategy=strategy, feed=feed,
-            journal=journal, instruments=instruments, execution=config, engine=settings.engine,
-            risk=gate, exchange_broker=ccxt_broker(client), fill_scope="", cycles=cycles,
-            live_from_ns=live_from,
-        )  # fmt: skip
-        journal.ledger = runner.loop.ledger
-        fills = fills_stream(settings, exchange, url, names, client)
-        if fills is not None and runner.venue is not None:
-            runner.venue.fill_inbox = fills.inbox  # drained where REST fills are applied
-        return asyncio.run(_run_and_close(runner, feed, fills))
+        return asyncio.run(setup.run())
     finally:
-        journal.close()
-
-
-def mirrored_journal(settings: NeoSettings, name: str, *, sync: bool) -> SqlMirror:
-    """The session's file journal, mirrored into the state database (``[database]``)."""
-    from neo.persistence import open_database
-
-    file = FileJournal(session_dir(settings.data_dir, name), sync=sync)
-    try:
-        return SqlMirror(file, open_database(settings))
-    except BaseException:
-        file.close()
-        raise
+        setup.close()
 
 
 def register(app: typer.Typer) -> None:

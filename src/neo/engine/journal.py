@@ -239,7 +239,9 @@ class FileJournal:
         self.path = directory / JOURNAL_FILE
         self.sync = sync
         directory.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(directory / LOCK_FILE))
+        # not thread-local: a service session opens its journal on the request thread and
+        # closes it on its own (a thread-local lock ignored that release and stayed held)
+        self._lock = FileLock(str(directory / LOCK_FILE), thread_local=False)
         try:
             self._lock.acquire(timeout=0.5)
         except Timeout:

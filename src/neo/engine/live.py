@@ -415,6 +415,26 @@ class TradingSession:
         self.replaying = False
         self.last_step = -1
         self.collector = StepCollector() if quiet_gc else None
+        self.held = False
+        self.holding = False
+        self._go: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ control
+    def hold(self) -> None:
+        """Take no further step until :meth:`release` (a user's pause). The bars wait in the
+        feed and nothing is decided or sent meanwhile; the journal holds only the steps that
+        ran, so a restart replays exactly those. (Pausing the loop instead would let bars
+        through undecided, which a replay could not tell from decided ones.) Call it on the
+        session's event loop."""
+        self.held = True
+        if self._go is not None:
+            self._go.clear()
+
+    def release(self) -> None:
+        """Step again; the bars that waited come through, judged stale if they are."""
+        self.held = False
+        if self._go is not None:
+            self._go.set()
 
     # ------------------------------------------------------------------ metadata
     def meta(self) -> SessionMeta:
@@ -467,6 +487,9 @@ class TradingSession:
             reconciled.update(await self._reconcile(self))
         reason = "feed ended"
         new_bars = 0
+        self._go = asyncio.Event()
+        if not self.held:
+            self._go.set()
         if self.collector is not None:
             self.collector.start()
         try:
@@ -561,7 +584,14 @@ class TradingSession:
     async def _trade(self, steps: CheckpointSteps) -> tuple[str, int]:
         new = 0
         loop = self.loop
+        go = self._go
         async for bar in self.feed.stream():
+            if go is not None and not go.is_set():
+                self.holding = True  # a bar is waiting: the hold is in effect
+                try:
+                    await go.wait()
+                finally:
+                    self.holding = False
             if loop.state.value == "stopped":
                 return "loop stopped", new
             if bar.ts <= self.last_step:

@@ -80,7 +80,10 @@ class SqlMirror:
         if state.meta is not None:
             self._open(state.meta)
             for record in state.orders.values():
-                self.record_order(state.first[record.cid], sync_only=True)
+                if self.db.orders.get(record.cid) is None:  # else its first state is there:
+                    # writing it again is a step back the store refuses (an error per order
+                    # at every resume)
+                    self.record_order(state.first[record.cid], sync_only=True)
                 self.record_order(record, sync_only=True)
             for fill in state.fills.values():
                 self.record_fill(fill, sync_only=True)

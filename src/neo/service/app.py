@@ -11,8 +11,8 @@ Hooks for other packages:
   present) adds routes; a router reaches the service through
   ``Depends(neo.service.state.service_state)`` and guards with ``neo.service.auth.READ`` etc.
 - ``app.state.neo.hub`` is the :class:`~neo.service.events.EventHub` (publish / subscribe).
-- ``app.state.neo.sessions.register_kind("live", start)`` adds a session kind; a module
-  ``neo.app.sessions_live`` with ``start_live`` is registered as ``live`` when present.
+- ``app.state.neo.sessions.register_kind(kind, start)`` adds a session kind; ``paper`` and
+  ``live`` (:func:`neo.app.sessions_live.start_live`) are registered.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from neo.app.jobs import JobRunner
 from neo.app.sessions import SessionManager, start_paper
+from neo.app.sessions_live import start_live
 from neo.logs import get_logger
 from neo.service import problems
 from neo.service.events import EventHub
@@ -76,9 +77,7 @@ def build_state(settings: NeoSettings, database: Database | None = None) -> Serv
     hub = EventHub()
     manager = SessionManager(settings, hub.publish)
     manager.register_kind("paper", partial(start_paper, on_loop=partial(_session_hooks, settings)))
-    start_live = _optional("neo.app.sessions_live", "start_live")
-    if start_live is not None:
-        manager.register_kind("live", start_live)
+    manager.register_kind("live", start_live)
     runner = JobRunner(settings, db.jobs, workers=settings.service.job_workers, publish=hub.publish)
     return ServiceState(settings=settings, db=db, hub=hub, sessions=manager, jobs=runner)
 

@@ -144,7 +144,7 @@ def test_exchange_sessions_gate_entries_on_their_feeds_staleness(tmp_path: Path)
     """``neo live`` / ``neo paper --feed exchange:`` build their gate and feed this way: the
     feed reports to the metrics, the gate reads the feed."""
     pytest.importorskip("prometheus_client")
-    from neo.cli.live import exchange_feed, exchange_gate
+    from neo.app.live import exchange_feed, exchange_gate
     from neo.service.telemetry import data_staleness_observed
     from neo.settings import load_settings
 

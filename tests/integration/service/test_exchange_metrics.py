@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from neo.adapters.ccxt import ExchangeConfig, make_exchange
-from neo.cli.live import request_observer
+from neo.app.live import request_observer
 from neo.exchange_sim import serve_in_thread
 
 

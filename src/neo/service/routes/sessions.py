@@ -1,4 +1,5 @@
-"""``/v1/sessions``: paper (and, once registered, live) sessions of this process."""
+"""``/v1/sessions``: paper and live sessions of this process (live: the durable session
+``neo live`` runs, by its journal's name)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 
-from neo.app.sessions import PaperSessionRequest
+from neo.app.sessions import PaperSessionRequest, Session
+from neo.app.sessions_live import LiveSessionRequest
+from neo.app.stored_sessions import stored_records, stored_session, stored_sessions
+from neo.domain.errors import RecordNotFoundError
 from neo.service.auth import READ, TRADE
 from neo.service.responses import as_json
 from neo.service.state import ServiceState, service_state
@@ -22,7 +26,16 @@ _VIEWS = ("fills", "orders", "equity", "risk-events")
 _START_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": PaperSessionRequest.model_json_schema()}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        PaperSessionRequest.model_json_schema(),
+                        LiveSessionRequest.model_json_schema(),
+                    ]
+                }
+            }
+        },
     }
 }
 
@@ -36,20 +49,34 @@ def start(
         dict[str, Any], Body(description="kind paper (default) or a registered one")
     ],
 ) -> Response:
-    """The body is checked by the kind's starter (paper: :class:`PaperSessionRequest`), so a
-    kind registered later (live) takes its own fields."""
+    """The body is checked by the kind's starter (:class:`PaperSessionRequest`,
+    :class:`LiveSessionRequest`), so each kind takes its own fields."""
     view = state.sessions.start(request)
     return as_json(view, status=201, headers={"Location": f"/v1/sessions/{view['id']}"})
 
 
-@router.get("", dependencies=[READ], summary="Sessions of this process.")
+@router.get("", dependencies=[READ], summary="Sessions of this process, and stored ones.")
 def list_sessions(state: State) -> Response:
-    return as_json({"sessions": state.sessions.list(), "kinds": state.sessions.kinds})
+    """``sessions``: this process's; ``stored``: the state database's other sessions (their
+    own process's, or an earlier service run's), as their last checkpoint has them."""
+    here = state.sessions.list()
+    stored = stored_sessions(state.db, besides={view["id"] for view in here})
+    return as_json({"sessions": here, "stored": stored, "kinds": state.sessions.kinds})
+
+
+def _here(state: ServiceState, session_id: str) -> Session | None:
+    try:
+        return state.sessions.get(session_id)
+    except RecordNotFoundError:
+        return None
 
 
 @router.get("/{session_id}", dependencies=[READ], summary="One session.")
 def get_session(state: State, session_id: SessionId) -> Response:
-    return as_json(state.sessions.get(session_id).view())
+    session = _here(state, session_id)
+    if session is None:
+        return as_json(stored_session(state.db, session_id))
+    return as_json(session.view())
 
 
 def _control(action: str) -> Any:
@@ -68,7 +95,10 @@ for _action in ("stop", "pause", "resume"):
 
 @router.get("/{session_id}/positions", dependencies=[READ], summary="Positions now.")
 def positions(state: State, session_id: SessionId) -> Response:
-    session = state.sessions.get(session_id)
+    session = _here(state, session_id)
+    if session is None:
+        held = stored_session(state.db, session_id)["positions"]
+        return as_json({"session": session_id, "positions": held})
     return as_json({"session": session.id, "positions": session.positions})
 
 
@@ -88,7 +118,14 @@ def _view(name: str) -> Any:
     attribute = name.replace("-", "_")
 
     def view(state: State, session_id: SessionId, limit: Limit = 500) -> Response:
-        session = state.sessions.get(session_id)
+        session = _here(state, session_id)
+        if session is None:  # a stored session: its journaled orders and fills; no curve
+            if attribute in ("orders", "fills"):
+                rows = stored_records(state.db, session_id, attribute, limit)
+            else:
+                stored_session(state.db, session_id)  # 404 when there is none at all
+                rows = []
+            return as_json({"session": session_id, attribute: rows, "source": "database"})
         rows = list(getattr(session, attribute))[-limit:]
         return as_json({"session": session.id, attribute: rows})
 
