@@ -143,6 +143,9 @@ class JobRunner:
 
     def submit(self, request: BacktestJob | TrainJob) -> dict[str, Any]:
         """Record the job, queue it, and answer its view (status ``queued``)."""
+        from neo.strategies.registry import served_strategy
+
+        served_strategy(self.settings, getattr(request, "strategy", None))
         record = self.jobs.create(request.kind, request.model_dump(mode="json"))
         self._queue(record.id)
         return job_view(record)

@@ -280,8 +280,9 @@ def build_paper(settings: NeoSettings, request: PaperSessionRequest) -> PaperSet
     from neo.engine.instruments import configured_instrument
     from neo.engine.paper import build_paper_loop
     from neo.risk import HALT_ONLY
-    from neo.strategies.registry import configured_strategy
+    from neo.strategies.registry import configured_strategy, served_strategy
 
+    served_strategy(settings, request.strategy)
     symbols = request.symbols
     if request.feed == "simulated" and not (symbols or request.symbol):
         symbols = SIMULATED_DEFAULT_SYMBOL

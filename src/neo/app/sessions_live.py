@@ -133,9 +133,10 @@ def start_live(
     settings: NeoSettings, body: Mapping[str, Any], session: Session, publish: Publish
 ) -> SessionRunner:
     """Validate, build (markets, keys, journal lock: errors answer the request), start."""
-    from neo.strategies.registry import configured_strategy
+    from neo.strategies.registry import configured_strategy, served_strategy
 
     request = LiveSessionRequest.model_validate(dict(body))  # ValidationError: 422
+    served_strategy(settings, request.strategy)
     if not request.confirm_live:
         raise ConfigError(
             f"a live session sends real orders to {request.exchange}: set confirm_live true "

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from neo.domain.errors import StrategyError
+from neo.domain.errors import ConfigError, StrategyError
 from neo.strategies.base import Strategy, StrategyInfo
 from neo.strategies.hybrid import Hybrid
 from neo.strategies.moving_average import EmaCross, SmaCross
@@ -116,6 +116,21 @@ def create_strategy(
     if size is not None:
         values.setdefault("size", size)
     return find_strategy(name).cls(**values)
+
+
+def served_strategy(settings: NeoSettings, spec: str | None) -> None:
+    """Refuse a strategy a request to the service may not name. Shipped strategies, installed
+    plugins and the operator's own (``[strategies] load``, or the default) may be run; a file
+    or module a request names may not, since loading it runs its code in the service for
+    whoever holds a ``trade`` key (the CLI, run by the machine's user, loads any)."""
+    if spec is None or ":" not in spec:
+        return  # a name: shipped or a plugin (find_strategy says which, or that it is neither)
+    allowed = {s.strip() for s in (*settings.strategies.load, settings.strategies.default)}
+    if spec.strip() not in allowed:
+        raise ConfigError(
+            f"strategy {spec!r} names a file or module: the service runs shipped strategies, "
+            "installed plugins and those listed in [strategies] load"
+        )
 
 
 def configured_strategy(

@@ -4,12 +4,13 @@ resume and stop in-process; the kill switch and every session publish to /v1/eve
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from neo.data.store import HistoricalDataStore
 from neo.service.events import EventHub
 from tests.unit.engine.bars import walk
-from tests.unit.service.conftest import Service
+from tests.unit.service.conftest import Service, make_service
 
 DEADLINE_S = 60.0
 
@@ -197,3 +198,44 @@ def test_a_registered_session_kind_is_started_by_its_own_starter(service: Servic
     )
     bad = service.client.post("/v1/sessions", json={"cycles": 0}, headers=trade)
     assert bad.status_code == 422 and "cycles" in bad.json()["detail"]
+
+
+def test_a_strategy_file_named_by_a_request_is_refused_unless_the_operator_listed_it(
+    tmp_path: Path,
+) -> None:
+    """Loading a strategy file runs it: a request (any trade key) may not name one, nor a
+    module; the operator's `[strategies] load` may. The refused file never ran."""
+    ran = tmp_path / "ran"
+    source = tmp_path / "mine.py"
+    source.write_text(
+        "from pathlib import Path\n"
+        "from neo.strategies.moving_average import SmaCross\n"
+        f"Path({str(ran)!r}).write_text('ran')\n"
+        "class Mine(SmaCross):\n    name = 'mine'\n"
+    )
+    spec = f"{source}:Mine"
+    service = next(refused := make_service())
+    try:
+        trade = service.auth("trade")
+        for target, body in (
+            ("/v1/sessions", {"strategy": spec, "cycles": 5}),
+            ("/v1/sessions", {"strategy": "os.path:join", "cycles": 5}),
+            ("/v1/jobs", {**BACKTEST, "strategy": spec}),
+        ):
+            answer = service.client.post(target, json=body, headers=trade)
+            assert answer.status_code == 400, (target, answer.text)
+            assert "names a file or module" in answer.json()["detail"]
+        assert not ran.exists()
+    finally:
+        refused.close()
+    allowed = make_service(strategies={"load": [spec]})
+    service = next(allowed)
+    try:
+        body = {"strategy": spec, "params": ["fast=3", "slow=8"], "cycles": 50}
+        started = service.client.post("/v1/sessions", json=body, headers=service.auth("trade"))
+        assert started.status_code == 201, started.text
+        final = _until(service, f"/v1/sessions/{started.json()['id']}",
+                       lambda b: b["status"] == "stopped")  # fmt: skip
+        assert final["strategy"] == "mine" and final["result"]["bars"] == 50 and ran.exists()
+    finally:
+        allowed.close()
