@@ -181,13 +181,31 @@ class LiveSetup:
     feed: Any
     fills: Any
     journal: SqlMirror
+    client: Any
+    """The keyed sync client the broker sends orders with."""
 
     async def run(self) -> dict[str, Any]:
-        """Trade until the feed ends, ``cycles`` or a stop; the clients are closed after."""
+        """Trade until the feed ends, ``cycles`` or a stop; the async clients are closed after
+        (on the loop they ran on)."""
         return await run_and_close(self.runner, self.feed, self.fills)
 
     def close(self) -> None:
-        self.journal.close()
+        """Close the journal and the sync client (its pooled sockets, rather than leaving them
+        to the garbage collector)."""
+        try:
+            self.journal.close()
+        finally:
+            close_client(self.client)
+
+
+def close_client(client: Any) -> None:
+    """Close a sync ccxt client's HTTP session; a failure to close is not worth raising."""
+    close = getattr(client, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # best effort: the session is done with either way
+            return
 
 
 def build_live_session(
@@ -212,13 +230,19 @@ def build_live_session(
         raise ConfigError("select what to trade: one symbol or more")
     label = f"exchange:{exchange}:{account}"
     name = session or f"live-{exchange}-{account}"
-    journal = mirrored_journal(settings, name, sync=True)  # first: a second runner stops here
+    # the exchange first: a request it refuses (unknown market, no keys) leaves no session
+    # directory behind; a second runner of the same name stops at the journal's lock below
+    client, instruments = exchange_market(settings, exchange, url, names, keys=True)
     try:
-        client, instruments = exchange_market(settings, exchange, url, names, keys=True)
         feed, live_from = exchange_feed(
             settings, exchange, url, names, frame, warmup, market_now_ms(client, names[0], frame)
         )
         gate = exchange_gate(settings, instruments, feed, account=label, keep_basis=True)
+        journal = mirrored_journal(settings, name, sync=True)
+    except BaseException:
+        close_client(client)
+        raise
+    try:
         runner = TradingSession(
             name=name, mode="live", account=label, strategy=strategy, feed=feed,
             journal=journal, instruments=instruments, execution=execution,
@@ -231,5 +255,6 @@ def build_live_session(
             runner.venue.fill_inbox = fills.inbox  # drained where REST fills are applied
     except BaseException:
         journal.close()
+        close_client(client)
         raise
-    return LiveSetup(runner, feed, fills, journal)
+    return LiveSetup(runner, feed, fills, journal, client)

@@ -20,6 +20,7 @@ import typer
 from neo.app.live import (
     DEFAULT_WARMUP,
     build_live_session,
+    close_client,
     exchange_feed,
     exchange_gate,
     exchange_market,
@@ -120,15 +121,11 @@ def paper_on_exchange(
     if not symbols:
         raise ConfigError("select what to trade with --symbols A,B or --symbol A")
     client, instruments = exchange_market(settings, exchange, url, symbols, keys=False)
-    feed, live_from = exchange_feed(
-        settings,
-        exchange,
-        url,
-        symbols,
-        timeframe,
-        warmup,
-        market_now_ms(client, symbols[0], timeframe),
-    )
+    try:  # the sync client only reads the markets and the exchange's clock
+        now_ms = market_now_ms(client, symbols[0], timeframe)
+    finally:
+        close_client(client)
+    feed, live_from = exchange_feed(settings, exchange, url, symbols, timeframe, warmup, now_ms)
     gate = exchange_gate(settings, instruments, feed, keep_basis=False)
     name = session or f"paper-{exchange}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     journal = mirrored_journal(settings, name, sync=False)
@@ -232,9 +229,11 @@ def _dry_run(
     from neo.engine.live import order_record
 
     client, instruments = exchange_market(settings, exchange, url, names, keys=False)
-    feed, live_from = exchange_feed(
-        settings, exchange, url, names, frame, warmup, market_now_ms(client, names[0], frame)
-    )
+    try:
+        now_ms = market_now_ms(client, names[0], frame)
+    finally:
+        close_client(client)
+    feed, live_from = exchange_feed(settings, exchange, url, names, frame, warmup, now_ms)
     would: list[dict[str, Any]] = []
 
     class Nowhere:
