@@ -137,6 +137,20 @@ def test_below_the_minimum_notional_nothing_is_sent(sim: SimHandle, rig_factory:
     assert creates(sim) == []
 
 
+def test_dust_below_the_amount_precision_is_refused_locally_not_raised(
+    sim: SimHandle, rig_factory: Factory
+) -> None:
+    """ccxt's amount_to_precision raises for an amount that truncates to nothing; a kill
+    switch's reduce order for fee dust (0.000007 BTC) raised it through the live session,
+    which died ("session k1 failed: binance amount of BTC/USDT must be greater than minimum
+    amount precision of 0.00001")."""
+    rig = rig_factory(sim)
+    rig.broker.submit(market(rig, quantity=0.000007, reduce_only=True))
+    assert rig.kinds() == ["OrderSubmitted", "OrderRejected"]
+    assert "below the minimum" in rig.events[-1].reason  # type: ignore[attr-defined]
+    assert creates(sim) == []
+
+
 def test_amounts_and_prices_are_rounded_to_the_exchange_grid(
     sim: SimHandle, rig_factory: Factory
 ) -> None:

@@ -63,7 +63,7 @@ def rounded_request(
     ``amount_to_precision`` (truncating) and ``price_to_precision``; or why it cannot be sent
     (below the minimum quantity or notional), as a reason that says how to fix it."""
     symbol = order.instrument.symbol
-    amount = float(exchange.amount_to_precision(symbol, quantity)) if quantity > 0 else 0.0
+    amount = _on_grid(exchange.amount_to_precision, symbol, quantity) if quantity > 0 else 0.0
     if amount <= 0 or amount < spec.min_quantity:
         return (
             f"quantity {quantity:g} rounds to {amount:g}, below the minimum "
@@ -89,6 +89,18 @@ def rounded_request(
         )
     ccxt_type = "limit" if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else "market"
     return Request(symbol, ccxt_type, order.side.value, amount, price, params)
+
+
+def _on_grid(to_precision: Callable[[str, float], Any], symbol: str, value: float) -> float:
+    """ccxt's ``amount_to_precision``, or 0 where ccxt raises because the value truncates to
+    nothing (fee dust a kill switch's reduce order asked to sell raised through the session
+    and ended it); the caller refuses the order with its reason."""
+    import ccxt
+
+    try:
+        return float(to_precision(symbol, value))
+    except ccxt.InvalidOrder:
+        return 0.0
 
 
 def fee_in_base(trade: dict[str, Any], spec: Instrument) -> float:
