@@ -148,6 +148,9 @@ def test_dust_below_the_amount_precision_is_refused_locally_not_raised(
     rig.broker.submit(market(rig, quantity=0.000007, reduce_only=True))
     assert rig.kinds() == ["OrderSubmitted", "OrderRejected"]
     assert "below the minimum" in rig.events[-1].reason  # type: ignore[attr-defined]
+    rig.broker.submit(limit(rig, 0.004, quantity=0.01))  # a price below one tick: the same
+    assert rig.kinds()[2:] == ["OrderSubmitted", "OrderRejected"]
+    assert "rounds to nothing on its tick" in rig.events[-1].reason  # type: ignore[attr-defined]
     assert creates(sim) == []
 
 

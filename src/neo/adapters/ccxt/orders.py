@@ -72,11 +72,15 @@ def rounded_request(
     price = (
         None
         if order.limit_price is None
-        else float(exchange.price_to_precision(symbol, order.limit_price))
+        else _on_grid(exchange.price_to_precision, symbol, order.limit_price)
     )
     params: dict[str, Any] = {}
     if order.stop_price is not None:
-        params["triggerPrice"] = float(exchange.price_to_precision(symbol, order.stop_price))
+        params["triggerPrice"] = _on_grid(exchange.price_to_precision, symbol, order.stop_price)
+    for name, given in (("limit", order.limit_price), ("stop", order.stop_price)):
+        placed = price if name == "limit" else params.get("triggerPrice")
+        if given is not None and not (placed and placed > 0):
+            return f"{name} price {given:g} of {symbol} rounds to nothing on its tick: fix it"
     if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         params["timeInForce"] = order.time_in_force.value.upper()
     if order.reduce_only:
@@ -92,9 +96,9 @@ def rounded_request(
 
 
 def _on_grid(to_precision: Callable[[str, float], Any], symbol: str, value: float) -> float:
-    """ccxt's ``amount_to_precision``, or 0 where ccxt raises because the value truncates to
-    nothing (fee dust a kill switch's reduce order asked to sell raised through the session
-    and ended it); the caller refuses the order with its reason."""
+    """ccxt's ``amount_to_precision``/``price_to_precision``, or 0 where ccxt raises because
+    the value rounds to nothing (fee dust a kill switch's reduce order asked to sell raised
+    through the session and ended it); the caller refuses the order with its reason."""
     import ccxt
 
     try:
