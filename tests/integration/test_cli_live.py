@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,6 @@ from neo.exchange_sim.client import SIM_KEY, SIM_SECRET
 
 runner = CliRunner()
 FAST = ["--strategy", "sma_cross", "--param", "fast=2", "--param", "slow=4"]
-
-
-@pytest.fixture
-def sim() -> Iterator[SimHandle]:
-    handle = serve_in_thread("binance", seed=5, history_bars=300, bar_seconds=0.05)
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEO_EXCHANGES__BINANCE__API_KEY", SIM_KEY)
-    monkeypatch.setenv("NEO_EXCHANGES__BINANCE__SECRET", SIM_SECRET)
 
 
 def _live(sim: SimHandle, *extra: str, code: int = 0) -> dict[str, Any]:

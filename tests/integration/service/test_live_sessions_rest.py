@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("ccxt")
-from neo.exchange_sim import SimHandle, serve_in_thread
-from neo.exchange_sim.client import SIM_KEY, SIM_SECRET
+from neo.exchange_sim import SimHandle
+from neo.exchange_sim.client import SIM_SECRET
 from tests.unit.service.conftest import Service, make_service
 
 pytestmark = pytest.mark.integration
@@ -20,18 +20,7 @@ DEADLINE_S = 60.0
 
 
 @pytest.fixture
-def sim() -> Iterator[SimHandle]:
-    handle = serve_in_thread("binance", seed=5, history_bars=300, bar_seconds=0.05)
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
-@pytest.fixture
-def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
-    monkeypatch.setenv("NEO_EXCHANGES__BINANCE__API_KEY", SIM_KEY)
-    monkeypatch.setenv("NEO_EXCHANGES__BINANCE__SECRET", SIM_SECRET)
+def service(keys: None) -> Iterator[Service]:
     yield from make_service()
 
 
