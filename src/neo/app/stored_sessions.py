@@ -59,7 +59,14 @@ def stored_records(db: Database, session_id: str, what: str, limit: int) -> list
         if what == "orders"
         else journal.fills(session_id=session_id)
     )
-    return [to_jsonable(asdict(row)) for row in rows[-limit:]]
+    return [_shown(to_jsonable(asdict(row))) for row in rows[-limit:]]
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A journal row with the fields an in-process session's rows have too: ``instrument``
+    (``symbol@venue``) and ``ts`` (ISO, when it traded or was created)."""
+    stamp = row.get("ts_ns") or row.get("created_ns")
+    return {**row, "instrument": f"{row['symbol']}@{row['venue']}", "ts": iso_or_none(stamp)}
 
 
 __all__ = ["stored_records", "stored_session", "stored_sessions", "stored_view"]

@@ -139,7 +139,12 @@ def test_a_live_session_trades_pauses_stops_and_resumes_from_its_journal(
         assert [o["client_order_id"] for o in stored_orders] == [o.client_order_id for o in orders]
         stored_fills = later.client.get("/v1/sessions/r1/fills", headers=read).json()["fills"]
         assert len(stored_fills) == second["fills"]
+        assert {f["instrument"] for f in stored_fills} == {"BTC/USDT@binance"}
+        assert all(f["ts"] and f["ts"].startswith("20") for f in stored_fills)
         assert later.client.get("/v1/sessions/r2/orders", headers=read).status_code == 404
         assert later.client.get("/v1/sessions/r1/equity", headers=read).json()["equity"] == []
+        for view in ("model", "forecasts", "positions", "risk-events"):  # what the dashboard asks
+            answer = later.client.get(f"/v1/sessions/r1/{view}", headers=read)
+            assert answer.status_code == 200, (view, answer.text)
     finally:
         restarted.close()  # the TestClient shuts the second service down

@@ -104,14 +104,19 @@ def positions(state: State, session_id: SessionId) -> Response:
 
 @router.get("/{session_id}/model", dependencies=[READ], summary="The model in use, if any.")
 def model(state: State, session_id: SessionId) -> Response:
-    session = state.sessions.get(session_id)
+    session = _here(state, session_id)
+    if session is None:  # a stored session: the database keeps no model reference
+        stored_session(state.db, session_id)
+        return as_json({"session": session_id, "model": None, "source": "database"})
     return as_json({"session": session.id, "model": session.model})
 
 
 @router.get("/{session_id}/forecasts", dependencies=[READ], summary="Recent forecasts.")
 def forecasts(state: State, session_id: SessionId) -> Response:
-    session = state.sessions.get(session_id)
-    return as_json({"session": session.id, "forecasts": []})
+    session = _here(state, session_id)
+    if session is None:
+        stored_session(state.db, session_id)
+    return as_json({"session": session_id, "forecasts": []})
 
 
 def _view(name: str) -> Any:

@@ -46,15 +46,20 @@ const instrumentOf = (row) => {
 
 // ------------------------------------------------------------------ sessions
 async function loadSessions() {
-  const list = rows(await api("/v1/sessions"), "sessions");
+  const answer = await api("/v1/sessions");
+  // this process's sessions first; then the state database's others (neo live in its own
+  // process, an earlier service run), whose records come from the database
+  const here = rows(answer, "sessions");
+  const stored = answer && Array.isArray(answer.stored) ? answer.stored.map((s) => ({ ...s, stored: true })) : [];
+  const list = [...here, ...stored];
   state.sessions = list;
   const select = $("session");
   const current = state.session && list.find((s) => s.id === state.session.id);
-  state.session = current || list.find((s) => s.status === "running") || list[0] || null;
+  state.session = current || here.find((s) => s.status === "running") || here[0] || list[0] || null;
   select.replaceChildren(
     ...list.map((s) =>
       el("option", { value: s.id, selected: state.session && s.id === state.session.id },
-        [s.id, s.kind, s.strategy, s.status].filter(Boolean).join(" · ")),
+        [s.id, s.kind, s.strategy, s.status, s.stored ? "stored" : ""].filter(Boolean).join(" · ")),
     ),
   );
   if (!list.length) select.append(el("option", { value: "" }, "no session"));
