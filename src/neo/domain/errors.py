@@ -185,6 +185,10 @@ class SessionError(NeoError):
     """A trading session cannot start or resume as asked (its journal, its flags)."""
 
 
+class SessionBusyError(SessionError):
+    """The session is running already (its journal's lock is held), here or elsewhere."""
+
+
 class ReconcileError(SessionError):
     """At a restart the journal and the broker (or a replay) disagree, or the broker could not
     say: the session refuses to trade rather than guess."""

@@ -30,7 +30,7 @@ import msgspec
 from filelock import FileLock, Timeout
 
 from neo.domain.bar import Bar
-from neo.domain.errors import SessionError
+from neo.domain.errors import SessionBusyError, SessionError
 from neo.domain.fill import Fill
 
 JOURNAL_FILE = "journal.jsonl"
@@ -245,7 +245,7 @@ class FileJournal:
         try:
             self._lock.acquire(timeout=0.5)
         except Timeout:
-            raise SessionError(
+            raise SessionBusyError(
                 f"session {directory.name!r} is already running in another process "
                 f"(lock {directory / LOCK_FILE}); stop it first or use another --session"
             ) from None

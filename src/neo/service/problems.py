@@ -43,6 +43,7 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (e.RecordNotFoundError, 404),
     (e.DataConflictError, 409),
     (e.KillSwitchEngagedError, 409),
+    (e.SessionBusyError, 409),
     (e.DataFormatError, 422),
     (e.DataValidationError, 422),
     (e.RetryableError, 503),

@@ -75,7 +75,7 @@ def test_a_live_session_trades_pauses_stops_and_resumes_from_its_journal(
     _until(service, "r1", lambda v: v["bars"] >= 30 and v["orders"] > 0)
 
     twice = service.client.post("/v1/sessions", json=_body(sim), headers=trade)
-    assert twice.status_code == 400 and "already running" in twice.json()["detail"]
+    assert twice.status_code == 409 and "already running" in twice.json()["detail"]
 
     paused = service.client.post("/v1/sessions/r1/pause", headers=trade).json()
     assert paused["status"] == "paused"
