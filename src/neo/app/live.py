@@ -52,6 +52,18 @@ def exchange_market(
     return client, load_instruments(client, symbols)
 
 
+def public_market(
+    settings: NeoSettings, exchange: str, url: str | None, symbols: list[str], timeframe: str
+) -> tuple[dict[InstrumentId, Instrument], int]:
+    """The instruments of ``symbols`` and the exchange's clock (:func:`market_now_ms`), read
+    with a public client (no keys) that is closed after."""
+    client, instruments = exchange_market(settings, exchange, url, symbols, keys=False)
+    try:
+        return instruments, market_now_ms(client, symbols[0], timeframe)
+    finally:
+        close_client(client)
+
+
 def request_observer() -> Any:
     """Exchange call latency and errors for the Prometheus metrics (None without them)."""
     return telemetry_hook("exchange_request_observed")

@@ -20,12 +20,10 @@ import typer
 from neo.app.live import (
     DEFAULT_WARMUP,
     build_live_session,
-    close_client,
     exchange_feed,
     exchange_gate,
-    exchange_market,
-    market_now_ms,
     mirrored_journal,
+    public_market,
     run_and_close,
 )
 from neo.cli.common import (
@@ -120,11 +118,7 @@ def paper_on_exchange(
     credentials are loaded (a public market data client only)."""
     if not symbols:
         raise ConfigError("select what to trade with --symbols A,B or --symbol A")
-    client, instruments = exchange_market(settings, exchange, url, symbols, keys=False)
-    try:  # the sync client only reads the markets and the exchange's clock
-        now_ms = market_now_ms(client, symbols[0], timeframe)
-    finally:
-        close_client(client)
+    instruments, now_ms = public_market(settings, exchange, url, symbols, timeframe)
     feed, live_from = exchange_feed(settings, exchange, url, symbols, timeframe, warmup, now_ms)
     gate = exchange_gate(settings, instruments, feed, keep_basis=False)
     name = session or f"paper-{exchange}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
@@ -228,11 +222,7 @@ def _dry_run(
     from neo.engine.journal import JournalState
     from neo.engine.live import order_record
 
-    client, instruments = exchange_market(settings, exchange, url, names, keys=False)
-    try:
-        now_ms = market_now_ms(client, names[0], frame)
-    finally:
-        close_client(client)
+    instruments, now_ms = public_market(settings, exchange, url, names, frame)
     feed, live_from = exchange_feed(settings, exchange, url, names, frame, warmup, now_ms)
     would: list[dict[str, Any]] = []
 

@@ -79,10 +79,14 @@ class SqlMirror:
         state = self.file.load()
         if state.meta is not None:
             self._open(state.meta)
+            # what the store has already (one query, not one per order): their first state
+            # is there, and writing it again is a step back the store refuses (an error per
+            # order at every resume)
+            self._known.update(
+                o.client_order_id for o in self.db.orders.orders(session_id=self.session_id)
+            )
             for record in state.orders.values():
-                if self.db.orders.get(record.cid) is None:  # else its first state is there:
-                    # writing it again is a step back the store refuses (an error per order
-                    # at every resume)
+                if record.cid not in self._known:
                     self.record_order(state.first[record.cid], sync_only=True)
                 self.record_order(record, sync_only=True)
             for fill in state.fills.values():

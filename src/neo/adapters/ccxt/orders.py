@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import ccxt
+
 from neo.domain.enums import LiquiditySide, OrderStatus, OrderType, Side
 from neo.domain.fill import Fill
 from neo.domain.ids import InstrumentId, OrderId, TradeId
@@ -99,8 +101,6 @@ def _on_grid(to_precision: Callable[[str, float], Any], symbol: str, value: floa
     """ccxt's ``amount_to_precision``/``price_to_precision``, or 0 where ccxt raises because
     the value rounds to nothing (fee dust a kill switch's reduce order asked to sell raised
     through the session and ended it); the caller refuses the order with its reason."""
-    import ccxt
-
     try:
         return float(to_precision(symbol, value))
     except ccxt.InvalidOrder:
